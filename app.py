@@ -1,0 +1,40 @@
+"""Liaison: the frame. Page config, the sign-in gate, and the pages the signed-in role may use."""
+
+import streamlit as st
+
+import ui
+
+st.set_page_config(page_title="Liaison", page_icon=":material/diversity_3:", layout="wide")
+
+
+def sign_in_page() -> None:
+    st.title("Liaison")
+    st.caption("Patron relationships for your library. Sign in with your staff account.")
+    with st.form("sign-in"):
+        username = st.text_input("Username", autocomplete="username")
+        password = st.text_input("Password", type="password", autocomplete="current-password")
+        submitted = st.form_submit_button("Sign in", type="primary")
+    if submitted:
+        error = ui.sign_in(username, password)
+        if error:
+            st.error(error)
+        else:
+            st.rerun()
+
+
+public = [st.Page(p.path, title=p.title, icon=p.icon, visibility="hidden") for p in ui.PUBLIC_PAGES]
+actor = ui.actor()
+if actor is None:
+    page = st.navigation([st.Page(sign_in_page, title="Sign in", icon=":material/login:", default=True), *public], position="hidden")
+else:
+    sections: dict[str, list] = {}
+    for spec in ui.PAGES:
+        if spec.perm is None or actor.can(spec.perm):
+            sections.setdefault(spec.section, []).append(st.Page(spec.path, title=spec.title, icon=spec.icon))
+    page = st.navigation({**sections, "": public} if public else sections)
+    with st.sidebar:
+        st.caption(f"Signed in as **{ui.md(actor.username)}** ({actor.role})")
+        if st.button("Sign out", icon=":material/logout:"):
+            ui.sign_out()
+            st.rerun()
+page.run()

@@ -1,0 +1,1 @@
+"""The benchmark harness: `python -m bench --size N` (see BENCHMARKS.md in the shared folder)."""

@@ -1,0 +1,108 @@
+"""B4: 10,000 campaign messages rendered and sent by the worker's sending job to a local aiosmtpd sink vs a
+bare smtplib loop sending pre-rendered messages to the same addresses over one connection.
+
+Each product repetition launches a fresh campaign on a scratch copy of a demo library big enough to have
+10,000 patrons consenting to email about library services; messages past the 10,000th are cancelled
+before the clock starts. The send-rate setting is raised to its maximum so the throttle does not decide.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import smtplib
+from email.message import EmailMessage
+
+from sqlalchemy import update
+from sqlmodel import select
+
+from bench.common import Context, Row, check_agree, median_time, scratch_copy
+from bench.smtp_sink import Sink
+from crmcore.permissions import Actor, Role
+
+WHAT = "sending 10,000 messages"
+TARGET = "throughput ≥ 0.7× baseline"
+MESSAGES = 10_000
+LIBRARY = 25_000  # patrons: about 43 % consent to email about services
+ADMIN = Actor(id=None, username="bench", role=Role.ADMIN)
+RULES = {"all": [{"field": "consent", "op": "granted", "channel": "email", "topic": "services"}]}
+SUBJECT = "New at the library, {{ first_name }}"
+BODY = "Dear {{ first_name }},\n\nYour branch, {{ branch }}, has new study rooms and longer opening hours.\n"
+
+
+def launch(db) -> None:
+    """A launched campaign of exactly MESSAGES queued messages."""
+    from crmcore import campaigns, segments, settings
+    from crmcore.models import Message
+
+    with db.write() as session:
+        settings.put(session, actor=ADMIN, key="send_rate_per_minute", value=100_000)
+        segment = segments.save(session, actor=ADMIN, name="bench: services by email", rules=RULES)
+        campaign = campaigns.compose(session, actor=ADMIN, name="bench", segment_id=segment.id, topic="services", subject=SUBJECT, body=BODY, holdout_pct=0.0)
+        campaigns.launch(session, actor=ADMIN, campaign_id=campaign.id)
+        queued = session.exec(select(Message.id).where(Message.status == "queued").order_by(Message.id)).all()
+        if len(queued) < MESSAGES:
+            raise RuntimeError(f"only {len(queued)} messages queued; B4 needs {MESSAGES}")
+        session.execute(update(Message).where(Message.id.in_(queued[MESSAGES:])).values(status="cancelled"))
+
+
+def recipients(db) -> list[str]:
+    from crmcore.models import Message, Patron
+
+    with db.read() as session:
+        rows = session.exec(select(Patron.email).join(Message, Message.patron_id == Patron.id).where(Message.status == "queued")).all()
+    return sorted(rows)
+
+
+def prerendered(addresses: list[str]) -> list[tuple[str, bytes]]:
+    out = []
+    for i, to in enumerate(addresses):
+        msg = EmailMessage()
+        msg["From"], msg["To"], msg["Subject"] = "library@bench.test", to, f"New at the library, patron {i}"
+        msg.set_content(BODY.replace("{{ first_name }}", f"patron {i}").replace("{{ branch }}", "Central Library"))
+        out.append((to, msg.as_bytes()))
+    return out
+
+
+def answer(received: list[str]) -> dict:
+    """What the sink got: how many messages, and (as a digest) to whom."""
+    return {"messages": len(received), "recipients (sha256)": hashlib.sha256("\n".join(sorted(received)).encode()).hexdigest()[:16]}
+
+
+def run(ctx: Context) -> list[Row]:
+    from crmcore import sending
+
+    library = ctx.db(LIBRARY)
+    with Sink() as sink:
+        os.environ.update({"CRM_SMTP_HOST": "127.0.0.1", "CRM_SMTP_PORT": str(sink.port), "CRM_SMTP_STARTTLS": "false", "CRM_MAIL_FROM": "library@bench.test"})
+        for name in ("CRM_SMTP_USER", "CRM_SMTP_PASSWORD"):
+            os.environ.pop(name, None)
+        state: dict = {}
+
+        def fresh_campaign():
+            state["db"] = scratch_copy(library, "b4-sending.db")
+            launch(state["db"])
+            state["to"] = recipients(state["db"])
+            sink.take()
+
+        def product():
+            totals = sending.send_pending(state["db"], budget_seconds=3600)
+            state["product"] = sorted(sink.take())
+            return totals
+
+        product_s, totals = median_time(product, reps=ctx.reps, setup=fresh_campaign)
+        messages = prerendered(state["to"])
+
+        def baseline():
+            with smtplib.SMTP("127.0.0.1", sink.port) as smtp:
+                for to, data in messages:
+                    smtp.sendmail("library@bench.test", [to], data)
+            state["baseline"] = sorted(sink.take())
+
+        baseline_s, _ = median_time(baseline, reps=ctx.reps, setup=sink.take)
+    check_agree("B4 messages received", answer(state["product"]), answer(state["baseline"]))
+    row = Row("B4", WHAT, product_s, baseline_s, TARGET, extra={"product_per_s": MESSAGES / product_s, "baseline_per_s": MESSAGES / baseline_s, "totals": totals})
+    share = baseline_s / product_s  # product throughput as a share of the baseline's
+    row.met = share >= 0.7
+    row.note = f"{MESSAGES / product_s:,.0f} vs {MESSAGES / baseline_s:,.0f} msg/s ({share:.2f}×)"
+    return [row]

@@ -1,0 +1,224 @@
+"""What every benchmark shares: timing, peak memory, the cached data sets, the machine, the result rows.
+
+Figures are medians of several repetitions after a warm-up; the product and its baseline run in the
+same process on the same data, so their ratio survives a noisy machine.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import shutil
+import sqlite3
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+from crmcore.db import Database, migrate
+
+BENCH_DIR = Path(__file__).resolve().parent
+ROOT = BENCH_DIR.parent
+DATA_DIR = BENCH_DIR / "data"  # git-ignored: generated data sets, reused across runs
+RESULTS_DIR = BENCH_DIR / "results"
+SEED = 1
+BENCH_USER = "bench-manager"
+
+
+@dataclass
+class Row:
+    """One line of the results table."""
+
+    id: str
+    what: str
+    product_s: float | None = None
+    baseline_s: float | None = None
+    target: str = ""
+    met: bool | None = None  # None: no target at this size, or not measured
+    agree: bool = True  # product and baseline gave the same answers
+    note: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def ratio(self) -> float | None:
+        if self.product_s is None or not self.baseline_s:
+            return None
+        return self.product_s / self.baseline_s
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "ratio": self.ratio}
+
+
+class WrongAnswer(Exception):
+    """Product and baseline disagree: the timing is worthless and is not reported."""
+
+
+def check_agree(what: str, product: Any, baseline: Any) -> None:
+    """Raise WrongAnswer naming the first difference between the product's and the baseline's answers."""
+    if product == baseline:
+        return
+    if isinstance(product, dict) and isinstance(baseline, dict):
+        for key in sorted(set(product) | set(baseline), key=str):
+            if product.get(key) != baseline.get(key):
+                raise WrongAnswer(f"{what}: {key}: product {product.get(key)!r} != baseline {baseline.get(key)!r}")
+    raise WrongAnswer(f"{what}: product {product!r} != baseline {baseline!r}")
+
+
+def median_time(fn: Callable[[], Any], *, reps: int = 3, setup: Callable[[], Any] | None = None) -> tuple[float, Any]:
+    """Median wall time of `fn()` over `reps` runs after one warm-up; `setup()` runs untimed before each."""
+    times, result = [], None
+    for i in range(reps + 1):
+        if setup is not None:
+            setup()
+        start = time.perf_counter()
+        result = fn()
+        elapsed = time.perf_counter() - start
+        if i > 0:  # the first run is the warm-up (imports, caches, page cache)
+            times.append(elapsed)
+    return statistics.median(times), result
+
+
+def peak_rss(command: list[str], *, env: dict[str, str] | None = None) -> int:
+    """Peak resident memory in bytes of `command` run as a child process (its interpreter included)."""
+    proc = subprocess.Popen(command, cwd=ROOT, env={**os.environ, **(env or {})}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    stderr = proc.stderr.read().decode(errors="replace")
+    proc.stderr.close()
+    if proc.returncode:
+        raise RuntimeError(f"{' '.join(command)} failed ({proc.returncode}): {stderr[-2000:]}")
+    return usage.ru_maxrss * 1024  # Linux reports KiB
+
+
+def run_checked(command: list[str], *, env: dict[str, str] | None = None) -> str:
+    """Run a command from the repository root; its stdout, or RuntimeError with its stderr."""
+    done = subprocess.run(command, cwd=ROOT, env={**os.environ, **(env or {})}, capture_output=True, text=True)
+    if done.returncode:
+        raise RuntimeError(f"{' '.join(command)} failed ({done.returncode}): {done.stderr[-2000:]}")
+    return done.stdout
+
+
+def machine() -> dict[str, Any]:
+    """The machine the figures come from."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "ram_gb": round(psutil.virtual_memory().total / 2**30, 1),
+        "python": platform.python_version(),
+        "sqlite": sqlite3.sqlite_version,
+        "os": f"{platform.system()} {platform.release()}",
+    }
+
+
+# --- data sets -------------------------------------------------------------------------------------
+
+
+def dataset_path(size: int) -> Path:
+    return DATA_DIR / f"library-{size}-seed{SEED}.db"
+
+
+def _ensure_bench_user(db: Database) -> int:
+    """A manager account the page benchmark signs in as."""
+    from sqlmodel import select
+
+    from crmcore.auth import hash_password
+    from crmcore.models import StaffUser
+
+    with db.write() as session:
+        user = session.exec(select(StaffUser).where(StaffUser.username == BENCH_USER)).first()
+        if user is None:
+            user = StaffUser(username=BENCH_USER, role="manager", password_hash=hash_password(os.urandom(16).hex()))
+            session.add(user)
+            session.flush()
+        return user.id
+
+
+def dataset(size: int, *, regenerate: bool = False) -> Database:
+    """The seeded demo library of `size` patrons, generated once into bench/data/ and reused."""
+    from crmcore import demo
+
+    path = dataset_path(size)
+    if regenerate and path.exists():
+        for stale in path.parent.glob(path.name + "*"):
+            stale.unlink()
+    if not path.exists():
+        DATA_DIR.mkdir(parents=True, exist_ok=True)
+        partial = path.with_suffix(".partial")
+        for stale in path.parent.glob(partial.name + "*"):
+            stale.unlink()
+        url = f"sqlite:///{partial}"
+        migrate(url)
+        db = Database(url)
+        say(f"  generating the demo library: {size:,} patrons (cached in {path.relative_to(BENCH_DIR.parent)}) …")
+        start = time.perf_counter()
+        counts = demo.generate(db, patrons=size, seed=SEED)
+        with db.engine.connect() as conn:
+            conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+            conn.exec_driver_sql("ANALYZE")
+        db.dispose()
+        partial.rename(path)
+        say(f"  generated in {time.perf_counter() - start:.0f} s: {counts}")
+    url = f"sqlite:///{path}"
+    migrate(url)  # a data set cached by an older checkout gets the newer schema
+    db = Database(url)
+    _ensure_bench_user(db)
+    return db
+
+
+def scratch_copy(db: Database, name: str) -> Database:
+    """A copy of a data set that a benchmark may change (sending, imports)."""
+    with db.engine.connect() as conn:
+        conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+    source = Path(db.engine.url.database)
+    target = DATA_DIR / "scratch" / name
+    target.parent.mkdir(parents=True, exist_ok=True)
+    for stale in target.parent.glob(target.name + "*"):
+        stale.unlink()
+    shutil.copy(source, target)
+    return Database(f"sqlite:///{target}")
+
+
+def fresh_database(name: str) -> Database:
+    """An empty, migrated database file under bench/data/scratch/."""
+    target = DATA_DIR / "scratch" / name
+    target.parent.mkdir(parents=True, exist_ok=True)
+    for stale in target.parent.glob(target.name + "*"):
+        stale.unlink()
+    url = f"sqlite:///{target}"
+    migrate(url)
+    return Database(url)
+
+
+def say(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
+@dataclass
+class Context:
+    """What a benchmark run knows: the size, the repetitions, the data sets opened so far."""
+
+    size: int
+    reps: int = 3
+    regenerate: bool = False
+    _open: dict[int, Database] = field(default_factory=dict)
+
+    def db(self, size: int | None = None) -> Database:
+        """The cached data set of `size` patrons (default: the run's size), opened once per run."""
+        size = size or self.size
+        if size not in self._open:
+            self._open[size] = dataset(size, regenerate=self.regenerate)
+        return self._open[size]

@@ -1,0 +1,66 @@
+"""An SMTP sink on loopback, in a process of its own so that it does not share the sender's GIL.
+
+`Sink()` starts it; `sink.take()` returns the recipients received since the last call.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import socket
+import threading
+
+
+class _Handler:
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.recipients: list[str] = []
+
+    async def handle_DATA(self, server, session, envelope):
+        with self.lock:
+            self.recipients.extend(envelope.rcpt_tos)
+        return "250 OK"
+
+
+def _serve(conn) -> None:
+    from aiosmtpd.controller import Controller
+
+    handler = _Handler()
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    controller = Controller(handler, hostname="127.0.0.1", port=port)
+    controller.start()
+    conn.send(controller.port)
+    try:
+        while (command := conn.recv()) != "stop":
+            if command == "take":
+                with handler.lock:
+                    taken, handler.recipients = handler.recipients, []
+                conn.send(taken)
+    finally:
+        controller.stop()
+
+
+class Sink:
+    """The sink process; use as a context manager."""
+
+    def __init__(self):
+        ctx = multiprocessing.get_context("spawn")
+        self._conn, child = ctx.Pipe()
+        self._proc = ctx.Process(target=_serve, args=(child,), daemon=True)
+        self._proc.start()
+        self.port: int = self._conn.recv()
+
+    def take(self) -> list[str]:
+        self._conn.send("take")
+        return self._conn.recv()
+
+    def close(self) -> None:
+        self._conn.send("stop")
+        self._proc.join(timeout=10)
+
+    def __enter__(self) -> Sink:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

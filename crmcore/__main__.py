@@ -1,0 +1,5 @@
+"""python -m crmcore <command>: see crmcore.cli."""
+
+from crmcore.cli import main
+
+raise SystemExit(main())

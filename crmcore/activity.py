@@ -1,0 +1,105 @@
+"""Activity rollups: monthly per-patron counts rebuilt from raw events, set-based, on both backends.
+
+Raw `activity_event` rows are deleted by retention after some months; `activity_monthly` and the
+patron's `first_activity_on` / `last_activity_on` outlive them. So a rebuild only ever touches months
+that raw events still cover, and the two patron dates only move outwards (first earlier, last later).
+Retention must therefore delete raw events by whole months (everything before the first of a month).
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+from sqlalchemy import Date, and_, case, delete, func, insert, select, true, update
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.functions import FunctionElement
+from sqlmodel import Session
+
+from crmcore.models import ActivityEvent, ActivityMonthly, Patron
+
+KINDS = ("checkout", "renewal", "digital_loan", "pc_session", "event_attendance", "visit", "survey_response")
+
+_event = ActivityEvent.__table__
+_monthly = ActivityMonthly.__table__
+_patron = Patron.__table__
+
+
+class month_start(FunctionElement):
+    """SQL expression: the first day of the month of a date column (a `date`, on every backend)."""
+
+    type = Date()
+    inherit_cache = True
+    name = "month_start"
+
+
+@compiles(month_start, "sqlite")
+def _month_start_sqlite(element, compiler, **kw):
+    # SQLite keeps dates as ISO text, which is what date(…, 'start of month') returns.
+    return "date(%s, 'start of month')" % compiler.process(element.clauses, **kw)
+
+
+@compiles(month_start, "postgresql")
+def _month_start_postgresql(element, compiler, **kw):
+    return "CAST(date_trunc('month', %s) AS DATE)" % compiler.process(element.clauses, **kw)
+
+
+def first_of_month(day: date) -> date:
+    return day.replace(day=1)
+
+
+def rebuild_rollups(session: Session, *, since: date | None = None) -> None:
+    """Recompute `activity_monthly` for the months from `since` on (default: every month raw events cover)
+    and widen the patrons' first/last activity dates to what the raw events show."""
+    earliest_raw = session.execute(select(func.min(_event.c.occurred_on))).scalar()
+    if earliest_raw is None:
+        _refresh_dashboard(session)
+        return
+    # Months before the earliest raw event were purged by retention: their rollups cannot be rebuilt.
+    start = max(first_of_month(since), first_of_month(earliest_raw)) if since else first_of_month(earliest_raw)
+    # When every raw event is in range, no filter: a full scan beats millions of index lookups.
+    in_range = _event.c.occurred_on >= start if start > earliest_raw else true()
+
+    session.execute(delete(_monthly).where(_monthly.c.month >= start))
+    month = month_start(_event.c.occurred_on)
+    branch = func.coalesce(_event.c.branch_id, 0)
+    grouped = (
+        select(_event.c.patron_id, month, _event.c.kind, branch, func.sum(_event.c.count))
+        .where(in_range)
+        .group_by(_event.c.patron_id, month, _event.c.kind, branch)
+    )
+    session.execute(
+        insert(_monthly).from_select(["patron_id", "month", "kind", "branch_id", "count"], grouped)
+    )
+
+    span = (
+        select(
+            _event.c.patron_id.label("patron_id"),
+            func.min(_event.c.occurred_on).label("first_on"),
+            func.max(_event.c.occurred_on).label("last_on"),
+        )
+        .where(in_range)
+        .group_by(_event.c.patron_id)
+        .subquery()
+    )
+    first, last = _patron.c.first_activity_on, _patron.c.last_activity_on
+    session.execute(
+        update(_patron)
+        .where(_patron.c.id == span.c.patron_id)
+        .where(
+            # Only rows that change: an UPDATE of a million unchanged rows is not free.
+            (first.is_(None)) | (last.is_(None)) | (span.c.first_on < first) | (span.c.last_on > last)
+        )
+        .values(
+            first_activity_on=case((and_(first.is_not(None), first <= span.c.first_on), first), else_=span.c.first_on),
+            last_activity_on=case((and_(last.is_not(None), last >= span.c.last_on), last), else_=span.c.last_on),
+        )
+    )
+    _refresh_dashboard(session)
+
+
+def _refresh_dashboard(session: Session) -> None:
+    # The dashboard's summary tables are derived from these rollups and the patrons: keep them in step.
+    from crmcore import kpis  # imported here: crmcore.kpis itself imports this module
+
+    kpis.refresh_summaries(session)
+

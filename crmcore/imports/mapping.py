@@ -1,0 +1,260 @@
+"""What each kind of import can hold (the allowlist), presets for real exports, and saved mappings.
+
+A mapping says which file column feeds which Liaison field. Only fields listed here exist: a column
+that is not mapped to one of them is dropped while reading and never stored or logged. There is no
+field for what a patron borrowed (titles, item identifiers) in any kind.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlmodel import Session, select
+
+from crmcore import audit, consent
+from crmcore.activity import KINDS as ACTIVITY_KINDS
+from crmcore.imports.values import DATE_ORDERS
+from crmcore.models import ImportMapping
+from crmcore.permissions import Actor, Perm, require
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    label: str
+    type: str = "text"  # text, code, bool, date, year, int, email, phone
+    required: bool = False
+    max_len: int = 200
+
+
+KIND_LABELS = {
+    "patrons": "Patrons (ILS export)",
+    "activity": "Activity events (checkouts, visits, sessions …)",
+    "attendance": "Event attendance (programs)",
+    "zones": "Zones and census figures",
+    "organizations": "Organizations and contacts",
+}
+
+FIELDS: dict[str, dict[str, FieldSpec]] = {
+    "patrons": {
+        "ils_id": FieldSpec("ILS id (card number)", required=True, max_len=64),
+        "first_name": FieldSpec("First name", max_len=120),
+        "last_name": FieldSpec("Last name", max_len=120),
+        "email": FieldSpec("Email", "email", max_len=254),
+        "phone": FieldSpec("Phone", "phone", max_len=40),
+        "birth_year": FieldSpec("Birth date or year", "year"),
+        "age_band": FieldSpec("Age band", max_len=20),
+        "zone": FieldSpec("Zone (ZIP, tract, district)", "code", max_len=40),
+        "branch": FieldSpec("Home branch code", "code", max_len=40),
+        "patron_type": FieldSpec("Patron type", max_len=40),
+        "registered_on": FieldSpec("Registered on", "date"),
+        "expires_on": FieldSpec("Card expires on", "date"),
+        "interests": FieldSpec("Interests", max_len=500),
+        "history_opt_in": FieldSpec("Keeps reading history (opt-in)", "bool"),
+        "contact_method": FieldSpec("Notice preference (email, sms, phone, mail)", max_len=20),
+        "consent_email": FieldSpec("Email opt-in", "bool"),
+        "consent_sms": FieldSpec("SMS opt-in", "bool"),
+    },
+    "activity": {
+        "patron": FieldSpec("Patron ILS id", required=True, max_len=64),
+        "occurred_on": FieldSpec("Date", "date", required=True),
+        "kind": FieldSpec("Kind (" + ", ".join(ACTIVITY_KINDS) + ")", max_len=30),
+        "branch": FieldSpec("Branch code", "code", max_len=40),
+        "count": FieldSpec("Count", "int"),
+        "category": FieldSpec("Item category / genre (kept only with history opt-in)", max_len=80),
+        "source_id": FieldSpec("Transaction id (tells identical rows apart)", max_len=64),
+    },
+    "attendance": {
+        "event_id": FieldSpec("Event id", required=True, max_len=64),
+        "title": FieldSpec("Program title", max_len=300),
+        "held_on": FieldSpec("Date", "date", required=True),
+        "branch": FieldSpec("Branch / campus", "code", max_len=40),
+        "categories": FieldSpec("Categories", max_len=300),
+        "audiences": FieldSpec("Audiences", max_len=300),
+        "registrations": FieldSpec("Registrations", "int"),
+        "attendance": FieldSpec("Attendance (in person)", "int"),
+        "attendance_online": FieldSpec("Attendance (online)", "int"),
+    },
+    "zones": {
+        "code": FieldSpec("Zone code", "code", required=True, max_len=40),
+        "name": FieldSpec("Name", max_len=200),
+        "population": FieldSpec("Population", "int"),
+        "households": FieldSpec("Households", "int"),
+        "median_income": FieldSpec("Median income", "int"),
+    },
+    "organizations": {
+        "name": FieldSpec("Organization name", required=True, max_len=200),
+        "sector": FieldSpec("Sector", max_len=60),
+        "email": FieldSpec("Organization email", "email", max_len=254),
+        "phone": FieldSpec("Organization phone", "phone", max_len=40),
+        "website": FieldSpec("Website", max_len=300),
+        "address": FieldSpec("Address", max_len=300),
+        "is_partner": FieldSpec("Partner", "bool"),
+        "tags": FieldSpec("Tags (comma-separated)", max_len=300),
+        "contact_first_name": FieldSpec("Contact first name", max_len=120),
+        "contact_last_name": FieldSpec("Contact last name", max_len=120),
+        "contact_email": FieldSpec("Contact email", "email", max_len=254),
+        "contact_phone": FieldSpec("Contact phone", "phone", max_len=40),
+        "contact_job_title": FieldSpec("Contact job title", max_len=120),
+    },
+}
+
+PRESETS: dict[str, tuple[str, dict[str, Any]]] = {
+    "Koha borrowers": (
+        "patrons",
+        {
+            "columns": {
+                "ils_id": "cardnumber", "first_name": "firstname", "last_name": "surname", "email": "email",
+                "phone": "phone", "birth_year": "dateofbirth", "zone": "zipcode", "branch": "branchcode",
+                "patron_type": "categorycode", "registered_on": "dateenrolled", "expires_on": "dateexpiry",
+                "contact_method": "primary_contact_method",
+            },
+            "date_order": "iso",
+        },
+    ),
+    "Evergreen patron load": (
+        "patrons",
+        {
+            "columns": {
+                "ils_id": "usrname", "first_name": "first_given_name", "last_name": "family_name", "email": "email",
+                "phone": "day_phone", "birth_year": "dob", "branch": "home_ou", "patron_type": "profile",
+            },
+            "date_order": "iso",
+        },
+    ),
+    "LibCal events": (
+        "attendance",
+        {
+            "columns": {
+                "event_id": "Event ID", "title": "Title", "held_on": "Date", "branch": "Library/Campus",
+                "categories": "Categories", "audiences": "Audiences", "registrations": "Confirmed Registrations",
+                "attendance": "Actual Attendance In-Person", "attendance_online": "Actual Attendance Online",
+            },
+            "date_order": "mdy",
+        },
+    ),
+}
+
+
+def check_kind(kind: str) -> None:
+    if kind not in FIELDS:
+        raise ValueError(f"Unknown import kind {kind!r}; kinds are {', '.join(FIELDS)}.")
+
+
+def suggest_preset(header: list[str]) -> str | None:
+    """The preset whose required columns are all in the header (and most of the rest), if any."""
+    present = set(header)
+    best, best_share = None, 0.5
+    for name, (kind, preset) in PRESETS.items():
+        columns = preset["columns"]
+        required = [c for f, c in columns.items() if FIELDS[kind][f].required]
+        share = sum(c in present for c in columns.values()) / len(columns)
+        if all(c in present for c in required) and share > best_share:
+            best, best_share = name, share
+    return best
+
+
+def preset(name: str) -> tuple[str, dict[str, Any]]:
+    if name not in PRESETS:
+        raise ValueError(f"Unknown preset {name!r}; presets are {', '.join(PRESETS)}.")
+    kind, mapping = PRESETS[name]
+    return kind, {**mapping, "columns": dict(mapping["columns"])}
+
+
+def clean_mapping(kind: str, mapping: dict[str, Any], header: list[str]) -> dict[str, Any]:
+    """The mapping checked against the kind's fields and the file's header, keeping only known keys."""
+    check_kind(kind)
+    fields, present = FIELDS[kind], set(header)
+    columns = {f: c for f, c in (mapping.get("columns") or {}).items() if c}
+    for field, column in columns.items():
+        if field not in fields:
+            raise ValueError(f"Mapping: {field!r} is not a field of a {kind} import.")
+        if column not in present:
+            raise ValueError(f"Mapping: column {column!r} (for {fields[field].label}) is not in the file.")
+    year_month = {}
+    for field, parts in (mapping.get("year_month") or {}).items():
+        if field not in fields or fields[field].type != "date":
+            raise ValueError(f"Mapping: {field!r} is not a date field, so it cannot come from year and month columns.")
+        for column in (parts.get("year"), parts.get("month")):
+            if column and column not in present:
+                raise ValueError(f"Mapping: column {column!r} is not in the file.")
+        if not parts.get("year"):
+            raise ValueError(f"Mapping: {fields[field].label} from two columns needs the year column.")
+        year_month[field] = {"year": parts["year"], "month": parts.get("month") or None}
+    id_columns = [c for c in mapping.get("id_columns") or [] if c]
+    for column in id_columns:
+        if column not in present:
+            raise ValueError(f"Mapping: id column {column!r} is not in the file.")
+    id_from_row = bool(mapping.get("id_from_row"))
+    for field, spec in fields.items():
+        generated = kind == "patrons" and field == "ils_id" and (id_columns or id_from_row)
+        if spec.required and field not in columns and field not in year_month and not generated:
+            raise ValueError(f"Mapping: {spec.label} must be mapped to a column.")
+    order = mapping.get("date_order") or "iso"
+    if order not in DATE_ORDERS:
+        raise ValueError(f"Mapping: date order must be one of {', '.join(DATE_ORDERS)}.")
+    out: dict[str, Any] = {"columns": columns, "date_order": order}
+    if year_month:
+        out["year_month"] = year_month
+    if kind == "patrons":
+        if id_columns:
+            out["id_columns"] = id_columns
+        elif id_from_row:
+            out["id_from_row"] = True
+        topics = list(mapping.get("consent_topics") or ["services"])
+        for topic in topics:
+            consent.check("email", topic)
+        out["consent_topics"] = topics
+    if kind == "activity":
+        default_kind = mapping.get("default_kind") or "checkout"
+        if default_kind not in ACTIVITY_KINDS:
+            raise ValueError(f"Mapping: activity kind must be one of {', '.join(ACTIVITY_KINDS)}.")
+        out["default_kind"] = default_kind
+    if kind == "zones":
+        census = [c for c in mapping.get("census_columns") or [] if c]
+        for column in census:
+            if column not in present:
+                raise ValueError(f"Mapping: census column {column!r} is not in the file.")
+        if census:
+            out["census_columns"] = census
+    return out
+
+
+def save(session: Session, *, actor: Actor, kind: str, name: str, mapping: dict[str, Any]) -> ImportMapping:
+    """Save (or replace) a named mapping for the next file of this kind."""
+    require(actor, Perm.IMPORT_DATA)
+    check_kind(kind)
+    name = name.strip()
+    if not name:
+        raise ValueError("Give the mapping a name.")
+    if name in PRESETS:
+        raise ValueError(f"{name!r} is a preset; choose another name.")
+    row = session.exec(select(ImportMapping).where(ImportMapping.kind == kind, ImportMapping.name == name)).first()
+    if row is None:
+        row = ImportMapping(kind=kind, name=name[:120], mapping=mapping, created_by_id=actor.id)
+    row.mapping = mapping
+    session.add(row)
+    audit.record(session, actor=actor, action="import.mapping_saved", entity="import_mapping", entity_id=name, detail={"kind": kind})
+    return row
+
+
+def saved(session: Session, *, actor: Actor, kind: str) -> dict[str, dict[str, Any]]:
+    """Saved mappings of one kind: name → mapping."""
+    require(actor, Perm.IMPORT_DATA)
+    rows = session.exec(select(ImportMapping).where(ImportMapping.kind == kind).order_by(ImportMapping.name))
+    return {r.name: r.mapping for r in rows}
+
+
+def find(session: Session, *, actor: Actor, name: str, kind: str) -> dict[str, Any]:
+    """A preset or saved mapping by name; ValueError naming the choices when there is none."""
+    require(actor, Perm.IMPORT_DATA)
+    if name in PRESETS:
+        preset_kind, mapping = preset(name)
+        if preset_kind != kind:
+            raise ValueError(f"The preset {name!r} is for {preset_kind} imports, not {kind}.")
+        return mapping
+    mine = saved(session, actor=actor, kind=kind)
+    if name not in mine:
+        choices = [n for n, (k, _m) in PRESETS.items() if k == kind] + list(mine)
+        raise ValueError(f"No mapping named {name!r} for {kind} imports; there are: {', '.join(choices) or 'none'}.")
+    return mine[name]

@@ -1,0 +1,214 @@
+"""Running an import: stream the file, clean each row, write in all-or-nothing batches, record the run.
+
+Each batch is one write transaction that also moves the run's counters, so a process killed at any
+moment leaves whole batches and matching counts; running the same file again lands the rest (rows
+already there are unchanged and skipped). A dry run does everything but write.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from sqlalchemy import update
+from sqlmodel import Session, select
+
+from crmcore import audit, exports
+from crmcore.db import Database
+from crmcore.imports import reading
+from crmcore.imports.activity_rows import ActivityImport
+from crmcore.imports.attendance import AttendanceImport
+from crmcore.imports.batch import Rejected
+from crmcore.imports.cleaning import Cleaner, RowError
+from crmcore.imports.mapping import check_kind, clean_mapping
+from crmcore.imports.organizations import OrganizationImport
+from crmcore.imports.patrons import PatronImport
+from crmcore.imports.zones import ZoneImport
+from crmcore.models import ImportRun, utcnow
+from crmcore.permissions import Actor, Perm, require
+
+IMPORTERS = {
+    "patrons": PatronImport,
+    "activity": ActivityImport,
+    "attendance": AttendanceImport,
+    "zones": ZoneImport,
+    "organizations": OrganizationImport,
+}
+BATCH_SIZE = 5000
+RUN = ImportRun.__table__
+
+Progress = Callable[[float, "Summary"], None]
+
+
+@dataclass
+class Summary:
+    """What a run did (or, dry, would do)."""
+
+    run_id: int
+    kind: str
+    file_name: str
+    file_hash: str
+    dry_run: bool
+    file_format: str = ""
+    total: int = 0
+    new: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    rejected: list[Rejected] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def nothing_changed(self) -> bool:
+        return self.new == 0 and self.updated == 0
+
+    def counts(self) -> dict[str, int]:
+        return {"rows": self.total, "new": self.new, "updated": self.updated, "unchanged": self.unchanged, "rejected": len(self.rejected)}
+
+    def describe(self) -> str:
+        """One paragraph for a person."""
+        verb = "would be" if self.dry_run else "were"
+        text = (
+            f"{self.file_name}: {self.total:,} rows — {self.new:,} new, {self.updated:,} updated, "
+            f"{self.unchanged:,} unchanged, {len(self.rejected):,} rejected ({'dry run: nothing written' if self.dry_run else 'imported'})."
+        )
+        if self.total and self.nothing_changed and not self.rejected:
+            text += f" Nothing changed: every row {verb} already in Liaison as it is in the file."
+        return " ".join([text, *self.notes])
+
+    def errors_frame(self) -> pd.DataFrame:
+        rows = sorted(self.rejected, key=lambda r: r.line)
+        return pd.DataFrame({"line": [r.line for r in rows], "field": [r.field for r in rows], "reason": [r.reason for r in rows]})
+
+    def errors_csv(self) -> bytes:
+        """The error file: line, field and reason of every rejected row (formula cells neutralised)."""
+        return exports.to_csv(self.errors_frame())
+
+
+def run_import(
+    db: Database,
+    *,
+    actor: Actor,
+    kind: str,
+    path: Path,
+    mapping: dict[str, Any],
+    file_name: str | None = None,
+    dry_run: bool = False,
+    geojson: Path | None = None,
+    progress: Progress | None = None,
+    batch_size: int = BATCH_SIZE,
+) -> Summary:
+    """Import (or dry-run) one file; ValueError with a clear message when the file or mapping is unusable."""
+    require(actor, Perm.IMPORT_DATA)
+    check_kind(kind)
+    path = Path(path)
+    file_name = file_name or path.name
+    reading.check_size(path, name=file_name)
+    if geojson is not None:
+        reading.check_size(Path(geojson), name=Path(geojson).name)
+    fmt = reading.sniff(path)
+    mapping = clean_mapping(kind, mapping, fmt.header)
+    file_hash = reading.sha256(path)
+    now = utcnow()
+    with db.write() as session:
+        run = ImportRun(kind=kind, file_name=file_name[:300], file_hash=file_hash, actor_id=actor.id, dry_run=dry_run, mapping=mapping, started_at=now)
+        session.add(run)
+        session.flush()
+        run_id = run.id
+    summary = Summary(run_id=run_id, kind=kind, file_name=file_name, file_hash=file_hash, dry_run=dry_run, file_format=fmt.describe())
+    importer = IMPORTERS[kind](mapping=mapping, file_name=file_name, now=now, actor=actor)
+    try:
+        if geojson is not None:
+            importer.geojson = Path(geojson)
+        _stream(db, summary, importer, Cleaner(kind, mapping, fmt.header), reading.RowStream(path, fmt), progress, batch_size)
+        summary.notes.extend(importer.finish(db, dry_run=dry_run))
+    except Exception as exc:
+        _close(db, summary, actor, status="failed", error=str(exc)[:1000])
+        raise
+    _close(db, summary, actor, status="done")
+    if progress:
+        progress(1.0, summary)
+    return summary
+
+
+def _stream(db: Database, summary: Summary, importer, cleaner: Cleaner, stream: reading.RowStream, progress, batch_size: int) -> None:
+    batch: list[tuple[int, dict[str, Any]]] = []
+    ordinal = 0
+    for line, record in stream:
+        ordinal += 1
+        try:
+            values = cleaner.clean(record)
+            batch.append((line, importer.prepare(ordinal, values, cleaner.id_parts(record))))
+        except RowError as exc:
+            summary.rejected.append(Rejected(line, exc.field, exc.reason))
+        if len(batch) >= batch_size:
+            _write(db, summary, importer, batch, ordinal)
+            batch = []
+            if progress:
+                progress(stream.fraction(), summary)
+    _write(db, summary, importer, batch, ordinal)
+
+
+def _write(db: Database, summary: Summary, importer, batch: list, total: int) -> None:
+    """One batch, all or nothing, together with the run's counters."""
+    if summary.dry_run:
+        with db.read() as session:
+            result = importer.write(session, batch, dry_run=True)
+    else:
+        with db.write() as session:
+            result = importer.write(session, batch, dry_run=False)
+            _save_counts(session, summary, result, total)
+    if summary.dry_run:
+        _add(summary, result, total)
+
+
+def _add(summary: Summary, result, total: int) -> None:
+    summary.total = total
+    summary.new += result.new
+    summary.updated += result.updated
+    summary.unchanged += result.unchanged
+    summary.rejected.extend(result.rejected)
+
+
+def _save_counts(session: Session, summary: Summary, result, total: int) -> None:
+    _add(summary, result, total)
+    session.execute(
+        update(RUN)
+        .where(RUN.c.id == summary.run_id)
+        .values(rows_total=summary.total, rows_new=summary.new, rows_updated=summary.updated, rows_unchanged=summary.unchanged, rows_rejected=len(summary.rejected))
+    )
+
+
+def _close(db: Database, summary: Summary, actor: Actor, *, status: str, error: str | None = None) -> None:
+    with db.write() as session:
+        session.execute(
+            update(RUN)
+            .where(RUN.c.id == summary.run_id)
+            .values(status=status, error=error, finished_at=utcnow(), rows_total=summary.total, rows_new=summary.new,
+                    rows_updated=summary.updated, rows_unchanged=summary.unchanged, rows_rejected=len(summary.rejected))
+        )
+        if status == "done" and not summary.dry_run:
+            # An earlier run of the same file that never finished (killed) is now complete.
+            session.execute(
+                update(RUN)
+                .where(RUN.c.file_hash == summary.file_hash, RUN.c.kind == summary.kind, RUN.c.status == "running", RUN.c.id != summary.run_id)
+                .values(status="interrupted")
+            )
+        detail = {"kind": summary.kind, "file_name": summary.file_name, "file_sha256": summary.file_hash, "dry_run": summary.dry_run, "status": status, **summary.counts()}
+        audit.record(session, actor=actor, action="import.dry_run" if summary.dry_run else "import.run", entity="import_run", entity_id=summary.run_id, detail=detail)
+
+
+def recent_runs(session: Session, *, actor: Actor, limit: int = 20) -> pd.DataFrame:
+    """The latest import runs, newest first, for the import page."""
+    require(actor, Perm.IMPORT_DATA)
+    rows = session.exec(select(ImportRun).order_by(ImportRun.id.desc()).limit(limit)).all()
+    return pd.DataFrame(
+        [
+            {"id": r.id, "kind": r.kind, "file": r.file_name, "dry run": r.dry_run, "status": r.status, "started": r.started_at,
+             "rows": r.rows_total, "new": r.rows_new, "updated": r.rows_updated, "unchanged": r.rows_unchanged, "rejected": r.rows_rejected}
+            for r in rows
+        ],
+        columns=["id", "kind", "file", "dry run", "status", "started", "rows", "new", "updated", "unchanged", "rejected"],
+    )

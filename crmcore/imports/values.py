@@ -1,0 +1,119 @@
+"""Cell values as libraries export them: missing markers, booleans, dates in several orders, numbers.
+
+Each parser takes a stripped, non-missing string and returns the clean value or raises ValueError with
+a reason for a person (the runner adds the line and the field). They are called once per cell of
+a possibly million-row file, so they are plain functions without regexes where a split will do.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+
+from crmcore import validation
+
+MISSING = frozenset({"", "NONE", "NULL", "N/A"})
+TRUE = frozenset({"TRUE", "T", "YES", "Y", "1"})
+FALSE = frozenset({"FALSE", "F", "NO", "N", "0"})
+DATE_ORDERS = {"iso": "ISO (2024-03-31)", "dmy": "day/month/year (31/03/2024)", "mdy": "month/day/year (03/31/2024)"}
+
+# The common shape of an address, checked without email_validator (tens of microseconds a call);
+# anything else, and special-use domains, go through crmcore.validation for the real verdict.
+_EMAIL = re.compile(
+    r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
+    r"@((?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63})"
+)
+_SPECIAL_TLDS = frozenset({"arpa", "invalid", "local", "localhost", "onion", "test", "example", "internal", "home", "lan"})
+_PHONE_CHARS = frozenset("0123456789+()-. /x")
+
+
+def is_missing(text: str) -> bool:
+    """Blank, 'None', 'NULL' or 'N/A' (any case): the value is missing."""
+    return len(text) <= 4 and text.upper() in MISSING
+
+
+def parse_bool(text: str) -> bool:
+    upper = text.upper()
+    if upper in TRUE:
+        return True
+    if upper in FALSE:
+        return False
+    raise ValueError(f"{text!r} is not yes/no (use true/false, yes/no, Y/N or 1/0)")
+
+
+def parse_int(text: str) -> int:
+    cleaned = text.replace(",", "").replace(" ", "").replace("\u00a0", "")
+    try:
+        number = float(cleaned)
+    except ValueError:
+        raise ValueError(f"{text!r} is not a number") from None
+    if number != int(number):
+        raise ValueError(f"{text!r} is not a whole number")
+    return int(number)
+
+
+def parse_date(text: str, order: str = "iso") -> date:
+    """A date in the chosen order; a bare year (1987) means 1 January; ISO is always accepted."""
+    head = text[:10]
+    if len(head) == 10 and head[4] == "-" and head[7] == "-":
+        try:
+            return date.fromisoformat(head)
+        except ValueError:
+            raise ValueError(f"{text!r} is not a valid date") from None
+    if len(text) == 4 and text.isdigit():
+        return _checked(int(text), 1, 1, text)
+    parts = text.split(" ")[0].replace(".", "/").replace("-", "/").split("/")
+    if len(parts) != 3 or not all(p.isdigit() for p in parts):
+        raise ValueError(f"{text!r} is not a date ({DATE_ORDERS[order]})")
+    a, b, c = (int(p) for p in parts)
+    if len(parts[0]) == 4:  # 2024/03/31 whatever the chosen order
+        return _checked(a, b, c, text)
+    if order == "mdy":
+        return _checked(_year(c), a, b, text)
+    if order == "dmy":
+        return _checked(_year(c), b, a, text)
+    raise ValueError(f"{text!r} is not an ISO date (choose day/month/year or month/day/year in the mapping)")
+
+
+def _year(value: int) -> int:
+    return value + (2000 if value < 70 else 1900) if value < 100 else value
+
+
+def _checked(year: int, month: int, day: int, text: str) -> date:
+    try:
+        return date(year, month, day)
+    except ValueError:
+        raise ValueError(f"{text!r} is not a valid date") from None
+
+
+def year_month(year_text: str, month_text: str | None) -> date:
+    """The first day of a month given as a year column and a month column (number or name)."""
+    year = parse_int(year_text)
+    month = 1
+    if month_text:
+        month = _MONTHS.get(month_text[:3].lower()) or parse_int(month_text)
+    return _checked(year, month, 1, f"{year_text}-{month_text}")
+
+
+_MONTHS = {m: i for i, m in enumerate(["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"], 1)}
+
+
+def parse_email(text: str) -> str:
+    """The normalised address (domain lower-cased), checked like crmcore.validation.email."""
+    match = _EMAIL.fullmatch(text)
+    if match and len(text) <= 254 and match.group(1).rsplit(".", 1)[1].lower() not in _SPECIAL_TLDS:
+        local, _, domain = text.rpartition("@")
+        if len(local) <= 64:
+            return f"{local}@{domain.lower()}"
+    try:
+        return validation.email(text, field="email")
+    except ValueError as exc:
+        raise ValueError(str(exc).removeprefix("email: ")) from None
+
+
+def parse_phone(text: str) -> str:
+    """A phone number as exported, if it looks like one (7 to 15 digits, usual punctuation)."""
+    digits = sum(ch.isdigit() for ch in text)
+    if not 7 <= digits <= 15 or not set(text) <= _PHONE_CHARS:
+        raise ValueError(f"{text!r} is not a phone number")
+    return text

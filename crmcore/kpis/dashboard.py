@@ -1,0 +1,263 @@
+"""Everything behind the manager dashboard in one call, small cells already suppressed.
+
+`dashboard_data` is what the page shows, caches and offers for download, and what the benchmark
+times: nothing unsuppressed leaves this module.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import date
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import select
+from sqlmodel import Session
+
+from crmcore import settings
+from crmcore.permissions import Actor, Perm, require
+from crmcore import suppression as sup
+from crmcore.kpis import figures as f
+from crmcore.kpis.summaries import ACTIVE_STATES, STATES, month_index, month_of
+from crmcore.models import Branch, DashState, Zone
+
+TREND_MONTHS = 24
+FINE_STATES = STATES[1:]  # the finest partition of registered patrons at a month's end
+LIFECYCLE = {  # what the lifecycle chart shows, from the finest cells
+    "new": ("new_active", "new_inactive"),
+    "occasional": ("occasional",),
+    "regular": ("regular",),
+    "at_risk": ("at_risk",),
+    "lapsed": ("lapsed",),
+}
+
+
+@dataclass(frozen=True)
+class Card:
+    key: str
+    label: str
+    value: object  # a number, "<k", or None (no data)
+    previous: object
+    change: object
+    definition: str
+
+
+@dataclass(frozen=True)
+class Chart:
+    key: str
+    title: str
+    caption: str
+    frame: pd.DataFrame  # suppressed: what is shown and downloaded
+
+
+@dataclass
+class Dashboard:
+    filters: f.Filters
+    k: int
+    cards: list[Card] = field(default_factory=list)
+    charts: dict[str, Chart] = field(default_factory=dict)
+    zone_shapes: dict | None = None  # a GeoJSON FeatureCollection keyed by zone code, when zones have shapes
+
+
+def _doc(function) -> str:
+    return " ".join((function.__doc__ or "").split())
+
+
+def partition(counts: dict[str, int], k: int) -> dict[str, object]:
+    """Each aggregate of the lifecycle cells (registered, active, lifecycle states) as shown: a number, or
+    "<k" when it is small or built from a cell that was hidden (primary and complementary suppression
+    over the one partition, so no subtraction between the shown figures isolates a small group)."""
+    sizes = np.array([[counts[s] for s in FINE_STATES]], dtype=float)
+    mask = sup.complementary(sizes, sup.primary(sizes, k), k)[0]
+    hidden = {state for state, masked in zip(FINE_STATES, mask) if masked}
+    aggregates = {"registered": FINE_STATES, "active": ACTIVE_STATES, **LIFECYCLE}
+    out: dict[str, object] = {}
+    for name, cells in aggregates.items():
+        value = sum(counts[c] for c in cells)
+        whole = name == "registered"  # the line total: shown unless itself small
+        out[name] = sup.label(k) if sup.is_small(value, k) or (not whole and hidden & set(cells)) else value
+    return out
+
+
+def _card(key: str, label: str, now: object, before: object, k: int, definition: str) -> Card:
+    return Card(key, label, now, before, sup.change(now, before, k), definition)
+
+
+def _events_shown(events: int, patrons: int, k: int) -> object:
+    return sup.label(k) if sup.is_small(patrons, k) else events
+
+
+def _cards(session: Session, filters: f.Filters, k: int, now: dict, before: dict, activity: pd.DataFrame, outreach: pd.DataFrame) -> list[Card]:
+    previous = filters.previous()
+    this_part, prev_part = partition(now, k), partition(before, k)
+    cards = [
+        _card(key, label, this_part[key], prev_part[key], k, _doc(fn))
+        for key, label, fn in (
+            ("registered", "Registered patrons", f.registered_patrons),
+            ("active", "Active patrons", f.active_patrons),
+            ("lapsed", "Lapsed", f.lapsed_patrons),
+            ("at_risk", "At risk", f.at_risk_patrons),
+        )
+    ]
+    new_now, new_before = f.new_registrations(session, filters=filters), f.new_registrations(session, filters=previous)
+    cards.append(_card("new_registrations", "New registrations", sup.count(new_now, k), sup.count(new_before, k), k, _doc(f.new_registrations)))
+    residents = f.population(session, filters=filters)
+    in_period, in_previous = activity[activity["month"] >= filters.first_month], activity[activity["month"] < filters.first_month]
+    per_capita = []
+    attendance = []
+    for part in (in_period, in_previous):
+        events, patrons = f.activity_total(part)
+        per_capita.append(sup.label(k) if sup.is_small(patrons, k) else f.activity_per_capita(events, residents))
+        attendance.append(_events_shown(*f.program_attendance(part), k))
+    cards.append(Card("per_capita", "Activity per capita", per_capita[0], per_capita[1], _per_capita_change(*per_capita), _doc(f.activity_per_capita)))
+    cards.append(_card("program_attendance", "Program attendance", attendance[0], attendance[1], k, _doc(f.program_attendance)))
+    now_n = f.outreach_interactions(outreach, first=filters.first_month, last=filters.end_month)
+    before_n = f.outreach_interactions(outreach, first=previous.first_month, last=previous.end_month)
+    cards.append(Card("outreach_interactions", "Outreach interactions", now_n, before_n, now_n - before_n, _doc(f.outreach_interactions)))
+    return cards
+
+
+def _per_capita_change(now: object, before: object) -> object:
+    if isinstance(now, (int, float)) and isinstance(before, (int, float)):
+        return round(now - before, 3)
+    return None
+
+
+def _activity_chart(activity: pd.DataFrame, k: int) -> Chart:
+    events = activity.groupby(["month", "kind"])["events"].sum().unstack(fill_value=0)
+    patrons = activity.groupby(["month", "kind"])["patrons"].sum().unstack(fill_value=0)
+    shown = sup.suppress_grid(events.astype(int), k, sizes=patrons) if len(events) else events
+    return Chart("activity", "Activity by kind per month", _doc(f.activity_by_month), shown.reset_index())
+
+
+def _lifecycle_charts(session: Session, filters: f.Filters, k: int, now: dict, start: dict) -> list[Chart]:
+    at_end, at_start = partition(now, k), partition(start, k)
+    counts = pd.DataFrame({"state": list(LIFECYCLE), "at_start": [at_start[s] for s in LIFECYCLE], "at_end": [at_end[s] for s in LIFECYCLE]})
+    flows = f.lifecycle_flows(session, filters=filters)
+    grid = flows.groupby(["from_state", "to_state"])["patrons"].sum().unstack(fill_value=0)
+    order = [s for s in STATES if s in grid.index], [s for s in STATES if s in grid.columns]
+    grid = grid.loc[order[0], order[1]].astype(int) if len(grid) else grid
+    shown = sup.suppress_grid(grid, k) if len(grid) else grid
+    return [
+        Chart("lifecycle", "Lifecycle at the start and end of the period", _doc(f.lifecycle_counts), counts),
+        Chart("flows", "Lifecycle flows within the period", _doc(f.lifecycle_flows), shown.reset_index()),
+    ]
+
+
+def _cohort_chart(session: Session, filters: f.Filters, k: int, first: date, registrations: pd.DataFrame) -> Chart:
+    frame = f.cohort_retention(session, filters=filters, first=first, last=filters.end_month)
+    sizes = registrations.set_index("month")["patrons"]
+    grid = frame.groupby(["cohort_month", "months_since"])["active"].sum().unstack(fill_value=0)
+    grid = grid.reindex(sizes.index, fill_value=0).astype(float)
+    size_mask = sup.complementary(sizes.to_numpy(dtype=float).reshape(-1, 1), sup.primary(sizes, k).reshape(-1, 1), k, rows=False)[:, 0]
+    totals = np.repeat(sizes.to_numpy(dtype=float).reshape(-1, 1), grid.shape[1], axis=1)
+    hidden = sup.primary(grid, k) | sup.remainder(grid.to_numpy(), totals, k) | size_mask[:, None]
+    share = (100 * grid.to_numpy() / np.where(totals > 0, totals, np.nan)).round(1)
+    out = pd.DataFrame(share, index=grid.index, columns=[str(c) for c in grid.columns]).astype(object)
+    out[hidden] = sup.label(k)
+    out.insert(0, "patrons", [sup.label(k) if m else int(n) for m, n in zip(size_mask, sizes)])
+    return Chart("cohorts", "Cohort retention (% of the cohort active, by months since registration)", _doc(f.cohort_retention), out.rename_axis("cohort").reset_index())
+
+
+def _active_split(frame: pd.DataFrame, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Masks for registered and active in rows whose active + inactive patrons partition the registered."""
+    cells = np.column_stack([frame["active"], frame["registered"] - frame["active"]]).astype(float)
+    mask = sup.complementary(cells, sup.primary(cells, k), k)
+    registered = sup.primary(frame["registered"], k)
+    registered = sup.complementary(frame[["registered"]].to_numpy(float), registered.reshape(-1, 1), k, rows=False)[:, 0]
+    return registered, mask[:, 0] | registered
+
+
+def _zone_chart(session: Session, filters: f.Filters, k: int) -> Chart:
+    frame = f.penetration_by_zone(session, filters=filters, month=filters.end_month)
+    registered, active = _active_split(frame, k)
+    mask = np.column_stack([registered, active, registered, active])
+    shown = sup.apply(frame, mask, k, columns=["registered", "active", "registered_per_1000", "active_per_1000"])
+    return Chart("zones", "Market penetration by zone", _doc(f.penetration_by_zone), shown.drop(columns=["zone_id"]))
+
+
+def _branch_chart(session: Session, filters: f.Filters, k: int, activity_first: date) -> Chart:
+    frame = f.branch_comparison(session, filters=filters, activity_first=activity_first)
+    registered, active = _active_split(frame, k)
+    new = sup.complementary(frame[["new_registrations"]].to_numpy(float), sup.primary(frame["new_registrations"], k).reshape(-1, 1), k, rows=False)[:, 0]
+    events = sup.complementary(frame[["event_patrons"]].to_numpy(float), sup.primary(frame["event_patrons"], k).reshape(-1, 1), k, rows=False)[:, 0]
+    shown = sup.apply(frame, np.column_stack([registered, active, new, events]), k, columns=["registered", "active", "new_registrations", "events"])
+    return Chart("branches", "Branch comparison", _doc(f.branch_comparison), shown.drop(columns=["event_patrons"]))
+
+
+def zone_shapes(session: Session) -> dict | None:
+    """The zones' shapes as one GeoJSON FeatureCollection (feature id = zone code), or None without shapes."""
+    features = []
+    for code, text in session.execute(select(Zone.code, Zone.geojson).where(Zone.geojson.is_not(None))).all():
+        try:
+            shape = json.loads(text)
+        except ValueError:
+            continue  # a broken shape leaves that zone off the map, the bar chart still shows it
+        geometry = shape.get("geometry") if shape.get("type") == "Feature" else shape
+        if geometry:
+            features.append({"type": "Feature", "id": code, "properties": {"code": code}, "geometry": geometry})
+    return {"type": "FeatureCollection", "features": features} if features else None
+
+
+def dashboard_data(session: Session, *, filters: f.Filters, today: date) -> Dashboard:
+    """Every figure behind the manager dashboard for `filters`, small cells suppressed."""
+    k = int(settings.get(session, "small_cell_k"))
+    end = min(filters.end_month, month_of(month_index(today)))
+    filters = f.Filters(end, filters.months, filters.branch_ids, filters.zone_ids, filters.patron_types)
+    earliest = f.earliest_month(session) or end
+    trend_first = max(earliest, month_of(month_index(end) - TREND_MONTHS + 1))
+    previous = filters.previous()
+    activity = f.activity_by_month(session, filters=filters, first=min(trend_first, previous.first_month), last=end)
+    outreach = f.outreach_by_month(session, first=min(trend_first, previous.first_month), last=end)
+    now = f.lifecycle_counts(session, filters=filters, month=end)
+    before = f.lifecycle_counts(session, filters=filters, month=previous.end_month)
+    registrations = f.registrations_by_month(session, filters=filters, first=trend_first, last=end)
+
+    board = Dashboard(filters=filters, k=k, zone_shapes=zone_shapes(session))
+    board.cards = _cards(session, filters, k, now, before, activity, outreach)
+    regs = sup.suppress_column(registrations, k, sizes="patrons", complement=True)
+    outreach_trend = outreach[outreach["month"] >= trend_first] if len(outreach) else outreach
+    cards_issued = outreach_trend.groupby("month", as_index=False)["cards_issued"].sum() if len(outreach_trend) else pd.DataFrame(columns=["month", "cards_issued"])
+    charts = [
+        _activity_chart(activity[activity["month"] >= trend_first], k),
+        Chart("registrations", "New registrations per month", _doc(f.registrations_by_month), regs),
+        _zone_chart(session, filters, k),
+        *_lifecycle_charts(session, filters, k, now, before),
+        _cohort_chart(session, filters, k, trend_first, registrations),
+        _branch_chart(session, filters, k, filters.first_month),
+        Chart("age_branch", "Registered patrons by age band and branch", _doc(f.age_band_by_branch), _age_chart(session, filters, k)),
+        Chart("outreach", "Outreach interactions per month by type", _doc(f.outreach_by_month), outreach_trend.drop(columns=["cards_issued"]) if len(outreach_trend) else outreach_trend),
+        Chart("cards_issued", "Library cards issued at outreach interactions", _doc(f.outreach_by_month), sup.suppress_column(cards_issued, k, sizes="cards_issued")),
+    ]
+    board.charts = {chart.key: chart for chart in charts}
+    return board
+
+
+def _age_chart(session: Session, filters: f.Filters, k: int) -> pd.DataFrame:
+    grid = f.age_band_by_branch(session, filters=filters, month=filters.end_month)
+    return (sup.suppress_grid(grid, k) if len(grid) else grid).reset_index()
+
+
+def dashboard(session: Session, *, actor: Actor, filters: f.Filters, today: date) -> Dashboard:
+    """`dashboard_data` for a staff member whose role may view the dashboard."""
+    require(actor, Perm.VIEW_DASHBOARD)
+    return dashboard_data(session, filters=filters, today=today)
+
+
+@dataclass(frozen=True)
+class FilterOptions:
+    months: list[date]  # newest first
+    branches: dict[int, str]  # id -> name (0: unknown)
+    zones: dict[int, str]
+    patron_types: list[str]
+
+
+def filter_options(session: Session, *, actor: Actor) -> FilterOptions:
+    """What the dashboard's filters offer: the months summarised, branches, zones and patron types."""
+    require(actor, Perm.VIEW_DASHBOARD)
+    months = [m for (m,) in session.execute(select(DashState.month).distinct().order_by(DashState.month.desc()))]
+    types = [t for (t,) in session.execute(select(DashState.patron_type).distinct().order_by(DashState.patron_type)) if t]
+    branches = dict(session.execute(select(Branch.id, Branch.name).order_by(Branch.name)).all())
+    zones = dict(session.execute(select(Zone.id, Zone.name).order_by(Zone.name)).all())
+    return FilterOptions(months, branches, zones, types)

@@ -1,0 +1,295 @@
+"""The dashboard's figures: one function per figure, whose docstring is its definition.
+
+The docstrings are shown as captions on the dashboard and listed in the README. Every function reads
+the `dash_*` summary tables (or, for outreach, the interaction table) with SQL aggregates, so figures
+do not change when retention deletes raw activity. Months are calendar months, given by their first
+day; a figure "at" a month is its value at that month's end. These numbers are not yet suppressed:
+crmcore.kpis.dashboard applies small-cell suppression before anything is shown.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, timezone
+
+import pandas as pd
+from sqlalchemy import func, select
+from sqlmodel import Session
+
+from crmcore.activity import month_start
+from crmcore.kpis.summaries import ACTIVE_STATES, STATES, month_index, month_of
+from crmcore.models import Branch, DashActivity, DashCohort, DashFlow, DashRegistration, DashState, Interaction, Zone
+
+PROGRAM_KIND = "event_attendance"
+
+
+@dataclass(frozen=True)
+class Filters:
+    """What the manager selected: the period (`months` calendar months ending with `end_month`) and
+    home branches, zones and patron types (empty = all). Hashable, so it can key a cache."""
+
+    end_month: date
+    months: int = 12
+    branch_ids: tuple[int, ...] = ()
+    zone_ids: tuple[int, ...] = ()
+    patron_types: tuple[str, ...] = ()
+
+    @property
+    def first_month(self) -> date:
+        return month_of(month_index(self.end_month) - self.months + 1)
+
+    def previous(self) -> Filters:
+        """The period of the same length just before this one."""
+        return Filters(month_of(month_index(self.end_month) - self.months), self.months, self.branch_ids, self.zone_ids, self.patron_types)
+
+
+def _where(model, filters: Filters) -> list:
+    conditions = []
+    if filters.branch_ids:
+        conditions.append(model.branch_id.in_(filters.branch_ids))
+    if filters.zone_ids:
+        conditions.append(model.zone_id.in_(filters.zone_ids))
+    if filters.patron_types:
+        conditions.append(model.patron_type.in_(filters.patron_types))
+    return conditions
+
+
+def _frame(rows, columns: list[str]) -> pd.DataFrame:
+    return pd.DataFrame([tuple(r) for r in rows], columns=columns)
+
+
+# --- Patrons at a month's end ------------------------------------------------------------------
+
+
+def lifecycle_counts(session: Session, *, filters: Filters, month: date) -> dict[str, int]:
+    """Lifecycle: each registered patron's state at a month's end. New: registered in the 12 weeks up to
+    it; otherwise lapsed: no activity in the last 12 calendar months; at risk: activity in the last 12
+    months but none in the last 6; regular: activity in at least 6 of the last 12 months; occasional: the
+    rest."""
+    rows = session.execute(
+        select(DashState.state, func.sum(DashState.patrons)).where(DashState.month == month, *_where(DashState, filters)).group_by(DashState.state)
+    ).all()
+    found = {state: int(n) for state, n in rows}
+    return {state: found.get(state, 0) for state in STATES[1:]}
+
+
+def registered_patrons(counts: dict[str, int]) -> int:
+    """Registered patrons: patrons whose registration date is on or before the month's end (or unknown)."""
+    return sum(counts.values())
+
+
+def active_patrons(counts: dict[str, int]) -> int:
+    """Active patrons: registered patrons with any recorded activity in the 12 calendar months up to the month's end."""
+    return sum(counts[state] for state in ACTIVE_STATES)
+
+
+def lapsed_patrons(counts: dict[str, int]) -> int:
+    """Lapsed patrons: registered more than 12 weeks ago and no activity in the 12 calendar months up to the month's end."""
+    return counts["lapsed"]
+
+
+def at_risk_patrons(counts: dict[str, int]) -> int:
+    """At-risk patrons: activity in the 12 months up to the month's end, but none in the last 6 of them."""
+    return counts["at_risk"]
+
+
+# --- Flows within a period ---------------------------------------------------------------------
+
+
+def new_registrations(session: Session, *, filters: Filters) -> int:
+    """New registrations: patrons whose registration date falls in the period."""
+    total = session.execute(
+        select(func.sum(DashRegistration.patrons)).where(
+            DashRegistration.month.between(filters.first_month, filters.end_month), *_where(DashRegistration, filters)
+        )
+    ).scalar()
+    return int(total or 0)
+
+
+def activity_by_month(session: Session, *, filters: Filters, first: date, last: date) -> pd.DataFrame:
+    """Activity by kind per month: the events (checkouts, renewals, digital loans, PC sessions, event
+    attendances, visits …) recorded in each month, and how many distinct patrons they came from."""
+    rows = session.execute(
+        select(DashActivity.month, DashActivity.kind, func.sum(DashActivity.events), func.sum(DashActivity.patrons))
+        .where(DashActivity.month.between(first, last), *_where(DashActivity, filters))
+        .group_by(DashActivity.month, DashActivity.kind)
+        .order_by(DashActivity.month, DashActivity.kind)
+    ).all()
+    return _frame(rows, ["month", "kind", "events", "patrons"])
+
+
+def activity_total(activity: pd.DataFrame, *, kind: str | None = None) -> tuple[int, int]:
+    """Events in the period (of one kind, or all), with the largest number of distinct patrons behind
+    them in any one month (a lower bound of how many patrons they came from)."""
+    part = activity if kind is None else activity[activity["kind"] == kind]
+    if part.empty:
+        return 0, 0
+    return int(part["events"].sum()), int(part.groupby("month")["patrons"].sum().max())
+
+
+def population(session: Session, *, filters: Filters) -> int:
+    """Residents: the census population of the selected zones (all zones when none is selected)."""
+    query = select(func.sum(Zone.population))
+    if filters.zone_ids:
+        query = query.where(Zone.id.in_(filters.zone_ids))
+    return int(session.execute(query).scalar() or 0)
+
+
+def activity_per_capita(events: int, residents: int) -> float | None:
+    """Activity per capita: events in the period divided by the residents of the selected zones."""
+    return round(events / residents, 3) if residents else None
+
+
+def program_attendance(activity: pd.DataFrame) -> tuple[int, int]:
+    """Program attendance: event attendances recorded in the period."""
+    return activity_total(activity, kind=PROGRAM_KIND)
+
+
+def registrations_by_month(session: Session, *, filters: Filters, first: date, last: date) -> pd.DataFrame:
+    """New registrations per month: patrons whose registration date falls in each month."""
+    rows = session.execute(
+        select(DashRegistration.month, func.sum(DashRegistration.patrons))
+        .where(DashRegistration.month.between(first, last), *_where(DashRegistration, filters))
+        .group_by(DashRegistration.month)
+        .order_by(DashRegistration.month)
+    ).all()
+    return _frame(rows, ["month", "patrons"])
+
+
+def lifecycle_flows(session: Session, *, filters: Filters) -> pd.DataFrame:
+    """Lifecycle flows: patrons by their lifecycle state at the end of the month before the period (or not
+    yet registered) and at the end of the period."""
+    rows = session.execute(
+        select(DashFlow.from_state, DashFlow.to_state, func.sum(DashFlow.patrons))
+        .where(DashFlow.month == filters.end_month, DashFlow.lag == filters.months, *_where(DashFlow, filters))
+        .group_by(DashFlow.from_state, DashFlow.to_state)
+    ).all()
+    return _frame(rows, ["from_state", "to_state", "patrons"])
+
+
+def cohort_retention(session: Session, *, filters: Filters, first: date, last: date) -> pd.DataFrame:
+    """Cohort retention: of the patrons registered in a month (the cohort), the share with any activity
+    in each following month (0 = the month of registration)."""
+    active = session.execute(
+        select(DashCohort.cohort_month, DashCohort.month, func.sum(DashCohort.patrons))
+        .where(DashCohort.cohort_month.between(first, last), DashCohort.month <= last, *_where(DashCohort, filters))
+        .group_by(DashCohort.cohort_month, DashCohort.month)
+    ).all()
+    frame = _frame(active, ["cohort_month", "month", "active"])
+    frame["months_since"] = [month_index(m) - month_index(c) for c, m in zip(frame["cohort_month"], frame["month"])]
+    return frame[["cohort_month", "months_since", "active"]]
+
+
+# --- Where and who -----------------------------------------------------------------------------
+
+
+def penetration_by_zone(session: Session, *, filters: Filters, month: date) -> pd.DataFrame:
+    """Market penetration by zone: registered and active patrons living in each zone per 1,000 of its
+    residents (census population), at the end of the period."""
+    active = func.sum(DashState.patrons).filter(DashState.state.in_(ACTIVE_STATES))
+    rows = session.execute(
+        select(DashState.zone_id, func.sum(DashState.patrons), active)
+        .where(DashState.month == month, *_where(DashState, filters))
+        .group_by(DashState.zone_id)
+    ).all()
+    counts = _frame(rows, ["zone_id", "registered", "active"]).fillna({"active": 0})
+    zones = _frame(session.execute(select(Zone.id, Zone.code, Zone.name, Zone.population)).all(), ["zone_id", "code", "name", "population"])
+    if filters.zone_ids:
+        zones = zones[zones["zone_id"].isin(filters.zone_ids)]
+    out = zones.merge(counts, on="zone_id", how="outer").fillna({"registered": 0, "active": 0})
+    out.loc[out["zone_id"] == 0, ["code", "name"]] = ["", "(zone unknown)"]
+    for column in ("registered", "active"):
+        out[column] = out[column].astype(int)
+        out[f"{column}_per_1000"] = (1000 * out[column] / out["population"].where(out["population"] > 0)).round(1)
+    return out.sort_values("registered_per_1000", ascending=False, na_position="last").reset_index(drop=True)
+
+
+def branch_comparison(session: Session, *, filters: Filters, activity_first: date) -> pd.DataFrame:
+    """Branch comparison, by home branch: registered and active patrons at the end of the period, new
+    registrations and events in the period."""
+    active = func.sum(DashState.patrons).filter(DashState.state.in_(ACTIVE_STATES))
+    states = _frame(
+        session.execute(
+            select(DashState.branch_id, func.sum(DashState.patrons), active)
+            .where(DashState.month == filters.end_month, *_where(DashState, filters))
+            .group_by(DashState.branch_id)
+        ).all(),
+        ["branch_id", "registered", "active"],
+    )
+    new = _frame(
+        session.execute(
+            select(DashRegistration.branch_id, func.sum(DashRegistration.patrons))
+            .where(DashRegistration.month.between(filters.first_month, filters.end_month), *_where(DashRegistration, filters))
+            .group_by(DashRegistration.branch_id)
+        ).all(),
+        ["branch_id", "new_registrations"],
+    )
+    events = _frame(
+        session.execute(
+            select(DashActivity.branch_id, DashActivity.month, func.sum(DashActivity.events), func.sum(DashActivity.patrons))
+            .where(DashActivity.month.between(activity_first, filters.end_month), *_where(DashActivity, filters))
+            .group_by(DashActivity.branch_id, DashActivity.month)
+        ).all(),
+        ["branch_id", "month", "events", "event_patrons"],
+    )
+    events = events.groupby("branch_id", as_index=False).agg(events=("events", "sum"), event_patrons=("event_patrons", "max"))
+    out = states.merge(new, on="branch_id", how="outer").merge(events, on="branch_id", how="outer").fillna(0)
+    out = _names(session, out, Branch, "branch_id", "branch", unknown="(branch unknown)")
+    columns = ["registered", "active", "new_registrations", "events", "event_patrons"]
+    out[columns] = out[columns].astype(int)
+    return out[["branch", *columns]].sort_values("branch").reset_index(drop=True)
+
+
+def age_band_by_branch(session: Session, *, filters: Filters, month: date) -> pd.DataFrame:
+    """Age band × branch: registered patrons at the end of the period by age band (as imported, or from
+    the birth year) and home branch."""
+    rows = session.execute(
+        select(DashState.age_band, DashState.branch_id, func.sum(DashState.patrons))
+        .where(DashState.month == month, *_where(DashState, filters))
+        .group_by(DashState.age_band, DashState.branch_id)
+    ).all()
+    frame = _names(session, _frame(rows, ["age_band", "branch_id", "patrons"]), Branch, "branch_id", "branch", unknown="(branch unknown)")
+    frame["age_band"] = frame["age_band"].replace("", "(age unknown)")
+    grid = frame.groupby(["age_band", "branch"])["patrons"].sum().unstack(fill_value=0)
+    return grid.astype(int)
+
+
+def _names(session: Session, frame: pd.DataFrame, model, key: str, column: str, *, unknown: str) -> pd.DataFrame:
+    names = dict(session.execute(select(model.id, model.name)).all())
+    frame[column] = [names.get(int(i), unknown) if i else unknown for i in frame[key]]
+    return frame
+
+
+# --- Outreach ----------------------------------------------------------------------------------
+
+
+def outreach_by_month(session: Session, *, first: date, last: date) -> pd.DataFrame:
+    """Outreach: community interactions logged per month by type, and library cards issued during them
+    (all branches, zones and patron types: interactions are not tied to them)."""
+    start = datetime.combine(first, datetime.min.time(), tzinfo=timezone.utc)
+    end = datetime.combine(month_of(month_index(last) + 1), datetime.min.time(), tzinfo=timezone.utc)
+    month = month_start(Interaction.occurred_at)
+    rows = session.execute(
+        select(month, Interaction.kind, func.count(), func.sum(Interaction.cards_issued))
+        .where(Interaction.occurred_at >= start, Interaction.occurred_at < end)
+        .group_by(month, Interaction.kind)
+        .order_by(month, Interaction.kind)
+    ).all()
+    return _frame(rows, ["month", "kind", "interactions", "cards_issued"])
+
+
+def outreach_interactions(outreach: pd.DataFrame, *, first: date, last: date) -> int:
+    """Outreach interactions: community interactions logged in the period."""
+    if outreach.empty:
+        return 0
+    return int(outreach.loc[(outreach["month"] >= first) & (outreach["month"] <= last), "interactions"].sum())
+
+
+def latest_month(session: Session) -> date | None:
+    """The last month the summaries cover."""
+    return session.execute(select(func.max(DashState.month))).scalar()
+
+
+def earliest_month(session: Session) -> date | None:
+    """The first month the summaries cover."""
+    return session.execute(select(func.min(DashState.month))).scalar()

@@ -1,0 +1,81 @@
+"""The worker (`python -m crmcore worker`): runs scheduled jobs until stopped.
+
+Each job runs when its interval has passed since its last run; a failing job is logged (never with
+personal data) and retried at its next turn, and does not stop the others.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+
+from crmcore import backup, outreach_calendar, retention, sending
+from crmcore.db import Database
+
+log = logging.getLogger("liaison.worker")
+
+
+@dataclass(frozen=True)
+class Job:
+    name: str
+    every: timedelta
+    run: Callable[[Database], object]
+
+
+def housekeeping(db: Database) -> None:
+    """Keep the embedded database tidy: refresh planner statistics and checkpoint the WAL."""
+    if db.is_sqlite:
+        with db.engine.connect() as conn:
+            # On the driver connection, outside the BEGIN SQLAlchemy would open: SQLite refuses to
+            # checkpoint inside a transaction ("database table is locked").
+            raw = conn.connection.driver_connection
+            raw.execute("PRAGMA optimize")
+            raw.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+
+
+JOBS: list[Job] = [
+    Job("housekeeping", timedelta(hours=1), housekeeping),
+    Job("backup", timedelta(hours=1), backup.daily_backup),  # hourly check; backs up once a day
+    Job("retention", timedelta(days=1), retention.daily),
+    Job("send campaigns", timedelta(seconds=5), sending.send_pending),
+    Job("outreach calendars", timedelta(minutes=15), outreach_calendar.write_feeds),  # subscribed .ics files
+]
+
+
+def run(db: Database, *, jobs: list[Job] | None = None, once: bool = False, stop: threading.Event | None = None, tick: float = 1.0) -> None:
+    """Run `jobs` (default: all) on their schedules; with `once`, run each one time and return."""
+    jobs = JOBS if jobs is None else jobs
+    stop = stop or threading.Event()
+    last_run: dict[str, float] = {}
+    while not stop.is_set():
+        for job in jobs:
+            now = time.monotonic()
+            if job.name in last_run and now - last_run[job.name] < job.every.total_seconds():
+                continue
+            last_run[job.name] = now
+            try:
+                result = job.run(db)
+                if result:
+                    log.info("job %s: %s", job.name, result)
+            except Exception as exc:  # one failing job must not stop the others
+                log.error("job %s failed: %s", job.name, type(exc).__name__)
+            if stop.is_set():
+                return
+        if once:
+            return
+        stop.wait(tick)
+
+
+def run_forever(db: Database) -> None:
+    """Run until SIGINT or SIGTERM, finishing the job in hand first."""
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    log.info("worker started")
+    run(db, stop=stop)
+    log.info("worker stopped")

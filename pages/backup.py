@@ -1,0 +1,74 @@
+"""Administration → Backup: back up now, list backups, restore one (checked first, confirmed in a dialog)."""
+
+from datetime import datetime, timezone
+
+import pandas as pd
+import streamlit as st
+
+import ui
+from crmcore import backup
+
+st.title("Backup and restore")
+st.caption(
+    "Backups are taken while Liaison runs (SQLite online backup, or pg_dump on PostgreSQL); the worker takes one a day. "
+    "A restore checks the file's integrity and schema version first, and backs up the current database before replacing it."
+)
+db, me = ui.db(), ui.actor()
+if message := st.session_state.pop("backup-done", None):
+    st.success(message)
+
+
+def forget_pending() -> None:
+    st.session_state.pop("backup-pending", None)
+
+
+# The pending restore is kept in session state so that the dialog stays open across reruns until
+# it is confirmed, cancelled or dismissed.
+@st.dialog("Restore this backup?", on_dismiss=forget_pending)
+def confirm_restore(path: str, label: str) -> None:
+    st.warning(f"This replaces the whole database with {ui.md(label)}. Everything changed since that backup is lost (the current database is backed up first).")
+    left, right = st.columns(2)
+    if right.button("Cancel", key="backup-cancel"):
+        forget_pending()
+        st.rerun()
+    if left.button("Restore now", type="primary", key="backup-confirm"):
+        forget_pending()
+        with ui.user_errors():
+            result = backup.restore(db, actor=me, path=path)
+            ui.refresh_after_write()
+            st.session_state["backup-done"] = f"Restored {ui.md(label)}; the previous database was saved as {ui.md(result['previous_saved_as'])}."
+            st.rerun()
+
+
+with ui.user_errors():
+    if st.button("Back up now", type="primary", icon=":material/backup:", key="backup-now"):
+        with st.spinner("Backing up…"):
+            made = backup.create_backup(db, actor=me)
+        st.success(f"Backed up to {ui.md(made.name)} ({made.stat().st_size / 1e6:.1f} MB).")
+
+    files = backup.list_backups(actor=me)
+    st.subheader("Backups")
+    st.caption(f"In {ui.md(str(backup.backup_dir()))}")
+    if files:
+        table = pd.DataFrame(
+            {
+                "file": [f["name"] for f in files],
+                "size (MB)": [round(f["bytes"] / 1e6, 2) for f in files],
+                "taken (UTC)": [datetime.fromtimestamp(f["modified"], timezone.utc) for f in files],
+            }
+        )
+        st.dataframe(table, hide_index=True, width="stretch")
+        chosen = st.selectbox("Backup to restore", [f["name"] for f in files], key="backup-choice")
+        if st.button("Restore the chosen backup…", key="backup-restore-listed"):
+            st.session_state["backup-pending"] = (str(backup.backup_dir() / chosen), chosen)
+    else:
+        st.info("No backups yet.")
+
+    st.subheader("Restore from a file")
+    uploaded = st.file_uploader("Backup file (.db or .dump)", key="backup-upload")
+    if uploaded is not None and st.button("Restore the uploaded file…", key="backup-restore-upload"):
+        target = backup.save_upload(uploaded.name, uploaded.getvalue())
+        st.session_state["backup-pending"] = (str(target), uploaded.name)
+
+if pending := st.session_state.get("backup-pending"):
+    confirm_restore(*pending)

@@ -1,0 +1,215 @@
+"""Manager dashboard: KPI cards, trends, penetration by zone, lifecycle, branches, outreach.
+
+Thin: reads the filters, asks crmcore for the (already suppressed) figures, draws them. Every chart has
+its definition as a caption and its data as a CSV download.
+"""
+
+from __future__ import annotations
+
+import html
+from datetime import date
+
+import pandas as pd
+import plotly.express as px
+import streamlit as st
+
+import ui
+from crmcore import campaign_results, kpis
+from crmcore import suppression as sup
+
+PERIODS = {1: "1 month", 3: "3 months", 6: "6 months", 12: "12 months"}
+STATE_LABELS = {
+    "unregistered": "not yet registered",
+    "new_active": "new",
+    "new_inactive": "new",
+    "new": "new",
+    "regular": "regular",
+    "occasional": "occasional",
+    "at_risk": "at risk",
+    "lapsed": "lapsed",
+}
+
+
+@st.cache_data(ttl=600, show_spinner=False)
+def _options(url: str, role: str, _actor) -> kpis.FilterOptions:
+    with ui.db().read() as session:
+        return kpis.filter_options(session, actor=_actor)
+
+
+@st.cache_data(ttl=600, show_spinner="Computing the dashboard…")
+def _board(url: str, role: str, filters: tuple, today: date, _actor) -> kpis.Dashboard:
+    # The role is part of the key: never serve one role's cached figures to another.
+    with ui.db().read() as session:
+        return kpis.dashboard(session, actor=_actor, filters=kpis.Filters(*filters), today=today)
+
+
+def _label(value: object) -> str:
+    """Import-supplied names made inert for Plotly, which reads a few HTML tags in labels."""
+    return html.escape(str(value))
+
+
+def _filters(options: kpis.FilterOptions) -> kpis.Filters:
+    cols = st.columns([2, 1, 2, 2, 2])
+    end = cols[0].selectbox("Period ending", options.months, format_func=lambda m: m.strftime("%B %Y"))
+    months = cols[1].selectbox("Length", list(PERIODS), index=3, format_func=PERIODS.get)
+    branch_names = {0: "(branch unknown)", **options.branches}
+    zone_names = {0: "(zone unknown)", **options.zones}
+    branches = cols[2].multiselect("Home branch", list(branch_names), format_func=branch_names.get, placeholder="All branches")
+    zones = cols[3].multiselect("Zone", list(zone_names), format_func=zone_names.get, placeholder="All zones")
+    types = cols[4].multiselect("Patron type", options.patron_types, placeholder="All types")
+    return kpis.Filters(end, months, tuple(sorted(branches)), tuple(sorted(zones)), tuple(sorted(types)))
+
+
+def _cards(board: kpis.Dashboard) -> None:
+    cols = st.columns(4)
+    for i, card in enumerate(board.cards):
+        value = "–" if card.value is None else (f"{card.value:,}" if isinstance(card.value, int) else str(card.value))
+        delta = None if card.change is None else (f"{card.change:+,}" if isinstance(card.change, (int, float)) else str(card.change))
+        cols[i % 4].metric(card.label, value, delta, help=f"{card.definition} Change: against the previous period.", delta_color="off" if card.key in ("lapsed", "at_risk") else "normal")
+
+
+def _chart_footer(chart: kpis.Chart, key: str) -> None:
+    st.caption(chart.caption)
+    ui.download_buttons(chart.frame, name=f"dashboard-{key}", key=f"dl-{key}")
+
+
+def _table(frame: pd.DataFrame) -> None:
+    # Suppressed columns mix numbers and "<k": shown as text so the table keeps both.
+    st.dataframe(frame.apply(lambda c: c.map(str) if c.dtype == object else c), hide_index=True, width="stretch")
+
+
+def _plot(figure) -> None:
+    figure.update_layout(margin=dict(l=10, r=10, t=30, b=10), height=340)
+    st.plotly_chart(figure, width="stretch")
+
+
+def _trends(board: kpis.Dashboard) -> None:
+    st.subheader("Trends")
+    left, right = st.columns(2)
+    with left:
+        activity = board.charts["activity"]
+        long = sup.numeric(activity.frame).melt(id_vars="month", var_name="kind", value_name="events")
+        long["kind"] = long["kind"].map(_label)
+        _plot(px.line(long, x="month", y="events", color="kind", title=activity.title, markers=True))
+        _chart_footer(activity, "activity")
+    with right:
+        regs = board.charts["registrations"]
+        _plot(px.bar(sup.numeric(regs.frame), x="month", y="patrons", title=regs.title))
+        _chart_footer(regs, "registrations")
+
+
+def _zones(board: kpis.Dashboard) -> None:
+    st.subheader("Market penetration by zone")
+    chart = board.charts["zones"]
+    frame = sup.numeric(chart.frame)
+    frame["zone"] = frame["name"].map(_label)
+    measure = st.radio("Measure", ["registered_per_1000", "active_per_1000"], horizontal=True, format_func=lambda m: m.replace("_per_1000", " per 1,000 residents"))
+    if board.zone_shapes:
+        figure = px.choropleth(frame, geojson=board.zone_shapes, locations="code", featureidkey="id", color=measure, hover_name="zone", title=chart.title)
+        figure.update_geos(fitbounds="locations", visible=False)
+    else:
+        ranked = frame.dropna(subset=[measure]).sort_values(measure)
+        figure = px.bar(ranked, x=measure, y="zone", orientation="h", title=chart.title)
+    _plot(figure)
+    _table(chart.frame)
+    _chart_footer(chart, "zones")
+
+
+def _lifecycle(board: kpis.Dashboard) -> None:
+    st.subheader("Lifecycle")
+    left, right = st.columns(2)
+    with left:
+        chart = board.charts["lifecycle"]
+        long = sup.numeric(chart.frame).melt(id_vars="state", var_name="when", value_name="patrons")
+        long["state"] = long["state"].map(STATE_LABELS)
+        _plot(px.bar(long, x="state", y="patrons", color="when", barmode="group", title=chart.title))
+        _chart_footer(chart, "lifecycle")
+    with right:
+        flows = board.charts["flows"]
+        st.markdown(f"**{flows.title}** (rows: state at the start, columns: at the end)")
+        _table(flows.frame)
+        _chart_footer(flows, "flows")
+    cohorts = board.charts["cohorts"]
+    grid = sup.numeric(cohorts.frame.drop(columns=["patrons"])).set_index("cohort")
+    if len(grid) and grid.shape[1]:
+        grid.index = [c.strftime("%Y-%m") for c in grid.index]
+        figure = px.imshow(grid, labels=dict(x="months since registration", y="cohort", color="% active"), aspect="auto", title=cohorts.title, color_continuous_scale="Blues")
+        _plot(figure)
+    else:
+        st.info("No registrations in the months shown.")
+    _chart_footer(cohorts, "cohorts")
+
+
+def _branches(board: kpis.Dashboard) -> None:
+    st.subheader("Branches")
+    left, right = st.columns(2)
+    with left:
+        chart = board.charts["branches"]
+        frame = sup.numeric(chart.frame)
+        frame["branch"] = frame["branch"].map(_label)
+        _plot(px.bar(frame, x="branch", y=["registered", "active"], barmode="group", title=chart.title))
+        _table(chart.frame)
+        _chart_footer(chart, "branches")
+    with right:
+        ages = board.charts["age_branch"]
+        st.markdown(f"**{ages.title}**")
+        _table(ages.frame)
+        _chart_footer(ages, "age-branch")
+
+
+def _outreach(board: kpis.Dashboard) -> None:
+    st.subheader("Outreach")
+    left, right = st.columns(2)
+    with left:
+        chart = board.charts["outreach"]
+        if len(chart.frame):
+            frame = chart.frame.assign(kind=chart.frame["kind"].map(_label))
+            _plot(px.bar(frame, x="month", y="interactions", color="kind", title=chart.title))
+        else:
+            st.info("No outreach interactions logged in the months shown.")
+        _chart_footer(chart, "outreach")
+    with right:
+        cards = board.charts["cards_issued"]
+        if len(cards.frame):
+            _plot(px.bar(sup.numeric(cards.frame), x="month", y="cards_issued", title=cards.title))
+        _chart_footer(cards, "cards-issued")
+
+
+@st.cache_data(ttl=120, show_spinner=False)
+def _campaign_rows(url: str, role: str, _actor) -> list[dict]:
+    with ui.db().read() as session:
+        return campaign_results.dashboard_rows(session, actor=_actor)
+
+
+def _campaigns(actor) -> None:
+    rows = _campaign_rows(ui.db().url, actor.role.value, actor)
+    if not rows:  # no campaign launched yet: no section
+        return
+    st.subheader("Campaigns")
+    st.caption(
+        "Conversion: share of patrons with any library activity in the days after the campaign went out, recipients "
+        "against the holdout (sent nothing). Lift in percentage points with its 95 % confidence interval. No tracking pixels."
+    )
+    st.dataframe(pd.DataFrame(rows).astype("string").fillna("–"), hide_index=True)
+
+
+st.title("Dashboard")
+actor = ui.actor()
+options = _options(ui.db().url, actor.role.value, actor)
+if not options.months:
+    st.info("No figures yet: import patrons and activity (or load the demo library) and they appear here.")
+    st.stop()
+filters = _filters(options)
+with ui.user_errors():
+    board = _board(ui.db().url, actor.role.value, (filters.end_month, filters.months, filters.branch_ids, filters.zone_ids, filters.patron_types), date.today(), actor)
+    st.caption(
+        f"{board.filters.first_month:%B %Y} – {board.filters.end_month:%B %Y}, against the {board.filters.months} months before. "
+        f"Groups of fewer than {board.k} patrons show as “<{board.k}”."
+    )
+    _cards(board)
+    _trends(board)
+    _zones(board)
+    _lifecycle(board)
+    _branches(board)
+    _outreach(board)
+    _campaigns(actor)

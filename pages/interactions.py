@@ -1,0 +1,67 @@
+"""Interactions: search and filter by date, type, tag, staff member and organization; export; edit one."""
+
+from datetime import date, timedelta
+
+import streamlit as st
+
+import outreach_ui
+import ui
+from crmcore import outreach, outreach_interactions, tasks
+from crmcore.outreach import KINDS
+from crmcore.permissions import Perm
+
+actor = ui.actor()
+db = ui.db()
+st.title("Interactions")
+
+with db.read() as session:
+    tags = outreach.all_tags(session, actor=actor)
+    orgs = outreach.organization_choices(session, actor=actor)
+    staff = tasks.assignable_staff(session, actor=actor)
+
+top = st.columns([2, 2, 2])
+period = top[0].date_input("Between", (date.today() - timedelta(days=90), date.today()), key="ix-period")
+kinds = top[1].multiselect("Type", list(KINDS), format_func=KINDS.get, key="ix-kinds")
+tag_pick = top[2].multiselect("Tags", tags, key="ix-tags")
+bottom = st.columns([2, 2, 2])
+staff_pick = bottom[0].multiselect("Logged by", list(staff), format_func=staff.get, key="ix-staff")
+org_pick = bottom[1].multiselect("Organizations", list(orgs), format_func=orgs.get, key="ix-orgs")
+text = bottom[2].text_input("Notes or outcome contain", key="ix-text")
+
+start, end = (tuple(period) + (None, None))[:2] if period else (None, None)
+with db.read() as session:
+    rows = outreach_interactions.search_interactions(
+        session, actor=actor, date_from=start, date_to=end, kinds=kinds, tags=tag_pick, staff_ids=staff_pick, organization_ids=org_pick, text=text
+    )
+frame = outreach_interactions.export_frame(rows)
+st.caption(f"{len(rows):,} interactions · {int(frame['cards_issued'].sum()):,} cards issued · {int(frame['signups'].sum()):,} sign-ups")
+st.dataframe(frame, hide_index=True, use_container_width=True, column_config={"id": st.column_config.NumberColumn("#", width="small")})
+ui.download_buttons(frame, name="interactions", key="ix-export", xlsx=True)
+
+if not actor.can(Perm.EDIT_OUTREACH) or not rows:
+    st.stop()
+
+st.subheader("Edit an interaction")
+labels = {r["id"]: f"#{r['id']} {r['when']:%Y-%m-%d} {r['type']}: {r['organizations'] or r['people']}" for r in rows}
+picked = st.selectbox("Interaction", list(labels), format_func=labels.get, index=None, key="ix-edit")
+if picked is None:
+    st.stop()
+row = next(r for r in rows if r["id"] == picked)
+outreach_ui.timeline([row])
+with st.form(f"ix-edit-{picked}"):
+    code = next(k for k, v in KINDS.items() if v == row["type"])
+    values = {
+        "kind": st.selectbox("Type", list(KINDS), index=list(KINDS).index(code), format_func=KINDS.get),
+        "notes": st.text_area("Notes", row["notes"]),
+        "outcome": st.text_input("Outcome", row["outcome"]),
+        "tags": st.multiselect("Tags", sorted({*tags, *filter(None, row["tags"].split(", "))}), default=list(filter(None, row["tags"].split(", "))), accept_new_options=True),
+        "follow_up_on": st.date_input("Follow up on", row["follow_up_on"]),
+        "cards_issued": st.number_input("Cards issued", min_value=0, step=1, value=row["cards_issued"]),
+        "signups": st.number_input("Sign-ups", min_value=0, step=1, value=row["signups"]),
+    }
+    if st.form_submit_button("Save", type="primary"):
+        with ui.user_errors():
+            with db.write() as session:
+                outreach_interactions.update_interaction(session, actor=actor, interaction_id=picked, **values)
+            ui.refresh_after_write()
+            st.rerun()

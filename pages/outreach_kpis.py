@@ -1,0 +1,41 @@
+"""Outreach KPIs: aggregates only (no community names or notes), so the viewer role may see them too."""
+
+from datetime import date, timedelta
+
+import streamlit as st
+
+import ui
+from crmcore import outreach_kpis
+
+actor = ui.actor()
+db = ui.db()
+st.title("Outreach KPIs")
+
+period = st.date_input("Between", (date.today().replace(day=1) - timedelta(days=335), date.today()), key="okpi-period")
+if not isinstance(period, (tuple, list)) or len(period) != 2:
+    st.info("Pick the last day of the period too.")
+    st.stop()
+
+with ui.user_errors():
+    with db.read() as session:
+        kpis = outreach_kpis.outreach_kpis(session, actor=actor, date_from=period[0], date_to=period[1])
+    row = st.columns(3)
+    row[0].metric("Interactions", f"{kpis['interactions']:,}")
+    row[1].metric("Organizations touched", f"{kpis['organizations_touched']:,}")
+    row[2].metric("New partners", f"{kpis['new_partners']:,}")
+    row = st.columns(3)
+    row[0].metric("Overdue follow-ups (now)", f"{kpis['overdue_follow_ups']:,}")
+    row[1].metric("Cards issued at outreach", f"{kpis['cards_issued']:,}")
+    row[2].metric("Sign-ups collected", f"{kpis['signups']:,}")
+
+    st.subheader("Interactions per month, by type")
+    if kpis["by_month_type"].empty:
+        st.caption("No interactions in this period.")
+    else:
+        st.bar_chart(kpis["by_month_type"], x="month", y="interactions", color="type")
+    if kpis["by_month_staff"] is not None:
+        st.subheader("Interactions per month, by staff member")
+        if kpis["by_month_staff"].empty:
+            st.caption("No interactions in this period.")
+        else:
+            st.bar_chart(kpis["by_month_staff"], x="month", y="interactions", color="staff")

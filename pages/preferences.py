@@ -1,0 +1,45 @@
+"""Public: a patron's email preferences, reached by the signed link in every message (no sign-in).
+
+Opening the page changes nothing (mail scanners open links); only the buttons do.
+"""
+
+import streamlit as st
+
+import ui
+from crmcore import consent, preferences
+
+TOPIC_LABELS = {"events": "Events", "new_materials": "New materials", "newsletter": "Newsletter", "fundraising": "Fundraising", "services": "Library services"}
+CHANNEL_LABELS = {"email": "Email", "sms": "Text message", "phone": "Phone", "mail": "Post"}
+
+st.title("Your preferences")
+token = st.query_params.get("token")
+db = ui.db()
+if message := st.session_state.pop("pref-done", None):
+    st.success(message)
+
+with ui.user_errors():
+    with db.read() as session:
+        shown = preferences.view(session, token=token)
+    st.write(f"Hello {ui.md(shown.first_name)}, choose what the library may send you." if shown.first_name else "Choose what the library may send you.")
+    with st.form("pref-form"):
+        choices = {}
+        for channel in consent.CHANNELS:
+            st.subheader(CHANNEL_LABELS[channel])
+            cols = st.columns(len(consent.TOPICS))
+            for col, topic in zip(cols, consent.TOPICS):
+                choices[(channel, topic)] = col.checkbox(TOPIC_LABELS[topic], value=shown.consent[(channel, topic)], key=f"pref-{channel}-{topic}")
+        save = st.form_submit_button("Save my choices", type="primary")
+    if save:
+        with db.write() as session:
+            changed = preferences.save(session, token=token, choices=choices)
+        st.session_state["pref-done"] = f"Saved: {changed} change(s)." if changed else "Nothing changed."
+        st.rerun()
+    st.divider()
+    st.write("Or stop everything the library sends you:")
+    if st.button("Unsubscribe from everything", key="pref-unsubscribe"):
+        with db.write() as session:
+            withdrawn = preferences.unsubscribe_all(session, token=token)
+        for key in [k for k in st.session_state if str(k).startswith("pref-") and k != "pref-done"]:
+            del st.session_state[key]
+        st.session_state["pref-done"] = f"You are unsubscribed from everything ({withdrawn} consent(s) withdrawn)."
+        st.rerun()

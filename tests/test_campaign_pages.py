@@ -1,0 +1,171 @@
+"""AppTest flows: compose and launch a campaign, the public preference page, the sent-mail page."""
+
+from __future__ import annotations
+
+import streamlit as st
+from sqlalchemy import func, select
+
+from crmcore import campaigns, consent, preference_tokens, sending
+from crmcore.models import AuditLog, Campaign, ConsentRecord, CurrentConsent, Message
+from tests.campaign_fixtures import _isolated_mail_config, add_patrons, add_segment  # noqa: F401
+
+
+def by_label(widgets, label):
+    (found,) = [w for w in widgets if w.label == label]
+    return found
+
+
+def test_compose_a_draft_from_the_page(app, db):
+    with db.write() as s:
+        add_patrons(s, 3)
+        add_segment(s, branches=["MAIN"], name="Main branch")
+    at = app(role="manager", page="pages/campaigns.py").run()
+    assert not at.exception
+    by_label(at.text_input, "Name").input("Autumn <events>")
+    by_label(at.text_input, "Subject").input("Hello {{ first_name }}")
+    by_label(at.text_area, "Message").input("Dear {{ first_name }},\n\nCome to {{ branch }}.")
+    by_label(at.selectbox, "Topic (patrons consent per topic)").select("events")
+    at.button[0].click()
+    at = at.run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    with db.read() as s:
+        (campaign,) = s.scalars(select(Campaign)).all()
+    assert (campaign.name, campaign.status, campaign.topic, campaign.holdout_pct) == ("Autumn <events>", "draft", "events", 10.0)
+    assert any("Draft saved" in m.value for m in at.success)
+
+
+def test_a_bad_template_is_refused_on_the_page_with_a_clear_message(app, db):
+    with db.write() as s:
+        add_segment(s, branches=["MAIN"], name="Main branch")
+    at = app(role="manager", page="pages/campaigns.py").run()
+    by_label(at.text_input, "Name").input("Broken")
+    by_label(at.text_input, "Subject").input("Hi")
+    by_label(at.text_area, "Message").input("Dear {{ firstname }}")
+    at.button[0].click()
+    at = at.run()
+    assert not at.exception
+    assert any("'firstname' is undefined" in e.value for e in at.error)
+    with db.read() as s:
+        assert s.scalar(select(func.count()).select_from(Campaign)) == 0
+
+
+def test_launch_from_the_page_after_the_confirmation(app, db, staff):
+    with db.write() as s:
+        add_patrons(s, 12)
+        add_patrons(s, 2, consented=False, start=50)
+        seg = add_segment(s, branches=["MAIN"], name="Main branch")
+        cid = campaigns.compose(s, actor=staff["manager"], name="Launch me", segment_id=seg, topic="events", subject="Hi", body="Hello {{ first_name }}", holdout_pct=0).id
+    at = app(role="manager", page="pages/campaigns.py").run()
+    at.selectbox(key="cmp-pick").select(cid)
+    at = at.run()
+    at.button(key="cmp-launch").click()
+    at = at.run()
+    assert not at.exception
+    with db.read() as s:
+        assert s.scalar(select(func.count()).select_from(Message)) == 0  # the dialog asks first
+    at.button(key="cmp-confirm-launch").click()
+    at = at.run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    with db.read() as s:
+        assert s.scalar(select(func.count()).where(Message.campaign_id == cid, Message.status == "queued")) == 12
+        assert s.get(Campaign, cid).launch_summary["excluded"]["no_consent"] == 2
+    assert any("12 messages queued" in m.value for m in at.success)
+    at.switch_page("pages/dashboard.py").run()
+    at.switch_page("pages/campaigns.py").run()
+    assert at.selectbox(key="cmp-pick").value == cid  # coming back, the campaign is still open
+    assert sending.send_pending(db) == {"sent": 12}
+    at = app(role="manager", page="pages/sent_mail.py").run()
+    assert not at.exception and len(at.dataframe) == 1
+    at.selectbox(key="sent-open").select_index(1)
+    at = at.run()
+    assert not at.exception
+    with db.read() as s:
+        assert s.scalar(select(func.count()).where(AuditLog.action == "outbox.view")) == 1
+
+
+def test_a_viewer_cannot_open_the_campaigns_page(app):
+    at = app(role="outreach", page="pages/campaigns.py").run()
+    assert "Campaigns" not in [t.value for t in at.title]
+
+
+def test_the_preference_page_changes_nothing_until_a_button_is_pressed(app, db):
+    with db.write() as s:
+        (pid,) = add_patrons(s, 1)
+        consent.record(s, patron_id=pid, channel="email", topic="newsletter", granted=True, source="test")
+    token = preference_tokens.make(pid)
+    at = app(page="pages/preferences.py", query={"token": token}).run()
+    assert not at.exception and not at.error
+    assert any("Hello Pat0" in m.value for m in at.markdown)
+    assert at.checkbox(key="pref-email-events").value is True
+    with db.read() as s:
+        assert s.scalar(select(func.count()).select_from(ConsentRecord)) == 2  # opening changed nothing
+    at.checkbox(key="pref-email-fundraising").check()
+    at.checkbox(key="pref-email-events").uncheck()
+    at.button[0].click()
+    at = at.run()
+    assert not at.exception
+    with db.read() as s:
+        assert consent.current(s, pid) == {("email", "events"): False, ("email", "newsletter"): True, ("email", "fundraising"): True}
+        records = s.scalars(select(ConsentRecord).where(ConsentRecord.source == "preference page")).all()
+        assert {(r.topic, r.granted, r.wording_version) for r in records} == {("events", False, consent.WORDING_VERSION), ("fundraising", True, consent.WORDING_VERSION)}
+    at.button(key="pref-unsubscribe").click()
+    at = at.run()
+    assert not at.exception
+    with db.read() as s:
+        assert not any(s.scalars(select(CurrentConsent.granted).where(CurrentConsent.patron_id == pid)))
+    assert any("unsubscribed from everything" in m.value for m in at.success)
+
+
+def test_the_preference_page_refuses_tampered_and_foreign_tokens(app, db):
+    with db.write() as s:
+        a, b = add_patrons(s, 2)
+    token = preference_tokens.make(a)
+    tampered = token[:-2] + ("AA" if not token.endswith("AA") else "BB")
+    at = app(page="pages/preferences.py", query={"token": tampered}).run()
+    assert not at.exception
+    assert [e.value for e in at.error] == [preference_tokens.INVALID]
+    assert not at.button  # nothing to press
+    # A valid token for A shows and changes only A.
+    at = app(page="pages/preferences.py", query={"token": token}).run()
+    at.button(key="pref-unsubscribe").click()
+    at = at.run()
+    with db.read() as s:
+        assert consent.current(s, a) == {("email", "events"): False}
+        assert consent.current(s, b) == {("email", "events"): True}
+
+
+def test_the_dashboard_shows_launched_campaigns_with_small_cells_suppressed(app, db, staff):
+    from datetime import date, timedelta
+
+    from crmcore import activity
+    from crmcore.models import ActivityEvent
+
+    with db.write() as s:
+        ids = add_patrons(s, 30)
+        for pid in ids:
+            s.add(ActivityEvent(patron_id=pid, occurred_on=date.today().replace(day=1), kind="checkout"))
+        s.flush()
+        activity.rebuild_rollups(s)
+        seg = add_segment(s, branches=["MAIN"], name="Main branch")
+    at = app(role="viewer", page="pages/dashboard.py").run()
+    assert not at.exception and "Campaigns" not in [h.value for h in at.subheader]  # none launched yet
+    with db.write() as s:
+        cid = campaigns.compose(s, actor=staff["manager"], name="Dashboard campaign", segment_id=seg, topic="events", subject="Hi", body="Hello", holdout_pct=20).id
+    with db.write() as s:
+        campaigns.launch(s, actor=staff["manager"], campaign_id=cid)
+    sending.send_pending(db)
+    with db.write() as s:
+        consent.record(s, patron_id=ids[0], channel="email", topic="events", granted=False, source="preference page")
+        recipients = list(s.scalars(select(Message.patron_id).where(Message.campaign_id == cid, Message.status == "sent")))
+        for pid in recipients[:2]:  # two converters: too few to show a rate
+            s.add(ActivityEvent(patron_id=pid, occurred_on=date.today() + timedelta(days=1), kind="checkout"))
+    st.cache_data.clear()  # what the campaign page does after a launch
+    at = app(role="viewer", page="pages/dashboard.py").run()
+    assert not at.exception and not at.error
+    assert "Campaigns" in [h.value for h in at.subheader]
+    (row,) = at.dataframe[-1].value.to_dict("records")
+    with db.read() as s:
+        sent = s.scalar(select(func.count()).where(Message.campaign_id == cid, Message.status == "sent"))
+    assert row["campaign"] == "Dashboard campaign" and row["sent"] == str(sent)
+    assert row["unsubscribed"] in ("<5", "0")  # one patron unsubscribed (0 if that patron was held out)
+    assert row["conversion recipients %"] == row["lift (points)"] == "–"

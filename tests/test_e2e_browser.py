@@ -1,0 +1,360 @@
+"""End to end in a real browser: Debian's Chromium driven by Playwright against the app and the worker
+started here on loopback, over a fresh SQLite file holding a small demo library, sending to an aiosmtpd
+sink. One staff member's day, step by step, with a screenshot of each step under tests/artifacts/.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from email import message_from_bytes, policy
+from pathlib import Path
+
+import pytest
+
+from sqlmodel import func, select
+
+from crmcore import auth, consent, segments
+from crmcore.db import Database, migrate
+from crmcore.models import Message, Patron, Segment, StaffUser
+from crmcore.permissions import Actor, Role
+from tests.conftest import PASSWORD, ROOT, require_or_skip
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"]
+ARTIFACTS = ROOT / "tests" / "artifacts"
+STAFF_USER = "e2e-manager"
+DEMO_PATRONS = 300
+MANAGER = Actor(id=None, username="e2e-check", role=Role.MANAGER)
+WAIT_MS = 60_000  # Streamlit reruns asynchronously: wait for what a step should show, up to this long
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Sink:
+    """An SMTP server on loopback that keeps every message it receives."""
+
+    def __init__(self):
+        self.messages: list = []
+
+    async def handle_DATA(self, server, session, envelope):
+        self.messages.append(message_from_bytes(envelope.content, policy=policy.default))
+        return "250 OK"
+
+
+@pytest.fixture(scope="module")
+def smtp_sink():
+    from aiosmtpd.controller import Controller
+
+    sink = Sink()
+    controller = Controller(sink, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    sink.port = controller.port
+    yield sink
+    controller.stop()
+
+
+def _seed(url: str) -> None:
+    """A small demo library and one manager whose password the test knows."""
+    from crmcore import demo
+
+    migrate(url)
+    db = Database(url)
+    demo.generate(db, patrons=DEMO_PATRONS, seed=7)
+    with db.write() as session:
+        session.add(StaffUser(username=STAFF_USER, role="manager", password_hash=auth.hash_password(PASSWORD), display_name="E2E Manager"))
+    db.dispose()
+
+
+def _wait_healthy(url: str, proc: subprocess.Popen, log: Path) -> None:
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"the app exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
+        try:
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.3)
+    raise RuntimeError(f"the app did not answer on {url}:\n{log.read_text()[-3000:]}")
+
+
+@pytest.fixture(scope="module")
+def live_app(tmp_path_factory, smtp_sink):
+    """The app and the worker, started the way an operator starts them, on a fresh seeded database."""
+    require_or_skip(Path(CHROMIUM).exists(), f"the browser tests need Debian's chromium at {CHROMIUM}")
+    work = tmp_path_factory.mktemp("e2e")
+    url = f"sqlite:///{work / 'crm.db'}"
+    _seed(url)
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    env = {
+        **os.environ,
+        "DATABASE_URL": url,
+        "CRM_PUBLIC_URL": base,
+        "CRM_SECRET_KEY": "e2e-secret-key-not-for-production",
+        "CRM_SMTP_HOST": "127.0.0.1",
+        "CRM_SMTP_PORT": str(smtp_sink.port),
+        "CRM_SMTP_STARTTLS": "false",
+        "CRM_MAIL_FROM": "library@e2e.test",
+        "CRM_OUTBOX_DIR": str(work / "outbox"),
+        "CRM_BACKUP_DIR": str(work / "backups"),
+    }
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    app_log, worker_log = ARTIFACTS / "app.log", ARTIFACTS / "worker.log"  # kept for reading after a failure
+    app_cmd = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port), "--server.address", "127.0.0.1", "--server.headless", "true"]
+    with app_log.open("w") as app_out, worker_log.open("w") as worker_out:
+        app = subprocess.Popen(app_cmd, cwd=ROOT, env=env, stdout=app_out, stderr=subprocess.STDOUT)
+        worker = subprocess.Popen([sys.executable, "-m", "crmcore", "worker"], cwd=ROOT, env=env, stdout=worker_out, stderr=subprocess.STDOUT)
+        try:
+            _wait_healthy(base, app, app_log)
+            yield {"url": base, "database_url": url, "app_log": app_log, "worker_log": worker_log}
+        finally:
+            for proc in (worker, app):
+                proc.terminate()
+            for proc in (worker, app):
+                try:
+                    proc.wait(timeout=20)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+class Steps:
+    """Screenshots named after the steps, in order."""
+
+    def __init__(self, name: str):
+        self.dir = ARTIFACTS / name
+        self.dir.mkdir(parents=True, exist_ok=True)
+        for old in self.dir.glob("*.png"):
+            old.unlink()
+        self.count = 0
+
+    def shot(self, page, step: str, focus=None) -> Path:
+        """A screenshot of the page, scrolled to `focus` (a locator) first: Streamlit scrolls inside its own pane."""
+        if focus is not None:
+            focus.scroll_into_view_if_needed()
+        self.count += 1
+        path = self.dir / f"{self.count:02d}-{step}.png"
+        page.screenshot(path=str(path), full_page=True, timeout=120_000)
+        print(f"screenshot: {path}")
+        return path
+
+
+def settle(page) -> None:
+    """Wait until Streamlit has finished the current run (no 'Running…' status widget)."""
+    page.wait_for_selector('[data-testid="stStatusWidget"]', state="detached", timeout=WAIT_MS)
+
+
+def no_exception(page) -> None:
+    """Fail with the page's text when Streamlit shows an exception box or an error."""
+    boxes = page.locator('[data-testid="stException"]')
+    assert boxes.count() == 0, boxes.first.inner_text()
+
+
+def sign_in(page, base: str) -> None:
+    page.goto(base)
+    page.get_by_role("textbox", name="Username").fill(STAFF_USER)
+    page.get_by_role("textbox", name="Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    page.get_by_text(f"Signed in as {STAFF_USER}").wait_for(timeout=WAIT_MS)
+
+
+def open_page(page, title: str) -> None:
+    """Follow the sidebar link to a page, as a user does (a fresh URL would start a new session)."""
+    page.locator('[data-testid="stSidebarNav"]').get_by_role("link", name=title, exact=True).click()
+    page.get_by_role("heading", name=title).first.wait_for(timeout=WAIT_MS)
+    settle(page)
+
+
+def choose(page, label: str, option: str, *, new: bool = False, last: bool = False) -> None:
+    """Pick `option` in a Streamlit select/multiselect by typing it (new: add it as a new option;
+    last: the last of several widgets with this label)."""
+    widgets = page.locator('[data-testid="stMultiSelect"], [data-testid="stSelectbox"]').filter(has=page.get_by_text(label, exact=True))
+    widget = widgets.last if last else widgets
+    field = widget.locator("input")
+    field.click()
+    field.fill(option)
+    if new:
+        page.get_by_role("option", name=re.compile(re.escape(option))).first.wait_for()
+        field.press("Enter")
+    else:
+        page.get_by_role("option", name=re.compile(re.escape(option))).first.click()
+    if widget.get_attribute("data-testid") == "stMultiSelect":
+        page.keyboard.press("Escape")  # close the list left open for more picks
+
+
+def log_interaction(page, org: str, note: str) -> None:
+    open_page(page, "Log a contact")
+    choose(page, "Organizations", org, new=True)
+    page.get_by_role("textbox", name="Notes").fill(note)
+    page.get_by_role("button", name="Log it").click()
+    page.get_by_text(f"with {org}").first.wait_for()
+    settle(page)
+
+
+def find_in_timeline(page, org: str, note: str) -> None:
+    open_page(page, "Organizations")
+    choose(page, "Open an organization", org)
+    page.get_by_role("heading", name=org).wait_for()
+    page.get_by_text(note).wait_for()
+    settle(page)
+
+
+def build_segment(page, name: str, zone: str) -> int:
+    """Patrons in one zone who consent to the newsletter by email; returns the count the page shows."""
+    open_page(page, "Segments")
+    page.get_by_role("button", name="Add condition").click()
+    choose(page, "Field", "Consent", last=True)
+    choose(page, "Topic", "newsletter", last=True)
+    page.get_by_role("button", name="Add condition").click()
+    choose(page, "Values", zone, last=True)
+    metric = page.locator('[data-testid="stMetric"]').filter(has_text="Matching patrons")
+    metric.wait_for()
+    settle(page)
+    shown = int(metric.locator('[data-testid="stMetricValue"]').inner_text().replace(",", ""))
+    page.get_by_role("textbox", name="Name").first.fill(name)
+    page.get_by_role("button", name="Save as a new segment").click()
+    page.get_by_text(f"Segment {name} saved.").wait_for()
+    settle(page)
+    return shown
+
+
+def launch_campaign(page, name: str, segment: str, subject: str) -> None:
+    open_page(page, "Campaigns")
+    page.get_by_role("textbox", name="Name").fill(name)
+    choose(page, "Segment", segment)
+    choose(page, "Topic (patrons consent per topic)", "newsletter")
+    page.get_by_role("textbox", name="Subject").fill(subject)
+    page.get_by_role("textbox", name="Message").fill("Dear {{ first_name }},\n\nThe summer reading club starts in June.")
+    holdout = page.get_by_role("spinbutton", name=re.compile("Holdout"))
+    holdout.fill("0")
+    holdout.press("Tab")
+    page.get_by_role("button", name="Save draft").click()
+    page.get_by_role("tab", name="Launch").wait_for()
+    settle(page)
+    page.get_by_role("tab", name="Launch").click()
+    page.get_by_role("button", name="Launch…").click()
+    dialog = page.get_by_role("dialog")
+    dialog.get_by_role("button", name="Launch", exact=True).click()
+    page.get_by_text(re.compile(r"Launched: [\d,]+ messages queued")).wait_for()
+    settle(page)
+
+
+def wait_for_results(page, expected: int) -> None:
+    """Reopen the campaign's results until the worker has sent every message (the page does not poll)."""
+    deadline = time.monotonic() + 120
+    while True:
+        page.get_by_role("tab", name="Results").click()
+        sent = page.locator('[data-testid="stMetric"]').filter(has_text="Sent").locator('[data-testid="stMetricValue"]')
+        if int(sent.inner_text().replace(",", "")) == expected or time.monotonic() > deadline:
+            break
+        page.wait_for_timeout(2000)  # the worker sends in the background: look again shortly
+        open_page(page, "Campaigns")
+    assert int(sent.inner_text().replace(",", "")) == expected
+
+
+def test_a_manager_works_through_the_day_in_chromium(live_app, browser, smtp_sink):
+    steps = Steps("manager_day")
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    page.set_default_timeout(WAIT_MS)
+    try:
+        sign_in(page, live_app["url"])
+        settle(page)
+        no_exception(page)
+        steps.shot(page, "signed-in")
+
+        org, note = "E2E Farmers Market Co-op", "Met the PTA at the farmers market; 12 card sign-ups."
+        log_interaction(page, org, note)
+        no_exception(page)
+        steps.shot(page, "outreach-logged")
+
+        find_in_timeline(page, org, note)
+        no_exception(page)
+        steps.shot(page, "organization-timeline", focus=page.get_by_text(note))
+
+        db = Database(live_app["database_url"])
+        segment = "E2E newsletter readers in Downtown"
+        shown = build_segment(page, segment, "Downtown")
+        with db.read() as session:
+            saved = session.exec(select(Segment).where(Segment.name == segment)).one()
+            assert shown == segments.count(session, actor=MANAGER, rules=saved.rules) > 0
+        no_exception(page)
+        steps.shot(page, "segment-count", focus=page.locator('[data-testid="stMetric"]').filter(has_text="Matching patrons"))
+
+        subject = "Summer reading starts soon"
+        launch_campaign(page, "E2E summer reading", segment, subject)
+        with db.read() as session:
+            queued = session.exec(select(func.count()).select_from(Message).where(Message.status != "holdout")).one()
+        assert 0 < queued <= shown
+        wait_for_results(page, queued)
+        no_exception(page)
+        steps.shot(page, "campaign-results")
+        received = [m for m in smtp_sink.messages if m["Subject"] == subject]
+        assert len(received) == queued
+
+        message = received[0]
+        link = re.search(r"https?://\S+", message.get_body(preferencelist=("plain",)).get_content()).group(0)
+        assert link.startswith(live_app["url"]), link
+        patron = browser.new_context(viewport={"width": 1000, "height": 900}).new_page()
+        patron.set_default_timeout(WAIT_MS)
+        patron.goto(link)
+        patron.get_by_role("heading", name="Your preferences").wait_for()
+        unsubscribe = patron.get_by_role("button", name="Unsubscribe from everything")
+        unsubscribe.wait_for()
+        settle(patron)
+        steps.shot(patron, "preference-page")
+        unsubscribe.click()
+        try:
+            patron.get_by_text("You are unsubscribed from everything").wait_for()
+        except Exception:
+            steps.shot(patron, "FAILED-patron")
+            raise
+        settle(patron)
+        no_exception(patron)
+        steps.shot(patron, "unsubscribed")
+        patron.context.close()
+        address = message["To"].addresses[0].addr_spec
+        with db.read() as session:
+            who = session.exec(select(Patron).where(Patron.email == address)).one()
+            assert not any(consent.current(session, who.id).values())
+        db.dispose()
+
+        open_page(page, "Dashboard")
+        charts = page.locator('[data-testid="stPlotlyChart"] svg.main-svg')
+        charts.first.wait_for()
+        assert charts.count() >= 2
+        no_exception(page)
+        steps.shot(page, "dashboard")
+    except Exception:
+        try:
+            steps.shot(page, "FAILED")
+        except Exception as exc:  # never hide the step's own failure behind the screenshot's
+            print(f"no screenshot of the failure: {exc}")
+        raise
+    finally:
+        print(f"screenshots in {steps.dir}; app log {live_app['app_log']}; worker log {live_app['worker_log']}")
+        context.close()

@@ -1,0 +1,110 @@
+"""Reading files as libraries export them: encodings, delimiters, quoted newlines, value formats."""
+
+import codecs
+from datetime import date
+
+import pytest
+
+from crmcore import validation
+from crmcore.imports import reading, values
+
+ROWS = [["cardnumber", "surname", "note"], ["1", "Müller", "a"], ["2", "Gómez; Jr", "b"]]
+
+
+def write(tmp_path, text: str, encoding: str, name="f.csv"):
+    path = tmp_path / name
+    path.write_bytes(text.encode(encoding) if encoding != "utf-8-sig" else codecs.BOM_UTF8 + text.encode("utf-8"))
+    return path
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "utf-8-sig", "cp1252", "latin-1"])
+@pytest.mark.parametrize("delimiter", [",", ";", "\t"])
+def test_encoding_and_delimiter_are_sniffed(tmp_path, encoding, delimiter):
+    text = "\r\n".join(delimiter.join(f'"{c}"' if delimiter in c else c for c in row) for row in ROWS) + "\r\n"
+    path = write(tmp_path, text, encoding)
+    fmt = reading.sniff(path)
+    assert fmt.delimiter == delimiter
+    assert fmt.header == ["cardnumber", "surname", "note"]  # no BOM glued to the first name
+    assert [r for _l, r in reading.rows(path, fmt)] == ROWS[1:]
+
+
+def test_line_numbers_are_physical_lines_even_after_quoted_newlines(tmp_path):
+    text = 'id,address,x\n1,"12 Elm St\nApt 4\nrear",a\n\n2,plain,b\n3,"two\r\nlines",c\n4,last,d\n'
+    path = write(tmp_path, text, "utf-8")
+    lines = [(line, r[0]) for line, r in reading.rows(path, reading.sniff(path))]
+    assert lines == [(2, "1"), (6, "2"), (7, "3"), (9, "4")]
+
+
+def test_empty_file_and_headerless_file_are_refused(tmp_path):
+    with pytest.raises(ValueError, match="empty"):
+        reading.sniff(write(tmp_path, "", "utf-8"))
+
+
+def test_size_limit_refuses_with_a_clear_message(tmp_path, monkeypatch):
+    monkeypatch.setenv("CRM_MAX_UPLOAD_MB", "0.001")
+    path = write(tmp_path, "a,b\n" + "1,2\n" * 1000, "utf-8", name="big.csv")
+    with pytest.raises(ValueError, match=r"big.csv is .* MB, over the import limit"):
+        reading.check_size(path)
+
+
+@pytest.mark.parametrize("text", ["", "None", "NULL", "null", "N/A", "n/a"])
+def test_missing_markers(text):
+    assert values.is_missing(text)
+
+
+@pytest.mark.parametrize("text,expected", [("true", True), ("TRUE", True), ("yes", True), ("Y", True), ("1", True), ("false", False), ("No", False), ("n", False), ("0", False)])
+def test_booleans(text, expected):
+    assert values.parse_bool(text) is expected
+
+
+def test_bad_boolean_says_what_is_accepted():
+    with pytest.raises(ValueError, match="yes/no"):
+        values.parse_bool("maybe")
+
+
+@pytest.mark.parametrize(
+    "text,order,expected",
+    [
+        ("2024-03-31", "iso", date(2024, 3, 31)),
+        ("2024-03-31 10:15:00", "dmy", date(2024, 3, 31)),
+        ("31/03/2024", "dmy", date(2024, 3, 31)),
+        ("03/31/2024", "mdy", date(2024, 3, 31)),
+        ("4.5.2024", "dmy", date(2024, 5, 4)),
+        ("4.5.2024", "mdy", date(2024, 4, 5)),
+        ("1987", "iso", date(1987, 1, 1)),
+        ("2024/03/31", "mdy", date(2024, 3, 31)),
+    ],
+)
+def test_dates_in_the_chosen_order(text, order, expected):
+    assert values.parse_date(text, order) == expected
+
+
+@pytest.mark.parametrize("text,order", [("31/03/2024", "mdy"), ("31/03/2024", "iso"), ("2024-02-30", "iso"), ("soon", "dmy")])
+def test_bad_dates_are_refused(text, order):
+    with pytest.raises(ValueError):
+        values.parse_date(text, order)
+
+
+def test_year_and_month_columns():
+    assert values.year_month("2023", "7") == date(2023, 7, 1)
+    assert values.year_month("2023", "Sep") == date(2023, 9, 1)
+    assert values.year_month("2023", None) == date(2023, 1, 1)
+    with pytest.raises(ValueError):
+        values.year_month("2023", "13")
+
+
+@pytest.mark.parametrize(
+    "address",
+    ["Ana.Lopez@Example.ORG", "a+tag@mail.example.com", "o'brien@example.co.uk", "x@library.test", "bad@@example.org", "no-at.example.org",
+     "a..b@example.org", "a@-example.org", "user@localhost", "ünï@example.org", "a@b.c", "name@example.123"],
+)
+def test_fast_email_check_agrees_with_crmcore_validation(address):
+    try:
+        expected = validation.email(address)
+    except ValueError:
+        expected = None
+    try:
+        got = values.parse_email(address)
+    except ValueError:
+        got = None
+    assert got == expected

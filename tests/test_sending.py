@@ -1,0 +1,191 @@
+"""The sender against a real SMTP server on loopback: headers, retries, bounces, consent at send time,
+crash recovery, the outbox, and two workers at once."""
+
+from __future__ import annotations
+
+import threading
+from datetime import timedelta
+from email import policy
+from email.parser import BytesParser
+
+import pytest
+from sqlalchemy import func, select, update
+
+from crmcore import consent, outbox, preference_tokens, privacy, sending
+from crmcore.db import Database
+from crmcore.models import Campaign, Message, Suppression, utcnow
+from tests.campaign_fixtures import _isolated_mail_config, add_campaign, add_patrons, smtp  # noqa: F401
+
+
+def statuses(db, campaign_id) -> dict[str, int]:
+    with db.read() as s:
+        return dict(s.execute(select(Message.status, func.count()).where(Message.campaign_id == campaign_id).group_by(Message.status)).all())
+
+
+def test_a_campaign_goes_out_over_smtp_with_unsubscribe_headers_and_both_parts(db, smtp):
+    with db.write() as s:
+        ids = add_patrons(s, 3)
+        from crmcore.models import Patron
+
+        s.get(Patron, ids[0]).first_name = "<b>Bo & Co</b>"
+        cid = add_campaign(s, patron_ids=ids)
+    result = sending.send_pending(db)
+    assert result == {"sent": 3}
+    assert statuses(db, cid) == {"sent": 3}
+    assert len(smtp.messages) == 3
+    by_id = {str(m["Message-ID"]): m for m in smtp.messages}
+    assert set(by_id) == {f"<campaign-{cid}.patron-{pid}@library.test>" for pid in ids}
+    first = by_id[f"<campaign-{cid}.patron-{ids[0]}@library.test>"]
+    assert first["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    unsub = str(first["List-Unsubscribe"])
+    assert "<mailto:news@library.test?subject=unsubscribe%20" in unsub
+    token = unsub.rpartition("token=")[2].rstrip(">")
+    assert preference_tokens.read(token) == ids[0]
+    assert "<http://127.0.0.1:8501/preferences?token=" in unsub
+    text = first.get_body(("plain",)).get_content()
+    html = first.get_body(("html",)).get_content()
+    assert "Dear <b>Bo & Co</b>," in text
+    assert "Dear &lt;b&gt;Bo &amp; Co&lt;/b&gt;," in html and "<b>Bo" not in html
+    assert "See you at Main Library." in text
+    with db.read() as s:
+        assert s.get(Campaign, cid).status == "sent"
+        assert s.scalar(select(func.count()).where(Message.campaign_id == cid, Message.sent_at.is_not(None))) == 3
+
+
+def test_a_4xx_answer_is_retried_later_and_then_sent(db, smtp):
+    with db.write() as s:
+        ids = add_patrons(s, 2)
+        cid = add_campaign(s, patron_ids=ids)
+    smtp.replies["pat0.main@example.test"] = "451 4.3.0 Try again later"
+    assert sending.send_pending(db) == {"sent": 1, "retry": 1}
+    with db.read() as s:
+        msg = s.scalars(select(Message).where(Message.patron_id == ids[0])).one()
+    assert (msg.status, msg.attempts) == ("queued", 1)
+    assert msg.next_attempt_at > utcnow() and "451" in msg.last_error
+    assert sending.send_pending(db) == {}  # not due yet
+    smtp.replies.clear()
+    with db.write() as s:
+        s.execute(update(Message).where(Message.id == msg.id).values(next_attempt_at=utcnow() - timedelta(seconds=1)))
+    assert sending.send_pending(db) == {"sent": 1}
+    assert statuses(db, cid) == {"sent": 2}
+    assert smtp.message_ids()[f"<campaign-{cid}.patron-{ids[0]}@library.test>"] == 1
+
+
+def test_a_5xx_fails_and_a_hard_bounce_suppresses_the_address(db, smtp):
+    with db.write() as s:
+        ids = add_patrons(s, 3)
+        cid = add_campaign(s, patron_ids=ids)
+    smtp.replies["pat0.main@example.test"] = "550 5.1.1 No such user here"
+    smtp.replies["pat1.main@example.test"] = "554 5.7.1 Rejected by policy"
+    assert sending.send_pending(db) == {"sent": 1, "failed": 2}
+    assert statuses(db, cid) == {"sent": 1, "failed": 2}
+    with db.read() as s:
+        assert privacy.is_suppressed(s, "PAT0.main@example.test")
+        assert not privacy.is_suppressed(s, "pat1.main@example.test")  # a policy block is not a dead address
+        assert s.scalar(select(func.count()).select_from(Suppression)) == 1
+    # A later campaign skips the suppressed address at send time.
+    with db.write() as s:
+        cid2 = add_campaign(s, patron_ids=ids[:1])
+    assert sending.send_pending(db) == {"skipped": 1}
+
+
+def test_an_unsubscribe_mid_campaign_stops_further_messages(db, smtp, monkeypatch):
+    with db.write() as s:
+        ids = add_patrons(s, 6)
+        cid = add_campaign(s, patron_ids=ids)
+    monkeypatch.setattr(sending, "MAX_BATCH", 2)
+    owner = sending.worker_id()
+    claimed = sending.claim(db, owner=owner, limit=2)
+    sending.send_batch(db, ids=claimed, owner=owner, throttle=sending.Throttle(per_minute=100_000))
+    assert len(smtp.messages) == 2
+    from crmcore import preferences
+
+    with db.write() as s:
+        preferences.unsubscribe_all(s, token=preference_tokens.make(ids[4]))
+    assert sending.send_pending(db) == {"sent": 3, "skipped": 1}
+    assert statuses(db, cid) == {"sent": 5, "skipped": 1}
+    assert f"<campaign-{cid}.patron-{ids[4]}@library.test>" not in smtp.message_ids()
+
+
+def test_a_message_left_sending_by_a_dead_worker_becomes_unknown_and_is_never_resent(db, smtp):
+    with db.write() as s:
+        ids = add_patrons(s, 2)
+        cid = add_campaign(s, patron_ids=ids)
+        s.execute(update(Message).where(Message.patron_id == ids[0]).values(status="sending", lease_owner="dead", lease_expires_at=utcnow() - timedelta(seconds=1)))
+    assert sending.send_pending(db) == {"sent": 1, "unknown": 1}
+    assert statuses(db, cid) == {"sent": 1, "unknown": 1}
+    assert len(smtp.messages) == 1
+    with db.read() as s:
+        assert "may or may not" in s.scalars(select(Message.last_error).where(Message.patron_id == ids[0])).one()
+    assert sending.send_pending(db) == {}
+
+
+def test_without_smtp_messages_are_written_to_the_outbox(db, staff, tmp_path):
+    with db.write() as s:
+        ids = add_patrons(s, 2)
+        cid = add_campaign(s, patron_ids=ids)
+    assert sending.send_pending(db) == {"sent": 2}
+    files = sorted((tmp_path / "outbox").glob("*.eml"))
+    assert len(files) == 2
+    parsed = BytesParser(policy=policy.default).parse(files[0].open("rb"))
+    assert parsed["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    assert parsed.get_body(("plain",)) is not None and parsed.get_body(("html",)) is not None
+    listed = outbox.list_messages(actor=staff["manager"])
+    assert {e.to for e in listed} == {"pat0.main@example.test", "pat1.main@example.test"}
+    with db.write() as s:
+        shown = outbox.read(s, actor=staff["manager"], name=listed[0].name)
+        assert shown["Message-ID"].startswith(f"<campaign-{cid}.")
+        with pytest.raises(LookupError):
+            outbox.read(s, actor=staff["manager"], name="../../etc/passwd")
+
+
+def test_two_workers_at_once_never_send_a_message_twice(db, smtp, monkeypatch):
+    with db.write() as s:
+        ids = add_patrons(s, 120)
+        cid = add_campaign(s, patron_ids=ids)
+    monkeypatch.setattr(sending, "MAX_BATCH", 7)
+    errors = []
+
+    def work():
+        own = Database(db.url)
+        try:
+            while sending.send_pending(own):
+                pass
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+        finally:
+            own.dispose()
+
+    threads = [threading.Thread(target=work) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert errors == []
+    counts = smtp.message_ids()
+    assert len(counts) == 120 and max(counts.values()) == 1
+    assert statuses(db, cid) == {"sent": 120}
+
+
+def test_a_consent_withdrawn_before_the_batch_means_skipped_not_sent(db, smtp):
+    with db.write() as s:
+        ids = add_patrons(s, 2)
+        cid = add_campaign(s, patron_ids=ids)
+        consent.record(s, patron_id=ids[1], channel="email", topic="events", granted=False, source="test")
+    assert sending.send_pending(db) == {"sent": 1, "skipped": 1}
+    assert statuses(db, cid) == {"sent": 1, "skipped": 1}
+
+
+def test_an_unreachable_server_gives_the_batch_back_untried(db, monkeypatch):
+    from tests.campaign_fixtures import free_port
+
+    monkeypatch.setenv("CRM_SMTP_HOST", "127.0.0.1")
+    monkeypatch.setenv("CRM_SMTP_PORT", str(free_port()))  # nothing listens there
+    with db.write() as s:
+        ids = add_patrons(s, 2)
+        cid = add_campaign(s, patron_ids=ids)
+    assert sending.send_pending(db) == {}
+    with db.read() as s:
+        rows = s.scalars(select(Message).where(Message.campaign_id == cid)).all()
+    assert {(m.status, m.attempts, m.lease_owner) for m in rows} == {("queued", 0, None)}
+    assert all(m.next_attempt_at > utcnow() for m in rows)

@@ -1,0 +1,131 @@
+"""Small-cell suppression: primary cells, complementary cells (no subtraction recovers a small group),
+remainders beside totals, changes, and the dashboard's own figures and downloads."""
+
+import io
+from datetime import date
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from crmcore import exports, kpis
+from crmcore import suppression as sup
+from crmcore.kpis.dashboard import partition
+
+K = 5
+
+
+def _recoverable_small_groups(sizes: np.ndarray, mask: np.ndarray, k: int) -> list:
+    """Every small group an attacker gets by subtracting a line's shown cells from its total."""
+    found = []
+    for axis in (0, 1):
+        for i in range(sizes.shape[axis]):
+            line, hidden = np.take(sizes, i, axis=axis), np.take(mask, i, axis=axis)
+            rest = line[hidden].sum()
+            if 0 < rest < k:
+                found.append((axis, i, rest))
+    return found
+
+
+def test_small_counts_show_as_less_than_k_and_zero_is_shown():
+    assert [sup.count(n, K) for n in (0, 1, 4, 5, 120)] == [0, "<5", "<5", 5, 120]
+    assert sup.label(7) == "<7"
+
+
+def test_a_lone_suppressed_cell_gets_a_complement_in_its_row_and_column():
+    sizes = np.array([[3, 40, 50], [20, 30, 60], [25, 35, 45]], dtype=float)
+    mask = sup.complementary(sizes, sup.primary(sizes, K), K)
+    # The 3 alone could be recovered from its row total (93) and column total (48): the smallest cell of
+    # its row (40) and of its column (20) are hidden too, and then their own lines get a second cell.
+    assert mask[0, 0] and mask.sum() >= 4
+    assert all(m.sum() != 1 for m in mask) and all(m.sum() != 1 for m in mask.T)
+    assert _recoverable_small_groups(sizes, mask, K) == []
+
+
+def test_two_small_cells_in_a_line_summing_below_k_get_a_third():
+    sizes = np.array([[1, 2, 50, 60]], dtype=float)
+    mask = sup.complementary(sizes, sup.primary(sizes, K), K, columns=False)
+    assert mask.tolist() == [[True, True, True, False]]  # 1 + 2 = 3 < 5 would be recoverable: 50 joins
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_differencing_never_recovers_a_small_group_in_random_tables(seed):
+    rng = np.random.default_rng(seed)
+    sizes = rng.choice([0, 1, 2, 3, 4, 6, 9, 15, 40], size=(rng.integers(2, 7), rng.integers(2, 7))).astype(float)
+    mask = sup.complementary(sizes, sup.primary(sizes, K), K)
+    assert not (sup.primary(sizes, K) & ~mask).any()
+    # A line whose non-empty cells are all hidden shows only its total, which the caller suppresses
+    # when small; every other line leaves nothing small to recover.
+    for axis, i, rest in _recoverable_small_groups(sizes, mask, K):
+        line = np.take(sizes, i, axis=axis)
+        assert line.sum() == rest and rest < K
+
+
+def test_remainder_beside_a_total():
+    assert sup.remainder([38, 10], [40, 40], K).tolist() == [True, False]  # 40 - 38 = 2 inactive
+
+
+def test_changes_smaller_than_k_are_suppressed():
+    assert sup.change(1003, 1000, K) == "<5"
+    assert sup.change(1010, 1000, K) == 10
+    assert sup.change(1000, 1000, K) == 0
+    assert sup.change("<5", 1000, K) is None
+
+
+def test_lifecycle_partition_hides_every_figure_that_would_reveal_a_small_state():
+    counts = {"new_active": 10, "new_inactive": 2, "regular": 30, "occasional": 25, "at_risk": 8, "lapsed": 40}
+    shown = partition(counts, K)
+    # new_inactive (2) = registered - active - lapsed: hiding it means hiding a second cell (at_risk, 8,
+    # the smallest left), and every figure built from a hidden cell.
+    assert shown["registered"] == 115
+    assert shown["new"] == "<5" and shown["at_risk"] == "<5" and shown["active"] == "<5"
+    assert shown["lapsed"] == 40 and shown["regular"] == 30 and shown["occasional"] == 25
+    # What is left cannot isolate the 2: registered - lapsed - regular - occasional = 20 = 10 + 2 + 8.
+    assert 115 - 40 - 30 - 25 >= K
+
+
+def test_suppressed_frames_download_as_less_than_k():
+    frame = sup.suppress_column(pd.DataFrame({"month": ["2025-01", "2025-02", "2025-03"], "patrons": [3, 12, 40]}), K, sizes="patrons", complement=True)
+    assert frame["patrons"].tolist() == ["<5", "<5", 40]  # 3 alone is recoverable from the period total
+    csv = exports.to_csv(frame).decode("utf-8-sig")
+    assert "2025-01,<5" in csv and "2025-02,<5" in csv and ",3\n" not in csv and ",12\n" not in csv
+
+
+@pytest.fixture
+def small_library(db):
+    """A library of six patrons in two zones (4 + 2): most groups on its dashboard are small."""
+    from crmcore import activity
+    from crmcore.models import ActivityEvent, Zone, Patron
+
+    with db.write() as s:
+        zones = [Zone(code="A", name="Alpha", population=100), Zone(code="B", name="Beta", population=100)]
+        s.add_all(zones)
+        s.flush()
+        for i in range(6):
+            p = Patron(ils_id=f"s{i}", zone_id=zones[0 if i < 4 else 1].id, registered_on=date(2020, 1, 1), patron_type="adult")
+            s.add(p)
+            s.flush()
+            s.add(ActivityEvent(patron_id=p.id, occurred_on=date(2025, 5, 3), kind="checkout"))
+        s.flush()
+        activity.rebuild_rollups(s)
+        kpis.refresh_summaries(s, today=date(2025, 6, 15))
+    return db
+
+
+def test_no_figure_of_a_tiny_library_shows_a_group_below_k(small_library):
+    with small_library.read() as s:
+        board = kpis.dashboard_data(s, filters=kpis.Filters(date(2025, 6, 1), 6), today=date(2025, 6, 15))
+    cards = {c.key: c.value for c in board.cards}
+    assert cards["registered"] == 6 and cards["active"] == 6  # six of six: nothing small
+    zones = board.charts["zones"].frame.set_index("name")
+    # Beta (2) is small; Alpha (4) is small too; both hidden, the total of 6 is all that shows.
+    assert zones.loc["Beta", "registered"] == "<5" and zones.loc["Alpha", "registered"] == "<5"
+    counts = {
+        "zones": ["registered", "active"], "lifecycle": ["at_start", "at_end"], "registrations": ["patrons"],
+        "branches": ["registered", "active", "new_registrations"], "cohorts": ["patrons"],
+    }
+    counts["flows"] = [c for c in board.charts["flows"].frame.columns if c != "from_state"]
+    counts["age_branch"] = [c for c in board.charts["age_branch"].frame.columns if c != "age_band"]
+    for key, columns in counts.items():
+        for value in board.charts[key].frame[columns].to_numpy().ravel():
+            assert value == "<5" or value == 0 or value >= K, (key, board.charts[key].frame)
