@@ -17,7 +17,6 @@ import ui
 from crmcore import campaign_results, kpis
 from crmcore import suppression as sup
 
-PERIODS = {1: "1 month", 3: "3 months", 6: "6 months", 12: "12 months"}
 STATE_LABELS = {
     "unregistered": "not yet registered",
     "new_active": "new",
@@ -49,15 +48,20 @@ def _label(value: object) -> str:
 
 
 def _filters(options: kpis.FilterOptions) -> kpis.Filters:
-    cols = st.columns([2, 1, 2, 2, 2])
-    end = cols[0].selectbox("Period ending", options.months, format_func=lambda m: m.strftime("%B %Y"))
-    months = cols[1].selectbox("Length", list(PERIODS), index=3, format_func=PERIODS.get)
+    """The period (any run of whole months the summaries cover) and the branch, zone and type filters."""
+    cols = st.columns([2, 2, 2, 2, 2])
+    months = options.months  # newest first
+    label = lambda m: m.strftime("%B %Y")  # noqa: E731
+    last = cols[1].selectbox("To", months, format_func=label, key="dash-to")
+    first = cols[0].selectbox("From", months, index=min(11, len(months) - 1), format_func=label, key="dash-from")
+    if first > last:
+        st.caption("The months were chosen backwards: showing the period between them.")
     branch_names = {0: "(branch unknown)", **options.branches}
     zone_names = {0: "(zone unknown)", **options.zones}
     branches = cols[2].multiselect("Home branch", list(branch_names), format_func=branch_names.get, placeholder="All branches")
     zones = cols[3].multiselect("Zone", list(zone_names), format_func=zone_names.get, placeholder="All zones")
     types = cols[4].multiselect("Patron type", options.patron_types, placeholder="All types")
-    return kpis.Filters(end, months, tuple(sorted(branches)), tuple(sorted(zones)), tuple(sorted(types)))
+    return kpis.Filters.between(first, last, branch_ids=tuple(sorted(branches)), zone_ids=tuple(sorted(zones)), patron_types=tuple(sorted(types)))
 
 
 def _cards(board: kpis.Dashboard) -> None:
@@ -202,8 +206,9 @@ if not options.months:
 filters = _filters(options)
 with ui.user_errors():
     board = _board(ui.db().url, actor.role.value, (filters.end_month, filters.months, filters.branch_ids, filters.zone_ids, filters.patron_types), date.today(), actor)
+    length = f"{board.filters.months} month" + ("s" if board.filters.months > 1 else "")
     st.caption(
-        f"{board.filters.first_month:%B %Y} – {board.filters.end_month:%B %Y}, against the {board.filters.months} months before. "
+        f"{board.filters.first_month:%B %Y} – {board.filters.end_month:%B %Y}, against the {length} before. "
         f"Groups of fewer than {board.k} patrons show as “<{board.k}”."
     )
     _cards(board)

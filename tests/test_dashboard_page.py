@@ -97,3 +97,20 @@ def test_an_empty_library_says_where_the_figures_come_from(app):
     at = app(role="viewer", page="pages/dashboard.py").run()
     assert not at.exception
     assert "No figures yet" in at.info[0].value
+
+
+def test_the_period_is_any_run_of_months_and_the_figures_follow_it(app, library):
+    """Six patrons registered about 30 days ago: a period ending in the oldest month does not count them."""
+    at = app(role="manager", page="pages/dashboard.py").run()
+    months = at.selectbox(key="dash-to").options  # newest first, as labels
+    assert len(months) >= 12
+    at.selectbox(key="dash-from").select_index(0).run()  # this month alone
+    assert not at.exception
+    assert any(c.value.startswith(f"{months[0]} – {months[0]}, against the 1 month before") for c in at.caption)
+    assert {m.label: m.value for m in at.metric}["Registered patrons"] == "49"
+    at.selectbox(key="dash-to").select_index(len(months) - 1).run()  # from this month back to the oldest
+    assert not at.exception
+    assert any("chosen backwards" in c.value for c in at.caption)
+    assert any(c.value.startswith(f"{months[-1]} – {months[0]}, against the {len(months)} months before") for c in at.caption)
+    at.selectbox(key="dash-from").select_index(len(months) - 1).run()  # the oldest month alone
+    assert {m.label: m.value for m in at.metric}["Registered patrons"] == "43"

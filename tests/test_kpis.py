@@ -274,3 +274,10 @@ def test_demo_library_figures_match_pandas_over_the_raw_tables(demo_library):
         before = _states_by_hand(patrons, events, date(2024, 12, 1)).reindex(states.index).fillna("unregistered")
         expected_flows = pd.DataFrame({"a": before, "b": states}).value_counts().to_dict()
         assert {(a, b): n for a, b, n in flows.itertuples(index=False)} == expected_flows
+
+
+def test_a_period_between_two_months_includes_both_and_may_be_given_backwards():
+    period = f.Filters.between(date(2025, 2, 1), date(2025, 7, 1), zone_ids=(3,))
+    assert (period.first_month, period.end_month, period.months, period.zone_ids) == (date(2025, 2, 1), date(2025, 7, 1), 6, (3,))
+    assert f.Filters.between(date(2025, 7, 1), date(2024, 11, 1)) == f.Filters(date(2025, 7, 1), 9)
+    assert period.previous().first_month == date(2024, 8, 1) and period.previous().end_month == date(2025, 1, 1)

@@ -34,6 +34,12 @@ class Filters:
     zone_ids: tuple[int, ...] = ()
     patron_types: tuple[str, ...] = ()
 
+    @classmethod
+    def between(cls, first_month: date, last_month: date, **groups) -> Filters:
+        """The period from `first_month` to `last_month`, both included (swapped if given backwards)."""
+        first, last = sorted((month_index(first_month), month_index(last_month)))
+        return cls(month_of(last), last - first + 1, **groups)
+
     @property
     def first_month(self) -> date:
         return month_of(month_index(self.end_month) - self.months + 1)
