@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-import outreach_ui
+from pages import _outreach_widgets as widgets
 import ui
 from crmcore import outreach, outreach_contacts, outreach_duplicates, outreach_interactions
 from crmcore.permissions import Perm
@@ -15,7 +15,7 @@ st.title("Contacts")
 created = st.session_state.pop("contact-created", None)
 if created:
     st.success(f"Created {ui.md(created[0])}.")
-    outreach_ui.duplicate_warning(*created)
+    widgets.duplicate_warning(*created)
 
 with db.read() as session:
     tags = outreach.all_tags(session, actor=actor)
@@ -90,7 +90,7 @@ if person["notes"]:
 
 timeline_tab, edit_tab = st.tabs(["Timeline", "Edit"])
 with timeline_tab:
-    outreach_ui.timeline(history)
+    widgets.timeline(history)
 with edit_tab:
     if not can_edit:
         st.caption("Your role may view contacts but not change them.")

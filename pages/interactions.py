@@ -4,7 +4,7 @@ from datetime import date, timedelta
 
 import streamlit as st
 
-import outreach_ui
+from pages import _outreach_widgets as widgets
 import ui
 from crmcore import outreach, outreach_interactions, tasks
 from crmcore.outreach import KINDS
@@ -47,7 +47,7 @@ picked = st.selectbox("Interaction", list(labels), format_func=labels.get, index
 if picked is None:
     st.stop()
 row = next(r for r in rows if r["id"] == picked)
-outreach_ui.timeline([row])
+widgets.timeline([row])
 with st.form(f"ix-edit-{picked}"):
     code = next(k for k, v in KINDS.items() if v == row["type"])
     values = {

@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-import outreach_ui
+from pages import _outreach_widgets as widgets
 import ui
 from crmcore import outreach, outreach_contacts, outreach_duplicates, outreach_interactions
 from crmcore.permissions import Perm
@@ -15,7 +15,7 @@ st.title("Organizations")
 created = st.session_state.pop("org-created", None)
 if created:
     st.success(f"Created {ui.md(created[0])}.")
-    outreach_ui.duplicate_warning(*created)
+    widgets.duplicate_warning(*created)
 
 with db.read() as session:
     tags = outreach.all_tags(session, actor=actor)
@@ -73,7 +73,7 @@ if org["notes"]:
 
 timeline_tab, people_tab, edit_tab = st.tabs(["Timeline", f"People ({len(people)})", "Edit"])
 with timeline_tab:
-    outreach_ui.timeline(history)
+    widgets.timeline(history)
 with people_tab:
     st.dataframe(people, hide_index=True, column_order=["name", "job_title", "email", "phone", "patron", "archived"], use_container_width=True)
 with edit_tab:

@@ -4,7 +4,7 @@ from datetime import date, datetime
 
 import streamlit as st
 
-import outreach_ui
+from pages import _outreach_widgets as widgets
 import ui
 from crmcore import outreach, outreach_contacts, outreach_duplicates, outreach_interactions
 from crmcore.outreach import KINDS
@@ -20,7 +20,7 @@ done = st.session_state.pop("ql-done", None)
 if done:
     st.success(done, icon=":material/check_circle:")
     for name, matches in st.session_state.pop("ql-duplicates", []):
-        outreach_ui.duplicate_warning(name, matches)
+        widgets.duplicate_warning(name, matches)
 
 with db.read() as session:
     orgs = outreach.organization_choices(session, actor=actor)
@@ -48,8 +48,8 @@ with st.form("quick-log", border=False):
     submitted = st.form_submit_button("Log it", type="primary", icon=":material/add_task:", use_container_width=True)
 
 if submitted:
-    org_ids, new_orgs = outreach_ui.pick_new(org_pick, orgs)
-    person_ids, new_people = outreach_ui.pick_new(person_pick, people)
+    org_ids, new_orgs = widgets.pick_new(org_pick, orgs)
+    person_ids, new_people = widgets.pick_new(person_pick, people)
     now = datetime.now()
     when = now if day == date.today() and at is None else datetime.combine(day, at or now.time())
     with ui.user_errors():
