@@ -153,6 +153,7 @@ def launch_tab(campaign) -> None:
 def results_tab(campaign) -> None:
     with db.read() as session:
         r = campaign_results.results(session, actor=me, campaign_id=campaign.id)
+    st.button("Refresh", icon=":material/refresh:", key="cmp-refresh", help="Read the latest figures: the worker sends in the background.")
     cols = st.columns(6)
     for col, key in zip(cols, ("audience", "holdout", "sent", "failed", "unknown", "unsubscribed")):
         col.metric(key.title(), f"{r[key]:,}")
@@ -206,7 +207,7 @@ with ui.user_errors():
     if current is None:
         compose_form(None, segment_names)
     else:
-        tab_compose, tab_preview, tab_launch, tab_results = st.tabs(["Message", "Preview and test", "Launch", "Results"])
+        tab_compose, tab_preview, tab_launch, tab_results = st.tabs(["Message", "Preview and test", "Launch", "Results"], key="cmp-tab", on_change="rerun")  # stays open across reruns
         with tab_compose:
             compose_form(current, segment_names)
         with tab_preview, ui.user_errors():

@@ -74,6 +74,8 @@ def test_launch_from_the_page_after_the_confirmation(app, db, staff):
     at.switch_page("pages/campaigns.py").run()
     assert at.selectbox(key="cmp-pick").value == cid  # coming back, the campaign is still open
     assert sending.send_pending(db) == {"sent": 12}
+    at.button(key="cmp-refresh").click().run()  # the worker sent them: Refresh shows it
+    assert {m.label: m.value for m in at.metric}["Sent"] == "12"
     at = app(role="manager", page="pages/sent_mail.py").run()
     assert not at.exception and len(at.dataframe) == 1
     at.selectbox(key="sent-open").select_index(1)

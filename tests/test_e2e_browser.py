@@ -264,15 +264,16 @@ def launch_campaign(page, name: str, segment: str, subject: str) -> None:
 
 
 def wait_for_results(page, expected: int) -> None:
-    """Reopen the campaign's results until the worker has sent every message (the page does not poll)."""
+    """Refresh the campaign's results until the worker has sent every message (the page does not poll)."""
     deadline = time.monotonic() + 120
+    page.get_by_role("tab", name="Results").click()
     while True:
-        page.get_by_role("tab", name="Results").click()
         sent = page.locator('[data-testid="stMetric"]').filter(has_text="Sent").locator('[data-testid="stMetricValue"]')
         if int(sent.inner_text().replace(",", "")) == expected or time.monotonic() > deadline:
             break
         page.wait_for_timeout(2000)  # the worker sends in the background: look again shortly
-        open_page(page, "Campaigns")
+        page.get_by_role("button", name="Refresh").click()
+        settle(page)
     assert int(sent.inner_text().replace(",", "")) == expected
 
 
