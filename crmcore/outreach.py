@@ -99,10 +99,14 @@ def tags_of(session: Session, link, owner_column, owner_id: int) -> list[str]:
     return list(rows)
 
 
-def replace_tags(session: Session, link, owner_column, owner_id: int, names: Iterable[str], make) -> None:
+def replace_tags(session: Session, link, owner_column, owner_id: int, names: Iterable[str], make) -> bool:
+    """Give the owner exactly these tags (`make(tag_id)` builds a link row); True when the set changed."""
+    names = list(names)
+    before = tags_of(session, link, owner_column, owner_id)
     session.exec(delete(link).where(owner_column == owner_id))
     for tid in tag_ids(session, names):
         session.add(make(tid))
+    return sorted(before) != sorted({n for n in map(tag_name, names) if n})
 
 
 def _org_values(*, name, sector, email, phone, website_, address, notes, is_partner) -> dict[str, Any]:
@@ -181,9 +185,7 @@ def update_organization(
         setattr(org, key, value)
     _apply_partner(org, partner)
     if tags is not UNSET:
-        before = tags_of(session, OrganizationTag, OrganizationTag.organization_id, org.id)
-        replace_tags(session, OrganizationTag, OrganizationTag.organization_id, org.id, tags, lambda t: OrganizationTag(organization_id=org.id, tag_id=t))
-        if sorted(before) != sorted({n for n in map(tag_name, tags) if n}):
+        if replace_tags(session, OrganizationTag, OrganizationTag.organization_id, org.id, tags, lambda t: OrganizationTag(organization_id=org.id, tag_id=t)):
             changed.append("tags")
     if changed:
         org.updated_at = utcnow()

@@ -104,9 +104,7 @@ def update_contact(
     for key, value in values.items():
         setattr(contact, key, value)
     if tags is not UNSET:
-        before = tags_of(session, ContactTag, ContactTag.contact_id, contact.id)
-        replace_tags(session, ContactTag, ContactTag.contact_id, contact.id, tags, lambda t: ContactTag(contact_id=contact.id, tag_id=t))
-        if sorted(before) != sorted({n for n in map(tag_name, tags) if n}):
+        if replace_tags(session, ContactTag, ContactTag.contact_id, contact.id, tags, lambda t: ContactTag(contact_id=contact.id, tag_id=t)):
             changed.append("tags")
     if changed:
         contact.updated_at = utcnow()
