@@ -35,7 +35,7 @@ with db.read() as session:
     )
 frame = outreach_interactions.export_frame(rows)
 st.caption(f"{len(rows):,} interactions · {int(frame['cards_issued'].sum()):,} cards issued · {int(frame['signups'].sum()):,} sign-ups")
-st.dataframe(frame, hide_index=True, use_container_width=True, column_config={"id": st.column_config.NumberColumn("#", width="small")})
+st.dataframe(frame, hide_index=True, width="stretch", column_config={"id": st.column_config.NumberColumn("#", width="small")})
 ui.download_buttons(frame, name="interactions", key="ix-export", xlsx=True)
 
 if not actor.can(Perm.EDIT_OUTREACH) or not rows:

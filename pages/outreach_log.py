@@ -45,7 +45,7 @@ with st.form("quick-log", border=False):
         signups = right.number_input("Sign-ups", min_value=0, step=1, key=f"ql-signups-{gen}")
         day = left.date_input("Date", value="today", key=f"ql-date-{gen}")
         at = right.time_input("Time (blank: now)", value=None, key=f"ql-time-{gen}")
-    submitted = st.form_submit_button("Log it", type="primary", icon=":material/add_task:", use_container_width=True)
+    submitted = st.form_submit_button("Log it", type="primary", icon=":material/add_task:", width="stretch")
 
 if submitted:
     org_ids, new_orgs = widgets.pick_new(org_pick, orgs)
