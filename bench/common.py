@@ -84,16 +84,26 @@ def median_time(fn: Callable[[], Any], *, reps: int = 3, setup: Callable[[], Any
     return statistics.median(times), result
 
 
+# Runs argv[1:] and prints its peak RSS in KiB. A child forked from a big process reports that process's
+# resident memory at the fork as its own peak, so the command is started from this small launcher instead.
+_PEAK_RSS_LAUNCHER = """
+import os, sys
+pid = os.spawnv(os.P_NOWAIT, sys.argv[1], sys.argv[1:])
+_, status, usage = os.wait4(pid, 0)
+print(usage.ru_maxrss)
+sys.exit(os.waitstatus_to_exitcode(status))
+"""
+
+
 def peak_rss(command: list[str], *, env: dict[str, str] | None = None) -> int:
-    """Peak resident memory in bytes of `command` run as a child process (its interpreter included)."""
-    proc = subprocess.Popen(command, cwd=ROOT, env={**os.environ, **(env or {})}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(proc.pid, 0)
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    stderr = proc.stderr.read().decode(errors="replace")
-    proc.stderr.close()
-    if proc.returncode:
-        raise RuntimeError(f"{' '.join(command)} failed ({proc.returncode}): {stderr[-2000:]}")
-    return usage.ru_maxrss * 1024  # Linux reports KiB
+    """Peak resident memory in bytes of `command` (its interpreter included), run in a fresh process."""
+    done = subprocess.run(
+        [sys.executable, "-c", _PEAK_RSS_LAUNCHER, *command], cwd=ROOT, env={**os.environ, **(env or {})},
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    if done.returncode:
+        raise RuntimeError(f"{' '.join(command)} failed ({done.returncode}): {done.stderr[-2000:]}")
+    return int(done.stdout.split()[-1]) * 1024  # Linux reports KiB
 
 
 def run_checked(command: list[str], *, env: dict[str, str] | None = None) -> str:
