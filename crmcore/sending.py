@@ -25,7 +25,7 @@ from sqlmodel import Session
 from crmcore import campaign_templates, config, email_suppression, preference_tokens, privacy, settings
 from crmcore.campaign_templates import Rendered
 from crmcore.db import Database
-from crmcore.models import Campaign, CurrentConsent, Message, Patron, Setting, utcnow
+from crmcore.models import Campaign, CurrentConsent, Message, Patron, Setting, Suppression, utcnow
 from crmcore.smtp_transport import OutboxTransport, SendFailure, SmtpTransport, Transport
 
 log = logging.getLogger("liaison.sending")
@@ -164,7 +164,29 @@ def _start(session: Session, *, message_id_: int, owner: str, send_lease: timede
 
 def _finish(db: Database, *, message_id_: int, owner: str, **values: Any) -> None:
     with db.write() as session:
-        session.execute(update(Message).where(Message.id == message_id_, Message.lease_owner == owner).values(**values))
+        _record(session, message_id_=message_id_, owner=owner, **values)
+
+
+def _record(session: Session, *, message_id_: int, owner: str, **values: Any) -> None:
+    session.execute(update(Message).where(Message.id == message_id_, Message.lease_owner == owner).values(**values))
+
+
+def _start_fast(session: Session, *, message_id_: int, owner: str, campaign: Campaign, patron_id: int, email: str, send_lease: timedelta) -> bool:
+    """`_start` in one statement for the usual case: still ours and queued, the patron still has this
+    address, consent, and no suppression. False means: look closer with `_start`."""
+    return session.execute(
+        update(Message)
+        .where(
+            Message.id == message_id_, Message.status == "queued", Message.lease_owner == owner,
+            exists().where(Patron.id == patron_id, Patron.email == email, Patron.erased_at.is_(None)),
+            exists().where(
+                CurrentConsent.patron_id == patron_id, CurrentConsent.channel == campaign.channel,
+                CurrentConsent.topic == campaign.topic, CurrentConsent.granted.is_(True),
+            ),
+            ~exists().where(Suppression.email_hash == privacy.email_hash(email)),
+        )
+        .values(status="sending", attempts=Message.attempts + 1, lease_expires_at=utcnow() + send_lease, message_id=message_id(campaign.id, patron_id))
+    ).rowcount == 1
 
 
 def _release(db: Database, *, ids: list[int], owner: str) -> None:
@@ -189,28 +211,36 @@ class Throttle:
         self.last = time.monotonic()
 
 
-def _record_failure(db: Database, *, msg: Message, owner: str, failure: SendFailure, to: str) -> str:
+def _record_failure(db: Database, *, message_id_: int, owner: str, failure: SendFailure, to: str) -> str:
     if failure.ambiguous:
-        _finish(db, message_id_=msg.id, owner=owner, status="unknown", last_error=str(failure)[:500], lease_owner=None)
+        _finish(db, message_id_=message_id_, owner=owner, status="unknown", last_error=str(failure)[:500], lease_owner=None)
         return "unknown"
-    attempts = msg.attempts + 1
+    with db.read() as session:
+        attempts = session.scalar(select(Message.attempts).where(Message.id == message_id_))  # this try included
     if failure.temporary and attempts < MAX_ATTEMPTS:
         retry_at = utcnow() + min(timedelta(minutes=2 ** (attempts - 1)), timedelta(hours=6))
-        _finish(db, message_id_=msg.id, owner=owner, status="queued", next_attempt_at=retry_at, last_error=str(failure)[:500], lease_owner=None, lease_expires_at=None)
+        _finish(db, message_id_=message_id_, owner=owner, status="queued", next_attempt_at=retry_at, last_error=str(failure)[:500], lease_owner=None, lease_expires_at=None)
         return "retry"
     with db.write() as session:
-        session.execute(update(Message).where(Message.id == msg.id, Message.lease_owner == owner).values(status="failed", last_error=str(failure)[:500], lease_owner=None))
+        session.execute(update(Message).where(Message.id == message_id_, Message.lease_owner == owner).values(status="failed", last_error=str(failure)[:500], lease_owner=None))
         if failure.hard_bounce:
             privacy.suppress(session, email=to, reason="hard bounce")
     return "failed"
 
 
 def send_batch(db: Database, *, ids: list[int], owner: str, throttle: Throttle, send_lease: timedelta = SEND_LEASE) -> dict[str, int]:
-    """Send the claimed messages over one connection; returns counts of outcomes."""
+    """Send the claimed messages over one connection; returns counts of outcomes.
+
+    One write transaction per message: it records the previous message as sent and marks this one
+    "sending" (after re-checking consent), so at most one message is ever in flight."""
     outcome = {"sent": 0, "failed": 0, "retry": 0, "skipped": 0, "unknown": 0}
     with db.read() as session:
-        rows = session.execute(select(Message.id, Message.patron_id).where(Message.id.in_(ids))).all()
-        contexts = contexts_for(session, [pid for _, pid in rows if pid])
+        rows = session.execute(
+            select(Message.id, Message.patron_id, Message.campaign_id, Patron.email).outerjoin(Patron, Patron.id == Message.patron_id).where(Message.id.in_(ids))
+        ).all()
+        contexts = contexts_for(session, [row.patron_id for row in rows if row.patron_id])
+        campaigns = {c.id: c for c in session.scalars(select(Campaign).where(Campaign.id.in_({row.campaign_id for row in rows})))}
+    known = {row.id: row for row in rows}
     try:
         connection = transport().connect()
         sender = connection.__enter__()
@@ -218,18 +248,26 @@ def send_batch(db: Database, *, ids: list[int], owner: str, throttle: Throttle, 
         log.error("cannot reach the mail server: %s", type(exc).__name__)
         _release(db, ids=ids, owner=owner)
         return outcome
+    sent: int | None = None  # sent over SMTP, to be recorded in the next transaction
     try:
         for position, mid in enumerate(ids):
+            row = known.get(mid)
             with db.write() as session:
-                started = _start(session, message_id_=mid, owner=owner, send_lease=send_lease)
-                if started == "skipped":
-                    outcome["skipped"] += 1
-                    continue
-                if started is None:
-                    continue
-                msg, campaign = started
-                to = session.get(Patron, msg.patron_id).email
-            context = contexts.get(msg.patron_id)
+                if sent is not None:
+                    _record(session, message_id_=sent, owner=owner, status="sent", sent_at=utcnow(), lease_owner=None, last_error=None)
+                    sent = None
+                if row and row.email and _start_fast(session, message_id_=mid, owner=owner, campaign=campaigns[row.campaign_id], patron_id=row.patron_id, email=row.email, send_lease=send_lease):
+                    campaign, patron_id, to = campaigns[row.campaign_id], row.patron_id, row.email
+                else:
+                    started = _start(session, message_id_=mid, owner=owner, send_lease=send_lease)
+                    if started == "skipped":
+                        outcome["skipped"] += 1
+                        continue
+                    if started is None:
+                        continue
+                    msg, campaign = started
+                    patron_id, to = msg.patron_id, session.get(Patron, msg.patron_id).email
+            context = contexts.get(patron_id)
             try:
                 rendered = campaign_templates.render(subject=campaign.subject_template, body=campaign.body_template, context=context)
             except ValueError as exc:
@@ -237,19 +275,21 @@ def send_batch(db: Database, *, ids: list[int], owner: str, throttle: Throttle, 
                 outcome["failed"] += 1
                 continue
             token = context["preferences_url"].rpartition("token=")[2]
-            email = build(rendered=rendered, to=to, msg_id=message_id(campaign.id, msg.patron_id), preferences_url=context["preferences_url"], token=token)
+            email = build(rendered=rendered, to=to, msg_id=message_id(campaign.id, patron_id), preferences_url=context["preferences_url"], token=token)
             throttle.wait()
             try:
                 sender.send(email, to)
             except SendFailure as failure:
-                outcome[_record_failure(db, msg=msg, owner=owner, failure=failure, to=to)] += 1
+                outcome[_record_failure(db, message_id_=mid, owner=owner, failure=failure, to=to)] += 1
                 if failure.ambiguous:  # the connection is gone: give the rest back untried
                     _release(db, ids=ids[position + 1 :], owner=owner)
                     break
                 continue
-            _finish(db, message_id_=mid, owner=owner, status="sent", sent_at=utcnow(), lease_owner=None, last_error=None)
+            sent = mid
             outcome["sent"] += 1
     finally:
+        if sent is not None:
+            _finish(db, message_id_=sent, owner=owner, status="sent", sent_at=utcnow(), lease_owner=None, last_error=None)
         try:
             connection.__exit__(None, None, None)
         except Exception:  # closing a connection that already failed must not hide the outcome

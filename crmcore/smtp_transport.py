@@ -12,7 +12,9 @@ import smtplib
 import ssl
 from contextlib import contextmanager
 from dataclasses import dataclass
+from email import policy
 from email.message import EmailMessage
+from email.utils import parseaddr
 from typing import Iterator, Protocol
 
 from crmcore import outbox
@@ -53,7 +55,11 @@ class _SmtpSender:
 
     def send(self, message: EmailMessage, to: str) -> None:
         try:
-            self.smtp.send_message(message, to_addrs=[to])
+            sender = parseaddr(str(message["From"]))[1]
+            if (sender + to).isascii():  # the usual case: flatten once, no header re-parsing
+                self.smtp.sendmail(sender, [to], message.as_bytes(policy=policy.SMTP))
+            else:  # an internationalised address: smtplib negotiates SMTPUTF8
+                self.smtp.send_message(message, to_addrs=[to])
         except smtplib.SMTPRecipientsRefused as exc:
             code, text = next(iter(exc.recipients.values()))
             raise SendFailure(_text(text), code=code) from None
