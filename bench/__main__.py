@@ -1,4 +1,5 @@
-"""python -m bench --size N [--only B1,B3] [--reps 3]: run the benchmarks, print a table, write latest.json.
+"""python -m bench --size N [--only B1,B3] [--reps 3]: run the benchmarks, print a table, write latest.json
+(and size-N.json, the newest run at that size).
 
 Defined in BENCHMARKS.md (shared folder). Run by hand (`make bench SIZE=100000`), never in CI.
 Exit status 1 when a product answer differs from its baseline's (a fast wrong answer is a failure).
@@ -113,8 +114,10 @@ def main(argv: list[str] | None = None) -> int:
         "table": table(rows),
     }
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-    (RESULTS_DIR / "latest.json").write_text(json.dumps(report, indent=2, default=str) + "\n")
-    print(f"\nmachine: {report['machine']}\nwritten: {RESULTS_DIR / 'latest.json'}")
+    text = json.dumps(report, indent=2, default=str) + "\n"
+    for name in ("latest.json", f"size-{args.size}.json"):  # the newest run, and the newest at this size
+        (RESULTS_DIR / name).write_text(text)
+    print(f"\nmachine: {report['machine']}\nwritten: {RESULTS_DIR / 'latest.json'} and {RESULTS_DIR / f'size-{args.size}.json'}")
     return 1 if any(not r.agree for r in rows) else 0
 
 
