@@ -133,6 +133,21 @@ def claim(db: Database, *, owner: str, limit: int, lease: timedelta = CLAIM_LEAS
     return ids
 
 
+def _consent_granted(patron_id: int, campaign: Campaign):
+    """SQL: the patron currently consents to the campaign's channel and topic."""
+    return exists().where(
+        CurrentConsent.patron_id == patron_id,
+        CurrentConsent.channel == campaign.channel,
+        CurrentConsent.topic == campaign.topic,
+        CurrentConsent.granted.is_(True),
+    )
+
+
+def _sending(campaign_id: int, patron_id: int, send_lease: timedelta) -> dict[str, Any]:
+    """The values that mark a message "sending": one more attempt, a send lease, its Message-ID."""
+    return {"status": "sending", "attempts": Message.attempts + 1, "lease_expires_at": utcnow() + send_lease, "message_id": message_id(campaign_id, patron_id)}
+
+
 def _start(session: Session, *, message_id_: int, owner: str, send_lease: timedelta) -> tuple[Message, Campaign] | str | None:
     """Re-check and mark one message "sending"; None if it is no longer ours, "skipped" if consent is gone."""
     msg = session.get(Message, message_id_)
@@ -140,16 +155,7 @@ def _start(session: Session, *, message_id_: int, owner: str, send_lease: timede
         return None
     campaign = session.get(Campaign, msg.campaign_id)
     patron = session.get(Patron, msg.patron_id) if msg.patron_id else None
-    consented = patron is not None and session.scalar(
-        select(
-            exists().where(
-                CurrentConsent.patron_id == patron.id,
-                CurrentConsent.channel == campaign.channel,
-                CurrentConsent.topic == campaign.topic,
-                CurrentConsent.granted.is_(True),
-            )
-        )
-    )
+    consented = patron is not None and session.scalar(select(_consent_granted(patron.id, campaign)))
     if not consented or not patron.email or patron.erased_at or email_suppression.suppressed(session, [patron.email]):
         msg.status, msg.lease_owner, msg.last_error = "skipped", None, "No consent, address or permission to mail at send time."
         session.add(msg)
@@ -157,7 +163,7 @@ def _start(session: Session, *, message_id_: int, owner: str, send_lease: timede
     started = session.execute(
         update(Message)
         .where(Message.id == msg.id, Message.status == "queued", Message.lease_owner == owner)
-        .values(status="sending", attempts=Message.attempts + 1, lease_expires_at=utcnow() + send_lease, message_id=message_id(campaign.id, patron.id))
+        .values(**_sending(campaign.id, patron.id, send_lease))
     ).rowcount
     return (msg, campaign) if started == 1 else None
 
@@ -171,6 +177,11 @@ def _record(session: Session, *, message_id_: int, owner: str, **values: Any) ->
     session.execute(update(Message).where(Message.id == message_id_, Message.lease_owner == owner).values(**values))
 
 
+def _sent() -> dict[str, Any]:
+    """The values that record a message the SMTP server accepted."""
+    return {"status": "sent", "sent_at": utcnow(), "lease_owner": None, "last_error": None}
+
+
 def _start_fast(session: Session, *, message_id_: int, owner: str, campaign: Campaign, patron_id: int, email: str, send_lease: timedelta) -> bool:
     """`_start` in one statement for the usual case: still ours and queued, the patron still has this
     address, consent, and no suppression. False means: look closer with `_start`."""
@@ -179,13 +190,10 @@ def _start_fast(session: Session, *, message_id_: int, owner: str, campaign: Cam
         .where(
             Message.id == message_id_, Message.status == "queued", Message.lease_owner == owner,
             exists().where(Patron.id == patron_id, Patron.email == email, Patron.erased_at.is_(None)),
-            exists().where(
-                CurrentConsent.patron_id == patron_id, CurrentConsent.channel == campaign.channel,
-                CurrentConsent.topic == campaign.topic, CurrentConsent.granted.is_(True),
-            ),
+            _consent_granted(patron_id, campaign),
             ~exists().where(Suppression.email_hash == privacy.email_hash(email)),
         )
-        .values(status="sending", attempts=Message.attempts + 1, lease_expires_at=utcnow() + send_lease, message_id=message_id(campaign.id, patron_id))
+        .values(**_sending(campaign.id, patron_id, send_lease))
     ).rowcount == 1
 
 
@@ -222,7 +230,7 @@ def _record_failure(db: Database, *, message_id_: int, owner: str, failure: Send
         _finish(db, message_id_=message_id_, owner=owner, status="queued", next_attempt_at=retry_at, last_error=str(failure)[:500], lease_owner=None, lease_expires_at=None)
         return "retry"
     with db.write() as session:
-        session.execute(update(Message).where(Message.id == message_id_, Message.lease_owner == owner).values(status="failed", last_error=str(failure)[:500], lease_owner=None))
+        _record(session, message_id_=message_id_, owner=owner, status="failed", last_error=str(failure)[:500], lease_owner=None)
         if failure.hard_bounce:
             privacy.suppress(session, email=to, reason="hard bounce")
     return "failed"
@@ -254,7 +262,7 @@ def send_batch(db: Database, *, ids: list[int], owner: str, throttle: Throttle, 
             row = known.get(mid)
             with db.write() as session:
                 if sent is not None:
-                    _record(session, message_id_=sent, owner=owner, status="sent", sent_at=utcnow(), lease_owner=None, last_error=None)
+                    _record(session, message_id_=sent, owner=owner, **_sent())
                     sent = None
                 if row and row.email and _start_fast(session, message_id_=mid, owner=owner, campaign=campaigns[row.campaign_id], patron_id=row.patron_id, email=row.email, send_lease=send_lease):
                     campaign, patron_id, to = campaigns[row.campaign_id], row.patron_id, row.email
@@ -289,7 +297,7 @@ def send_batch(db: Database, *, ids: list[int], owner: str, throttle: Throttle, 
             outcome["sent"] += 1
     finally:
         if sent is not None:
-            _finish(db, message_id_=sent, owner=owner, status="sent", sent_at=utcnow(), lease_owner=None, last_error=None)
+            _finish(db, message_id_=sent, owner=owner, **_sent())
         try:
             connection.__exit__(None, None, None)
         except Exception:  # closing a connection that already failed must not hide the outcome
