@@ -1,5 +1,9 @@
 """B4: 10,000 campaign messages rendered and sent by the worker's sending job to a local aiosmtpd sink vs a
-bare smtplib loop sending pre-rendered messages to the same addresses over one connection.
+bare smtplib loop sending the same messages, pre-rendered, over one connection.
+
+The baseline replays the exact bytes the sink received from the product (same recipients, same size and
+shape: text and HTML parts, headers), so the ratio is what rendering, consent checks and bookkeeping add
+to the SMTP exchange itself.
 
 Each product repetition launches a fresh campaign on a scratch copy of a demo library big enough to have
 10,000 patrons consenting to email about library services; messages past the 10,000th are cancelled
@@ -11,7 +15,6 @@ from __future__ import annotations
 import hashlib
 import os
 import smtplib
-from email.message import EmailMessage
 
 from sqlalchemy import update
 from sqlmodel import select
@@ -46,27 +49,10 @@ def launch(db) -> None:
         session.execute(update(Message).where(Message.id.in_(queued[MESSAGES:])).values(status="cancelled"))
 
 
-def recipients(db) -> list[str]:
-    from crmcore.models import Message, Patron
-
-    with db.read() as session:
-        rows = session.exec(select(Patron.email).join(Message, Message.patron_id == Patron.id).where(Message.status == "queued")).all()
-    return sorted(rows)
-
-
-def prerendered(addresses: list[str]) -> list[tuple[str, bytes]]:
-    out = []
-    for i, to in enumerate(addresses):
-        msg = EmailMessage()
-        msg["From"], msg["To"], msg["Subject"] = "library@bench.test", to, f"New at the library, patron {i}"
-        msg.set_content(BODY.replace("{{ first_name }}", f"patron {i}").replace("{{ branch }}", "Central Library"))
-        out.append((to, msg.as_bytes()))
-    return out
-
-
-def answer(received: list[str]) -> dict:
+def answer(received: list[tuple[str, bytes]]) -> dict:
     """What the sink got: how many messages, and (as a digest) to whom."""
-    return {"messages": len(received), "recipients (sha256)": hashlib.sha256("\n".join(sorted(received)).encode()).hexdigest()[:16]}
+    recipients = sorted(to for to, _data in received)
+    return {"messages": len(received), "recipients (sha256)": hashlib.sha256("\n".join(recipients).encode()).hexdigest()[:16]}
 
 
 def run(ctx: Context) -> list[Row]:
@@ -82,22 +68,21 @@ def run(ctx: Context) -> list[Row]:
         def fresh_campaign():
             state["db"] = scratch_copy(library, "b4-sending.db")
             launch(state["db"])
-            state["to"] = recipients(state["db"])
             sink.take()
 
         def product():
             totals = sending.send_pending(state["db"], budget_seconds=3600)
-            state["product"] = sorted(sink.take())
+            state["product"] = sink.take()
             return totals
 
         product_s, totals = median_time(product, reps=ctx.reps, setup=fresh_campaign)
-        messages = prerendered(state["to"])
+        messages = state["product"]  # pre-rendered: the bytes the product sent in its last repetition
 
         def baseline():
             with smtplib.SMTP("127.0.0.1", sink.port) as smtp:
                 for to, data in messages:
                     smtp.sendmail("library@bench.test", [to], data)
-            state["baseline"] = sorted(sink.take())
+            state["baseline"] = sink.take()
 
         baseline_s, _ = median_time(baseline, reps=ctx.reps, setup=sink.take)
     check_agree("B4 messages received", answer(state["product"]), answer(state["baseline"]))

@@ -1,6 +1,6 @@
 """An SMTP sink on loopback, in a process of its own so that it does not share the sender's GIL.
 
-`Sink()` starts it; `sink.take()` returns the recipients received since the last call.
+`Sink()` starts it; `sink.take()` returns what was received since the last call: (recipient, message bytes) pairs.
 """
 
 from __future__ import annotations
@@ -13,11 +13,11 @@ import threading
 class _Handler:
     def __init__(self):
         self.lock = threading.Lock()
-        self.recipients: list[str] = []
+        self.received: list[tuple[str, bytes]] = []
 
     async def handle_DATA(self, server, session, envelope):
         with self.lock:
-            self.recipients.extend(envelope.rcpt_tos)
+            self.received.extend((to, envelope.original_content) for to in envelope.rcpt_tos)
         return "250 OK"
 
 
@@ -35,7 +35,7 @@ def _serve(conn) -> None:
         while (command := conn.recv()) != "stop":
             if command == "take":
                 with handler.lock:
-                    taken, handler.recipients = handler.recipients, []
+                    taken, handler.received = handler.received, []
                 conn.send(taken)
     finally:
         controller.stop()
@@ -51,7 +51,7 @@ class Sink:
         self._proc.start()
         self.port: int = self._conn.recv()
 
-    def take(self) -> list[str]:
+    def take(self) -> list[tuple[str, bytes]]:
         self._conn.send("take")
         return self._conn.recv()
 

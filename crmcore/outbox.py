@@ -17,6 +17,7 @@ from pathlib import Path
 from sqlmodel import Session
 
 from crmcore import audit, config
+from crmcore.mime import Mail
 from crmcore.permissions import Actor, Perm, require
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
@@ -26,14 +27,14 @@ def directory() -> Path:
     return Path(config.get("CRM_OUTBOX_DIR", str(config.DATA_DIR / "outbox")))
 
 
-def write(message: EmailMessage) -> Path:
+def write(mail: Mail) -> Path:
     """Write one message atomically, named after its Message-ID (so a rewrite replaces, never duplicates)."""
     folder = directory()
     folder.mkdir(parents=True, exist_ok=True)
-    name = _UNSAFE.sub("_", str(message["Message-ID"] or "message").strip("<>")) + ".eml"
+    name = _UNSAFE.sub("_", mail.message_id.strip("<>") or "message") + ".eml"
     path = folder / name
     tmp = folder / f".{name}.{os.getpid()}.tmp"
-    tmp.write_bytes(message.as_bytes(policy=policy.SMTP))
+    tmp.write_bytes(mail.data)
     os.replace(tmp, path)
     return path
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import secrets
+from collections.abc import Callable
 from pathlib import Path
 
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
@@ -47,9 +48,15 @@ def _serializer() -> URLSafeTimedSerializer:
     return URLSafeTimedSerializer(secret_key(), salt=SALT)
 
 
+def maker() -> Callable[[int], str]:
+    """`make` with the key read once: for a batch of messages."""
+    dumps = _serializer().dumps
+    return lambda patron_id: dumps({"p": int(patron_id)})
+
+
 def make(patron_id: int) -> str:
     """A token naming one patron."""
-    return _serializer().dumps({"p": int(patron_id)})
+    return maker()(patron_id)
 
 
 def read(token: str | None, *, max_age: int = MAX_AGE_SECONDS) -> int:

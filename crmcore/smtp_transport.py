@@ -12,12 +12,10 @@ import smtplib
 import ssl
 from contextlib import contextmanager
 from dataclasses import dataclass
-from email import policy
-from email.message import EmailMessage
-from email.utils import parseaddr
 from typing import Iterator, Protocol
 
 from crmcore import outbox
+from crmcore.mime import Mail
 
 TIMEOUT_SECONDS = 60
 _HARD_BOUNCE = re.compile(r"\b5\.1\.\d{1,3}\b")
@@ -42,7 +40,7 @@ def _text(raw: bytes | str) -> str:
 
 
 class Sender(Protocol):
-    def send(self, message: EmailMessage, to: str) -> None: ...
+    def send(self, mail: Mail) -> None: ...
 
 
 class Transport(Protocol):
@@ -53,13 +51,14 @@ class Transport(Protocol):
 class _SmtpSender:
     smtp: smtplib.SMTP
 
-    def send(self, message: EmailMessage, to: str) -> None:
+    def send(self, mail: Mail) -> None:
         try:
-            sender = parseaddr(str(message["From"]))[1]
-            if (sender + to).isascii():  # the usual case: flatten once, no header re-parsing
-                self.smtp.sendmail(sender, [to], message.as_bytes(policy=policy.SMTP))
-            else:  # an internationalised address: smtplib negotiates SMTPUTF8
-                self.smtp.send_message(message, to_addrs=[to])
+            options: list[str] = []
+            if mail.international:
+                if not self.smtp.has_extn("smtputf8"):
+                    raise SendFailure("the mail server does not accept international addresses (no SMTPUTF8)")
+                options.append("SMTPUTF8")
+            self.smtp.sendmail(mail.sender, [mail.to], mail.data, mail_options=options)
         except smtplib.SMTPRecipientsRefused as exc:
             code, text = next(iter(exc.recipients.values()))
             raise SendFailure(_text(text), code=code) from None
@@ -114,8 +113,8 @@ class SmtpTransport:
 
 
 class _OutboxSender:
-    def send(self, message: EmailMessage, to: str) -> None:
-        outbox.write(message)
+    def send(self, mail: Mail) -> None:
+        outbox.write(mail)
 
 
 class OutboxTransport:

@@ -21,11 +21,13 @@ def free_port() -> int:
 
 
 class Sink:
-    """An SMTP handler that keeps what it receives; `replies` maps a recipient to the code to answer."""
+    """An SMTP handler that keeps what it receives; `replies` maps a recipient to the code to answer,
+    `hang_up_on` names recipients whose message is cut off by closing the connection during DATA."""
 
     def __init__(self):
         self.messages: list = []
         self.replies: dict[str, str] = {}
+        self.hang_up_on: set[str] = set()
         self.lock = threading.Lock()
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
@@ -37,6 +39,9 @@ class Sink:
         return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):
+        if self.hang_up_on & set(envelope.rcpt_tos):
+            server.transport.close()
+            return "421 Connection lost"
         with self.lock:
             self.messages.append(message_from_bytes(envelope.content, policy=policy.default))
         return "250 Message accepted for delivery"

@@ -11,7 +11,8 @@ from email.parser import BytesParser
 import pytest
 from sqlalchemy import func, select, update
 
-from crmcore import consent, outbox, preference_tokens, privacy, sending
+from crmcore import consent, outbox, preference_tokens, privacy, sending, settings
+from crmcore.auth import CLI_ACTOR
 from crmcore.db import Database
 from crmcore.models import Campaign, Message, Suppression, utcnow
 from tests.campaign_fixtures import _isolated_mail_config, add_campaign, add_patrons, smtp  # noqa: F401
@@ -69,6 +70,31 @@ def test_a_4xx_answer_is_retried_later_and_then_sent(db, smtp):
     assert sending.send_pending(db) == {"sent": 1}
     assert statuses(db, cid) == {"sent": 2}
     assert smtp.message_ids()[f"<campaign-{cid}.patron-{ids[0]}@library.test>"] == 1
+
+
+def test_at_ordinary_rates_one_message_is_in_flight_and_fast_rates_mark_a_small_window():
+    assert sending.Throttle(per_minute=600).window == 1  # the default rate
+    assert sending.Throttle(per_minute=1).window == 1
+    assert sending.Throttle(per_minute=3000).window == 5
+    assert sending.Throttle(per_minute=100_000).window == sending.WINDOW == 10
+
+
+def test_a_connection_lost_mid_message_leaves_that_one_unknown_and_gives_the_window_back(db, smtp):
+    with db.write() as s:
+        ids = add_patrons(s, 12)
+        cid = add_campaign(s, patron_ids=ids)
+        settings.put(s, actor=CLI_ACTOR, key="send_rate_per_minute", value=100_000)  # a window of 10
+    smtp.hang_up_on.add("pat2.main@example.test")
+    assert sending.send_pending(db) == {"sent": 2, "unknown": 1}
+    assert statuses(db, cid) == {"sent": 2, "unknown": 1, "queued": 9}  # the rest of the window was never tried
+    smtp.hang_up_on.clear()
+    with db.write() as s:
+        s.execute(update(Message).where(Message.status == "queued").values(next_attempt_at=utcnow() - timedelta(seconds=1)))
+    assert sending.send_pending(db) == {"sent": 9}
+    assert statuses(db, cid) == {"sent": 11, "unknown": 1}
+    received = smtp.message_ids()
+    assert len(received) == 11 and max(received.values()) == 1
+    assert f"<campaign-{cid}.patron-{ids[2]}@library.test>" not in received
 
 
 def test_a_5xx_fails_and_a_hard_bounce_suppresses_the_address(db, smtp):
