@@ -94,7 +94,30 @@ def rebuild_rollups(session: Session, *, since: date | None = None) -> None:
             last_activity_on=case((and_(last.is_not(None), last >= span.c.last_on), last), else_=span.c.last_on),
         )
     )
+    widen_last_months(session, since=start)
     _refresh_dashboard(session)
+
+
+def last_month_column(kind: str):
+    """The patron column holding the first day of the patron's last month with activity of `kind`."""
+    return _patron.c[f"last_{kind}_month"]
+
+
+def widen_last_months(session: Session, *, since: date | None = None) -> None:
+    """Move each patron's last month per kind forward to what the rollups from `since` on show (never back:
+    rollups before `since` were not touched)."""
+    month, kind = _monthly.c.month, _monthly.c.kind
+    latest = (
+        select(_monthly.c.patron_id, *(func.max(case((kind == k, month))).label(k) for k in KINDS))
+        .where(month >= since if since else true())
+        .group_by(_monthly.c.patron_id)
+        .subquery()
+    )
+    values = {}
+    for k in KINDS:
+        column, seen = last_month_column(k), latest.c[k]
+        values[column.name] = case((seen > column, seen), else_=func.coalesce(column, seen))
+    session.execute(update(_patron).where(_patron.c.id == latest.c.patron_id).values(values))
 
 
 def _refresh_dashboard(session: Session) -> None:

@@ -52,6 +52,7 @@ class Patron(SQLModel, table=True):
     __tablename__ = "patron"
     __table_args__ = (
         Index("ix_patron_branch_type", "branch_id", "patron_type"),
+        Index("ix_patron_branch_age", "branch_id", "age_band"),  # the dashboard's and segments' age band × branch
         Index("ix_patron_zone_last_activity", "zone_id", "last_activity_on"),
         Index("ix_patron_name", "last_name", "first_name"),  # directory search by name
         Index("ix_patron_phone", "phone"),  # directory search by phone
@@ -74,6 +75,15 @@ class Patron(SQLModel, table=True):
     # Denormalised from activity by the code that writes activity, so segments and KPIs need no scan.
     first_activity_on: Optional[date] = None
     last_activity_on: Optional[date] = Field(default=None, index=True)
+    # The first day of the last month with activity of each kind (crmcore.activity.KINDS), so that a
+    # segment asking "did X since …" or "never did X" reads one column instead of the monthly rollups.
+    last_checkout_month: Optional[date] = None
+    last_renewal_month: Optional[date] = None
+    last_digital_loan_month: Optional[date] = None
+    last_pc_session_month: Optional[date] = None
+    last_event_attendance_month: Optional[date] = None
+    last_visit_month: Optional[date] = None
+    last_survey_response_month: Optional[date] = None
     # Hash of the imported field values: an unchanged row on re-import is not rewritten.
     row_hash: Optional[str] = Field(default=None, max_length=64)
     created_at: datetime = Field(default_factory=utcnow)
@@ -136,7 +146,8 @@ class CurrentConsent(SQLModel, table=True):
     """The latest consent record per patron × channel × topic, kept by `consent.record_consent`."""
 
     __tablename__ = "current_consent"
-    __table_args__ = (Index("ix_current_consent_channel_topic", "channel", "topic", "granted"),)
+    # Covers "who consents to channel × topic" (segments, launches) without reading the table.
+    __table_args__ = (Index("ix_current_consent_channel_topic", "channel", "topic", "granted", "patron_id"),)
     patron_id: int = Field(foreign_key="patron.id", primary_key=True)
     channel: str = Field(primary_key=True, max_length=10)
     topic: str = Field(primary_key=True, max_length=30)

@@ -3,8 +3,8 @@
 A rule is a group `{"all": [...]}`, `{"any": [...]}`, `{"not": rule}` or a leaf
 `{"field": ..., "op": ..., "value": ..., <extras>}`. Users never write SQL: each leaf compiles to a
 two-valued expression with bound parameters only (never NULL, so `not` is an exact complement).
-Activity conditions read `activity_monthly` and `patron.last_activity_on`, never raw events, so
-answers do not change when retention deletes old raw events.
+Activity conditions read `activity_monthly` and the patron's last activity date and last month per
+kind, never raw events, so answers do not change when retention deletes old raw events.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Select, and_, exists, false, func, not_, or_, select, true
 
-from crmcore.activity import KINDS
+from crmcore.activity import KINDS, last_month_column
 from crmcore.consent import CHANNELS, TOPICS
 from crmcore.kpis.summaries import AGE_BANDS, NEW_WEEKS, REGULAR_MONTHS, month_end, month_index, month_of
 from crmcore.models import ActivityMonthly, Branch, CurrentConsent, Message, Patron, Zone
@@ -258,15 +258,12 @@ def _activity(kind: str | None, since: date | None, op: str, value) -> ColumnEle
     total = func.sum(_am.count)
     some = not _holds(op, 0, value) and ((op in (">", ">=") and _holds(op, 1, value)) or (op == "!=" and value == 0))
     none = not _holds(op, 1, value) and _holds(op, 0, value)
-    if (some or none) and kind in (None, "any"):
-        # Any kind: the patron's last activity date says it, from an index on the patron table.
-        active = _some(_p.last_activity_on, _p.last_activity_on >= since) if since else _p.last_activity_on.is_not(None)
+    if some or none:
+        # "At least one" or "none": the patron's last activity date (any kind) or last month with activity
+        # of this kind says it, from the patron row itself. Windows start on the first of a month.
+        last = _p.last_activity_on if kind in (None, "any") else last_month_column(kind)
+        active = _some(last, last >= since) if since else last.is_not(None)
         return active if some else not_(active)
-    if some:
-        # A set read from the (kind, month, patron_id) index alone, then patrons looked up by id.
-        return _p.id.in_(select(_am.patron_id).where(*conds))
-    if none:
-        return ~exists().where(_am.patron_id == _p.id, *conds)
     if not _holds(op, 0, value):
         return _p.id.in_(select(_am.patron_id).where(*conds).group_by(_am.patron_id).having(_number(op, total, value)))
     # Patrons without rows have 0, which passes: exclude those whose total fails.
@@ -348,7 +345,7 @@ def _code_clause(column, table, codes: list[str]) -> ColumnElement[bool]:
     return _some(column, column.in_(select(table.id).where(table.code.in_(codes))))
 
 
-def _leaf(node: dict, today: date) -> ColumnElement[bool]:
+def _leaf(node: dict, today: date, *, probe: bool = False) -> ColumnElement[bool]:
     field, op, value = node["field"], node["op"], node.get("value")
     if field in ("zone", "branch", "patron_type", "age_band", "lifecycle"):
         if field == "zone":
@@ -379,7 +376,7 @@ def _leaf(node: dict, today: date) -> ColumnElement[bool]:
         if node["topic"] != "any":
             conds.append(_cc.topic == node["topic"])
         if op == "granted":
-            return _p.id.in_(select(_cc.patron_id).where(*conds))
+            return (_p.id + 0 if probe else _p.id).in_(select(_cc.patron_id).where(*conds))
         return ~exists().where(_cc.patron_id == _p.id, *conds)
     if field == "campaign":
         conds = [_msg.campaign_id == value, _msg.status == "sent"]
@@ -392,14 +389,21 @@ def _leaf(node: dict, today: date) -> ColumnElement[bool]:
     return has_email if value else not_(has_email)
 
 
-def _compile(node: dict, today: date) -> ColumnElement[bool]:
+# In an `all` group that also narrows patrons by an indexed date, a consent condition is checked per
+# candidate patron: "patron.id + 0 IN (…)" keeps SQLite from driving the query from the (often large)
+# set of consenting patrons instead. On its own, the consenting set drives (fewer lookups).
+NARROWING = frozenset({"days_since_activity", "registered_on", "expires_on"})
+
+
+def _compile(node: dict, today: date, *, probe: bool = False) -> ColumnElement[bool]:
     if "all" in node:
-        return and_(true(), *(_compile(child, today) for child in node["all"]))
+        probe = any(child.get("field") in NARROWING for child in node["all"])
+        return and_(true(), *(_compile(child, today, probe=probe) for child in node["all"]))
     if "any" in node:
         return or_(false(), *(_compile(child, today) for child in node["any"]))
     if "not" in node:
         return not_(_compile(node["not"], today))
-    return _leaf(node, today)
+    return _leaf(node, today, probe=probe)
 
 
 def compile_rules(rules: dict, *, today: date) -> ColumnElement[bool]:

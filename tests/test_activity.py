@@ -48,6 +48,27 @@ def test_rebuild_sums_events_per_patron_month_kind_and_branch(db):
         assert (b.first_activity_on, b.last_activity_on) == (date(2024, 2, 14), date(2024, 2, 14))
 
 
+def last_months(patron: Patron) -> dict[str, date]:
+    return {kind: getattr(patron, f"last_{kind}_month") for kind in activity.KINDS if getattr(patron, f"last_{kind}_month")}
+
+
+def test_rebuild_keeps_each_patrons_last_month_per_kind_and_a_later_rebuild_only_widens_it(db):
+    with db.write() as s:
+        alice, bob, main = _setup(s)
+        activity.rebuild_rollups(s)
+    with db.read() as s:
+        assert last_months(s.get(Patron, alice)) == {"checkout": date(2024, 1, 1), "digital_loan": date(2024, 1, 1), "visit": date(2024, 3, 1)}
+        assert last_months(s.get(Patron, bob)) == {"event_attendance": date(2024, 2, 1)}
+    with db.write() as s:
+        s.add(ActivityEvent(patron_id=bob, occurred_on=date(2024, 5, 30), kind="checkout", branch_id=main, count=1))
+        s.add(ActivityEvent(patron_id=alice, occurred_on=date(2024, 5, 2), kind="checkout", branch_id=main, count=1))
+        s.flush()
+        activity.rebuild_rollups(s, since=date(2024, 5, 1))
+    with db.read() as s:
+        assert last_months(s.get(Patron, alice)) == {"checkout": date(2024, 5, 1), "digital_loan": date(2024, 1, 1), "visit": date(2024, 3, 1)}
+        assert last_months(s.get(Patron, bob)) == {"event_attendance": date(2024, 2, 1), "checkout": date(2024, 5, 1)}
+
+
 def test_rebuild_is_idempotent_and_since_touches_only_later_months(db):
     with db.write() as s:
         alice, bob, main = _setup(s)

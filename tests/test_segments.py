@@ -6,7 +6,7 @@ from datetime import date, datetime, timezone
 import pytest
 from sqlalchemy import func, select
 
-from crmcore import consent, segment_tree, segments
+from crmcore import activity, consent, segment_tree, segments
 from crmcore.kpis.summaries import refresh_summaries
 from crmcore.models import ActivityMonthly, AuditLog, Branch, Campaign, DashState, Message, Patron, Segment, Zone
 from crmcore.permissions import ROLE_PERMISSIONS, Perm, Role
@@ -61,6 +61,8 @@ def build(session, *, erased: bool = True) -> None:
     assert (sent.id, failed.id) == (1, 2)  # the cases name campaigns by id
     session.add_all([Message(campaign_id=1, patron_id=c.id, status="sent"), Message(campaign_id=1, patron_id=a.id, status="holdout", is_holdout=True),
                      Message(campaign_id=2, patron_id=c.id, status="failed"), Message(campaign_id=1, patron_id=None, status="sent")])
+    session.flush()
+    activity.widen_last_months(session)  # the rollups above, as rebuild_rollups would leave the patrons
 
 
 @pytest.fixture
@@ -150,6 +152,7 @@ CASES = [
     ({"all": [leaf("zone", "in", ["Z1"]), {"not": {"any": [leaf("has_email", "is", True), leaf("registered_on", "is_empty")]}}]}, ""),
     ({"any": [{"all": [leaf("zone", "in", ["Z1"]), {"not": leaf("lifecycle", "in", ["lapsed"])}]}, {"all": [leaf("patron_type", "in", ["child"]), leaf("consent", "not_granted", channel="email", topic="any")]}]}, "AB"),
     (segments.STANDARD_SEGMENTS["event_never_borrowed"], ""),
+    ({"all": [leaf("days_since_activity", ">=", 100), leaf("consent", "granted", channel="email", topic="any")]}, "A"),  # consent as a probe
     ({"all": [leaf("event_attendance", "attended"), leaf("activity_count", "=", 0, kind="checkout", days=365)]}, "D"),
 ]
 
