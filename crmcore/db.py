@@ -102,6 +102,13 @@ class Database:
         with self._write_engine.connect() as conn:
             yield conn
 
+    def analyze(self) -> None:
+        """Refresh the query planner's statistics after a large load (sampled on SQLite: well under a second)."""
+        with self._write_engine.begin() as conn:
+            if self.is_sqlite:
+                conn.exec_driver_sql("PRAGMA analysis_limit = 20000")
+            conn.exec_driver_sql("ANALYZE")
+
     def dispose(self) -> None:
         self.engine.dispose()
 
@@ -140,6 +147,15 @@ def migrate(url: str | None = None, *, revision: str = "head") -> None:
 
 
 def open_database(url: str | None = None) -> Database:
-    """Migrate to the latest schema, then return the Database: what the app, CLI and worker call."""
+    """Migrate to the latest schema (and rebuild any index a killed bulk load left missing), then return
+    the Database: what the app, CLI and worker call."""
+    from sqlmodel import SQLModel
+
+    from crmcore import models  # noqa: F401  (the tables of the metadata)
+    from crmcore.bulk import restore_indexes
+
     migrate(url)
-    return Database(url)
+    db = Database(url)
+    with db.writer() as conn, conn.begin():
+        restore_indexes(conn, SQLModel.metadata.sorted_tables)
+    return db

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import time
-from contextlib import contextmanager
 from datetime import date, timedelta
 
 import numpy as np
@@ -19,7 +18,7 @@ from sqlalchemy import func, select
 from sqlmodel import Session
 
 from crmcore import activity, consent, demo_community
-from crmcore.bulk import BulkWriter
+from crmcore.bulk import BulkWriter, indexes_deferred
 from crmcore.db import Database, describe
 from crmcore.models import ActivityEvent, ActivityMonthly, Branch, ConsentRecord, CurrentConsent, Patron, Zone
 
@@ -105,7 +104,7 @@ def generate(db: Database, *, patrons: int = 20_000, seed: int = 1, today: date 
     with _bulk_connection(db) as conn:
         with conn.begin():
             _structure(conn, patrons)
-        with _indexes_deferred(conn, BULK_TABLES):
+        with indexes_deferred(conn, BULK_TABLES):
             for number, start in enumerate(range(0, patrons, CHUNK)):
                 rng = np.random.default_rng([seed, number])
                 with conn.begin():
@@ -120,26 +119,9 @@ def generate(db: Database, *, patrons: int = 20_000, seed: int = 1, today: date 
             with conn.begin():
                 activity.rebuild_rollups(Session(conn))
             log.info("demo: rollups done (%.0f s); building indexes", time.monotonic() - began)
+    db.analyze()
     log.info("demo: done (%.0f s)", time.monotonic() - began)
     return counts
-
-
-@contextmanager
-def _indexes_deferred(conn, tables):
-    """Drop the secondary indexes of empty tables for a bulk load and build them once at the end:
-    one sorted build is far faster than millions of random B-tree inserts."""
-    indexes = [index for table in tables for index in table.indexes]
-    with conn.begin():
-        for index in indexes:
-            index.drop(conn)
-    try:
-        yield
-    finally:
-        if conn.in_transaction():
-            conn.rollback()
-        with conn.begin():
-            for index in indexes:
-                index.create(conn)
 
 
 class _bulk_connection:

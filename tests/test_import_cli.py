@@ -12,7 +12,7 @@ import pytest
 from sqlmodel import func, select
 
 from crmcore import cli
-from crmcore.imports import koha_sample
+from crmcore.imports import koha_sample, runner
 from crmcore.models import ActivityMonthly, ImportRun, Patron
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -85,10 +85,12 @@ def test_kill_9_mid_import_leaves_whole_batches_and_a_rerun_completes(sqlite_db,
     with sqlite3.connect(db_file) as conn:
         assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
         patrons, recorded, status = conn.execute("SELECT (SELECT count(*) FROM patron), rows_new, status FROM import_run").fetchone()
-    assert status == "running" and patrons == recorded and patrons % 5000 == 0  # whole batches, counts in step
+    assert status == "running" and patrons == recorded and patrons % runner.BATCH_SIZE == 0  # whole batches, counts in step
     assert subprocess.run(command, env=env, capture_output=True, timeout=600).returncode == 0
     with sqlite3.connect(db_file) as conn:
         assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
         assert conn.execute("SELECT count(*), count(DISTINCT ils_id) FROM patron").fetchone() == (40_000, 40_000)
         runs = conn.execute("SELECT status, rows_new, rows_unchanged FROM import_run ORDER BY id").fetchall()
+        indexes = {row[1] for row in conn.execute("PRAGMA index_list(patron)")}
     assert runs == [("interrupted", patrons, 0), ("done", 40_000 - patrons, patrons)]
+    assert {index.name for index in Patron.__table__.indexes} <= indexes  # the first load's deferred indexes are back

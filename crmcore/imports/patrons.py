@@ -33,6 +33,7 @@ CHANNEL_WORDS = {
 
 class PatronImport:
     kind = "patrons"
+    bulk_tables = (PATRON, CONSENT, CURRENT)  # a first load goes in without their secondary indexes
 
     def __init__(self, *, mapping: dict[str, Any], file_name: str, now: datetime, **_: Any):
         self.mapping = mapping

@@ -7,7 +7,8 @@ already there are unchanged and skipped). A dry run does everything but write.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from sqlalchemy import update
 from sqlmodel import Session, select
 
 from crmcore import audit, exports
+from crmcore.bulk import indexes_deferred, restore_indexes
 from crmcore.db import Database
 from crmcore.imports import reading
 from crmcore.imports.activity_rows import ActivityImport
@@ -37,7 +39,7 @@ IMPORTERS = {
     "zones": ZoneImport,
     "organizations": OrganizationImport,
 }
-BATCH_SIZE = 5000
+BATCH_SIZE = 20_000
 RUN = ImportRun.__table__
 
 Progress = Callable[[float, "Summary"], None]
@@ -122,15 +124,36 @@ def run_import(
     try:
         if geojson is not None:
             importer.geojson = Path(geojson)
-        _stream(db, summary, importer, Cleaner(kind, mapping, fmt.header), reading.RowStream(path, fmt), progress, batch_size)
+        with _first_load(db, importer, dry_run=dry_run):
+            _stream(db, summary, importer, Cleaner(kind, mapping, fmt.header), reading.RowStream(path, fmt), progress, batch_size)
         summary.notes.extend(importer.finish(db, dry_run=dry_run))
     except Exception as exc:
         _close(db, summary, actor, status="failed", error=str(exc)[:1000])
         raise
     _close(db, summary, actor, status="done")
+    if not dry_run and not summary.nothing_changed:
+        db.analyze()  # the planner's statistics follow the data segments and dashboards read
     if progress:
         progress(1.0, summary)
     return summary
+
+
+@contextmanager
+def _first_load(db: Database, importer, *, dry_run: bool) -> Iterator[None]:
+    """Into empty tables (a library's first import), load without secondary indexes and build them at the end."""
+    tables = getattr(importer, "bulk_tables", ())
+    if dry_run or not tables:
+        yield
+        return
+    with db.writer() as conn:
+        with conn.begin():
+            restore_indexes(conn, tables)  # an earlier first load may have been killed
+            empty = conn.execute(select(tables[0].c[0]).limit(1)).first() is None
+        if not empty:
+            yield
+            return
+        with indexes_deferred(conn, tables):
+            yield
 
 
 def _stream(db: Database, summary: Summary, importer, cleaner: Cleaner, stream: reading.RowStream, progress, batch_size: int) -> None:
