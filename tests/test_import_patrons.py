@@ -9,7 +9,7 @@ from sqlmodel import func, select
 
 from crmcore import consent, imports
 from crmcore.imports import koha_sample, mapping
-from crmcore.models import AuditLog, Branch, ConsentRecord, ImportRun, Patron, Zone
+from crmcore.models import AuditLog, Branch, ConsentRecord, DashState, ImportRun, Patron, Zone
 from crmcore.permissions import PermissionDenied
 
 SAMPLES = Path(__file__).resolve().parent.parent / "data" / "samples"
@@ -42,6 +42,18 @@ def test_koha_sample_lands_then_reimport_changes_nothing(db, staff):
     assert [(r.status, r.rows_new, r.rows_unchanged, r.actor_id) for r in runs] == [("done", 20, 0, staff["admin"].id), ("done", 0, 20, staff["admin"].id)]
     assert len(runs[0].file_hash) == 64 and runs[0].file_name == "koha_borrowers.csv"
     assert count(db, AuditLog, AuditLog.action == "import.run") == 2
+
+
+def test_a_patron_import_brings_the_dashboard_summaries_up_to_date(db, staff):
+    latest = select(func.max(DashState.month))
+    assert count(db, DashState) == 0
+    summary = run(db, staff["admin"], SAMPLES / "koha_borrowers.csv")
+    assert "Dashboard figures updated." in summary.describe()
+    with db.read() as s:
+        month = s.exec(latest).one()
+        counted = s.exec(select(func.sum(DashState.patrons)).where(DashState.month == month, DashState.state != "unregistered")).one()
+        registered = s.exec(select(func.count()).select_from(Patron).where(Patron.registered_on <= month)).one()
+    assert counted == registered > 0
 
 
 def test_changed_rows_are_updated_and_only_mapped_columns_touched(db, staff, tmp_path):

@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlmodel import Session
 
-from crmcore import consent
+from crmcore import consent, kpis
 from crmcore.imports.batch import BatchResult, Rejected, digest
 from crmcore.imports.bulk import Codes, Writer
 from crmcore.imports.cleaning import RowError
@@ -48,6 +48,7 @@ class PatronImport:
         self.now = now
         self.branches, self.zones = Codes(Branch.__table__), Codes(Zone.__table__)
         self.consents_recorded = 0
+        self.changed = 0
 
     def prepare(self, ordinal: int, values: dict[str, Any], id_parts: list[str]) -> dict[str, Any]:
         """Cross-field checks: the ILS id (read or generated), the consent wanted, the row hash."""
@@ -96,6 +97,7 @@ class PatronImport:
         self.zones.resolve(session, (v.get("zone") for v in changed), dry_run=dry_run)
         if dry_run or not changed:
             return result
+        self.changed += len(changed)
         self._upsert(writer, changed)
         self._record_consent(writer, changed, existing)
         return result
@@ -163,4 +165,8 @@ class PatronImport:
                 notes.append(f"{'Would create' if dry_run else 'Created'} {len(codes.created)} {what}: {shown}.")
         if self.consents_recorded:
             notes.append(f"{self.consents_recorded:,} consent records written (source {self.source!r}).")
+        if self.changed and not dry_run:
+            with db.write() as session:
+                kpis.refresh_summaries(session)  # registrations, lifecycle states and penetration follow the patrons
+            notes.append("Dashboard figures updated.")
         return notes
