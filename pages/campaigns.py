@@ -201,7 +201,8 @@ with ui.user_errors():
     nxt = st.session_state.pop("cmp-pick-next", None) or (st.session_state.get("cmp-last") if "cmp-pick" not in st.session_state else None)
     if nxt in by_id:
         st.session_state["cmp-pick"] = nxt
-    picked = st.selectbox("Campaign", options, format_func=lambda o: o if o == NEW else f"{by_id[o].name} ({by_id[o].status})", key="cmp-pick")
+    # Labels must not change while a campaign is open (a changed label resets the widget): no status here.
+    picked = st.selectbox("Campaign", options, format_func=lambda o: o if o == NEW else f"{by_id[o].name} (#{o})", key="cmp-pick")
     st.session_state["cmp-last"] = picked
     current = None if picked == NEW else by_id[picked]
     if current is None:

@@ -192,6 +192,7 @@ def open_page(page, title: str) -> None:
 def choose(page, label: str, option: str, *, new: bool = False, last: bool = False) -> None:
     """Pick `option` in a Streamlit select/multiselect by typing it (new: add it as a new option;
     last: the last of several widgets with this label)."""
+    settle(page)  # a widget re-rendered by a run still in flight can move under the click ("Select all")
     widgets = page.locator('[data-testid="stMultiSelect"], [data-testid="stSelectbox"]').filter(has=page.get_by_text(label, exact=True))
     widget = widgets.last if last else widgets
     field = widget.locator("input")
