@@ -17,7 +17,7 @@ from tests.conftest import require_or_skip
 def test_models_and_migrations_describe_the_same_schema(db):
     with db.engine.connect() as conn:
         diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": False}), SQLModel.metadata)
-    assert diff == [], "models.py changed without a migration: add one under crmcore/migrations/versions/"
+    assert diff == [], "crmcore/models changed without a migration: add one under crmcore/migrations/versions/"
 
 
 # Rows written at the first revision, one or more per table, in columns that revision had.

@@ -1,0 +1,33 @@
+"""All table models of Liaison, one module per area, importable from here (`from crmcore.models import Patron`).
+
+Conventions: integer surrogate keys, timezone-aware UTC datetimes, dates as `date`, codes and enumerations as
+short strings checked in the service layer. Indexes are the ones the dashboards, segments, imports and
+the worker query by. Importing this package registers every table on `SQLModel.metadata` (Alembic and
+`open_database` rely on it).
+"""
+
+from crmcore.models.admin import AuditLog, ImportMapping, ImportRun, ProgramEvent, Setting, StaffUser
+from crmcore.models.base import utcnow
+from crmcore.models.campaigns import Campaign, Message, Segment
+from crmcore.models.community import (
+    CalendarFeed,
+    Contact,
+    ContactTag,
+    Interaction,
+    InteractionContact,
+    InteractionOrganization,
+    InteractionTag,
+    Organization,
+    OrganizationTag,
+    Tag,
+    Task,
+)
+from crmcore.models.dashboard import DashActivity, DashCohort, DashFlow, DashRegistration, DashState
+from crmcore.models.library import ActivityEvent, ActivityMonthly, Branch, ConsentRecord, CurrentConsent, Patron, Suppression, Zone
+
+__all__ = [
+    "ActivityEvent", "ActivityMonthly", "AuditLog", "Branch", "CalendarFeed", "Campaign", "ConsentRecord", "Contact", "ContactTag",
+    "CurrentConsent", "DashActivity", "DashCohort", "DashFlow", "DashRegistration", "DashState", "ImportMapping", "ImportRun",
+    "Interaction", "InteractionContact", "InteractionOrganization", "InteractionTag", "Message", "Organization", "OrganizationTag",
+    "Patron", "ProgramEvent", "Segment", "Setting", "StaffUser", "Suppression", "Tag", "Task", "Zone", "utcnow",
+]  # fmt: skip

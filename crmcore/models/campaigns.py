@@ -1,0 +1,71 @@
+"""Segments, campaigns and their messages."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Optional
+
+from sqlalchemy import JSON, Index, Text, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from crmcore.models.base import utcnow
+
+
+class Segment(SQLModel, table=True):
+    """A saved rule tree (JSON) that crmcore compiles to SQL."""
+
+    __tablename__ = "segment"
+    id: Optional[int] = Field(default=None, primary_key=True)
+    name: str = Field(unique=True, max_length=120)
+    description: Optional[str] = Field(default=None, max_length=500)
+    rules: dict[str, Any] = Field(sa_type=JSON)
+    is_preset: bool = False
+    created_by_id: Optional[int] = Field(default=None, foreign_key="staff_user.id")
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class Campaign(SQLModel, table=True):
+    __tablename__ = "campaign"
+    id: Optional[int] = Field(default=None, primary_key=True)
+    name: str = Field(max_length=200)
+    segment_id: Optional[int] = Field(default=None, foreign_key="segment.id")
+    channel: str = Field(default="email", max_length=10)
+    topic: str = Field(max_length=30)
+    subject_template: str = Field(max_length=300)
+    body_template: str = Field(sa_type=Text)
+    # draft → scheduled → sending → sent; or cancelled
+    status: str = Field(default="draft", max_length=20, index=True)
+    holdout_pct: float = 10.0
+    scheduled_at: Optional[datetime] = None
+    launched_at: Optional[datetime] = None
+    launched_by_id: Optional[int] = Field(default=None, foreign_key="staff_user.id")
+    launch_summary: Optional[dict[str, Any]] = Field(default=None, sa_type=JSON)
+    created_by_id: Optional[int] = Field(default=None, foreign_key="staff_user.id")
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class Message(SQLModel, table=True):
+    """One recipient of a launched campaign (or a holdout member, who is sent nothing)."""
+
+    __tablename__ = "message"
+    __table_args__ = (
+        UniqueConstraint("campaign_id", "patron_id", name="uq_message_campaign_patron"),
+        Index("ix_message_status_lease", "status", "lease_expires_at"),
+        Index("ix_message_patron_sent", "patron_id", "sent_at"),
+    )
+    id: Optional[int] = Field(default=None, primary_key=True)
+    campaign_id: int = Field(foreign_key="campaign.id")
+    patron_id: Optional[int] = Field(default=None, foreign_key="patron.id")  # null once erased
+    # queued → sending → sent | failed | unknown; holdout; skipped (consent gone); cancelled
+    status: str = Field(default="queued", max_length=20)
+    is_holdout: bool = False
+    message_id: Optional[str] = Field(default=None, max_length=200)
+    lease_owner: Optional[str] = Field(default=None, max_length=80)
+    lease_expires_at: Optional[datetime] = None
+    attempts: int = 0
+    next_attempt_at: Optional[datetime] = None
+    last_error: Optional[str] = Field(default=None, max_length=500)
+    sent_at: Optional[datetime] = None
+    created_at: datetime = Field(default_factory=utcnow)

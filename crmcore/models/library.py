@@ -1,0 +1,154 @@
+"""Library structure, patrons and what they do: branches, zones, patrons, activity, consent, suppression."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any, Optional
+
+from sqlalchemy import JSON, BigInteger, Index, Text
+from sqlmodel import Field, SQLModel
+
+from crmcore.models.base import utcnow
+
+
+class Branch(SQLModel, table=True):
+    __tablename__ = "branch"
+    id: Optional[int] = Field(default=None, primary_key=True)
+    code: str = Field(unique=True, max_length=40)
+    name: str = Field(max_length=200)
+
+
+class Zone(SQLModel, table=True):
+    """A service-area zone (ZIP, tract or district) with census figures."""
+
+    __tablename__ = "zone"
+    id: Optional[int] = Field(default=None, primary_key=True)
+    code: str = Field(unique=True, max_length=40)
+    name: str = Field(max_length=200)
+    population: Optional[int] = None
+    households: Optional[int] = None
+    median_income: Optional[int] = None
+    census: Optional[dict[str, Any]] = Field(default=None, sa_type=JSON)
+    geojson: Optional[str] = Field(default=None, sa_type=Text)
+
+
+# --- Patrons and what they do -------------------------------------------------------------------
+
+
+class Patron(SQLModel, table=True):
+    """A library patron as the ILS knows them; `ils_id` is the upsert key."""
+
+    __tablename__ = "patron"
+    __table_args__ = (
+        Index("ix_patron_branch_type", "branch_id", "patron_type"),
+        Index("ix_patron_branch_age", "branch_id", "age_band"),  # the dashboard's and segments' age band × branch
+        Index("ix_patron_zone_last_activity", "zone_id", "last_activity_on"),
+        Index("ix_patron_name", "last_name", "first_name"),  # directory search by name
+        Index("ix_patron_phone", "phone"),  # directory search by phone
+    )
+    id: Optional[int] = Field(default=None, primary_key=True)
+    ils_id: str = Field(unique=True, max_length=64)
+    first_name: Optional[str] = Field(default=None, max_length=120)
+    last_name: Optional[str] = Field(default=None, max_length=120)
+    email: Optional[str] = Field(default=None, max_length=254, index=True)
+    phone: Optional[str] = Field(default=None, max_length=40)
+    birth_year: Optional[int] = None
+    age_band: Optional[str] = Field(default=None, max_length=20)
+    zone_id: Optional[int] = Field(default=None, foreign_key="zone.id")
+    branch_id: Optional[int] = Field(default=None, foreign_key="branch.id")
+    patron_type: Optional[str] = Field(default=None, max_length=40)
+    registered_on: Optional[date] = Field(default=None, index=True)
+    expires_on: Optional[date] = Field(default=None, index=True)
+    interests: Optional[str] = Field(default=None, max_length=500)
+    history_opt_in: bool = False
+    # Denormalised from activity by the code that writes activity, so segments and KPIs need no scan.
+    first_activity_on: Optional[date] = None
+    last_activity_on: Optional[date] = Field(default=None, index=True)
+    # The first day of the last month with activity of each kind (crmcore.activity.KINDS), so that a
+    # segment asking "did X since …" or "never did X" reads one column instead of the monthly rollups.
+    last_checkout_month: Optional[date] = None
+    last_renewal_month: Optional[date] = None
+    last_digital_loan_month: Optional[date] = None
+    last_pc_session_month: Optional[date] = None
+    last_event_attendance_month: Optional[date] = None
+    last_visit_month: Optional[date] = None
+    last_survey_response_month: Optional[date] = None
+    # Hash of the imported field values: an unchanged row on re-import is not rewritten.
+    row_hash: Optional[str] = Field(default=None, max_length=64)
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+    erased_at: Optional[datetime] = None
+
+
+class ActivityEvent(SQLModel, table=True):
+    """One raw use of the library. Never a title; a category only for history opt-in patrons."""
+
+    __tablename__ = "activity_event"
+    __table_args__ = (
+        Index("ix_activity_patron_date", "patron_id", "occurred_on"),
+        Index("ix_activity_date_kind", "occurred_on", "kind"),
+    )
+    id: Optional[int] = Field(default=None, primary_key=True)
+    patron_id: int = Field(foreign_key="patron.id")
+    occurred_on: date
+    kind: str = Field(max_length=30)
+    branch_id: Optional[int] = Field(default=None, foreign_key="branch.id")
+    count: int = 1
+    category: Optional[str] = Field(default=None, max_length=80)
+    # Identifies the source row of an import so that re-importing the same file adds nothing.
+    ext_key: Optional[int] = Field(default=None, sa_type=BigInteger, unique=True)
+
+
+class ActivityMonthly(SQLModel, table=True):
+    """Monthly per-patron activity counts: what KPIs read, and what outlives retention."""
+
+    __tablename__ = "activity_monthly"
+    __table_args__ = (
+        Index("ix_activity_monthly_month_kind", "month", "kind"),
+        # Segments: "patrons with activity of a kind (in a window)" read this index alone; patron_id before
+        # month so that correlated look-ups (patron_id = ? AND kind = ?) seek on both.
+        Index("ix_activity_monthly_kind_patron_month", "kind", "patron_id", "month"),
+    )
+    patron_id: int = Field(foreign_key="patron.id", primary_key=True)
+    month: date = Field(primary_key=True)  # first day of the month
+    kind: str = Field(primary_key=True, max_length=30)
+    branch_id: int = Field(default=0, primary_key=True)  # 0 = unknown branch
+    count: int = 0
+
+
+class ConsentRecord(SQLModel, table=True):
+    """Append-only consent history per patron × channel × topic; the latest record is current."""
+
+    __tablename__ = "consent_record"
+    __table_args__ = (Index("ix_consent_patron_channel_topic", "patron_id", "channel", "topic", "recorded_at"),)
+    id: Optional[int] = Field(default=None, primary_key=True)
+    patron_id: int = Field(foreign_key="patron.id")
+    channel: str = Field(max_length=10)
+    topic: str = Field(max_length=30)
+    granted: bool
+    recorded_at: datetime = Field(default_factory=utcnow)
+    source: str = Field(max_length=200)
+    wording_version: Optional[str] = Field(default=None, max_length=40)
+
+
+class CurrentConsent(SQLModel, table=True):
+    """The latest consent record per patron × channel × topic, kept by `consent.record_consent`."""
+
+    __tablename__ = "current_consent"
+    # Covers "who consents to channel × topic" (segments, launches) without reading the table.
+    __table_args__ = (Index("ix_current_consent_channel_topic", "channel", "topic", "granted", "patron_id"),)
+    patron_id: int = Field(foreign_key="patron.id", primary_key=True)
+    channel: str = Field(primary_key=True, max_length=10)
+    topic: str = Field(primary_key=True, max_length=30)
+    granted: bool
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class Suppression(SQLModel, table=True):
+    """An address that must never be mailed again (hard bounce, erasure), kept only as a hash."""
+
+    __tablename__ = "suppression"
+    id: Optional[int] = Field(default=None, primary_key=True)
+    email_hash: str = Field(unique=True, max_length=64)
+    reason: str = Field(max_length=40)
+    created_at: datetime = Field(default_factory=utcnow)
