@@ -9,7 +9,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from crmcore.segment_rules import FIELDS, OP_LABELS
+from crmcore.segment_language import FIELDS, OP_LABELS
 
 Path = tuple[int, ...]
 GROUPS = ("all", "any", "not")

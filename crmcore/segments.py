@@ -1,7 +1,7 @@
 """Segments: saved rule trees, their live count and a sample of matching patrons, and lifecycle presets.
 
-The rule language and its compiler live in `crmcore.segment_rules`; this module is the service layer
-(permissions, audit, persistence). Every function needs Perm.MANAGE_SEGMENTS.
+The rule language lives in `crmcore.segment_language` and its compiler in `crmcore.segment_rules`; this
+module is the service layer (permissions, audit, persistence). Every function needs Perm.MANAGE_SEGMENTS.
 """
 
 from __future__ import annotations
@@ -18,7 +18,8 @@ from crmcore.patrons import full_name, mask_email, mask_name
 from crmcore.kpis.summaries import AGE_BANDS
 from crmcore.models import Branch, Campaign, Patron, Segment, Zone, utcnow
 from crmcore.permissions import Actor, Perm, require
-from crmcore.segment_rules import compile_rules, leaves, patron_ids_select, validate  # noqa: F401 (re-exported)
+from crmcore.segment_language import leaves, validate  # noqa: F401 (re-exported)
+from crmcore.segment_rules import compile_rules, patron_ids_select  # noqa: F401 (re-exported)
 
 # The five segments of benchmark B3, as users would build them (codes of the demo library).
 STANDARD_SEGMENTS: dict[str, dict[str, Any]] = {

@@ -15,7 +15,7 @@ import streamlit as st
 from crmcore import segment_tree
 from crmcore.activity import KINDS
 from crmcore.consent import CHANNELS, TOPICS
-from crmcore.segment_rules import FIELDS, NO_VALUE_OPS, OP_LABELS, STAGES
+from crmcore.segment_language import FIELDS, NO_VALUE_OPS, OP_LABELS, STAGES
 
 RULES, VERSION = "seg-rules", "seg-version"
 MAX_GROUP_DEPTH = 3

@@ -10,7 +10,7 @@ import streamlit as st
 import ui
 from crmcore import segment_tree, segments
 from crmcore.permissions import Actor
-from crmcore.segment_rules import validate
+from crmcore.segment_language import validate
 from pages._segment_widgets import RULES, render_group, set_rules
 
 LOADED = "seg-loaded"  # id of the saved segment being edited, if any

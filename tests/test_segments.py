@@ -10,7 +10,8 @@ from crmcore import activity, consent, segment_tree, segments
 from crmcore.kpis.summaries import refresh_summaries
 from crmcore.models import ActivityMonthly, AuditLog, Branch, Campaign, DashState, Message, Patron, Segment, Zone
 from crmcore.permissions import ROLE_PERMISSIONS, Perm, Role
-from crmcore.segment_rules import FIELDS, compile_rules, validate
+from crmcore.segment_language import FIELDS, validate
+from crmcore.segment_rules import compile_rules
 
 TODAY = date(2026, 5, 15)
 
