@@ -53,7 +53,7 @@ class BulkWriter:
 def indexes_deferred(conn: Connection, tables: Sequence[Table]) -> Iterator[None]:
     """Drop the secondary indexes of `tables` for a bulk load into them and build each once at the end:
     one sorted build is far faster than millions of random B-tree inserts. Killed in between, the
-    indexes are missing until `restore_indexes` (which `open_database` and every import run)."""
+    indexes are missing until `restore_indexes` (which `open_database` runs when the app, CLI or worker starts)."""
     indexes = [index for table in tables for index in table.indexes]
     with conn.begin():
         for index in indexes:

@@ -139,9 +139,8 @@ def _consent_granted(patron_id: Any, channel: Any, topic: Any):
     )
 
 
-def _sending(campaign_id: int, patron_id: int, send_lease: timedelta) -> dict[str, Any]:
-    """The values that mark a message "sending": one more attempt, a send lease, its Message-ID."""
-    return {"status": "sending", "attempts": Message.attempts + 1, "lease_expires_at": utcnow() + send_lease, "message_id": message_id(campaign_id, patron_id)}
+# The values that mark a message "sending": one more attempt, a send lease, its Message-ID (bound per message).
+_SENDING = {"status": "sending", "attempts": Message.attempts + 1, "lease_expires_at": bindparam("m_lease"), "message_id": bindparam("m_message_id")}
 
 
 def _start(session: Session, *, message_id_: int, owner: str, send_lease: timedelta) -> tuple[Campaign, int, str] | str | None:
@@ -158,9 +157,8 @@ def _start(session: Session, *, message_id_: int, owner: str, send_lease: timede
         session.add(msg)
         return "skipped"
     started = session.execute(
-        update(Message)
-        .where(Message.id == msg.id, Message.status == "queued", Message.lease_owner == owner)
-        .values(**_sending(campaign.id, patron.id, send_lease))
+        update(Message).where(Message.id == msg.id, Message.status == "queued", Message.lease_owner == owner).values(**_SENDING),
+        {"m_lease": utcnow() + send_lease, "m_message_id": message_id(campaign.id, patron.id)},
     ).rowcount
     return (campaign, patron.id, patron.email) if started == 1 else None
 
@@ -185,7 +183,7 @@ _START_FAST = (
         _consent_granted(bindparam("m_patron"), bindparam("m_channel"), bindparam("m_topic")),
         ~exists().where(Suppression.email_hash == bindparam("m_hash")),
     )
-    .values(status="sending", attempts=Message.attempts + 1, lease_expires_at=bindparam("m_lease"), message_id=bindparam("m_message_id"))
+    .values(**_SENDING)
 )
 _MARKED = select(Message.id).where(Message.id.in_(bindparam("m_ids", expanding=True)), Message.status == "sending", Message.lease_owner == bindparam("m_owner"))
 # ... and record it sent once the SMTP server has accepted it.

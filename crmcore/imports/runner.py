@@ -18,7 +18,7 @@ from sqlalchemy import update
 from sqlmodel import Session, select
 
 from crmcore import audit, exports
-from crmcore.bulk import indexes_deferred, restore_indexes
+from crmcore.bulk import indexes_deferred
 from crmcore.db import Database
 from crmcore.imports import reading
 from crmcore.imports.activity_rows import ActivityImport
@@ -147,7 +147,6 @@ def _first_load(db: Database, importer, *, dry_run: bool) -> Iterator[None]:
         return
     with db.writer() as conn:
         with conn.begin():
-            restore_indexes(conn, tables)  # an earlier first load may have been killed
             empty = conn.execute(select(tables[0].c[0]).limit(1)).first() is None
         if not empty:
             yield
