@@ -13,9 +13,8 @@ from typing import Any
 from sqlmodel import Session
 
 from crmcore import activity
-from crmcore.imports.batch import BatchResult, Rejected, signed64
+from crmcore.imports.batch import Batch, BatchResult, Rejected, RowError, signed64
 from crmcore.imports.bulk import Codes, Writer
-from crmcore.imports.cleaning import RowError
 from crmcore.models import ActivityEvent, Branch, Patron
 
 EVENT, PATRON = ActivityEvent.__table__, Patron.__table__
@@ -45,7 +44,10 @@ class ActivityImport:
         self.branches = Codes(Branch.__table__)
         self.earliest: date | None = None
 
-    def prepare(self, ordinal: int, values: dict[str, Any], id_parts: list[str]) -> dict[str, Any]:
+    def prepare(self, batch: Batch) -> list[tuple[int, dict[str, Any]]]:
+        return batch.each_row(self._row)
+
+    def _row(self, values: dict[str, Any]) -> dict[str, Any]:
         values["kind"] = activity_kind(values["kind"]) if values.get("kind") else self.default_kind
         if values["occurred_on"] > self.today:
             raise RowError("occurred_on", f"{values['occurred_on']} is in the future")

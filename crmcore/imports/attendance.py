@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlmodel import Session
 
-from crmcore.imports.batch import BatchResult, digest
+from crmcore.imports.batch import Batch, BatchResult, digest
 from crmcore.imports.bulk import Codes, Writer
 from crmcore.models import Branch, ProgramEvent
 
@@ -26,7 +26,10 @@ class AttendanceImport:
         self.now = now
         self.branches = Codes(Branch.__table__)
 
-    def prepare(self, ordinal: int, values: dict[str, Any], id_parts: list[str]) -> dict[str, Any]:
+    def prepare(self, batch: Batch) -> list[tuple[int, dict[str, Any]]]:
+        return batch.each_row(self._row)
+
+    def _row(self, values: dict[str, Any]) -> dict[str, Any]:
         values["row_hash"] = digest(*(values.get(f) for f in FIELDS))
         return values
 

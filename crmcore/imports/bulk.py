@@ -28,6 +28,9 @@ class Writer:
     def date(self, value: date | None) -> Any:
         return value.isoformat() if self.sqlite and value is not None else value
 
+    def dates(self, values: list[date | None]) -> list:
+        return [None if v is None else v.isoformat() for v in values] if self.sqlite else values
+
     def timestamp(self, table: Table, column: str, value: datetime) -> Any:
         process = table.c[column].type._cached_bind_processor(self.dialect)
         return process(value) if process else value
@@ -49,13 +52,17 @@ class Writer:
         self.insert(table, columns, rows, conflict=conflict)
 
     def lookup(self, table: Table, key: str, columns: Sequence[str], keys: Iterable[Any]) -> dict[Any, tuple]:
-        """key → (columns…) for the rows whose `key` is among `keys`."""
+        """key → (columns…) for the rows whose `key` is among `keys` (values as the driver gives them)."""
         keys = list(dict.fromkeys(keys))
+        for name in (key, *columns):
+            table.c[name]  # noqa: B018  (a KeyError for a name this table lacks)
+        select_list = ", ".join([key, *columns])
         out: dict[Any, tuple] = {}
-        cols = [table.c[key], *(table.c[c] for c in columns)]
+        connection = self.session.connection()
         for start in range(0, len(keys), CHUNK):
             chunk = keys[start : start + CHUNK]
-            for row in self.session.connection().execute(select(*cols).where(table.c[key].in_(chunk))):
+            sql = f"SELECT {select_list} FROM {table.name} WHERE {key} IN ({', '.join([self.mark] * len(chunk))})"
+            for row in connection.exec_driver_sql(sql, tuple(chunk)):
                 out[row[0]] = tuple(row[1:])
         return out
 

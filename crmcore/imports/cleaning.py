@@ -1,7 +1,12 @@
-"""Turning one file row into clean field values, per the mapping (compiled once per file).
+"""Turning a batch of file rows into clean field values, per the mapping (compiled once per file).
 
 Only mapped columns are read: the rest of the row is never looked at, so an unmapped column cannot
 reach the database, the run record or the error file.
+
+A batch is cleaned column by column: each mapped column's cells go through its type's column
+function (crmcore.imports.values), and only the cells it leaves (SLOW) through the exact per-cell
+parser, which gives the value or the reason a person reads. A row is rejected for the first field
+(in mapping order) that fails, exactly as if it had been checked cell by cell.
 """
 
 from __future__ import annotations
@@ -9,18 +14,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import date
 from functools import partial
+from operator import itemgetter
 from typing import Any
 
 from crmcore.imports import values
+from crmcore.imports.batch import Batch
 from crmcore.imports.mapping import FIELDS, FieldSpec
 
-
-class RowError(ValueError):
-    """A rejected row: which field, and why (the runner adds the line)."""
-
-    def __init__(self, field: str, reason: str):
-        super().__init__(f"{field}: {reason}")
-        self.field, self.reason = field, reason
+FIRST_BIRTH_YEAR = 1880
 
 
 def _text(max_len: int, text: str) -> str:
@@ -31,7 +32,7 @@ def _text(max_len: int, text: str) -> str:
 
 def _year(order: str, text: str) -> int:
     year = int(text) if len(text) == 4 and text.isdigit() else values.parse_date(text, order).year
-    if not 1880 <= year <= date.today().year:
+    if not FIRST_BIRTH_YEAR <= year <= date.today().year:
         raise ValueError(f"{text!r} is not a plausible birth year")
     return year
 
@@ -57,67 +58,128 @@ def parser(spec: FieldSpec, order: str) -> Callable[[str], Any]:
     }[spec.type]
 
 
+def column_parser(spec: FieldSpec) -> Callable[[list[str]], list]:
+    """The fast function over a column of stripped, present cells (SLOW where `parser` must decide)."""
+    return {
+        "text": partial(values.text_column, max_len=spec.max_len),
+        "code": partial(values.text_column, max_len=spec.max_len),
+        "bool": values.bool_column,
+        "date": values.date_column,
+        "year": partial(values.year_column, low=FIRST_BIRTH_YEAR, high=date.today().year),
+        "int": values.count_column,
+        "email": values.email_column,
+        "phone": values.phone_column,
+    }[spec.type]
+
+
 class Cleaner:
-    """Compiled from a cleaned mapping and the header: `clean(record)` → {field: value or None}."""
+    """Compiled from a cleaned mapping and the header: `clean(rows)` → a Batch of field columns."""
 
     def __init__(self, kind: str, mapping: dict[str, Any], header: list[str]):
         fields: dict[str, FieldSpec] = FIELDS[kind]
         order = mapping.get("date_order", "iso")
         index = {name: i for i, name in reversed(list(enumerate(header)))}
-        self.fields = fields
-        self.plan = [(f, index[c], parser(fields[f], order), fields[f].required) for f, c in mapping["columns"].items()]
-        self.year_month = [
-            (f, index[p["year"]], index[p["month"]] if p.get("month") else None, fields[f].required)
-            for f, p in (mapping.get("year_month") or {}).items()
+        year_month = mapping.get("year_month") or {}
+        used = sorted(
+            {index[c] for c in mapping["columns"].values()}
+            | {index[p[k]] for p in year_month.values() for k in ("year", "month") if p.get(k)}
+            | {index[c] for c in (mapping.get("id_columns") or []) + (mapping.get("census_columns") or [])}
+        )
+        at = {column: position for position, column in enumerate(used)}  # file column → position in a picked row
+        self.width = used[-1] + 1 if used else 0
+        self.used = len(used)
+        self._pick = itemgetter(*used) if len(used) > 1 else (lambda record: (record[used[0]],))
+        self.plan = [
+            (f, at[index[c]], column_parser(fields[f]), parser(fields[f], order), fields[f].required)
+            for f, c in mapping["columns"].items()
         ]
-        self.id_columns = [index[c] for c in mapping.get("id_columns") or []]
-        self.census = [(c, index[c]) for c in mapping.get("census_columns") or []]
-        self.names = [f for f, *_ in self.plan] + [f for f, *_ in self.year_month]
+        self.year_month = [
+            (f, at[index[p["year"]]], at[index[p["month"]]] if p.get("month") else None, fields[f].required)
+            for f, p in year_month.items()
+        ]
+        self.id_columns = [at[index[c]] for c in mapping.get("id_columns") or []]
+        self.census = [(c, at[index[c]]) for c in mapping.get("census_columns") or []]
 
-    def clean(self, record: list[str]) -> dict[str, Any]:
-        width = len(record)
-        out: dict[str, Any] = {}
-        for field, i, parse, required in self.plan:
-            text = record[i].strip() if i < width else ""
-            if values.is_missing(text):
-                if required:
-                    raise RowError(field, "is missing")
-                out[field] = None
-                continue
-            try:
-                out[field] = parse(text)
-            except ValueError as exc:
-                raise RowError(field, str(exc)) from None
-        for field, yi, mi, required in self.year_month:
-            year = record[yi].strip() if yi < width else ""
-            month = record[mi].strip() if mi is not None and mi < width else ""
-            if values.is_missing(year):
-                if required:
-                    raise RowError(field, "year is missing")
-                out[field] = None
-                continue
-            try:
-                out[field] = values.year_month(year, None if values.is_missing(month) else month)
-            except ValueError as exc:
-                raise RowError(field, str(exc)) from None
+    def clean(self, rows: list[tuple[int, list[str]]], first_ordinal: int = 1) -> Batch:
+        """The batch of (line, record) rows whose `first_ordinal`-th data row comes first."""
+        n = len(rows)
+        lines = [line for line, _record in rows]
+        records = [record for _line, record in rows]
+        if n and min(map(len, records)) < self.width:
+            records = [r if len(r) >= self.width else r + [""] * (self.width - len(r)) for r in records]
+        picked = [list(map(str.strip, cells)) for cells in zip(*map(self._pick, records))] if n else [[]] * self.used
+        failed: dict[int, tuple[str, str]] = {}  # row → its first failing field and why
+        columns = {field: _column(field, picked[at], fast, exact, required, failed) for field, at, fast, exact, required in self.plan}
+        for field, year_at, month_at, required in self.year_month:
+            columns[field] = _year_month(field, picked[year_at], picked[month_at] if month_at is not None else None, required, failed)
         if self.census:
-            out["census"] = self._census(record)
-        return out
+            columns["census"] = [self._census(k, picked, failed) for k in range(n)]
+        batch = Batch(
+            lines=lines,
+            ordinals=list(range(first_ordinal, first_ordinal + n)),
+            columns=columns,
+            id_parts=list(zip(*(picked[at] for at in self.id_columns))) if self.id_columns else [()] * n,
+        )
+        batch.drop(failed)
+        return batch
 
-    def _census(self, record: list[str]) -> dict[str, float | int]:
+    def _census(self, k: int, picked: list[list[str]], failed: dict) -> dict[str, float | int]:
         figures: dict[str, float | int] = {}
-        for column, i in self.census:
-            text = record[i].strip() if i < len(record) else ""
+        for column, at in self.census:
+            text = picked[at][k]
             if values.is_missing(text):
                 continue
             try:
                 number = float(text.replace(",", "").replace("\u00a0", ""))
             except ValueError:
-                raise RowError(column, f"{text!r} is not a number") from None
+                failed.setdefault(k, (column, f"{text!r} is not a number"))
+                continue
             figures[column] = int(number) if number.is_integer() else number
         return figures
 
-    def id_parts(self, record: list[str]) -> list[str]:
-        """The cells a generated patron id is made from (stripped)."""
-        width = len(record)
-        return [record[i].strip() if i < width else "" for i in self.id_columns]
+
+def _column(field: str, cells: list[str], fast, exact, required: bool, failed: dict) -> list:
+    """One field's values (None where missing); failures noted in `failed` unless the row already failed."""
+    missing = values.MISSING_FORMS
+    if missing.isdisjoint(cells):
+        present, texts = None, cells
+    else:
+        present = [k for k, c in enumerate(cells) if c not in missing]
+        texts = [cells[k] for k in present]
+        if required:
+            for k, cell in enumerate(cells):
+                if cell in missing:
+                    failed.setdefault(k, (field, "is missing"))
+    parsed = fast(texts)
+    if values.SLOW in parsed:
+        parsed = list(parsed)
+        for j, value in enumerate(parsed):
+            if value is values.SLOW:
+                try:
+                    parsed[j] = exact(texts[j])
+                except ValueError as exc:
+                    parsed[j] = None
+                    failed.setdefault(j if present is None else present[j], (field, str(exc)))
+    if present is None:
+        return parsed
+    out: list = [None] * len(cells)
+    for k, value in zip(present, parsed):
+        out[k] = value
+    return out
+
+
+def _year_month(field: str, years: list[str], months: list[str] | None, required: bool, failed: dict) -> list:
+    out: list = []
+    for k, year in enumerate(years):
+        month = months[k] if months is not None else ""
+        if values.is_missing(year):
+            if required:
+                failed.setdefault(k, (field, "year is missing"))
+            out.append(None)
+            continue
+        try:
+            out.append(values.year_month(year, None if values.is_missing(month) else month))
+        except ValueError as exc:
+            failed.setdefault(k, (field, str(exc)))
+            out.append(None)
+    return out

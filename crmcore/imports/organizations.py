@@ -12,7 +12,7 @@ from typing import Any
 from sqlmodel import Session
 
 from crmcore import outreach, outreach_contacts
-from crmcore.imports.batch import BatchResult, Rejected
+from crmcore.imports.batch import Batch, BatchResult, Rejected
 from crmcore.permissions import Actor
 
 ORG_FIELDS = ("sector", "email", "phone", "website", "address", "is_partner")
@@ -33,7 +33,10 @@ class OrganizationImport:
         self.actor = actor
         self.orgs_created = self.contacts_created = 0
 
-    def prepare(self, ordinal: int, values: dict[str, Any], id_parts: list[str]) -> dict[str, Any]:
+    def prepare(self, batch: Batch) -> list[tuple[int, dict[str, Any]]]:
+        return batch.each_row(self._tags)
+
+    def _tags(self, values: dict[str, Any]) -> dict[str, Any]:
         tags = values.get("tags")
         values["tags"] = [t.strip() for t in tags.split(",") if t.strip()] if tags else []
         return values

@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlmodel import Session
 
-from crmcore.imports.batch import BatchResult
+from crmcore.imports.batch import Batch, BatchResult
 from crmcore.models import Zone
 
 ZONE = Zone.__table__
@@ -48,12 +48,11 @@ class ZoneImport:
     def __init__(self, *, mapping: dict[str, Any], file_name: str, now: datetime, **_: Any):
         self.figures = [f for f in FIGURES if f in mapping["columns"]]
         self.census_columns = mapping.get("census_columns") or []
-        self.census_index: list[int] | None = None
         self.geojson: Path | None = None
         self.codes: set[str] = set()
 
-    def prepare(self, ordinal: int, values: dict[str, Any], id_parts: list[str]) -> dict[str, Any]:
-        return values
+    def prepare(self, batch: Batch) -> list[tuple[int, dict[str, Any]]]:
+        return batch.rows()
 
     def write(self, session: Session, rows: list[tuple[int, dict[str, Any]]], *, dry_run: bool) -> BatchResult:
         result = BatchResult()

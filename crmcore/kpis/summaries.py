@@ -101,18 +101,19 @@ def _window(session: Session, today: date) -> tuple[int, int]:
 
 
 def _patron_chunks(session: Session):
+    """Patrons in id order, CHUNK at a time, as plain driver rows (typed rows cost seconds at 1M)."""
+    conn = session.connection()
+    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    sql = f"SELECT id, branch_id, zone_id, patron_type, age_band, birth_year, registered_on FROM patron WHERE id > {mark} ORDER BY id LIMIT {CHUNK}"
     last = 0
-    while True:
-        rows = session.execute(
-            select(Patron.id, Patron.branch_id, Patron.zone_id, Patron.patron_type, Patron.age_band, Patron.birth_year, Patron.registered_on)
-            .where(Patron.id > last)
-            .order_by(Patron.id)
-            .limit(CHUNK)
-        ).all()
-        if not rows:
-            return
+    while rows := conn.exec_driver_sql(sql, (last,)).fetchall():
         last = rows[-1][0]
         yield rows
+
+
+def _day(value: date | str | None) -> date | None:
+    """A date column as the driver gives it (SQLite: ISO text)."""
+    return date.fromisoformat(value) if isinstance(value, str) else value
 
 
 def refresh_summaries(session: Session, *, today: date | None = None) -> None:
@@ -126,15 +127,20 @@ def refresh_summaries(session: Session, *, today: date | None = None) -> None:
 
     groups: dict[tuple, int] = {}  # (branch, zone, type, age band) -> group number
     state_counts, flow_counts, cohort_counts, registrations = _Counter(), _Counter(), _Counter(), _Counter()
+    bands: dict[tuple, str] = {}  # (age band as imported, birth year) -> age band
     for rows in _patron_chunks(session):
         ids = np.array([r[0] for r in rows], dtype=np.int64)
         group = np.array(
-            [groups.setdefault((r[1] or 0, r[2] or 0, r[3] or "", age_band(r[4], r[5], today)), len(groups)) for r in rows],
+            [
+                groups.setdefault((r[1] or 0, r[2] or 0, r[3] or "", bands.get((r[4], r[5])) or bands.setdefault((r[4], r[5]), age_band(r[4], r[5], today))), len(groups))
+                for r in rows
+            ],
             dtype=np.int64,
         )
-        registered = np.array([r[6].toordinal() if r[6] else 0 for r in rows], dtype=np.int64)
+        days = [_day(r[6]) for r in rows]
+        registered = np.array([d.toordinal() if d else 0 for d in days], dtype=np.int64)
         active = np.zeros((len(rows), months + 12), dtype=np.int8)
-        for patron_id, month in session.execute(
+        for patron_id, month in session.connection().execute(
             select(ActivityMonthly.patron_id, ActivityMonthly.month)
             .where(ActivityMonthly.patron_id.between(int(ids[0]), int(ids[-1])))
             .where(ActivityMonthly.month >= month_of(first - 12), ActivityMonthly.month <= month_of(last))
@@ -151,7 +157,7 @@ def refresh_summaries(session: Session, *, today: date | None = None) -> None:
                 before, after = state[:, :-lag], state[:, lag:]
                 keys = (((group[:, None] * months + month_no[:, lag:]) * states + before) * states + after) * 16 + lag
                 flow_counts.add(keys[after > 0])
-        reg_month = np.array([month_index(r[6]) - first if r[6] else -1 for r in rows])
+        reg_month = np.array([month_index(d) - first if d else -1 for d in days])
         in_window = (reg_month >= 0) & (reg_month < months)
         registrations.add((group * months + reg_month)[in_window])
         cohort = active[:, 12:].astype(bool) & (month_no >= reg_month[:, None]) & in_window[:, None]
