@@ -147,7 +147,7 @@ _FAST_EMAIL = re.compile(
     r"(?!(?:" + "|".join(sorted(_SPECIAL_TLDS)) + r")\Z)[a-z]{2,63}",
     re.DOTALL,
 )
-_FAST_PHONE = re.compile(r"(?=(?:[^0-9]*[0-9]){7,15}[^0-9]*\Z)[0-9+()\-. /x]+")
+_PHONE_PUNCTUATION = str.maketrans("", "", "".join(_PHONE_CHARS - set("0123456789")))
 
 
 def text_column(cells: list[str], max_len: int) -> list:
@@ -177,8 +177,13 @@ def year_column(cells: list[str], low: int, high: int) -> list:
     if cells and _YEAR_CELLS.fullmatch("\n".join(cells)):
         years = list(map(int, cells))
     else:
-        years = [d if d is SLOW else d.year for d in date_column(cells)]
-    return [y if y is not SLOW and low <= y <= high else SLOW for y in years]
+        days = date_column(cells)
+        if SLOW in days:
+            return days
+        years = [d.year for d in days]
+    if years and low <= min(years) and max(years) <= high:
+        return years
+    return [y if low <= y <= high else SLOW for y in years]
 
 
 def count_column(cells: list[str]) -> list:
@@ -193,4 +198,6 @@ def email_column(cells: list[str]) -> list:
 
 
 def phone_column(cells: list[str]) -> list:
-    return [c if m else SLOW for c, m in zip(cells, map(_FAST_PHONE.fullmatch, cells))]
+    """Numbers of 7 to 15 ASCII digits once the usual punctuation is taken out."""
+    digits = [c.translate(_PHONE_PUNCTUATION) for c in cells]
+    return [c if 7 <= len(d) <= 15 and d.isascii() and d.isdigit() else SLOW for c, d in zip(cells, digits)]
