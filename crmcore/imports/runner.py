@@ -72,13 +72,12 @@ class Summary:
 
     def describe(self) -> str:
         """One paragraph for a person."""
-        verb = "would be" if self.dry_run else "were"
         text = (
             f"{self.file_name}: {self.total:,} rows — {self.new:,} new, {self.updated:,} updated, "
             f"{self.unchanged:,} unchanged, {len(self.rejected):,} rejected ({'dry run: nothing written' if self.dry_run else 'imported'})."
         )
         if self.total and self.nothing_changed and not self.rejected:
-            text += f" Nothing changed: every row {verb} already in Liaison as it is in the file."
+            text += f" Nothing changed: every row {'is' if self.dry_run else 'was'} already in Liaison as it is in the file."
         return " ".join([text, *self.notes])
 
     def errors_frame(self) -> pd.DataFrame:
