@@ -1,4 +1,4 @@
-"""Running an import: stream the file, clean each row, write in all-or-nothing batches, record the run.
+"""Running an import: stream the file, clean it a batch at a time, write each batch all or nothing, record the run.
 
 Each batch is one write transaction that also moves the run's counters, so a process killed at any
 moment leaves whole batches and matching counts; running the same file again lands the rest (rows

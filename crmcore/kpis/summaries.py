@@ -77,6 +77,18 @@ def classify(active: np.ndarray, registered: np.ndarray, first_month: int) -> np
     return state
 
 
+class _Bands(dict):
+    """(age band as imported, birth year) → age_band(), worked out once per pair."""
+
+    def __init__(self, today: date):
+        super().__init__()
+        self.today = today
+
+    def __missing__(self, key: tuple[str | None, int | None]) -> str:
+        band = self[key] = age_band(*key, self.today)
+        return band
+
+
 class _Counter:
     """Sums counts under integer keys across chunks."""
 
@@ -127,16 +139,10 @@ def refresh_summaries(session: Session, *, today: date | None = None) -> None:
 
     groups: dict[tuple, int] = {}  # (branch, zone, type, age band) -> group number
     state_counts, flow_counts, cohort_counts, registrations = _Counter(), _Counter(), _Counter(), _Counter()
-    bands: dict[tuple, str] = {}  # (age band as imported, birth year) -> age band
+    bands = _Bands(today)
     for rows in _patron_chunks(session):
         ids = np.array([r[0] for r in rows], dtype=np.int64)
-        group = np.array(
-            [
-                groups.setdefault((r[1] or 0, r[2] or 0, r[3] or "", bands.get((r[4], r[5])) or bands.setdefault((r[4], r[5]), age_band(r[4], r[5], today))), len(groups))
-                for r in rows
-            ],
-            dtype=np.int64,
-        )
+        group = np.array([groups.setdefault((r[1] or 0, r[2] or 0, r[3] or "", bands[r[4], r[5]]), len(groups)) for r in rows], dtype=np.int64)
         days = [_day(r[6]) for r in rows]
         registered = np.array([d.toordinal() if d else 0 for d in days], dtype=np.int64)
         active = np.zeros((len(rows), months + 12), dtype=np.int8)
