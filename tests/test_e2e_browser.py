@@ -155,7 +155,17 @@ class Steps:
     def shot(self, page, step: str, focus=None) -> Path:
         """A screenshot of the page, scrolled to `focus` (a locator) first: Streamlit scrolls inside its own pane."""
         if focus is not None:
-            focus.scroll_into_view_if_needed()
+            from playwright.sync_api import Error as PlaywrightError
+
+            settle(page)
+            for attempt in range(3):
+                try:
+                    focus.scroll_into_view_if_needed()
+                    break
+                except PlaywrightError:  # re-rendered under the scroll (seen once in CI): the locator finds the new one
+                    if attempt == 2:
+                        raise
+                    page.wait_for_timeout(500)
         self.count += 1
         path = self.dir / f"{self.count:02d}-{step}.png"
         page.screenshot(path=str(path), full_page=True, timeout=120_000)

@@ -10,7 +10,7 @@ import pytest
 from crmcore import imports
 from crmcore.imports import batch, mapping, values
 from crmcore.imports.cleaning import Cleaner, column_parser, parser
-from crmcore.imports.mapping import FIELDS, FieldSpec
+from crmcore.imports.mapping import FieldSpec
 from crmcore.imports.patrons import PatronImport
 
 THIS_YEAR = date.today().year
@@ -83,6 +83,13 @@ def test_a_row_is_rejected_for_its_first_failing_field_in_mapping_order_and_shor
     assert cleaned.columns["birth_year"] == [1980, None] and cleaned.columns["registered_on"] == [date(2024, 1, 2), None]
 
 
+def test_a_mapping_of_one_column_or_none_at_all_cleans_too():
+    header = ["card", "other"]
+    assert _cleaner({"ils_id": "card"}, header).clean([(2, ["7", "x"]), (3, [])]).columns == {"ils_id": ["7"]}
+    nothing = _cleaner({}, header, id_from_row=True).clean([(2, ["7", "x"]), (3, ["8"])], first_ordinal=5)
+    assert (nothing.columns, nothing.lines, nothing.ordinals, nothing.rejected) == ({}, [2, 3], [5, 6], [])
+
+
 def test_the_row_hash_is_the_one_earlier_versions_stored():
     """A library that imported before column-wise cleaning re-imports the same file as unchanged."""
     header = ["card", "first", "mail", "born", "branch", "joined", "method", "optin"]
@@ -106,11 +113,14 @@ def test_the_row_hash_is_the_one_earlier_versions_stored():
 def test_an_import_pauses_the_cycle_collector_only_while_it_runs(db, staff, tmp_path):
     path = tmp_path / "p.csv"
     path.write_text("cardnumber,surname\n1,Vu\n", encoding="utf-8")
-    kind, chosen = mapping.preset("Koha borrowers")
-    chosen = {**chosen, "columns": {"ils_id": "cardnumber", "last_name": "surname"}}
+    chosen = {"columns": {"ils_id": "cardnumber", "last_name": "surname"}}
     seen = []
-    imports.run_import(db, actor=staff["admin"], kind=kind, path=path, mapping=chosen, progress=lambda _f, _s: seen.append(gc.isenabled()))
+    imports.run_import(db, actor=staff["admin"], kind="patrons", path=path, mapping=chosen, progress=lambda _f, _s: seen.append(gc.isenabled()))
     assert seen[0] is False and gc.isenabled()
-    with pytest.raises(ValueError):
-        imports.run_import(db, actor=staff["admin"], kind=kind, path=tmp_path / "p.csv", mapping={"columns": {"ils_id": "nope"}})
+
+    def fail(_fraction, _summary):
+        raise RuntimeError("stopped mid-run")
+
+    with pytest.raises(RuntimeError, match="stopped mid-run"):
+        imports.run_import(db, actor=staff["admin"], kind="patrons", path=path, mapping=chosen, progress=fail)
     assert gc.isenabled()

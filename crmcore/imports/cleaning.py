@@ -88,7 +88,7 @@ class Cleaner:
         at = {column: position for position, column in enumerate(used)}  # file column → position in a picked row
         self.width = used[-1] + 1 if used else 0
         self.used = len(used)
-        self._pick = itemgetter(*used) if len(used) > 1 else (lambda record: (record[used[0]],))
+        self._pick = itemgetter(*used) if len(used) > 1 else (lambda record: tuple(record[i] for i in used))
         self.plan = [
             (f, at[index[c]], column_parser(fields[f]), parser(fields[f], order), fields[f].required)
             for f, c in mapping["columns"].items()
