@@ -73,11 +73,11 @@ class BatchResult:
 
 def digest(*parts: object) -> str:
     """A short stable hash of values (the row hash that tells an unchanged row)."""
-    return hashlib.blake2b("\x1f".join("" if p is None else str(p) for p in parts).encode(), digest_size=16).hexdigest()
+    return digests(["\x1f".join("" if p is None else str(p) for p in parts)])[0]
 
 
 def digests(lines: list[str]) -> list[str]:
-    """digest() of many rows at once, each given as its parts already joined with "\x1f"."""
+    """digest() of many rows at once, each given as its parts already joined with "\x1f" (the one hash both use)."""
     blake2b = hashlib.blake2b
     return [blake2b(line.encode(), digest_size=16).hexdigest() for line in lines]
 

@@ -84,7 +84,7 @@ class PatronImport:
     def write(self, session: Session, batch: Batch, *, dry_run: bool) -> BatchResult:
         writer, result = Writer(session), BatchResult()
         columns = batch.columns
-        keys, hashes = columns["ils_id"], columns["row_hash"]
+        keys = columns["ils_id"]
         existing = writer.lookup(PATRON, "ils_id", ["id", "row_hash", "erased_at"], keys)
         if not existing and len(set(keys)) == len(keys):  # a batch of patrons all new to Liaison
             changed = list(range(len(keys)))
