@@ -2,14 +2,15 @@
 the allowlist, consent from notice preferences, generated ids and the run record."""
 
 import csv
+import threading
 from pathlib import Path
 
 import pytest
 from sqlmodel import func, select
 
-from crmcore import consent, imports
+from crmcore import bulk, consent, imports, kpis
 from crmcore.imports import koha_sample, mapping
-from crmcore.models import AuditLog, Branch, ConsentRecord, DashState, ImportRun, Patron, Zone
+from crmcore.models import AuditLog, Branch, ConsentRecord, DashCohort, DashFlow, DashRegistration, DashState, ImportRun, Patron, Zone
 from crmcore.permissions import PermissionDenied
 
 SAMPLES = Path(__file__).resolve().parent.parent / "data" / "samples"
@@ -54,6 +55,52 @@ def test_a_patron_import_brings_the_dashboard_summaries_up_to_date(db, staff):
         counted = s.exec(select(func.sum(DashState.patrons)).where(DashState.month == month, DashState.state != "unregistered")).one()
         registered = s.exec(select(func.count()).select_from(Patron).where(Patron.registered_on <= month)).one()
     assert counted == registered > 0
+
+
+def summary_rows(db) -> dict[str, set]:
+    with db.read() as s:
+        return {m.__tablename__: {tuple(r) for r in s.exec(select(*m.__table__.c))} for m in (DashState, DashRegistration, DashFlow, DashCohort)}
+
+
+def test_a_first_load_works_out_the_summaries_while_its_indexes_are_built(db, staff, tmp_path, monkeypatch):
+    """The dashboard summaries of a first load are read from a snapshot taken after its last batch, in another
+    thread, while the deferred indexes are built; what is stored is what a refresh afterwards gives."""
+    path = tmp_path / "koha.csv"
+    koha_sample.write(path, rows=300)
+    started, threads = threading.Event(), {}
+    compute, restore = kpis.compute_summaries, bulk.restore_indexes
+
+    def computing(session, **kw):
+        threads["summaries"] = threading.get_ident()
+        started.set()
+        return compute(session, **kw)
+
+    def restoring(conn, tables):
+        threads["indexes"] = threading.get_ident()
+        assert started.wait(30), "the summaries were not being worked out while the indexes were built"
+        restore(conn, tables)
+
+    monkeypatch.setattr(kpis, "compute_summaries", computing)
+    monkeypatch.setattr(bulk, "restore_indexes", restoring)
+    run(db, staff["admin"], path, batch_size=70)
+    assert threads["summaries"] != threads["indexes"] == threading.get_ident()
+    stored = summary_rows(db)
+    assert sum(len(rows) for rows in stored.values()) > 0
+    with db.write() as s:
+        kpis.refresh_summaries(s)
+    assert summary_rows(db) == stored
+
+
+def test_a_failure_working_out_the_summaries_fails_the_run_but_keeps_the_patrons(db, staff, monkeypatch):
+    def broken(session, **kw):
+        raise RuntimeError("summaries broke")
+
+    monkeypatch.setattr(kpis, "compute_summaries", broken)
+    with pytest.raises(RuntimeError, match="summaries broke"):
+        run(db, staff["admin"], SAMPLES / "koha_borrowers.csv")
+    assert count(db, Patron) == 20  # every batch was written before the summaries were read
+    with db.read() as s:
+        assert s.exec(select(ImportRun.status, ImportRun.error)).one() == ("failed", "summaries broke")
 
 
 def test_changed_rows_are_updated_and_only_mapped_columns_touched(db, staff, tmp_path):

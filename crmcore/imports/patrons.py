@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime
 from itertools import repeat
 from typing import Any
@@ -48,6 +49,7 @@ class PatronImport:
         self.branches, self.zones = Codes(Branch.__table__), Codes(Zone.__table__)
         self.consents_recorded = 0
         self.changed = 0
+        self._summaries: Future | None = None
 
     def prepare(self, batch: Batch) -> Batch:
         """Cross-field work, column by column: the ILS id (read or generated), the consent wanted, the row hash."""
@@ -173,6 +175,14 @@ class PatronImport:
                       conflict=f"ON CONFLICT (patron_id, channel, topic) DO UPDATE SET granted = excluded.granted, updated_at = excluded.updated_at WHERE {later}")
         self.consents_recorded += len(records)
 
+    def loaded(self, db) -> None:
+        """Every batch is written: work out the dashboard summaries from a read snapshot in the background,
+        overlapping a first load's index builds (which run in the database, outside Python's lock)."""
+        if self.changed and self._summaries is None:
+            pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="import-summaries")
+            self._summaries = pool.submit(_compute_summaries, db)
+            pool.shutdown(wait=False)
+
     def finish(self, db, *, dry_run: bool) -> list[str]:
         notes = []
         for what, codes in (("branches", self.branches), ("zones", self.zones)):
@@ -182,10 +192,17 @@ class PatronImport:
         if self.consents_recorded:
             notes.append(f"{self.consents_recorded:,} consent records written (source {self.source!r}).")
         if self.changed and not dry_run:
+            self.loaded(db)
+            summaries = self._summaries.result()
             with db.write() as session:
-                kpis.refresh_summaries(session)  # registrations, lifecycle states and penetration follow the patrons
+                summaries.store(session)  # registrations, lifecycle states and penetration follow the patrons
             notes.append("Dashboard figures updated.")
         return notes
+
+
+def _compute_summaries(db) -> kpis.Summaries:
+    with db.read() as session:
+        return kpis.compute_summaries(session)
 
 
 def _as_text(values: list, text: bool) -> list[str]:

@@ -127,6 +127,8 @@ def run_import(
         with _cycle_collector_paused():
             with _first_load(db, importer, dry_run=dry_run):
                 _stream(db, summary, importer, Cleaner(kind, mapping, fmt.header), reading.RowStream(path, fmt), progress, batch_size)
+                if hasattr(importer, "loaded"):
+                    importer.loaded(db)  # may start reading what finish() needs while the indexes are built
             summary.notes.extend(importer.finish(db, dry_run=dry_run))
     except Exception as exc:
         _close(db, summary, actor, status="failed", error=str(exc)[:1000])

@@ -4,7 +4,7 @@ that computes everything the page shows, suppressed (dashboard)."""
 from crmcore.kpis import figures
 from crmcore.kpis.dashboard import Card, Chart, Dashboard, FilterOptions, dashboard, dashboard_data, filter_options
 from crmcore.kpis.figures import Filters
-from crmcore.kpis.summaries import refresh_summaries
+from crmcore.kpis.summaries import Summaries, compute_summaries, refresh_summaries
 
 # Every figure's definition, in the order the README lists them (tests/test_kpis.py checks the README).
 DEFINITIONS = (
@@ -27,4 +27,4 @@ DEFINITIONS = (
     figures.outreach_by_month,
 )
 
-__all__ = ["Card", "Chart", "DEFINITIONS", "Dashboard", "FilterOptions", "Filters", "dashboard", "dashboard_data", "figures", "filter_options", "refresh_summaries"]
+__all__ = ["Card", "Chart", "DEFINITIONS", "Dashboard", "FilterOptions", "Filters", "Summaries", "compute_summaries", "dashboard", "dashboard_data", "figures", "filter_options", "refresh_summaries"]

@@ -11,6 +11,7 @@ which SQL cannot express cheaply on SQLite; the refresh therefore streams patron
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date, timedelta
 
 import numpy as np
@@ -128,15 +129,35 @@ def _day(value: date | str | None) -> date | None:
     return date.fromisoformat(value) if isinstance(value, str) else value
 
 
+@dataclass
+class Summaries:
+    """The patron-derived summary rows worked out by `compute_summaries`, ready to store."""
+
+    first: int  # the window's first and last month (month_index)
+    last: int
+    rows: dict[type, list[dict]]  # summary table → its rows
+
+    def store(self, session: Session) -> None:
+        """Replace every summary table's rows: these, and activity's grouped from `activity_monthly` in SQL."""
+        for table in _TABLES:
+            session.execute(delete(table))
+        for model, rows in self.rows.items():
+            _insert(session, model, rows)
+        _refresh_activity(session, self.first, self.last)
+
+
 def refresh_summaries(session: Session, *, today: date | None = None) -> None:
     """Rebuild every dashboard summary table from `activity_monthly` and patrons (in the caller's transaction)."""
+    compute_summaries(session, today=today).store(session)
+
+
+def compute_summaries(session: Session, *, today: date | None = None) -> Summaries:
+    """The lifecycle, flow, cohort and registration counts, read from the patrons and `activity_monthly`
+    (reads only: an import works them out while its indexes are built, then stores them)."""
     today = today or date.today()
     first, last = _window(session, today)
     months = last - first + 1
     states = len(STATES)
-    for table in _TABLES:
-        session.execute(delete(table))
-
     groups: dict[tuple, int] = {}  # (branch, zone, type, age band) -> group number
     state_counts, flow_counts, cohort_counts, registrations = _Counter(), _Counter(), _Counter(), _Counter()
     bands = _Bands(today)
@@ -177,17 +198,18 @@ def refresh_summaries(session: Session, *, today: date | None = None) -> None:
         out = {"branch_id": branch, "zone_id": zone, "patron_type": kind}
         return {**out, "age_band": band} if with_age else out
 
-    _insert(session, DashState, [
-        {"month": month_of(first + key // states % months), "state": STATES[key % states], "patrons": n, **dims(key // states // months, with_age=True)}
-        for key, n in state_counts.totals.items()
-    ])
-    _insert(session, DashRegistration, [
-        {"month": month_of(first + key % months), "patrons": n, **dims(key // months, with_age=True)}
-        for key, n in registrations.totals.items()
-    ])
-    _insert(session, DashFlow, _merge_age(flow_counts, names, months, states, first, "flow"))
-    _insert(session, DashCohort, _merge_age(cohort_counts, names, months, states, first, "cohort"))
-    _refresh_activity(session, first, last)
+    return Summaries(first, last, {
+        DashState: [
+            {"month": month_of(first + key // states % months), "state": STATES[key % states], "patrons": n, **dims(key // states // months, with_age=True)}
+            for key, n in state_counts.totals.items()
+        ],
+        DashRegistration: [
+            {"month": month_of(first + key % months), "patrons": n, **dims(key // months, with_age=True)}
+            for key, n in registrations.totals.items()
+        ],
+        DashFlow: _merge_age(flow_counts, names, months, states, first, "flow"),
+        DashCohort: _merge_age(cohort_counts, names, months, states, first, "cohort"),
+    })
 
 
 def _merge_age(counter: _Counter, names: dict, months: int, states: int, first: int, kind: str) -> list[dict]:
