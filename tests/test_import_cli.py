@@ -12,7 +12,7 @@ import pytest
 from sqlmodel import func, select
 
 from crmcore import cli
-from crmcore.imports import koha_sample, runner
+from crmcore.imports import batches, koha_sample, runner
 from crmcore.models import ActivityMonthly, ImportRun, Patron
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -63,10 +63,23 @@ def test_cli_refusals_are_one_clear_line(db, monkeypatch, tmp_path, capsys):
     assert count(db, ImportRun) == 0
 
 
+def children(pid: int) -> list[int]:
+    return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+
+
+def running(pid: int) -> bool:
+    """Alive and not a zombie (an orphan's exit may wait for a reaper that never comes in a container)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
 @pytest.mark.slow
 def test_kill_9_mid_import_leaves_whole_batches_and_a_rerun_completes(sqlite_db, tmp_path):
     path = tmp_path / "big.csv"
-    koha_sample.write(path, rows=40_000)
+    koha_sample.write(path, rows=50_000)
+    assert path.stat().st_size >= batches.PARALLEL_BYTES  # read and cleaned by a second process
     env = {**os.environ, "DATABASE_URL": sqlite_db.url, "PYTHONPATH": str(ROOT)}
     command = [sys.executable, "-m", "crmcore", "import", "patrons", str(path)]
     proc = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -79,9 +92,15 @@ def test_kill_9_mid_import_leaves_whole_batches_and_a_rerun_completes(sqlite_db,
         if landed > 0:
             break
         time.sleep(0.05)
+    readers = children(proc.pid)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
-    assert 0 < landed < 40_000, "the kill must come mid-import"
+    assert 0 < landed < 50_000, "the kill must come mid-import"
+    assert len(readers) == 1
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and any(running(pid) for pid in readers):
+        time.sleep(0.1)
+    assert not any(running(pid) for pid in readers), "the reading process outlived the import"
     with sqlite3.connect(db_file) as conn:
         assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
         patrons, recorded, status = conn.execute("SELECT (SELECT count(*) FROM patron), rows_new, status FROM import_run").fetchone()
@@ -89,8 +108,8 @@ def test_kill_9_mid_import_leaves_whole_batches_and_a_rerun_completes(sqlite_db,
     assert subprocess.run(command, env=env, capture_output=True, timeout=600).returncode == 0
     with sqlite3.connect(db_file) as conn:
         assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
-        assert conn.execute("SELECT count(*), count(DISTINCT ils_id) FROM patron").fetchone() == (40_000, 40_000)
+        assert conn.execute("SELECT count(*), count(DISTINCT ils_id) FROM patron").fetchone() == (50_000, 50_000)
         runs = conn.execute("SELECT status, rows_new, rows_unchanged FROM import_run ORDER BY id").fetchall()
         indexes = {row[1] for row in conn.execute("PRAGMA index_list(patron)")}
-    assert runs == [("interrupted", patrons, 0), ("done", 40_000 - patrons, patrons)]
+    assert runs == [("interrupted", patrons, 0), ("done", 50_000 - patrons, patrons)]
     assert {index.name for index in Patron.__table__.indexes} <= indexes  # the first load's deferred indexes are back

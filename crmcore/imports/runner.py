@@ -2,7 +2,8 @@
 
 Each batch is one write transaction that also moves the run's counters, so a process killed at any
 moment leaves whole batches and matching counts; running the same file again lands the rest (rows
-already there are unchanged and skipped). A dry run does everything but write.
+already there are unchanged and skipped). A dry run does everything but write. A large file is read
+and cleaned in a second process while this one writes (batches.py).
 """
 
 from __future__ import annotations
@@ -21,11 +22,10 @@ from sqlmodel import Session, select
 from crmcore import audit, exports
 from crmcore.bulk import indexes_deferred
 from crmcore.db import Database
-from crmcore.imports import reading
+from crmcore.imports import batches, reading
 from crmcore.imports.activity_rows import ActivityImport
 from crmcore.imports.attendance import AttendanceImport
 from crmcore.imports.batch import Rejected
-from crmcore.imports.cleaning import Cleaner
 from crmcore.imports.mapping import check_kind, clean_mapping
 from crmcore.imports.organizations import OrganizationImport
 from crmcore.imports.patrons import PatronImport
@@ -120,13 +120,15 @@ def run_import(
         session.flush()
         run_id = run.id
     summary = Summary(run_id=run_id, kind=kind, file_name=file_name, file_hash=file_hash, dry_run=dry_run, file_format=fmt.describe())
-    importer = IMPORTERS[kind](mapping=mapping, file_name=file_name, now=now, actor=actor)
+    importer_args = {"mapping": mapping, "file_name": file_name, "now": now, "actor": actor}
+    importer = IMPORTERS[kind](**importer_args)
     try:
         if geojson is not None:
             importer.geojson = Path(geojson)
         with _cycle_collector_paused():
             with _first_load(db, importer, dry_run=dry_run):
-                _stream(db, summary, importer, Cleaner(kind, mapping, fmt.header), reading.RowStream(path, fmt), progress, batch_size)
+                job = batches.Job(kind, mapping, fmt, path, batch_size, IMPORTERS[kind], importer_args)
+                _stream(db, summary, importer, batches.batches(job, importer), progress)
                 if hasattr(importer, "loaded"):
                     importer.loaded(db)  # may start reading what finish() needs while the indexes are built
             summary.notes.extend(importer.finish(db, dry_run=dry_run))
@@ -158,26 +160,11 @@ def _first_load(db: Database, importer, *, dry_run: bool) -> Iterator[None]:
             yield
 
 
-def _stream(db: Database, summary: Summary, importer, cleaner: Cleaner, stream: reading.RowStream, progress, batch_size: int) -> None:
-    ordinal = 0
-    for rows in _chunks(stream, batch_size):
-        batch = cleaner.clean(rows, ordinal + 1)
-        ordinal += len(rows)
-        _write(db, summary, importer, batch.rejected, importer.prepare(batch), ordinal)
+def _stream(db: Database, summary: Summary, importer, prepared: Iterator[batches.Item], progress) -> None:
+    for rejected, ready, rows_read, fraction in prepared:
+        _write(db, summary, importer, rejected, ready, rows_read)
         if progress:
-            progress(stream.fraction(), summary)
-
-
-def _chunks(stream: reading.RowStream, size: int) -> Iterator[list[tuple[int, list[str]]]]:
-    """Rows `size` at a time (the last chunk may be shorter)."""
-    rows: list[tuple[int, list[str]]] = []
-    for row in stream:
-        rows.append(row)
-        if len(rows) >= size:
-            yield rows
-            rows = []
-    if rows:
-        yield rows
+            progress(fraction, summary)
 
 
 @contextmanager

@@ -1,0 +1,145 @@
+"""A file's cleaned and prepared batches, made in this process or, for a large file, in a second one.
+
+Reading, cleaning and preparing a batch is Python work on one core; writing it is mostly the
+database's. For a file of PARALLEL_BYTES or more, a child process reads, cleans and prepares batch
+k + 1 while this process writes batch k, so a two-core machine uses both. The child is spawned, not
+forked (safe beside the app server's threads), and sends each batch through a pipe in file order:
+what is written, and in which transactions, is exactly what one process would write. It stops when
+this process stops reading (done, failed or killed: its pipe breaks).
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+import pickle
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from crmcore.imports import reading
+from crmcore.imports.batch import Rejected
+from crmcore.imports.cleaning import Cleaner
+
+PARALLEL_BYTES = 10 * 1024 * 1024  # below this, starting a second Python costs more than it saves
+
+# (rows rejected while cleaning and preparing, what the importer prepared, data rows read so far, share of the file read)
+Item = tuple[list[Rejected], Any, int, float]
+
+
+@dataclass(frozen=True)
+class Job:
+    """Everything needed to make a file's batches, in this process or another (so: plain, picklable values)."""
+
+    kind: str
+    mapping: dict[str, Any]
+    fmt: reading.FileFormat
+    path: Path
+    batch_size: int
+    importer: type  # the importer class, made again in the child from `importer_args`
+    importer_args: dict[str, Any]
+
+
+def prepared(job: Job, importer=None) -> Iterator[Item]:
+    """The batches, one after another, made here."""
+    importer = importer or job.importer(**job.importer_args)
+    cleaner = Cleaner(job.kind, job.mapping, job.fmt.header)
+    stream = reading.RowStream(job.path, job.fmt)
+    ordinal = 0
+    for rows in _chunks(stream, job.batch_size):
+        batch = cleaner.clean(rows, ordinal + 1)
+        ordinal += len(rows)
+        ready = importer.prepare(batch)  # may reject more rows of the batch
+        yield batch.rejected, ready, ordinal, stream.fraction()
+
+
+def batches(job: Job, importer) -> Iterator[Item]:
+    """The batches in file order: made by a child process for a large file, else here by `importer`."""
+    if job.path.stat().st_size < PARALLEL_BYTES:
+        return prepared(job, importer)
+    return _from_child(job)
+
+
+def _chunks(stream: reading.RowStream, size: int) -> Iterator[list[tuple[int, list[str]]]]:
+    """Rows `size` at a time (the last chunk may be shorter)."""
+    rows: list[tuple[int, list[str]]] = []
+    for row in stream:
+        rows.append(row)
+        if len(rows) >= size:
+            yield rows
+            rows = []
+    if rows:
+        yield rows
+
+
+@dataclass
+class _Failed:
+    error: BaseException
+
+
+def _from_child(job: Job) -> Iterator[Item]:
+    root = str(Path(__file__).resolve().parents[2])  # the folder holding the crmcore package
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))}
+    command = [sys.executable, "-c", f"from {__name__} import _make_in_child; _make_in_child()"]
+    child = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env)
+    try:
+        try:
+            child.stdin.write(pickle.dumps(job))
+            child.stdin.close()
+        except BrokenPipeError:
+            pass  # the child is gone already: reading from it says so
+        while (item := _receive(child.stdout)) is not None:
+            if isinstance(item, _Failed):
+                raise item.error
+            yield item
+    except EOFError:
+        raise RuntimeError(f"the process reading {job.path.name} stopped unexpectedly (exit code {_stopped(child)})") from None
+    finally:
+        child.stdout.close()  # a child still sending gets a broken pipe and stops
+        _stopped(child)
+
+
+def _stopped(child: subprocess.Popen) -> int:
+    """The child's exit code, once it has exited (killed if it has not within ten seconds)."""
+    try:
+        return child.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        child.kill()
+        return child.wait()
+
+
+def _send(stream, item: Any) -> None:
+    data = pickle.dumps(item, protocol=pickle.HIGHEST_PROTOCOL)
+    stream.write(len(data).to_bytes(8, "big"))
+    stream.write(data)
+    stream.flush()
+
+
+def _receive(stream) -> Any:
+    head = stream.read(8)
+    data = stream.read(int.from_bytes(head, "big")) if len(head) == 8 else b""
+    if not data:
+        raise EOFError
+    return pickle.loads(data)
+
+
+def _make_in_child() -> None:
+    """The child's side: the Job arrives on stdin, the batches leave on stdout (anything printed goes to stderr)."""
+    gc.disable()  # as in the parent's run: many short-lived containers, no cycles
+    sending = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
+    sys.stdout = sys.stderr
+    try:
+        for item in prepared(pickle.load(sys.stdin.buffer)):
+            _send(sending, item)
+        _send(sending, None)
+    except (BrokenPipeError, ConnectionResetError):
+        return  # the parent stopped reading (finished early, failed or was killed)
+    except Exception as exc:  # noqa: BLE001  (handed to the parent, which raises it)
+        try:
+            _send(sending, _Failed(exc))
+        except (pickle.PicklingError, TypeError, AttributeError):
+            _send(sending, _Failed(RuntimeError(str(exc))))
+
