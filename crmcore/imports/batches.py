@@ -17,11 +17,12 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 from typing import Any
 
 from crmcore.imports import reading
-from crmcore.imports.batch import Rejected
+from crmcore.imports.batch import Batch, Rejected
 from crmcore.imports.cleaning import Cleaner
 
 PARALLEL_BYTES = 10 * 1024 * 1024  # below this, starting a second Python costs more than it saves
@@ -94,7 +95,7 @@ def _from_child(job: Job) -> Iterator[Item]:
         while (item := _receive(child.stdout)) is not None:
             if isinstance(item, _Failed):
                 raise item.error
-            yield item
+            yield _with_dates(*item)
     except EOFError:
         raise RuntimeError(f"the process reading {job.path.name} stopped unexpectedly (exit code {_stopped(child)})") from None
     finally:
@@ -109,6 +110,24 @@ def _stopped(child: subprocess.Popen) -> int:
     except subprocess.TimeoutExpired:
         child.kill()
         return child.wait()
+
+
+def _dates_as_text(item: Item) -> tuple[Item, list[str]]:
+    """Date columns of a prepared Batch as ISO text, and their names: a date object pickles ten times slower."""
+    ready = item[1]
+    if not isinstance(ready, Batch):
+        return item, []
+    dated = [name for name, column in ready.columns.items() if type(next((v for v in column if v is not None), None)) is date]
+    for name in dated:
+        ready.columns[name] = [None if v is None else v.isoformat() for v in ready.columns[name]]
+    return item, dated
+
+
+def _with_dates(item: Item, dated: list[str]) -> Item:
+    columns = item[1].columns if dated else {}
+    for name in dated:
+        columns[name] = [None if v is None else date.fromisoformat(v) for v in columns[name]]
+    return item
 
 
 def _send(stream, item: Any) -> None:
@@ -133,7 +152,7 @@ def _make_in_child() -> None:
     sys.stdout = sys.stderr
     try:
         for item in prepared(pickle.load(sys.stdin.buffer)):
-            _send(sending, item)
+            _send(sending, _dates_as_text(item))
         _send(sending, None)
     except (BrokenPipeError, ConnectionResetError):
         return  # the parent stopped reading (finished early, failed or was killed)

@@ -58,12 +58,14 @@ class Writer:
             table.c[name]  # noqa: B018  (a KeyError for a name this table lacks)
         select_list = ", ".join([key, *columns])
         out: dict[Any, tuple] = {}
-        connection = self.session.connection()
-        for start in range(0, len(keys), CHUNK):
-            chunk = keys[start : start + CHUNK]
-            sql = f"SELECT {select_list} FROM {table.name} WHERE {key} IN ({', '.join([self.mark] * len(chunk))})"
-            for row in connection.exec_driver_sql(sql, tuple(chunk)):
-                out[row[0]] = tuple(row[1:])
+        cursor = self.session.connection().connection.cursor()  # the driver's own, in the session's transaction (begun above)
+        try:
+            for start in range(0, len(keys), CHUNK):
+                chunk = keys[start : start + CHUNK]
+                cursor.execute(f"SELECT {select_list} FROM {table.name} WHERE {key} IN ({', '.join([self.mark] * len(chunk))})", tuple(chunk))
+                out.update({row[0]: tuple(row[1:]) for row in cursor.fetchall()})
+        finally:
+            cursor.close()
         return out
 
 
