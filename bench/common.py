@@ -84,26 +84,38 @@ def median_time(fn: Callable[[], Any], *, reps: int = 3, setup: Callable[[], Any
     return statistics.median(times), result
 
 
-# Runs argv[1:] and prints its peak RSS in KiB. A child forked from a big process reports that process's
-# resident memory at the fork as its own peak, so the command is started from this small launcher instead.
+# Runs argv[1:] and prints its peak resident memory in bytes: the larger of the kernel's peak for the
+# process and the sum over it and the processes it started (a large import reads in a second process),
+# sampled every 20 ms. A child forked from a big process reports that process's resident memory at the
+# fork as its own peak, so the command is started from this small launcher instead.
 _PEAK_RSS_LAUNCHER = """
-import os, sys
+import os, sys, time
+import psutil
 pid = os.spawnv(os.P_NOWAIT, sys.argv[1], sys.argv[1:])
-_, status, usage = os.wait4(pid, 0)
-print(usage.ru_maxrss)
+root, together = psutil.Process(pid), 0
+while True:
+    done, status, usage = os.wait4(pid, os.WNOHANG)
+    if done:
+        break
+    try:
+        together = max(together, sum(p.memory_info().rss for p in [root, *root.children(recursive=True)]))
+    except psutil.Error:
+        pass
+    time.sleep(0.02)
+print(max(usage.ru_maxrss * 1024, together))
 sys.exit(os.waitstatus_to_exitcode(status))
 """
 
 
 def peak_rss(command: list[str], *, env: dict[str, str] | None = None) -> int:
-    """Peak resident memory in bytes of `command` (its interpreter included), run in a fresh process."""
+    """Peak resident memory in bytes of `command` and the processes it starts (interpreters included), run fresh."""
     done = subprocess.run(
         [sys.executable, "-c", _PEAK_RSS_LAUNCHER, *command], cwd=ROOT, env={**os.environ, **(env or {})},
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
     if done.returncode:
         raise RuntimeError(f"{' '.join(command)} failed ({done.returncode}): {done.stderr[-2000:]}")
-    return int(done.stdout.split()[-1]) * 1024  # Linux reports KiB
+    return int(done.stdout.split()[-1])
 
 
 def run_checked(command: list[str], *, env: dict[str, str] | None = None) -> str:
