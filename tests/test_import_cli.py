@@ -84,15 +84,14 @@ def test_kill_9_mid_import_leaves_whole_batches_and_a_rerun_completes(sqlite_db,
     command = [sys.executable, "-m", "crmcore", "import", "patrons", str(path)]
     proc = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     db_file = sqlite_db.url.removeprefix("sqlite:///")
-    landed = 0
+    landed, readers = 0, []
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline and proc.poll() is None:
         with sqlite3.connect(db_file, timeout=30) as conn:
             landed = (conn.execute("SELECT max(rows_total) FROM import_run").fetchone() or [0])[0] or 0
-        if landed > 0:
+        if landed > 0 and (readers := children(proc.pid)):  # the first batch is in, the rest is being read elsewhere
             break
         time.sleep(0.05)
-    readers = children(proc.pid)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     assert 0 < landed < 50_000, "the kill must come mid-import"

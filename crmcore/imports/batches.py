@@ -1,8 +1,8 @@
 """A file's cleaned and prepared batches, made in this process or, for a large file, in a second one.
 
 Reading, cleaning and preparing a batch is Python work on one core; writing it is mostly the
-database's. For a file of PARALLEL_BYTES or more, a child process reads, cleans and prepares batch
-k + 1 while this process writes batch k, so a two-core machine uses both. The child is spawned, not
+database's. For a file of PARALLEL_BYTES or more whose rows are mostly new or changed, a child process
+reads, cleans and prepares batch k + 1 while this process writes batch k, so a two-core machine uses both. The child is spawned, not
 forked (safe beside the app server's threads), and sends each batch through a pipe in file order:
 what is written, and in which transactions, is exactly what one process would write. It stops when
 this process stops reading (done, failed or killed: its pipe breaks).
@@ -15,7 +15,7 @@ import os
 import pickle
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -44,24 +44,42 @@ class Job:
     importer_args: dict[str, Any]
 
 
-def prepared(job: Job, importer=None) -> Iterator[Item]:
-    """The batches, one after another, made here."""
+def prepared(job: Job, importer=None, *, after: int = 0) -> Iterator[Item]:
+    """The batches made here, one after another (those within the first `after` data rows only read past)."""
     importer = importer or job.importer(**job.importer_args)
     cleaner = Cleaner(job.kind, job.mapping, job.fmt.header)
     stream = reading.RowStream(job.path, job.fmt)
     ordinal = 0
     for rows in _chunks(stream, job.batch_size):
-        batch = cleaner.clean(rows, ordinal + 1)
-        ordinal += len(rows)
+        first, ordinal = ordinal + 1, ordinal + len(rows)
+        if ordinal <= after:
+            continue
+        batch = cleaner.clean(rows, first)
         ready = importer.prepare(batch)  # may reject more rows of the batch
         yield batch.rejected, ready, ordinal, stream.fraction()
 
 
-def batches(job: Job, importer) -> Iterator[Item]:
-    """The batches in file order: made by a child process for a large file, else here by `importer`."""
-    if job.path.stat().st_size < PARALLEL_BYTES:
-        return prepared(job, importer)
-    return _from_child(job)
+def batches(job: Job, importer, *, writing: Callable[[], bool]) -> Iterator[Item]:
+    """The batches in file order. The first is made here by `importer`; once the caller has written it, if
+    the file is large and `writing()` says writing was most of the work (new or changed rows), a child
+    process makes the rest. A re-import of unchanged rows or a dry run writes little: a second process
+    would only add the cost of sending every batch across. (For a large file the child is started at
+    once, as it takes a second to start, and stopped if it is not wanted.)"""
+    child = _Child(job, after=job.batch_size) if job.path.stat().st_size >= PARALLEL_BYTES else None
+    try:
+        here = prepared(job, importer)
+        first = next(here, None)
+        if first is None:
+            return
+        yield first
+        if child is not None and writing():
+            here.close()
+            yield from child
+        else:
+            yield from here
+    finally:
+        if child is not None:
+            child.stop()
 
 
 def _chunks(stream: reading.RowStream, size: int) -> Iterator[list[tuple[int, list[str]]]]:
@@ -81,35 +99,41 @@ class _Failed:
     error: BaseException
 
 
-def _from_child(job: Job) -> Iterator[Item]:
-    root = str(Path(__file__).resolve().parents[2])  # the folder holding the crmcore package
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))}
-    command = [sys.executable, "-c", f"from {__name__} import _make_in_child; _make_in_child()"]
-    child = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env)
-    try:
+class _Child:
+    """A process making the batches that follow the first `after` data rows, sent through its stdout."""
+
+    def __init__(self, job: Job, *, after: int = 0):
+        root = str(Path(__file__).resolve().parents[2])  # the folder holding the crmcore package
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))}
+        command = [sys.executable, "-c", f"from {__name__} import _make_in_child; _make_in_child()"]
+        self.name = job.path.name
+        self.process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env)
         try:
-            child.stdin.write(pickle.dumps(job))
-            child.stdin.close()
+            self.process.stdin.write(pickle.dumps((job, after)))
+            self.process.stdin.close()
         except BrokenPipeError:
             pass  # the child is gone already: reading from it says so
-        while (item := _receive(child.stdout)) is not None:
-            if isinstance(item, _Failed):
-                raise item.error
-            yield _with_dates(*item)
-    except EOFError:
-        raise RuntimeError(f"the process reading {job.path.name} stopped unexpectedly (exit code {_stopped(child)})") from None
-    finally:
-        child.stdout.close()  # a child still sending gets a broken pipe and stops
-        _stopped(child)
 
+    def __iter__(self) -> Iterator[Item]:
+        try:
+            while (item := _receive(self.process.stdout)) is not None:
+                if isinstance(item, _Failed):
+                    raise item.error
+                yield _with_dates(*item)
+        except EOFError:
+            try:
+                code = self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                code = None
+            raise RuntimeError(f"the process reading {self.name} stopped unexpectedly (exit code {code})") from None
+        finally:
+            self.stop()
 
-def _stopped(child: subprocess.Popen) -> int:
-    """The child's exit code, once it has exited (killed if it has not within ten seconds)."""
-    try:
-        return child.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        child.kill()
-        return child.wait()
+    def stop(self) -> None:
+        """Done with it: it has sent everything and is exiting, or what it would send is not wanted."""
+        self.process.stdout.close()
+        self.process.kill()  # nothing if it has exited already
+        self.process.wait()
 
 
 def _dates_as_text(item: Item) -> tuple[Item, list[str]]:
@@ -151,7 +175,8 @@ def _make_in_child() -> None:
     sending = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
     sys.stdout = sys.stderr
     try:
-        for item in prepared(pickle.load(sys.stdin.buffer)):
+        job, after = pickle.load(sys.stdin.buffer)
+        for item in prepared(job, after=after):
             _send(sending, _dates_as_text(item))
         _send(sending, None)
     except (BrokenPipeError, ConnectionResetError):

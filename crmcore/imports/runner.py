@@ -128,7 +128,11 @@ def run_import(
         with _cycle_collector_paused():
             with _first_load(db, importer, dry_run=dry_run):
                 job = batches.Job(kind, mapping, fmt, path, batch_size, IMPORTERS[kind], importer_args)
-                _stream(db, summary, importer, batches.batches(job, importer), progress)
+
+                def writing() -> bool:  # most rows so far were new or changed
+                    return not dry_run and 2 * (summary.new + summary.updated) >= summary.total
+
+                _stream(db, summary, importer, batches.batches(job, importer, writing=writing), progress)
                 if hasattr(importer, "loaded"):
                     importer.loaded(db)  # may start reading what finish() needs while the indexes are built
             summary.notes.extend(importer.finish(db, dry_run=dry_run))
