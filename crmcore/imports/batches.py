@@ -1,11 +1,12 @@
 """A file's cleaned and prepared batches, made in this process or, for a large file, in a second one.
 
 Reading, cleaning and preparing a batch is Python work on one core; writing it is mostly the
-database's. For a file of PARALLEL_BYTES or more whose rows are mostly new or changed, a child process
-reads, cleans and prepares batch k + 1 while this process writes batch k, so a two-core machine uses both. The child is spawned, not
-forked (safe beside the app server's threads), and sends each batch through a pipe in file order:
-what is written, and in which transactions, is exactly what one process would write. It stops when
-this process stops reading (done, failed or killed: its pipe breaks).
+database's. For a file of PARALLEL_BYTES or more whose first batch held mostly new or changed rows, a
+second Python process (a plain subprocess: nothing is forked beside the app server's threads) reads,
+cleans and prepares batch k + 1 while this process writes batch k, so a two-core machine uses both.
+Batches come back through a pipe in file order: what is written, and in which transactions, is exactly
+what one process would write. The child stops when this process stops reading (done, failed or
+killed: its pipe breaks).
 """
 
 from __future__ import annotations
