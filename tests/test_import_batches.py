@@ -73,6 +73,38 @@ def test_a_large_file_of_new_rows_goes_through_the_child_and_lands_the_same(db, 
     assert len(children) == 3 and len(received) == 3  # unchanged rows, little to write: made here
 
 
+def test_a_failed_write_stops_the_child_at_once(db, staff, tmp_path, monkeypatch):
+    path = tmp_path / "koha.csv"
+    koha_sample.write(path, rows=3_000)
+    children, writes = [], []
+    popen, write = subprocess.Popen, PatronImport.write
+
+    def spawning(command, **kw):
+        children.append(popen(command, **kw))
+        return children[-1]
+
+    def failing(self, session, batch, **kw):
+        writes.append(len(batch))
+        if len(writes) == 3:
+            raise RuntimeError("the disk is full")
+        return write(self, session, batch, **kw)
+
+    monkeypatch.setattr(batches, "PARALLEL_BYTES", 0)
+    monkeypatch.setattr(batches.subprocess, "Popen", spawning)
+    monkeypatch.setattr(PatronImport, "write", failing)
+    kind, chosen = mapping.preset("Koha borrowers")
+    try:
+        imports.run_import(db, actor=staff["admin"], kind=kind, path=path, mapping=chosen, batch_size=300)
+    except RuntimeError as exc:
+        assert str(exc) == "the disk is full"
+        stopped = [child.returncode is not None for child in children]  # while the error (and its frames) is in hand
+    else:
+        pytest.fail("the import should have failed")
+    assert stopped == [True]
+    with db.read() as s:
+        assert s.exec(select(func.count()).select_from(Patron)).one() == 600  # the two batches written before
+
+
 def test_an_error_in_the_child_is_raised_here(tmp_path):
     path = tmp_path / "koha.csv"
     koha_sample.write(path, rows=10)

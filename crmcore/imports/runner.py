@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import gc
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -165,10 +165,11 @@ def _first_load(db: Database, importer, *, dry_run: bool) -> Iterator[None]:
 
 
 def _stream(db: Database, summary: Summary, importer, prepared: Iterator[batches.Item], progress) -> None:
-    for rejected, ready, rows_read, fraction in prepared:
-        _write(db, summary, importer, rejected, ready, rows_read)
-        if progress:
-            progress(fraction, summary)
+    with closing(prepared):  # a failed write stops a reading process at once, not when the error is forgotten
+        for rejected, ready, rows_read, fraction in prepared:
+            _write(db, summary, importer, rejected, ready, rows_read)
+            if progress:
+                progress(fraction, summary)
 
 
 @contextmanager
