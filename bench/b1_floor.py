@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import sqlite3
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -73,7 +72,7 @@ def main(argv: list[str] | None = None) -> None:
 
 def _report(what: str, start: float) -> float:
     elapsed = time.perf_counter() - start
-    print(f"{what}: {elapsed:.2f} s", file=sys.stdout, flush=True)
+    print(f"{what}: {elapsed:.2f} s", flush=True)
     return elapsed
 
 
