@@ -12,7 +12,7 @@ from datetime import date, timedelta
 from sqlalchemy import text
 
 from bench.common import Context, Row, check_agree, median_time
-from crmcore.permissions import Actor, Role
+from crmcore.admin.permissions import Actor, Role
 
 WHAT = "segment count"
 TARGET = "≤ 0.2 s each, ≤ 1.5× hand SQL"
@@ -50,7 +50,7 @@ HAND_SQL = {
 
 def _value(segment: str, field: str) -> str:
     """The one value a standard segment compares `field` with (its zone, branch, age band)."""
-    from crmcore import segments
+    from crmcore.campaigns import segments
 
     (leaf,) = [leaf for leaf in segments.STANDARD_SEGMENTS[segment]["all"] if leaf["field"] == field]
     (value,) = leaf["value"]
@@ -74,7 +74,7 @@ def hand_params(today: date) -> dict:
 
 def product_counts(db, today: date) -> dict[str, float]:
     """Each standard segment's count by crmcore (one call, for the memory and growth benchmarks)."""
-    from crmcore import segments
+    from crmcore.campaigns import segments
 
     with db.read() as session:
         return {name: segments.count(session, actor=MANAGER, rules=rules, today=today) for name, rules in segments.STANDARD_SEGMENTS.items()}
@@ -82,7 +82,7 @@ def product_counts(db, today: date) -> dict[str, float]:
 
 def time_segments(db, reps: int, today: date | None = None) -> dict[str, tuple[float, int, float, int]]:
     """name -> (product seconds, product count, hand-SQL seconds, hand-SQL count)."""
-    from crmcore import segments
+    from crmcore.campaigns import segments
 
     today = today or date.today()
     params = hand_params(today)

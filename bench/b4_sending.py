@@ -21,7 +21,7 @@ from sqlmodel import select
 
 from bench.common import Context, Row, check_agree, median_time, scratch_copy
 from bench.smtp_sink import Sink
-from crmcore.permissions import Actor, Role
+from crmcore.admin.permissions import Actor, Role
 
 WHAT = "sending 10,000 messages"
 TARGET = "throughput ≥ 0.7× baseline"
@@ -35,14 +35,15 @@ BODY = "Dear {{ first_name }},\n\nYour branch, {{ branch }}, has new study rooms
 
 def launch(db) -> None:
     """A launched campaign of exactly MESSAGES queued messages."""
-    from crmcore import campaigns, segments, settings
+    from crmcore.admin import settings
+    from crmcore.campaigns import drafts, segments
     from crmcore.models import Message
 
     with db.write() as session:
         settings.put(session, actor=ADMIN, key="send_rate_per_minute", value=100_000)
         segment = segments.save(session, actor=ADMIN, name="bench: services by email", rules=RULES)
-        campaign = campaigns.compose(session, actor=ADMIN, name="bench", segment_id=segment.id, topic="services", subject=SUBJECT, body=BODY, holdout_pct=0.0)
-        campaigns.launch(session, actor=ADMIN, campaign_id=campaign.id)
+        campaign = drafts.compose(session, actor=ADMIN, name="bench", segment_id=segment.id, topic="services", subject=SUBJECT, body=BODY, holdout_pct=0.0)
+        drafts.launch(session, actor=ADMIN, campaign_id=campaign.id)
         queued = session.exec(select(Message.id).where(Message.status == "queued").order_by(Message.id)).all()
         if len(queued) < MESSAGES:
             raise RuntimeError(f"only {len(queued)} messages queued; B4 needs {MESSAGES}")
@@ -56,7 +57,7 @@ def answer(received: list[tuple[str, bytes]]) -> dict:
 
 
 def run(ctx: Context) -> list[Row]:
-    from crmcore import sending
+    from crmcore.campaigns import sending
 
     library = ctx.db(LIBRARY)
     with Sink() as sink:

@@ -157,7 +157,7 @@ def _ensure_bench_user(db: Database) -> int:
     """A manager account the page benchmark signs in as."""
     from sqlmodel import select
 
-    from crmcore.auth import hash_password
+    from crmcore.admin.auth import hash_password
     from crmcore.models import StaffUser
 
     with db.write() as session:
@@ -171,7 +171,7 @@ def _ensure_bench_user(db: Database) -> int:
 
 def dataset(size: int, *, regenerate: bool = False) -> Database:
     """The seeded demo library of `size` patrons, generated once into bench/data/ and reused."""
-    from crmcore import demo
+    from crmcore.demo.library import generate
 
     path = dataset_path(size)
     if regenerate and path.exists():
@@ -187,7 +187,7 @@ def dataset(size: int, *, regenerate: bool = False) -> Database:
         db = Database(url)
         say(f"  generating the demo library: {size:,} patrons (cached in {path.relative_to(BENCH_DIR.parent)}) …")
         start = time.perf_counter()
-        counts = demo.generate(db, patrons=size, seed=SEED)
+        counts = generate(db, patrons=size, seed=SEED)
         with db.engine.connect() as conn:
             conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
         db.dispose()

@@ -1,30 +1,50 @@
-"""Fast appends of many rows on one connection: executemany on SQLite, COPY on PostgreSQL.
+"""The one bulk writer: many rows on one connection, inside the caller's transaction, both backends.
 
-For the demo generator and large loads. Values come as Python columns (lists) of plain values:
-int, str, bool or None; dates as 'YYYY-MM-DD' and timestamps as 'YYYY-MM-DD HH:MM:SS.ffffff' text
-in UTC, which is how SQLAlchemy stores them on SQLite and what PostgreSQL parses (the session's time
-zone is set to UTC for the transaction).
+The demo generator and the importers write hundreds of thousands of rows; the ORM per row would cost ten
+times more. Rows come either as columns (`append`: executemany on SQLite, COPY on PostgreSQL, for loads
+into tables nothing conflicts with) or as tuples (`insert` and `upsert`, with ON CONFLICT). Statements are
+built from constant table and column names only; every value is a bound parameter or goes through COPY.
+
+Values for `append` are plain: int, str, bool or None; dates as 'YYYY-MM-DD' and timestamps as
+'YYYY-MM-DD HH:MM:SS.ffffff' text in UTC, which is how SQLAlchemy stores them on SQLite and what
+PostgreSQL parses (the transaction's time zone is set to UTC before the first COPY). For `insert`,
+`date`, `dates` and `timestamp` give each value in the dialect's own format.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from datetime import date, datetime
+from typing import Any
 
 from sqlalchemy import Connection, Table, func, select
 
+CHUNK = 2000  # keys per IN (...) lookup: well under SQLite's and PostgreSQL's parameter limits
+
 
 class BulkWriter:
-    """Appends rows to tables inside the caller's transaction on `conn`."""
+    """Writes many rows to tables inside the caller's transaction on `conn`."""
 
     def __init__(self, conn: Connection):
         self.conn = conn
-        self.sqlite = conn.dialect.name == "sqlite"
-        self._quote = conn.dialect.identifier_preparer.quote
-        if not self.sqlite:
-            conn.exec_driver_sql("SET LOCAL TIME ZONE 'UTC'")
+        self.dialect = conn.dialect
+        self.sqlite = self.dialect.name == "sqlite"
+        self.mark = "?" if self.sqlite else "%s"
+        self._quote = self.dialect.identifier_preparer.quote
+        self._utc = self.sqlite
 
-    def insert(self, table: Table, columns: Sequence[str], data: Sequence[Sequence]) -> int:
+    def date(self, value: date | None) -> Any:
+        return value.isoformat() if self.sqlite and value is not None else value
+
+    def dates(self, values: list[date | None]) -> list:
+        return [None if v is None else v.isoformat() for v in values] if self.sqlite else values
+
+    def timestamp(self, table: Table, column: str, value: datetime) -> Any:
+        process = table.c[column].type._cached_bind_processor(self.dialect)
+        return process(value) if process else value
+
+    def append(self, table: Table, columns: Sequence[str], data: Sequence[Sequence]) -> int:
         """Append len(data[0]) rows; `data` holds one list per column, in the order of `columns`."""
         if not data or not len(data[0]):
             return 0
@@ -36,10 +56,46 @@ class BulkWriter:
             marks = ", ".join("?" * len(columns))
             raw.executemany(f"INSERT INTO {self._quote(table.name)} ({names}) VALUES ({marks})", zip(*data))
         else:
+            if not self._utc:
+                self.conn.exec_driver_sql("SET LOCAL TIME ZONE 'UTC'")
+                self._utc = True
             with raw.cursor() as cursor, cursor.copy(f"COPY {self._quote(table.name)} ({names}) FROM STDIN") as copy:
                 for row in zip(*data):
                     copy.write_row(row)
         return len(data[0])
+
+    def insert(self, table: Table, columns: Sequence[str], rows: list[tuple], *, conflict: str = "") -> int:
+        """INSERT rows (tuples in `columns` order), with an optional ON CONFLICT clause; rows affected."""
+        if not rows:
+            return 0
+        marks = ", ".join([self.mark] * len(columns))
+        sql = f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({marks}) {conflict}"
+        result = self.conn.exec_driver_sql(sql, rows)
+        return result.rowcount if result.rowcount is not None and result.rowcount >= 0 else len(rows)
+
+    def upsert(self, table: Table, columns: Sequence[str], rows: list[tuple], *, key: str, keep: Sequence[str] = ()) -> None:
+        """INSERT … ON CONFLICT(key) DO UPDATE the other columns (except `keep`) when row_hash differs."""
+        updates = ", ".join(f"{c} = excluded.{c}" for c in columns if c != key and c not in keep)
+        distinct = "IS NOT" if self.sqlite else "IS DISTINCT FROM"
+        conflict = f"ON CONFLICT ({key}) DO UPDATE SET {updates} WHERE {table.name}.row_hash {distinct} excluded.row_hash"
+        self.insert(table, columns, rows, conflict=conflict)
+
+    def lookup(self, table: Table, key: str, columns: Sequence[str], keys: Iterable[Any]) -> dict[Any, tuple]:
+        """key → (columns…) for the rows whose `key` is among `keys` (values as the driver gives them)."""
+        keys = list(dict.fromkeys(keys))
+        for name in (key, *columns):
+            table.c[name]  # noqa: B018  (a KeyError for a name this table lacks)
+        select_list = ", ".join([key, *columns])
+        out: dict[Any, tuple] = {}
+        cursor = self.conn.connection.cursor()  # the driver's own, in the caller's transaction
+        try:
+            for start in range(0, len(keys), CHUNK):
+                chunk = keys[start : start + CHUNK]
+                cursor.execute(f"SELECT {select_list} FROM {table.name} WHERE {key} IN ({', '.join([self.mark] * len(chunk))})", tuple(chunk))
+                out.update({row[0]: tuple(row[1:]) for row in cursor.fetchall()})
+        finally:
+            cursor.close()
+        return out
 
     def sync_id_sequence(self, table: Table) -> None:
         """After rows were given explicit ids: move PostgreSQL's id sequence past them."""

@@ -16,10 +16,11 @@ import time
 
 from sqlmodel import func, select
 
-from crmcore import auth, config, worker
+from crmcore import worker
+from crmcore.admin import auth, config
+from crmcore.admin.permissions import PermissionDenied, Role
 from crmcore.db import DatabaseError, describe, migrate, open_database
 from crmcore.models import Patron
-from crmcore.permissions import PermissionDenied, Role
 
 
 def _read_password(prompt: str) -> str:
@@ -38,14 +39,14 @@ def cmd_migrate(args) -> None:
 
 def cmd_init(args) -> None:
     """Migrate, seed the demo library into an empty database, and create the first admin."""
-    from crmcore import demo
+    from crmcore.demo.library import generate
 
     db = open_database()
     with db.read() as session:
         empty = session.exec(select(func.count()).select_from(Patron)).one() == 0
     if empty and not args.no_demo:
         print(f"Seeding the demo library ({args.patrons:,} patrons); this takes a moment…")
-        demo.generate(db, patrons=args.patrons, seed=args.seed)
+        generate(db, patrons=args.patrons, seed=args.seed)
     with db.write() as session:
         password = auth.ensure_admin(session)
     if password:
@@ -54,10 +55,10 @@ def cmd_init(args) -> None:
 
 
 def cmd_demo(args) -> None:
-    from crmcore import demo
+    from crmcore.demo.library import generate
 
     db = open_database()
-    counts = demo.generate(db, patrons=args.patrons, seed=args.seed)
+    counts = generate(db, patrons=args.patrons, seed=args.seed)
     print(", ".join(f"{v:,} {k}" for k, v in counts.items()))
 
 
@@ -115,14 +116,14 @@ def cmd_serve(args) -> None:
 
 
 def cmd_backup(args) -> None:
-    from crmcore import backup
+    from crmcore.admin import backup
 
     path = backup.create_backup(open_database(), actor=auth.CLI_ACTOR, path=args.path)
     print(f"Backed up {describe(config.database_url())} to {path}")
 
 
 def cmd_restore(args) -> None:
-    from crmcore import backup
+    from crmcore.admin import backup
 
     if not args.yes:
         raise ValueError("Restoring replaces the whole database (after backing it up); add --yes to go ahead.")
@@ -131,7 +132,7 @@ def cmd_restore(args) -> None:
 
 
 def cmd_retention(args) -> None:
-    from crmcore import retention
+    from crmcore.privacy import retention
 
     db = open_database()
     if args.now:

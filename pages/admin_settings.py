@@ -4,7 +4,7 @@ import pandas as pd
 import streamlit as st
 
 import ui
-from crmcore import config, settings
+from crmcore.admin import config, settings
 
 st.title("Settings")
 db, me = ui.db(), ui.actor()

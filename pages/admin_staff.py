@@ -4,8 +4,8 @@ import pandas as pd
 import streamlit as st
 
 import ui
-from crmcore import auth
-from crmcore.permissions import ROLE_PERMISSIONS, Perm, Role
+from crmcore.admin import auth
+from crmcore.admin.permissions import ROLE_PERMISSIONS, Perm, Role
 
 ROLES = [r.value for r in Role]
 
@@ -72,6 +72,6 @@ with ui.user_errors():
                 done(f"{ui.md(user.username)} is {'disabled' if user.is_active else 'enabled'}.")
 
 st.subheader("What each role may do")
-st.caption("The permission matrix is part of the code (crmcore/permissions.py), shown here read-only.")
+st.caption("The permission matrix is part of the code (crmcore/admin/permissions.py), shown here read-only.")
 matrix = pd.DataFrame({role.value: [perm in ROLE_PERMISSIONS[role] for perm in Perm] for role in Role}, index=[p.value.replace("_", " ") for p in Perm])
 st.dataframe(matrix, width="stretch")

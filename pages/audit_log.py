@@ -5,8 +5,8 @@ from datetime import timedelta
 import streamlit as st
 
 import ui
-from crmcore import audit_search
 from crmcore.models import utcnow
+from crmcore.privacy import audit
 
 st.title("Audit log")
 st.caption("Sign-ins, failed sign-ins, views and exports of personal data, imports, launches, setting changes, erasures … The log cannot be edited.")
@@ -14,7 +14,7 @@ db, me = ui.db(), ui.actor()
 
 with ui.user_errors():
     with db.read() as session:
-        options = audit_search.choices(session, actor=me)
+        options = audit.choices(session, actor=me)
     left, middle, right = st.columns(3)
     staff = left.selectbox("Staff member", ["(anyone)", *options["staff"]], key="audit-staff")
     action = middle.selectbox("Action", ["(any)", *options["actions"]], key="audit-action")
@@ -23,13 +23,13 @@ with ui.user_errors():
     since, until = (tuple(period) + (None, None))[:2] if isinstance(period, (tuple, list)) else (period, None)
     filters = {"staff": None if staff == "(anyone)" else staff, "action": None if action == "(any)" else action, "since": since, "until": until}
     with db.read() as session:
-        entries = audit_search.search(session, actor=me, **filters)
-    st.caption(f"{len(entries):,} entries (newest first; at most {audit_search.MAX_ROWS:,})")
+        entries = audit.search(session, actor=me, **filters)
+    st.caption(f"{len(entries):,} entries (newest first; at most {audit.MAX_ROWS:,})")
     st.dataframe(entries, hide_index=True, width="stretch")
 
     def export() -> bytes:
         # Runs only when the button is clicked, so that only a real export is audited.
         with db.write() as session:
-            return audit_search.export_csv(session, actor=me, **filters)
+            return audit.export_csv(session, actor=me, **filters)
 
     st.download_button("Export CSV", export, "audit-log.csv", "text/csv", key="audit-export", icon=":material/download:")

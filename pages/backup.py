@@ -6,7 +6,7 @@ import pandas as pd
 import streamlit as st
 
 import ui
-from crmcore import backup
+from crmcore.admin import backup
 
 st.title("Backup and restore")
 st.caption(

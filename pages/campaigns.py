@@ -9,9 +9,10 @@ import pandas as pd
 import streamlit as st
 
 import ui
-from crmcore import campaign_results, campaigns, consent
-from crmcore.campaign_templates import MERGE_FIELDS
-from crmcore.permissions import Perm
+from crmcore.admin.permissions import Perm
+from crmcore.campaigns import drafts, results
+from crmcore.campaigns.templates import MERGE_FIELDS
+from crmcore.library import consent
 
 NEW = "New draft"
 EXCLUSION_LABELS = {
@@ -44,7 +45,7 @@ def forget_pending() -> None:
 @st.dialog("Launch this campaign?", on_dismiss=forget_pending)
 def confirm_launch(campaign_id: int, name: str) -> None:
     with db.read() as session:
-        plan = campaigns.plan(session, actor=me, campaign_id=campaign_id)
+        plan = drafts.plan(session, actor=me, campaign_id=campaign_id)
     st.markdown(f"**{ui.md(name)}** goes to **{plan['recipients_about']:,}** patrons (about; the holdout is chosen at launch).")
     st.dataframe(
         pd.DataFrame(
@@ -64,7 +65,7 @@ def confirm_launch(campaign_id: int, name: str) -> None:
     if st.button("Launch", type="primary", key="cmp-confirm-launch"):
         with ui.user_errors():
             with db.write() as session:
-                summary = campaigns.launch(session, actor=me, campaign_id=campaign_id, scheduled_at=scheduled_at)
+                summary = drafts.launch(session, actor=me, campaign_id=campaign_id, scheduled_at=scheduled_at)
             later = f", scheduled for {summary['scheduled_at']}" if summary["scheduled_at"] else ""
             done(f"Launched: {summary['recipients']:,} messages queued, {summary['holdout']:,} held out{later}.", pick=campaign_id)
 
@@ -75,7 +76,7 @@ def confirm_cancel(campaign_id: int) -> None:
     if st.button("Cancel the campaign", type="primary", key="cmp-confirm-cancel"):
         with ui.user_errors():
             with db.write() as session:
-                stopped = campaigns.cancel(session, actor=me, campaign_id=campaign_id)
+                stopped = drafts.cancel(session, actor=me, campaign_id=campaign_id)
             done(f"Cancelled: {stopped:,} messages will not be sent.", pick=campaign_id)
 
 
@@ -102,7 +103,7 @@ def compose_form(campaign, segment_names: dict[int, str]) -> None:
     if saved:
         with ui.user_errors():
             with db.write() as session:
-                made = campaigns.compose(
+                made = drafts.compose(
                     session, actor=me, name=name, segment_id=segment, topic=topic, subject=subject, body=body,
                     holdout_pct=holdout, campaign_id=campaign.id if campaign else None,
                 )
@@ -111,21 +112,21 @@ def compose_form(campaign, segment_names: dict[int, str]) -> None:
 
 def preview_tab(campaign) -> None:
     with db.read() as session:
-        sample = campaigns.sample_patrons(session, actor=me, campaign_id=campaign.id)
+        sample = drafts.sample_patrons(session, actor=me, campaign_id=campaign.id)
     if not sample:
         st.info("Nobody is in this campaign's segment yet.")
         return
     labels = dict(sample)
     patron_id = st.selectbox("Preview for", list(labels), format_func=lambda i: labels[i], key="cmp-preview-patron")
     with db.write() as session:  # a preview shows a patron's details: audited
-        shown = campaigns.preview(session, actor=me, campaign_id=campaign.id, patron_id=patron_id)
+        shown = drafts.preview(session, actor=me, campaign_id=campaign.id, patron_id=patron_id)
     st.text(f"Subject: {shown.subject}")
     st.text(shown.text)
     with st.expander("HTML part (source)"):
         st.code(shown.html, language="html")
     if st.button("Send a test to me", key="cmp-test-send"):
         with db.write() as session:
-            address = campaigns.send_test(session, actor=me, campaign_id=campaign.id, patron_id=patron_id)
+            address = drafts.send_test(session, actor=me, campaign_id=campaign.id, patron_id=patron_id)
         st.success(f"Test sent to {address}.")
 
 
@@ -152,7 +153,7 @@ def launch_tab(campaign) -> None:
 
 def results_tab(campaign) -> None:
     with db.read() as session:
-        r = campaign_results.results(session, actor=me, campaign_id=campaign.id)
+        r = results.results(session, actor=me, campaign_id=campaign.id)
     st.button("Refresh", icon=":material/refresh:", key="cmp-refresh", help="Read the latest figures: the worker sends in the background.")
     cols = st.columns(6)
     for col, key in zip(cols, ("audience", "holdout", "sent", "failed", "unknown", "unsubscribed")):
@@ -185,8 +186,8 @@ def results_tab(campaign) -> None:
 
 with ui.user_errors():
     with db.read() as session:
-        all_campaigns = campaigns.list_campaigns(session, actor=me)
-        segment_names = campaigns.segment_choices(session, actor=me)
+        all_campaigns = drafts.list_campaigns(session, actor=me)
+        segment_names = drafts.segment_choices(session, actor=me)
     if all_campaigns:
         st.dataframe(
             pd.DataFrame(

@@ -2,10 +2,11 @@
 
 import streamlit as st
 
-from pages import _outreach_widgets as widgets
 import ui
-from crmcore import outreach, outreach_contacts, outreach_duplicates, outreach_interactions
-from crmcore.permissions import Perm
+from crmcore.admin.permissions import Perm
+from crmcore.outreach import cleaning, contacts, duplicates, interactions, organizations
+from crmcore.outreach.tags import all_tags
+from ui import outreach as widgets
 
 actor = ui.actor()
 db = ui.db()
@@ -18,8 +19,8 @@ if created:
     widgets.duplicate_warning(*created)
 
 with db.read() as session:
-    tags = outreach.all_tags(session, actor=actor)
-    orgs = outreach.organization_choices(session, actor=actor)
+    tags = all_tags(session, actor=actor)
+    orgs = organizations.organization_choices(session, actor=actor)
 
 search, tag, archived = st.columns([3, 2, 1], vertical_alignment="bottom")
 term = search.text_input("Search name or email", key="contact-search")
@@ -27,7 +28,7 @@ tag_filter = tag.selectbox("Tag", tags, index=None, key="contact-tag")
 show_archived = archived.checkbox("Archived too", key="contact-archived")
 
 with db.read() as session:
-    rows = outreach_contacts.list_contacts(session, actor=actor, search=term, tag=tag_filter, include_archived=show_archived)
+    rows = contacts.list_contacts(session, actor=actor, search=term, tag=tag_filter, include_archived=show_archived)
 st.dataframe(rows, hide_index=True, column_order=["name", "organization", "job_title", "email", "phone", "patron", "archived"], width="stretch")
 
 
@@ -60,12 +61,12 @@ if can_edit:
         if created:
             with ui.user_errors():
                 with db.write() as session:
-                    similar = outreach_duplicates.similar_contacts(
+                    similar = duplicates.similar_contacts(
                         session, actor=actor, first_name=values["first_name"], last_name=values["last_name"], email=values["email"], phone=values["phone"]
                     )
-                    contact = outreach_contacts.create_contact(session, actor=actor, **values)
+                    contact = contacts.create_contact(session, actor=actor, **values)
                 ui.refresh_after_write()
-                name = outreach.full_name(contact.first_name, contact.last_name)
+                name = cleaning.full_name(contact.first_name, contact.last_name)
                 st.session_state["contact-open"], st.session_state["contact-created"] = contact.id, (name, similar)
                 st.rerun()
 
@@ -77,8 +78,8 @@ if picked is None:
     st.stop()
 
 with db.read() as session:
-    person = outreach_contacts.get_contact(session, actor=actor, contact_id=picked)
-    history = outreach_interactions.timeline(session, actor=actor, contact_id=picked)
+    person = contacts.get_contact(session, actor=actor, contact_id=picked)
+    history = interactions.timeline(session, actor=actor, contact_id=picked)
 
 st.header(ui.md(person["name"]), divider="gray")
 facts = [person["job_title"], person["organization_name"], person["email"], person["phone"], f"patron {person['patron_ils_id']}" if person["patron_ils_id"] else None, "archived" if person["archived"] else None]
@@ -100,12 +101,12 @@ with edit_tab:
             if st.form_submit_button("Save", type="primary"):
                 with ui.user_errors():
                     with db.write() as session:
-                        outreach_contacts.update_contact(session, actor=actor, contact_id=picked, **values)
+                        contacts.update_contact(session, actor=actor, contact_id=picked, **values)
                     ui.refresh_after_write()
                     st.rerun()
         label = "Restore" if person["archived"] else "Archive"
         if st.button(label, key=f"archive-contact-{picked}", icon=":material/archive:"):
             with db.write() as session:
-                outreach_contacts.archive_contact(session, actor=actor, contact_id=picked, archived=not person["archived"])
+                contacts.archive_contact(session, actor=actor, contact_id=picked, archived=not person["archived"])
             ui.refresh_after_write()
             st.rerun()

@@ -14,8 +14,9 @@ import plotly.express as px
 import streamlit as st
 
 import ui
-from crmcore import campaign_results, kpis
-from crmcore import suppression as sup
+from crmcore import kpis
+from crmcore.campaigns import results
+from crmcore.privacy import small_cells
 
 STATE_LABELS = {
     "unregistered": "not yet registered",
@@ -92,20 +93,20 @@ def _trends(board: kpis.Dashboard) -> None:
     left, right = st.columns(2)
     with left:
         activity = board.charts["activity"]
-        long = sup.numeric(activity.frame).melt(id_vars="month", var_name="kind", value_name="events")
+        long = small_cells.numeric(activity.frame).melt(id_vars="month", var_name="kind", value_name="events")
         long["kind"] = long["kind"].map(_label)
         _plot(px.line(long, x="month", y="events", color="kind", title=activity.title, markers=True))
         _chart_footer(activity, "activity")
     with right:
         regs = board.charts["registrations"]
-        _plot(px.bar(sup.numeric(regs.frame), x="month", y="patrons", title=regs.title))
+        _plot(px.bar(small_cells.numeric(regs.frame), x="month", y="patrons", title=regs.title))
         _chart_footer(regs, "registrations")
 
 
 def _zones(board: kpis.Dashboard) -> None:
     st.subheader("Market penetration by zone")
     chart = board.charts["zones"]
-    frame = sup.numeric(chart.frame)
+    frame = small_cells.numeric(chart.frame)
     frame["zone"] = frame["name"].map(_label)
     measure = st.radio("Measure", ["registered_per_1000", "active_per_1000"], horizontal=True, format_func=lambda m: m.replace("_per_1000", " per 1,000 residents"))
     if board.zone_shapes:
@@ -124,7 +125,7 @@ def _lifecycle(board: kpis.Dashboard) -> None:
     left, right = st.columns(2)
     with left:
         chart = board.charts["lifecycle"]
-        long = sup.numeric(chart.frame).melt(id_vars="state", var_name="when", value_name="patrons")
+        long = small_cells.numeric(chart.frame).melt(id_vars="state", var_name="when", value_name="patrons")
         long["state"] = long["state"].map(STATE_LABELS)
         _plot(px.bar(long, x="state", y="patrons", color="when", barmode="group", title=chart.title))
         _chart_footer(chart, "lifecycle")
@@ -134,7 +135,7 @@ def _lifecycle(board: kpis.Dashboard) -> None:
         _table(flows.frame)
         _chart_footer(flows, "flows")
     cohorts = board.charts["cohorts"]
-    grid = sup.numeric(cohorts.frame.drop(columns=["patrons"])).set_index("cohort")
+    grid = small_cells.numeric(cohorts.frame.drop(columns=["patrons"])).set_index("cohort")
     if len(grid) and grid.shape[1]:
         grid.index = [c.strftime("%Y-%m") for c in grid.index]
         figure = px.imshow(grid, labels=dict(x="months since registration", y="cohort", color="% active"), aspect="auto", title=cohorts.title, color_continuous_scale="Blues")
@@ -149,7 +150,7 @@ def _branches(board: kpis.Dashboard) -> None:
     left, right = st.columns(2)
     with left:
         chart = board.charts["branches"]
-        frame = sup.numeric(chart.frame)
+        frame = small_cells.numeric(chart.frame)
         frame["branch"] = frame["branch"].map(_label)
         _plot(px.bar(frame, x="branch", y=["registered", "active"], barmode="group", title=chart.title))
         _table(chart.frame)
@@ -175,14 +176,14 @@ def _outreach(board: kpis.Dashboard) -> None:
     with right:
         cards = board.charts["cards_issued"]
         if len(cards.frame):
-            _plot(px.bar(sup.numeric(cards.frame), x="month", y="cards_issued", title=cards.title))
+            _plot(px.bar(small_cells.numeric(cards.frame), x="month", y="cards_issued", title=cards.title))
         _chart_footer(cards, "cards-issued")
 
 
 @st.cache_data(ttl=120, show_spinner=False)
 def _campaign_rows(url: str, role: str, _actor) -> list[dict]:
     with ui.db().read() as session:
-        return campaign_results.dashboard_rows(session, actor=_actor)
+        return results.dashboard_rows(session, actor=_actor)
 
 
 def _campaigns(actor) -> None:

@@ -3,8 +3,8 @@
 import streamlit as st
 
 import ui
-from crmcore import outreach_duplicates
-from crmcore.permissions import Perm
+from crmcore.admin.permissions import Perm
+from crmcore.outreach import duplicates
 
 actor = ui.actor()
 db = ui.db()
@@ -18,10 +18,10 @@ if done:
 
 with db.read() as session:
     sections = {
-        "organization": outreach_duplicates.organization_duplicates(session, actor=actor),
-        "contact": outreach_duplicates.contact_duplicates(session, actor=actor),
+        "organization": duplicates.organization_duplicates(session, actor=actor),
+        "contact": duplicates.contact_duplicates(session, actor=actor),
     }
-MERGE = {"organization": outreach_duplicates.merge_organizations, "contact": outreach_duplicates.merge_contacts}
+MERGE = {"organization": duplicates.merge_organizations, "contact": duplicates.merge_contacts}
 
 
 pending = st.session_state.get("dup-pending")

@@ -6,8 +6,8 @@ from datetime import date, timedelta
 import streamlit as st
 
 import ui
-from crmcore import outreach, outreach_calendar, tasks
-from crmcore.permissions import Perm
+from crmcore.admin.permissions import Perm
+from crmcore.outreach import calendar, organizations, tasks
 
 STATUS_ICONS = {"overdue": ":material/error:", "due today": ":material/today:", "upcoming": ":material/event:", "no date": ":material/radio_button_unchecked:"}
 
@@ -19,10 +19,10 @@ st.title("My follow-ups")
 with db.read() as session:
     items = tasks.my_followups(session, actor=actor)
     staff = tasks.assignable_staff(session, actor=actor)
-    orgs = outreach.organization_choices(session, actor=actor)
-    token = outreach_calendar.feed_token(session, actor=actor)
-    feed = outreach_calendar.feed_url(session, token) if token else None
-    ics = outreach_calendar.my_calendar(session, actor=actor)
+    orgs = organizations.organization_choices(session, actor=actor)
+    token = calendar.feed_token(session, actor=actor)
+    feed = calendar.feed_url(session, token) if token else None
+    ics = calendar.my_calendar(session, actor=actor)
 
 
 def act(action, **kwargs) -> None:
@@ -79,16 +79,16 @@ if feed:
     reset, stop = st.columns(2)
     if reset.button("New link (old one stops working)", key="feed-reset"):
         with db.write() as session:
-            outreach_calendar.subscribe(session, actor=actor, reset=True)
-        outreach_calendar.write_feeds(db)
+            calendar.subscribe(session, actor=actor, reset=True)
+        calendar.write_feeds(db)
         st.rerun()
     if stop.button("Stop the subscription", key="feed-stop"):
         with db.write() as session:
-            outreach_calendar.unsubscribe(session, actor=actor)
-        outreach_calendar.write_feeds(db)
+            calendar.unsubscribe(session, actor=actor)
+        calendar.write_feeds(db)
         st.rerun()
 elif st.button("Create a subscription link", icon=":material/link:", key="feed-create"):
     with db.write() as session:
-        outreach_calendar.subscribe(session, actor=actor)
-    outreach_calendar.write_feeds(db)
+        calendar.subscribe(session, actor=actor)
+    calendar.write_feeds(db)
     st.rerun()

@@ -8,10 +8,10 @@ import streamlit as st
 
 import ui
 from crmcore import imports
-from crmcore.activity import KINDS as ACTIVITY_KINDS
-from crmcore.consent import TOPICS
 from crmcore.imports import mapping as mappings
 from crmcore.imports.values import DATE_ORDERS
+from crmcore.library.activity import KINDS as ACTIVITY_KINDS
+from crmcore.library.consent import TOPICS
 
 NOT_MAPPED = "(not mapped)"
 BY_HAND = "(map by hand)"

@@ -4,19 +4,20 @@ from datetime import date, timedelta
 
 import streamlit as st
 
-from pages import _outreach_widgets as widgets
 import ui
-from crmcore import outreach, outreach_interactions, tasks
-from crmcore.outreach import KINDS
-from crmcore.permissions import Perm
+from crmcore.admin.permissions import Perm
+from crmcore.outreach import interactions, organizations, tasks
+from crmcore.outreach.kinds import KINDS
+from crmcore.outreach.tags import all_tags
+from ui import outreach as widgets
 
 actor = ui.actor()
 db = ui.db()
 st.title("Interactions")
 
 with db.read() as session:
-    tags = outreach.all_tags(session, actor=actor)
-    orgs = outreach.organization_choices(session, actor=actor)
+    tags = all_tags(session, actor=actor)
+    orgs = organizations.organization_choices(session, actor=actor)
     staff = tasks.assignable_staff(session, actor=actor)
 
 top = st.columns([2, 2, 2])
@@ -30,10 +31,10 @@ text = bottom[2].text_input("Notes or outcome contain", key="ix-text")
 
 start, end = (tuple(period) + (None, None))[:2] if period else (None, None)
 with db.read() as session:
-    rows = outreach_interactions.search_interactions(
+    rows = interactions.search_interactions(
         session, actor=actor, date_from=start, date_to=end, kinds=kinds, tags=tag_pick, staff_ids=staff_pick, organization_ids=org_pick, text=text
     )
-frame = outreach_interactions.export_frame(rows)
+frame = interactions.export_frame(rows)
 st.caption(f"{len(rows):,} interactions · {int(frame['cards_issued'].sum()):,} cards issued · {int(frame['signups'].sum()):,} sign-ups")
 st.dataframe(frame, hide_index=True, width="stretch", column_config={"id": st.column_config.NumberColumn("#", width="small")})
 ui.download_buttons(frame, name="interactions", key="ix-export", xlsx=True)
@@ -62,6 +63,6 @@ with st.form(f"ix-edit-{picked}"):
     if st.form_submit_button("Save", type="primary"):
         with ui.user_errors():
             with db.write() as session:
-                outreach_interactions.update_interaction(session, actor=actor, interaction_id=picked, **values)
+                interactions.update_interaction(session, actor=actor, interaction_id=picked, **values)
             ui.refresh_after_write()
             st.rerun()

@@ -2,10 +2,11 @@
 
 import streamlit as st
 
-from pages import _outreach_widgets as widgets
 import ui
-from crmcore import outreach, outreach_contacts, outreach_duplicates, outreach_interactions
-from crmcore.permissions import Perm
+from crmcore.admin.permissions import Perm
+from crmcore.outreach import contacts, duplicates, interactions, organizations
+from crmcore.outreach.tags import all_tags
+from ui import outreach as widgets
 
 actor = ui.actor()
 db = ui.db()
@@ -18,7 +19,7 @@ if created:
     widgets.duplicate_warning(*created)
 
 with db.read() as session:
-    tags = outreach.all_tags(session, actor=actor)
+    tags = all_tags(session, actor=actor)
 
 search, tag, archived = st.columns([3, 2, 1], vertical_alignment="bottom")
 term = search.text_input("Search name or email", key="org-search")
@@ -26,7 +27,7 @@ tag_filter = tag.selectbox("Tag", tags, index=None, key="org-tag")
 show_archived = archived.checkbox("Archived too", key="org-archived")
 
 with db.read() as session:
-    rows = outreach.list_organizations(session, actor=actor, search=term, tag=tag_filter, include_archived=show_archived)
+    rows = organizations.list_organizations(session, actor=actor, search=term, tag=tag_filter, include_archived=show_archived)
 st.dataframe(rows, hide_index=True, column_order=["name", "sector", "email", "phone", "partner", "tags", "archived"], width="stretch")
 
 if can_edit:
@@ -43,8 +44,8 @@ if can_edit:
         if created:
             with ui.user_errors():
                 with db.write() as session:
-                    similar = outreach_duplicates.similar_organizations(session, actor=actor, name=name, email=email, phone=phone)
-                    org = outreach.create_organization(
+                    similar = duplicates.similar_organizations(session, actor=actor, name=name, email=email, phone=phone)
+                    org = organizations.create_organization(
                         session, actor=actor, name=name, sector=sector, email=email, phone=phone, website=website, tags=new_tags, is_partner=partner
                     )
                 ui.refresh_after_write()
@@ -59,9 +60,9 @@ if picked is None:
     st.stop()
 
 with db.read() as session:
-    org = outreach.get_organization(session, actor=actor, organization_id=picked)
-    people = outreach_contacts.list_contacts(session, actor=actor, organization_id=picked, include_archived=True)
-    history = outreach_interactions.timeline(session, actor=actor, organization_id=picked)
+    org = organizations.get_organization(session, actor=actor, organization_id=picked)
+    people = contacts.list_contacts(session, actor=actor, organization_id=picked, include_archived=True)
+    history = interactions.timeline(session, actor=actor, organization_id=picked)
 
 st.header(ui.md(org["name"]), divider="gray")
 facts = [org["sector"], org["email"], org["phone"], org["website"], org["address"], "partner" + (f" since {org['partner_since']}" if org["partner_since"] else "") if org["is_partner"] else None, "archived" if org["archived"] else None]
@@ -95,12 +96,12 @@ with edit_tab:
             if st.form_submit_button("Save", type="primary"):
                 with ui.user_errors():
                     with db.write() as session:
-                        outreach.update_organization(session, actor=actor, organization_id=picked, **values)
+                        organizations.update_organization(session, actor=actor, organization_id=picked, **values)
                     ui.refresh_after_write()
                     st.rerun()
         label = "Restore" if org["archived"] else "Archive"
         if st.button(label, key=f"archive-org-{picked}", icon=":material/archive:"):
             with db.write() as session:
-                outreach.archive_organization(session, actor=actor, organization_id=picked, archived=not org["archived"])
+                organizations.archive_organization(session, actor=actor, organization_id=picked, archived=not org["archived"])
             ui.refresh_after_write()
             st.rerun()

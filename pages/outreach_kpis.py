@@ -5,7 +5,7 @@ from datetime import date, timedelta
 import streamlit as st
 
 import ui
-from crmcore import outreach_kpis
+from crmcore.outreach.kpis import outreach_kpis
 
 actor = ui.actor()
 db = ui.db()
@@ -18,7 +18,7 @@ if not isinstance(period, (tuple, list)) or len(period) != 2:
 
 with ui.user_errors():
     with db.read() as session:
-        kpis = outreach_kpis.outreach_kpis(session, actor=actor, date_from=period[0], date_to=period[1])
+        kpis = outreach_kpis(session, actor=actor, date_from=period[0], date_to=period[1])
     row = st.columns(3)
     row[0].metric("Interactions", f"{kpis['interactions']:,}")
     row[1].metric("Organizations touched", f"{kpis['organizations_touched']:,}")

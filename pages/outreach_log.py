@@ -4,10 +4,11 @@ from datetime import date, datetime
 
 import streamlit as st
 
-from pages import _outreach_widgets as widgets
 import ui
-from crmcore import outreach, outreach_contacts, outreach_duplicates, outreach_interactions
-from crmcore.outreach import KINDS
+from crmcore.outreach import contacts, duplicates, interactions, organizations
+from crmcore.outreach.kinds import KINDS
+from crmcore.outreach.tags import all_tags
+from ui import outreach as widgets
 
 actor = ui.actor()
 db = ui.db()
@@ -23,9 +24,9 @@ if done:
         widgets.duplicate_warning(name, matches)
 
 with db.read() as session:
-    orgs = outreach.organization_choices(session, actor=actor)
-    people = outreach_contacts.contact_choices(session, actor=actor)
-    tags = outreach.all_tags(session, actor=actor)
+    orgs = organizations.organization_choices(session, actor=actor)
+    people = contacts.contact_choices(session, actor=actor)
+    tags = all_tags(session, actor=actor)
 
 with st.form("quick-log", border=False):
     kind = st.pills("Type", list(KINDS), format_func=KINDS.get, default="meeting", required=True, key=f"ql-kind-{gen}")
@@ -55,9 +56,9 @@ if submitted:
     with ui.user_errors():
         with db.write() as session:
             # Flag a newly typed organization that looks like one already on file (checked before it exists).
-            flagged = [(n, outreach_duplicates.similar_organizations(session, actor=actor, name=n)) for n in new_orgs]
-            flagged += [(n, outreach_duplicates.similar_contacts(session, actor=actor, first_name=None, last_name=n)) for n in new_people]
-            interaction = outreach_interactions.log_interaction(
+            flagged = [(n, duplicates.similar_organizations(session, actor=actor, name=n)) for n in new_orgs]
+            flagged += [(n, duplicates.similar_contacts(session, actor=actor, first_name=None, last_name=n)) for n in new_people]
+            interaction = interactions.log_interaction(
                 session,
                 actor=actor,
                 kind=kind,

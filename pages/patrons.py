@@ -4,8 +4,8 @@ import pandas as pd
 import streamlit as st
 
 import ui
-from crmcore import patrons
-from crmcore.permissions import Perm
+from crmcore.admin.permissions import Perm
+from crmcore.library import patrons
 
 PAGE_SIZE = 50
 

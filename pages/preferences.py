@@ -6,7 +6,8 @@ Opening the page changes nothing (mail scanners open links); only the buttons do
 import streamlit as st
 
 import ui
-from crmcore import consent, preferences
+from crmcore.campaigns import preferences
+from crmcore.library import consent
 
 TOPIC_LABELS = {"events": "Events", "new_materials": "New materials", "newsletter": "Newsletter", "fundraising": "Fundraising", "services": "Library services"}
 CHANNEL_LABELS = {"email": "Email", "sms": "Text message", "phone": "Phone", "mail": "Post"}

@@ -4,7 +4,7 @@ import pandas as pd
 import streamlit as st
 
 import ui
-from crmcore import privacy
+from crmcore.privacy import rights
 
 st.title("Privacy requests")
 st.caption(
@@ -30,7 +30,7 @@ def confirm_erase(patron_id: int, ils_id: str) -> None:
             if typed.strip() != ils_id:
                 raise ValueError("The ILS id typed does not match: nothing was erased.")
             with db.write() as session:
-                result = privacy.erase(session, actor=me, patron_id=patron_id)
+                result = rights.erase(session, actor=me, patron_id=patron_id)
             forget_pending()
             ui.refresh_after_write()
             kept = f" {result['contacts_unlinked']} community contact record(s) were linked to this patron: review them under Outreach." if result["contacts_unlinked"] else ""
@@ -43,7 +43,7 @@ with ui.user_errors():
     query = st.text_input("Find the patron: ILS id, e-mail address, or the start of the last name", key="privacy-query")
     if query.strip():
         with db.write() as session:  # a lookup shows personal data: it is audited
-            found = privacy.find_patrons(session, actor=me, query=query)
+            found = rights.find_patrons(session, actor=me, query=query)
         if not found:
             st.info("No patron matches.")
         else:
@@ -54,8 +54,8 @@ with ui.user_errors():
             left, right = st.columns(2)
             if left.button("Prepare access export", icon=":material/folder_zip:", key="privacy-export-button"):
                 with db.write() as session:
-                    data = privacy.access_export(session, actor=me, patron_id=patron_id)
-                st.session_state["privacy-export"] = (patron_id, privacy.to_json(data), privacy.to_html(data))
+                    data = rights.access_export(session, actor=me, patron_id=patron_id)
+                st.session_state["privacy-export"] = (patron_id, rights.to_json(data), rights.to_html(data))
             if right.button("Erase…", icon=":material/delete_forever:", disabled=chosen["erased"], key="privacy-erase-button"):
                 st.session_state["privacy-pending"] = (patron_id, chosen["ils_id"])
             if (pending := st.session_state.get("privacy-pending")) and pending[0] == patron_id:

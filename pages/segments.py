@@ -8,10 +8,11 @@ import pandas as pd
 import streamlit as st
 
 import ui
-from crmcore import segment_tree, segments
-from crmcore.permissions import Actor
-from crmcore.segment_language import validate
-from pages._segment_widgets import RULES, render_group, set_rules
+from crmcore.admin.permissions import Actor
+from crmcore.campaigns import segments
+from crmcore.campaigns.rules import tree
+from crmcore.campaigns.rules.language import validate
+from ui.segments import RULES, render_group, set_rules
 
 LOADED = "seg-loaded"  # id of the saved segment being edited, if any
 
@@ -91,7 +92,7 @@ with ui.user_errors():
     else:
         rules_json = json.dumps(rules, sort_keys=True)
         st.metric("Matching patrons", f"{live_count(db.url, rules_json, me):,}")
-        st.caption(ui.md(segment_tree.describe(rules)))
+        st.caption(ui.md(tree.describe(rules)))
         if st.toggle("Show a sample of matching patrons", key="seg-show-sample"):
             st.dataframe(live_sample(db.url, rules_json, me), hide_index=True, width="stretch")
 
@@ -131,7 +132,7 @@ with ui.user_errors():
     st.subheader("Saved segments")
     st.dataframe(
         pd.DataFrame(
-            [{"Name": s.name, "Preset": s.is_preset, "Rules": segment_tree.describe(s.rules), "Description": s.description, "Updated": s.updated_at} for s in saved]
+            [{"Name": s.name, "Preset": s.is_preset, "Rules": tree.describe(s.rules), "Description": s.description, "Updated": s.updated_at} for s in saved]
         ),
         hide_index=True,
         width="stretch",

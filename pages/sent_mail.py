@@ -4,7 +4,8 @@ import pandas as pd
 import streamlit as st
 
 import ui
-from crmcore import config, outbox
+from crmcore.admin import config
+from crmcore.campaigns import outbox
 
 st.title("Sent mail")
 db, me = ui.db(), ui.actor()

@@ -10,7 +10,7 @@ from email import message_from_bytes, policy
 import pytest
 from aiosmtpd.controller import Controller
 
-from crmcore import consent
+from crmcore.library import consent
 from crmcore.models import Branch, Campaign, Message, Patron, Segment, utcnow
 
 
@@ -132,7 +132,7 @@ def with_temp_mail(call):
 
 def read_missing_outbox_message(session, actor):
     """For permission CASES: the permission check passes, then the message is (rightly) not found."""
-    from crmcore import outbox
+    from crmcore.campaigns import outbox
 
     try:
         with_temp_mail(lambda: outbox.read(session, actor=actor, name="none.eml"))

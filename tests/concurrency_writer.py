@@ -12,10 +12,12 @@ import tempfile
 import time
 from pathlib import Path
 
-from crmcore import audit, cli, outreach_interactions
-from crmcore.auth import CLI_ACTOR
+from crmcore import cli
+from crmcore.admin.auth import CLI_ACTOR
 from crmcore.db import Database
-from crmcore.outreach import KINDS
+from crmcore.outreach import interactions
+from crmcore.outreach.kinds import KINDS
+from crmcore.privacy import audit
 
 MAPPING = {"columns": {"ils_id": "cardnumber", "first_name": "firstname", "last_name": "surname", "email": "email"}, "date_order": "iso"}
 PER_IMPORT = 10
@@ -28,7 +30,7 @@ def report(line: str) -> None:
 
 def write_interaction(db: Database, tag: str, i: int) -> str:
     with db.write() as session:
-        made = outreach_interactions.log_interaction(session, actor=CLI_ACTOR, kind=next(iter(KINDS)), new_organizations=[f"Org {tag}-{i}"], notes=f"{tag}-{i}")
+        made = interactions.log_interaction(session, actor=CLI_ACTOR, kind=next(iter(KINDS)), new_organizations=[f"Org {tag}-{i}"], notes=f"{tag}-{i}")
     return str(made.id)
 
 

@@ -16,9 +16,9 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 from sqlmodel import SQLModel
 
+from crmcore.admin.permissions import Actor, Role
 from crmcore.db import Database, migrate
 from crmcore.models import StaffUser
-from crmcore.permissions import Actor, Role
 
 ROOT = Path(__file__).resolve().parent.parent
 IN_CI = os.environ.get("CI", "").lower() == "true"
@@ -106,7 +106,7 @@ def sqlite_db(tmp_path, sqlite_template):
 
 @pytest.fixture(scope="session")
 def password_hash() -> str:
-    from crmcore.auth import hash_password
+    from crmcore.admin.auth import hash_password
 
     return hash_password(PASSWORD)
 
@@ -127,9 +127,9 @@ def staff(db, password_hash) -> dict[str, Actor]:
 @pytest.fixture
 def demo(db, staff) -> dict[str, int]:
     """A small demo library (300 patrons, two years of activity, consent, outreach) in `db`; the row counts."""
-    from crmcore import demo as demo_library
+    from crmcore.demo.library import generate
 
-    return demo_library.generate(db, patrons=300, seed=7)
+    return generate(db, patrons=300, seed=7)
 
 
 def _navigation_only_pages_manager():

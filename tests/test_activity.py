@@ -5,7 +5,7 @@ from datetime import date
 from sqlalchemy import delete, select
 from sqlmodel import Session
 
-from crmcore import activity
+from crmcore.library import activity
 from crmcore.models import ActivityEvent, ActivityMonthly, Branch, Patron
 
 

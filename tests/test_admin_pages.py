@@ -4,9 +4,10 @@ from datetime import date, timedelta
 
 from sqlalchemy import func, select
 
-from crmcore import audit, audit_search, backup, settings
+from crmcore.admin import backup, settings
+from crmcore.admin.permissions import PermissionDenied
 from crmcore.models import AuditLog, Branch, Patron, Setting, StaffUser, Suppression
-from crmcore.permissions import PermissionDenied
+from crmcore.privacy import audit
 
 
 def texts(at) -> str:
@@ -104,14 +105,14 @@ def test_audit_export_is_audited_neutralised_and_refused_without_permission(db, 
     with db.write() as s:
         audit.record(s, actor=None, action="login.failed", detail={"username": "=HYPERLINK(\"http://evil\")"})
     with db.write() as s:
-        data = audit_search.export_csv(s, actor=staff["admin"], action="login.failed").decode("utf-8-sig")
+        data = audit.export_csv(s, actor=staff["admin"], action="login.failed").decode("utf-8-sig")
     assert "login.failed" in data and "HYPERLINK" in data
     with db.read() as s:
         assert s.execute(select(AuditLog.detail).where(AuditLog.action == "audit.export")).scalar() == {"rows": 1, "action": "login.failed"}
     for role in ("manager", "outreach", "viewer"):
         try:
             with db.read() as s:
-                audit_search.search(s, actor=staff[role])
+                audit.search(s, actor=staff[role])
         except PermissionDenied:
             continue
         raise AssertionError(f"{role} read the audit log")

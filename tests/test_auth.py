@@ -3,9 +3,9 @@ from datetime import timedelta
 import pytest
 from sqlmodel import select
 
-from crmcore import auth
+from crmcore.admin import auth
+from crmcore.admin.permissions import Role
 from crmcore.models import AuditLog, StaffUser, utcnow
-from crmcore.permissions import Role
 from tests.conftest import PASSWORD
 
 

@@ -9,8 +9,9 @@ import time
 import pytest
 from sqlalchemy import func, select, text
 
-from crmcore import backup, cli, settings, worker
-from crmcore.auth import CLI_ACTOR
+from crmcore import cli, worker
+from crmcore.admin import backup, settings
+from crmcore.admin.auth import CLI_ACTOR
 from crmcore.db import migrate
 from crmcore.models import AuditLog, Branch
 

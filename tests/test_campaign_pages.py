@@ -5,7 +5,8 @@ from __future__ import annotations
 import streamlit as st
 from sqlalchemy import func, select
 
-from crmcore import campaigns, consent, preference_tokens, sending
+from crmcore.campaigns import drafts, preference_tokens, sending
+from crmcore.library import consent
 from crmcore.models import AuditLog, Campaign, ConsentRecord, CurrentConsent, Message
 from tests.campaign_fixtures import _isolated_mail_config, add_patrons, add_segment  # noqa: F401
 
@@ -54,7 +55,7 @@ def test_launch_from_the_page_after_the_confirmation(app, db, staff):
         add_patrons(s, 12)
         add_patrons(s, 2, consented=False, start=50)
         seg = add_segment(s, branches=["MAIN"], name="Main branch")
-        cid = campaigns.compose(s, actor=staff["manager"], name="Launch me", segment_id=seg, topic="events", subject="Hi", body="Hello {{ first_name }}", holdout_pct=0).id
+        cid = drafts.compose(s, actor=staff["manager"], name="Launch me", segment_id=seg, topic="events", subject="Hi", body="Hello {{ first_name }}", holdout_pct=0).id
     at = app(role="manager", page="pages/campaigns.py").run()
     at.selectbox(key="cmp-pick").select(cid)
     at = at.run()
@@ -139,7 +140,7 @@ def test_the_preference_page_refuses_tampered_and_foreign_tokens(app, db):
 def test_the_dashboard_shows_launched_campaigns_with_small_cells_suppressed(app, db, staff):
     from datetime import date, timedelta
 
-    from crmcore import activity
+    from crmcore.library import activity
     from crmcore.models import ActivityEvent
 
     with db.write() as s:
@@ -152,9 +153,9 @@ def test_the_dashboard_shows_launched_campaigns_with_small_cells_suppressed(app,
     at = app(role="viewer", page="pages/dashboard.py").run()
     assert not at.exception and "Campaigns" not in [h.value for h in at.subheader]  # none launched yet
     with db.write() as s:
-        cid = campaigns.compose(s, actor=staff["manager"], name="Dashboard campaign", segment_id=seg, topic="events", subject="Hi", body="Hello", holdout_pct=20).id
+        cid = drafts.compose(s, actor=staff["manager"], name="Dashboard campaign", segment_id=seg, topic="events", subject="Hi", body="Hello", holdout_pct=20).id
     with db.write() as s:
-        campaigns.launch(s, actor=staff["manager"], campaign_id=cid)
+        drafts.launch(s, actor=staff["manager"], campaign_id=cid)
     sending.send_pending(db)
     with db.write() as s:
         consent.record(s, patron_id=ids[0], channel="email", topic="events", granted=False, source="preference page")

@@ -5,10 +5,14 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
 from sqlalchemy import func, select
 
-from crmcore import campaign_results, campaigns, consent, privacy, sending, settings
+from crmcore.admin import settings
+from crmcore.campaigns import do_not_mail, drafts, results, sending
+from crmcore.library import consent
 from crmcore.models import ActivityEvent, Campaign, Message, Patron, StaffUser, utcnow
 from tests.campaign_fixtures import _isolated_mail_config, add_patrons, add_segment, smtp  # noqa: F401
 
@@ -18,7 +22,7 @@ BODY = "Dear {{ first_name }},\n\nNew events at {{ branch }}."
 def draft(session, actor, segment_id, **kw) -> int:
     values = dict(name="Spring events", segment_id=segment_id, topic="events", subject="Hi {{ first_name }}", body=BODY, holdout_pct=10)
     values.update(kw)
-    return campaigns.compose(session, actor=actor, **values).id
+    return drafts.compose(session, actor=actor, **values).id
 
 
 def test_compose_rejects_bad_templates_with_a_clear_message(db, staff):
@@ -44,11 +48,11 @@ def test_preview_renders_for_a_sample_patron_and_test_send_goes_to_the_staff_add
         seg = add_segment(s, branches=["MAIN"])
         cid = draft(s, staff["manager"], seg)
     with db.write() as s:
-        sample = campaigns.sample_patrons(s, actor=staff["manager"], campaign_id=cid)
+        sample = drafts.sample_patrons(s, actor=staff["manager"], campaign_id=cid)
         assert [i for i, _ in sample] == ids and "Pat0" in sample[0][1]
-        shown = campaigns.preview(s, actor=staff["manager"], campaign_id=cid, patron_id=ids[1])
+        shown = drafts.preview(s, actor=staff["manager"], campaign_id=cid, patron_id=ids[1])
         assert shown.subject == "Hi Pat1" and "New events at Main Library." in shown.text
-        assert campaigns.send_test(s, actor=staff["manager"], campaign_id=cid, patron_id=ids[1]) == "manager@library.test"
+        assert drafts.send_test(s, actor=staff["manager"], campaign_id=cid, patron_id=ids[1]) == "manager@library.test"
     assert [str(m["To"]) for m in smtp.messages] == ["manager@library.test"]
     assert str(smtp.messages[0]["Subject"]) == "[Test] Hi Pat1"
     with db.read() as s:
@@ -56,7 +60,7 @@ def test_preview_renders_for_a_sample_patron_and_test_send_goes_to_the_staff_add
     with db.write() as s:
         s.get(StaffUser, staff["admin"].id).email = None
     with pytest.raises(ValueError, match="no email address"), db.write() as s:
-        campaigns.send_test(s, actor=staff["admin"], campaign_id=cid, patron_id=ids[1])
+        drafts.send_test(s, actor=staff["admin"], campaign_id=cid, patron_id=ids[1])
 
 
 def test_launch_freezes_the_audience_minus_every_exclusion_and_counts_them(db, staff):
@@ -66,16 +70,16 @@ def test_launch_freezes_the_audience_minus_every_exclusion_and_counts_them(db, s
         no_email = add_patrons(s, 2, email=False, start=200)
         other_topic = add_patrons(s, 2, topic="fundraising", start=300)
         bounced = add_patrons(s, 1, start=400)
-        privacy.suppress(s, email=s.get(Patron, bounced[0]).email.upper(), reason="hard bounce")
+        do_not_mail.suppress(s, email=s.get(Patron, bounced[0]).email.upper(), reason="hard bounce")
         withdrawn = add_patrons(s, 1, start=500)
         consent.record(s, patron_id=withdrawn[0], channel="email", topic="events", granted=False, source="test")
         add_patrons(s, 5, branch="EAST", start=600)  # not in the segment
         seg = add_segment(s, branches=["MAIN"])
         cid = draft(s, staff["manager"], seg, holdout_pct=25)
     with db.read() as s:
-        planned = campaigns.plan(s, actor=staff["manager"], campaign_id=cid)
+        planned = drafts.plan(s, actor=staff["manager"], campaign_id=cid)
     with db.write() as s:
-        summary = campaigns.launch(s, actor=staff["manager"], campaign_id=cid)
+        summary = drafts.launch(s, actor=staff["manager"], campaign_id=cid)
     assert summary["audience"] == 49 == planned["audience"]
     assert summary["excluded"] == {"no_email": 2, "no_consent": 3 + 2 + 1, "suppressed": 1, "frequency_cap": 0} == planned["excluded"]
     assert summary["holdout"] + summary["recipients"] == 40
@@ -85,19 +89,19 @@ def test_launch_freezes_the_audience_minus_every_exclusion_and_counts_them(db, s
     assert {r.patron_id for r in rows} == set(ok)
     assert {(r.status, r.is_holdout) for r in rows} == {("queued", False), ("holdout", True)}
     assert sum(r.is_holdout for r in rows) == summary["holdout"]
-    assert {r.patron_id for r in rows if r.is_holdout} == {p for p in ok if campaigns.in_holdout(cid, p, 25)}
+    assert {r.patron_id for r in rows if r.is_holdout} == {p for p in ok if drafts.in_holdout(cid, p, 25)}
     assert campaign.status == "sending" and campaign.launch_summary == summary
     with pytest.raises(ValueError, match="only a draft can be launched"), db.write() as s:
-        campaigns.launch(s, actor=staff["manager"], campaign_id=cid)
+        drafts.launch(s, actor=staff["manager"], campaign_id=cid)
 
 
 def test_holdout_is_deterministic_and_near_its_share():
-    chosen = [p for p in range(1, 20_001) if campaigns.in_holdout(7, p, 10)]
-    assert chosen == [p for p in range(1, 20_001) if campaigns.in_holdout(7, p, 10)]
+    chosen = [p for p in range(1, 20_001) if drafts.in_holdout(7, p, 10)]
+    assert chosen == [p for p in range(1, 20_001) if drafts.in_holdout(7, p, 10)]
     assert 1800 < len(chosen) < 2200
-    other = {p for p in range(1, 20_001) if campaigns.in_holdout(8, p, 10)}
+    other = {p for p in range(1, 20_001) if drafts.in_holdout(8, p, 10)}
     assert len(other & set(chosen)) < 400  # another campaign holds out other people
-    assert not any(campaigns.in_holdout(7, p, 0) for p in range(1, 1000))
+    assert not any(drafts.in_holdout(7, p, 0) for p in range(1, 1000))
 
 
 def test_the_frequency_cap_excludes_patrons_already_mailed_this_week(db, staff):
@@ -109,13 +113,13 @@ def test_the_frequency_cap_excludes_patrons_already_mailed_this_week(db, staff):
         second = draft(s, staff["manager"], seg, holdout_pct=0, name="Second")
         third = draft(s, staff["manager"], seg, holdout_pct=0, name="Third")
     with db.write() as s:
-        campaigns.launch(s, actor=staff["manager"], campaign_id=first)
+        drafts.launch(s, actor=staff["manager"], campaign_id=first)
     with db.write() as s:
         s.execute(Message.__table__.update().where(Message.campaign_id == first, Message.patron_id.in_(ids[:3])).values(status="sent", sent_at=utcnow() - timedelta(days=8)))
     with db.write() as s:
-        assert campaigns.launch(s, actor=staff["manager"], campaign_id=second)["excluded"]["frequency_cap"] == 0
+        assert drafts.launch(s, actor=staff["manager"], campaign_id=second)["excluded"]["frequency_cap"] == 0
     with db.write() as s:
-        summary = campaigns.launch(s, actor=staff["manager"], campaign_id=third)
+        summary = drafts.launch(s, actor=staff["manager"], campaign_id=third)
     # ids[3:] have two messages this week (queued count too); ids[:3] had one of them 8 days ago.
     assert summary["excluded"]["frequency_cap"] == 3 and summary["recipients"] == 3
     with db.read() as s:
@@ -128,18 +132,18 @@ def test_schedule_then_cancel_stops_what_is_not_sent(db, staff):
         seg = add_segment(s, branches=["MAIN"])
         cid = draft(s, staff["manager"], seg, holdout_pct=0)
     with db.write() as s:
-        summary = campaigns.launch(s, actor=staff["manager"], campaign_id=cid, scheduled_at=utcnow() + timedelta(days=1))
+        summary = drafts.launch(s, actor=staff["manager"], campaign_id=cid, scheduled_at=utcnow() + timedelta(days=1))
     assert summary["scheduled_at"] is not None
     assert sending.send_pending(db) == {}  # not due
     with db.read() as s:
         assert s.get(Campaign, cid).status == "scheduled"
     with db.write() as s:
-        assert campaigns.cancel(s, actor=staff["manager"], campaign_id=cid) == 10
+        assert drafts.cancel(s, actor=staff["manager"], campaign_id=cid) == 10
     with db.read() as s:
         assert set(s.scalars(select(Message.status).where(Message.campaign_id == cid))) == {"cancelled"}
         assert s.get(Campaign, cid).status == "cancelled"
     with pytest.raises(ValueError, match="nothing left to cancel"), db.write() as s:
-        campaigns.cancel(s, actor=staff["manager"], campaign_id=cid)
+        drafts.cancel(s, actor=staff["manager"], campaign_id=cid)
 
 
 def test_results_compare_recipients_with_the_holdout(db, staff):
@@ -148,7 +152,7 @@ def test_results_compare_recipients_with_the_holdout(db, staff):
         seg = add_segment(s, branches=["MAIN"])
         cid = draft(s, staff["manager"], seg, holdout_pct=30)
     with db.write() as s:
-        campaigns.launch(s, actor=staff["manager"], campaign_id=cid)
+        drafts.launch(s, actor=staff["manager"], campaign_id=cid)
     assert sending.send_pending(db)["sent"] > 0
     today = utcnow().date()
     with db.write() as s:
@@ -162,7 +166,7 @@ def test_results_compare_recipients_with_the_holdout(db, staff):
         s.add(ActivityEvent(patron_id=recipients[-1], occurred_on=today + timedelta(days=31), kind="checkout"))  # after the window
         consent.record(s, patron_id=recipients[0], channel="email", topic="events", granted=False, source="preference page")
     with db.read() as s:
-        r = campaign_results.results(s, actor=staff["viewer"], campaign_id=cid)
+        r = results.results(s, actor=staff["viewer"], campaign_id=cid)
     x1, n1, x0, n0 = len(recipients) // 2, len(recipients), len(holdout) // 4, len(holdout)
     assert (r["sent"], r["holdout"], r["audience"], r["unsubscribed"]) == (n1, n0, 60, 1)
     assert (r["recipients_converted"], r["recipients_n"], r["holdout_converted"], r["holdout_n"]) == (x1, n1, x0, n0)
@@ -170,13 +174,13 @@ def test_results_compare_recipients_with_the_holdout(db, staff):
     assert r["lift_low"] < r["lift"] < r["lift_high"]
     assert not r["window_complete"]
     with db.read() as s:
-        (row,) = campaign_results.dashboard_rows(s, actor=staff["viewer"])
+        (row,) = results.dashboard_rows(s, actor=staff["viewer"])
     assert row["sent"] == n1 and row["unsubscribed"] == "<5"
 
 
 def test_newcombe_interval_matches_the_published_example():
     # Newcombe (1998), Statistics in Medicine 17:873, example (a): 56/70 - 48/80, method 10.
-    d, lo, hi = campaign_results.newcombe(56, 70, 48, 80)
+    d, lo, hi = results.newcombe(56, 70, 48, 80)
     assert (round(d, 4), round(lo, 4), round(hi, 4)) == (0.2, 0.0524, 0.3339)
 
 
@@ -198,12 +202,12 @@ def test_no_launched_message_ever_targets_a_patron_without_consent(db, staff, pe
             if state == "other_topic":
                 consent.record(s, patron_id=pid, channel="email", topic="newsletter", granted=True, source="test")
             if suppressed and has_email:
-                privacy.suppress(s, email=s.get(Patron, pid).email, reason="hard bounce")
+                do_not_mail.suppress(s, email=s.get(Patron, pid).email, reason="hard bounce")
             ids.append(pid)
         seg = add_segment(s, branches=[branch], name=f"Segment {branch}")
         cid = draft(s, staff["manager"], seg, holdout_pct=holdout)
     with db.write() as s:
-        campaigns.launch(s, actor=staff["manager"], campaign_id=cid)
+        drafts.launch(s, actor=staff["manager"], campaign_id=cid)
     with db.read() as s:
         targeted = set(s.scalars(select(Message.patron_id).where(Message.campaign_id == cid)))
     allowed = {pid for pid, (has_email, state, suppressed) in zip(ids, people) if has_email and state == "granted" and not suppressed}

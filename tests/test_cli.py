@@ -9,7 +9,8 @@ import sys
 import pytest
 from sqlalchemy import select
 
-from crmcore import auth, cli
+from crmcore import cli
+from crmcore.admin import auth
 from crmcore.db import Database, current_revision, head_revision
 from crmcore.models import AuditLog, Patron, StaffUser
 from tests.conftest import ROOT

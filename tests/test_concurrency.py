@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from crmcore.backup import _sqlite_file
+from crmcore.admin.backup import _sqlite_file
 from crmcore.models import AuditLog, Interaction, Patron
 from tests.concurrency_writer import PER_IMPORT
 

@@ -6,7 +6,7 @@ from datetime import date, timedelta
 
 import pytest
 
-from crmcore import activity
+from crmcore.library import activity
 from crmcore.models import ActivityEvent, Branch, Interaction, Patron, Zone
 
 SECRET = "Zebulon Quartermaine"

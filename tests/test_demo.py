@@ -5,8 +5,9 @@ from datetime import date, timedelta
 import pytest
 from sqlalchemy import func, select, text
 
-from crmcore import activity, consent, demo as demo_library
 from crmcore.db import Database
+from crmcore.demo.library import WINDOW_DAYS, generate
+from crmcore.library import activity, consent
 from crmcore.models import (
     ActivityEvent,
     ActivityMonthly,
@@ -47,7 +48,7 @@ def test_the_same_seed_makes_the_same_library(tmp_path, sqlite_template):
     for name in ("a", "b", "c"):
         (tmp_path / name).mkdir()
         db = fresh_sqlite(sqlite_template, tmp_path / name)
-        demo_library.generate(db, patrons=120, seed=3 if name != "c" else 4, today=today)
+        generate(db, patrons=120, seed=3 if name != "c" else 4, today=today)
         with db.read() as s:
             made.append((
                 s.execute(text("SELECT ils_id, first_name, last_name, email, phone, birth_year, zone_id, branch_id, patron_type, registered_on, last_activity_on FROM patron ORDER BY id")).all(),
@@ -69,12 +70,12 @@ def test_a_realistic_share_of_patrons_is_lapsed_and_activity_ends_today(db, demo
     assert 0.15 < lapsed / 300 < 0.5
     assert recent / 300 > 0.25
     assert last <= today and last >= today - timedelta(days=7)
-    assert first >= today - timedelta(days=demo_library.WINDOW_DAYS)
+    assert first >= today - timedelta(days=WINDOW_DAYS)
 
 
 def test_summer_is_busier_than_december(tmp_path, sqlite_template):
     db = fresh_sqlite(sqlite_template, tmp_path)
-    demo_library.generate(db, patrons=400, seed=5, today=date(2026, 1, 10))
+    generate(db, patrons=400, seed=5, today=date(2026, 1, 10))
     with db.read() as s:
         by_month = dict(s.execute(select(ActivityMonthly.month, func.sum(ActivityMonthly.count)).group_by(ActivityMonthly.month)).all())
     db.dispose()
@@ -137,12 +138,12 @@ def test_interactions_go_to_existing_staff_and_no_account_is_created(db, staff, 
 
 def test_the_demo_refuses_a_database_that_already_has_patrons(db, demo):
     with pytest.raises(ValueError, match="empty database"):
-        demo_library.generate(db, patrons=10, seed=1)
+        generate(db, patrons=10, seed=1)
 
 
 def test_the_demo_on_an_empty_database_without_staff_attributes_interactions_to_nobody(tmp_path, sqlite_template):
     db: Database = fresh_sqlite(sqlite_template, tmp_path)
-    demo_library.generate(db, patrons=20, seed=2)
+    generate(db, patrons=20, seed=2)
     with db.read() as s:
         assert set(s.execute(select(Interaction.staff_id).distinct()).scalars()) == {None}
         assert _count(s, StaffUser) == 0

@@ -16,13 +16,14 @@ from email import message_from_bytes, policy
 from pathlib import Path
 
 import pytest
-
 from sqlmodel import func, select
 
-from crmcore import auth, consent, segments
+from crmcore.admin import auth
+from crmcore.admin.permissions import Actor, Role
+from crmcore.campaigns import segments
 from crmcore.db import Database, migrate
+from crmcore.library import consent
 from crmcore.models import Message, Patron, Segment, StaffUser
-from crmcore.permissions import Actor, Role
 from tests.conftest import PASSWORD, ROOT, require_or_skip
 
 pytestmark = pytest.mark.browser
@@ -67,11 +68,11 @@ def smtp_sink():
 
 def _seed(url: str) -> None:
     """A small demo library and one manager whose password the test knows."""
-    from crmcore import demo
+    from crmcore.demo.library import generate
 
     migrate(url)
     db = Database(url)
-    demo.generate(db, patrons=DEMO_PATRONS, seed=7)
+    generate(db, patrons=DEMO_PATRONS, seed=7)
     with db.write() as session:
         session.add(StaffUser(username=STAFF_USER, role="manager", password_hash=auth.hash_password(PASSWORD), display_name="E2E Manager"))
     db.dispose()

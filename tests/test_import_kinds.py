@@ -46,7 +46,7 @@ def test_activity_lands_once_rolls_up_and_keeps_genres_only_with_history_opt_in(
 
 
 def test_titles_and_item_barcodes_cannot_be_mapped_and_are_not_stored(sqlite_db, tmp_path):
-    from crmcore.auth import CLI_ACTOR
+    from crmcore.admin.auth import CLI_ACTOR
 
     with_patrons(sqlite_db, CLI_ACTOR)
     run(sqlite_db, CLI_ACTOR, "activity", SAMPLES / "activity.csv", ACTIVITY)

@@ -8,10 +8,22 @@ from pathlib import Path
 import pytest
 from sqlmodel import func, select
 
-from crmcore import bulk, consent, imports, kpis
+from crmcore import bulk, imports, kpis
+from crmcore.admin.permissions import PermissionDenied
 from crmcore.imports import koha_sample, mapping
-from crmcore.models import AuditLog, Branch, ConsentRecord, DashCohort, DashFlow, DashRegistration, DashState, ImportRun, Patron, Zone
-from crmcore.permissions import PermissionDenied
+from crmcore.library import consent
+from crmcore.models import (
+    AuditLog,
+    Branch,
+    ConsentRecord,
+    DashCohort,
+    DashFlow,
+    DashRegistration,
+    DashState,
+    ImportRun,
+    Patron,
+    Zone,
+)
 
 SAMPLES = Path(__file__).resolve().parent.parent / "data" / "samples"
 
@@ -217,7 +229,7 @@ def test_only_admins_import(db, staff, role):
 
 
 def test_allowlist_unmapped_values_appear_nowhere_in_the_database_file(sqlite_db, tmp_path):
-    from crmcore.auth import CLI_ACTOR
+    from crmcore.admin.auth import CLI_ACTOR
 
     path = tmp_path / "koha.csv"
     koha_sample.write(path, rows=200)

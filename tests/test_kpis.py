@@ -21,8 +21,9 @@ import pandas as pd
 import pytest
 from sqlalchemy import delete
 
-from crmcore import activity, kpis
+from crmcore import kpis
 from crmcore.kpis import figures as f
+from crmcore.library import activity
 from crmcore.models import ActivityEvent, Branch, Interaction, Patron, Zone
 
 TODAY = date(2025, 6, 15)
@@ -208,9 +209,9 @@ def test_every_definition_is_in_the_readme():
 @pytest.fixture
 def demo_library(db):
     """A small demo library (seeded, so repeatable), its summaries built as of TODAY."""
-    from crmcore import demo
+    from crmcore.demo.library import generate
 
-    demo.generate(db, patrons=300, seed=7, today=TODAY)
+    generate(db, patrons=300, seed=7, today=TODAY)
     with db.write() as s:
         kpis.refresh_summaries(s, today=TODAY)
     return db

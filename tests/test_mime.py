@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from email import message_from_bytes, policy
 
-from crmcore import mime
+from crmcore.campaigns import mime
 
 WHEN = datetime(2026, 11, 23, 9, 30, tzinfo=timezone.utc)
 LONG_URL = "https://library.example.org/preferences?token=" + "abcdefghij" * 12

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 from sqlmodel import func, select
 
-from crmcore import exports, outreach, outreach_contacts, outreach_duplicates, outreach_interactions, outreach_kpis
+from crmcore import exports
 from crmcore.models import (
     AuditLog,
     Contact,
@@ -23,23 +23,25 @@ from crmcore.models import (
     Patron,
     Task,
 )
+from crmcore.outreach import contacts, duplicates, interactions, organizations
+from crmcore.outreach.kpis import outreach_kpis
 
 T0 = datetime(2024, 5, 10, 15, 0, tzinfo=timezone.utc)
 
 
 def org(db, actor, **fields):
     with db.write() as s:
-        return outreach.create_organization(s, actor=actor, **fields).id
+        return organizations.create_organization(s, actor=actor, **fields).id
 
 
 def contact(db, actor, **fields):
     with db.write() as s:
-        return outreach_contacts.create_contact(s, actor=actor, **fields).id
+        return contacts.create_contact(s, actor=actor, **fields).id
 
 
 def log(db, actor, **fields):
     with db.write() as s:
-        return outreach_interactions.log_interaction(s, actor=actor, **fields).id
+        return interactions.log_interaction(s, actor=actor, **fields).id
 
 
 def audit_actions(db, entity_id=None):
@@ -62,7 +64,7 @@ def audit_actions(db, entity_id=None):
 )
 def test_bad_organization_input_names_the_field_and_stores_nothing(db, staff, fields, message):
     with pytest.raises(ValueError, match=re.escape(message)), db.write() as s:
-        outreach.create_organization(s, actor=staff["outreach"], **fields)
+        organizations.create_organization(s, actor=staff["outreach"], **fields)
     with db.read() as s:
         assert s.exec(select(func.count()).select_from(Organization)).one() == 0
 
@@ -70,9 +72,9 @@ def test_bad_organization_input_names_the_field_and_stores_nothing(db, staff, fi
 def test_create_and_edit_an_organization_normalises_tags_and_audits_changed_fields(db, staff):
     oid = org(db, staff["outreach"], name=" Lincoln PTA ", email="PTA@Lincoln.example.org", phone="(202) 555-0143", website="https://pta.example.org", tags=["Schools", " schools", "Parents"])
     with db.write() as s:
-        outreach.update_organization(s, actor=staff["manager"], organization_id=oid, sector="education", phone="", tags=["schools"])
+        organizations.update_organization(s, actor=staff["manager"], organization_id=oid, sector="education", phone="", tags=["schools"])
     with db.read() as s:
-        row = outreach.get_organization(s, actor=staff["outreach"], organization_id=oid)
+        row = organizations.get_organization(s, actor=staff["outreach"], organization_id=oid)
         detail = s.exec(select(AuditLog.detail).where(AuditLog.action == "organization.update")).one()
     assert row["name"] == "Lincoln PTA" and row["email"] == "PTA@lincoln.example.org" and row["phone"] is None
     assert row["sector"] == "education" and row["tags"] == ["schools"]
@@ -83,24 +85,24 @@ def test_create_and_edit_an_organization_normalises_tags_and_audits_changed_fiel
 def test_archive_hides_from_lists_and_pickers_but_keeps_the_record(db, staff):
     oid = org(db, staff["outreach"], name="Old Garden Club")
     with db.write() as s:
-        outreach.archive_organization(s, actor=staff["outreach"], organization_id=oid)
+        organizations.archive_organization(s, actor=staff["outreach"], organization_id=oid)
     with db.read() as s:
-        assert outreach.list_organizations(s, actor=staff["outreach"]) == []
-        assert oid not in outreach.organization_choices(s, actor=staff["outreach"])
-        assert [r["id"] for r in outreach.list_organizations(s, actor=staff["outreach"], include_archived=True)] == [oid]
+        assert organizations.list_organizations(s, actor=staff["outreach"]) == []
+        assert oid not in organizations.organization_choices(s, actor=staff["outreach"])
+        assert [r["id"] for r in organizations.list_organizations(s, actor=staff["outreach"], include_archived=True)] == [oid]
 
 
 def test_find_organization_for_upsert_by_email_then_name_and_through_merges(db, staff):
     a = org(db, staff["outreach"], name="Friends  of the Library", email="friends@example.org")
     b = org(db, staff["outreach"], name="Rotary Club")
     with db.read() as s:
-        assert outreach.find_organization(s, actor=staff["outreach"], email="FRIENDS@example.org").id == a
-        assert outreach.find_organization(s, actor=staff["outreach"], name="friends of the  library").id == a
-        assert outreach.find_organization(s, actor=staff["outreach"], name="Nobody") is None
+        assert organizations.find_organization(s, actor=staff["outreach"], email="FRIENDS@example.org").id == a
+        assert organizations.find_organization(s, actor=staff["outreach"], name="friends of the  library").id == a
+        assert organizations.find_organization(s, actor=staff["outreach"], name="Nobody") is None
     with db.write() as s:
-        outreach_duplicates.merge_organizations(s, actor=staff["outreach"], keep_id=a, merge_id=b)
+        duplicates.merge_organizations(s, actor=staff["outreach"], keep_id=a, merge_id=b)
     with db.read() as s:
-        assert outreach.find_organization(s, actor=staff["outreach"], name="rotary club").id == a
+        assert organizations.find_organization(s, actor=staff["outreach"], name="rotary club").id == a
 
 
 def test_contact_can_link_to_a_patron_by_ils_id_and_refuses_an_unknown_one(db, staff):
@@ -109,21 +111,21 @@ def test_contact_can_link_to_a_patron_by_ils_id_and_refuses_an_unknown_one(db, s
     oid = org(db, staff["outreach"], name="YMCA")
     cid = contact(db, staff["outreach"], first_name="Ada", last_name="Okafor", organization_id=oid, patron_ils_id="P-77", email="ada@example.org", tags=["Coach"])
     with db.read() as s:
-        row = outreach_contacts.get_contact(s, actor=staff["outreach"], contact_id=cid)
-        assert outreach_contacts.find_contact(s, actor=staff["outreach"], first_name="ada", last_name="OKAFOR", organization_id=oid).id == cid
+        row = contacts.get_contact(s, actor=staff["outreach"], contact_id=cid)
+        assert contacts.find_contact(s, actor=staff["outreach"], first_name="ada", last_name="OKAFOR", organization_id=oid).id == cid
     assert row["patron_ils_id"] == "P-77" and row["organization_name"] == "YMCA" and row["tags"] == ["coach"]
     with pytest.raises(ValueError, match="patron_ils_id: no patron with ILS id 'P-404'"), db.write() as s:
-        outreach_contacts.update_contact(s, actor=staff["outreach"], contact_id=cid, patron_ils_id="P-404")
+        contacts.update_contact(s, actor=staff["outreach"], contact_id=cid, patron_ils_id="P-404")
     with pytest.raises(ValueError, match="last_name: required"), db.write() as s:
-        outreach_contacts.create_contact(s, actor=staff["outreach"], last_name="")
+        contacts.create_contact(s, actor=staff["outreach"], last_name="")
 
 
 def test_quick_log_creates_organizations_people_and_tags_inline(db, staff):
     iid = log(db, staff["outreach"], kind="event_table", new_organizations=["Farmers Market"], new_contacts=["Maria Lopez", {"last_name": "Chen", "email": "chen@example.org"}],
               tags=["Summer", "markets"], notes="Met the PTA", cards_issued=12, signups=30, follow_up_on=date(2024, 6, 1))
     with db.read() as s:
-        row = outreach_interactions.search_interactions(s, actor=staff["manager"])[0]
-        market = outreach.find_organization(s, actor=staff["outreach"], name="farmers market")
+        row = interactions.search_interactions(s, actor=staff["manager"])[0]
+        market = organizations.find_organization(s, actor=staff["outreach"], name="farmers market")
         people = s.exec(select(Contact).order_by(Contact.last_name)).all()
     assert row["id"] == iid and row["type"] == "Event table" and row["logged_by"] == "Outreach Staff"
     assert row["organizations"] == "Farmers Market" and row["people"] == "Chen, Maria Lopez" and row["tags"] == "markets, summer"
@@ -143,7 +145,7 @@ def test_quick_log_creates_organizations_people_and_tags_inline(db, staff):
 )
 def test_quick_log_refuses_bad_input_and_stores_nothing(db, staff, fields, message):
     with pytest.raises(ValueError, match=re.escape(message)), db.write() as s:
-        outreach_interactions.log_interaction(s, actor=staff["outreach"], **fields)
+        interactions.log_interaction(s, actor=staff["outreach"], **fields)
     with db.read() as s:
         assert s.exec(select(func.count()).select_from(Organization)).one() == 0
 
@@ -163,8 +165,8 @@ def test_timeline_is_newest_first_with_staff_and_includes_the_organizations_peop
     second = log(db, staff["manager"], kind="phone", contact_ids=[cid], occurred_at=T0 + timedelta(days=3))
     other = log(db, staff["outreach"], kind="email", new_organizations=["Unrelated"], occurred_at=T0 + timedelta(days=5))
     with db.read() as s:
-        org_line = outreach_interactions.timeline(s, actor=staff["outreach"], organization_id=oid)
-        person_line = outreach_interactions.timeline(s, actor=staff["outreach"], contact_id=cid)
+        org_line = interactions.timeline(s, actor=staff["outreach"], organization_id=oid)
+        person_line = interactions.timeline(s, actor=staff["outreach"], contact_id=cid)
     assert [(r["id"], r["logged_by"]) for r in org_line] == [(second, "Manager Staff"), (first, "Outreach Staff")]
     assert [r["id"] for r in person_line] == [second] and other not in [r["id"] for r in org_line]
 
@@ -178,7 +180,7 @@ def test_search_filters_by_date_type_tag_staff_organization_and_text(db, staff):
 
     def ids(**filters):
         with db.read() as s:
-            return [r["id"] for r in outreach_interactions.search_interactions(s, actor=staff["outreach"], **filters)]
+            return [r["id"] for r in interactions.search_interactions(s, actor=staff["outreach"], **filters)]
 
     assert ids() == [i3, i2, i1]
     assert ids(date_from=T0.date(), date_to=T0.date() + timedelta(days=10)) == [i2, i1]
@@ -195,14 +197,14 @@ def test_edit_interaction_changes_links_and_audits(db, staff):
     iid = log(db, staff["outreach"], kind="visit", organization_ids=[a])
     b = org(db, staff["outreach"], name="Zoo")
     with db.write() as s:
-        outreach_interactions.update_interaction(s, actor=staff["manager"], interaction_id=iid, kind="meeting", organization_ids=[b], signups=4, notes="rescheduled")
+        interactions.update_interaction(s, actor=staff["manager"], interaction_id=iid, kind="meeting", organization_ids=[b], signups=4, notes="rescheduled")
     with db.read() as s:
-        row = outreach_interactions.search_interactions(s, actor=staff["outreach"])[0]
+        row = interactions.search_interactions(s, actor=staff["outreach"])[0]
         detail = s.exec(select(AuditLog.detail).where(AuditLog.action == "interaction.update")).one()
     assert (row["type"], row["organizations"], row["signups"], row["notes"]) == ("Meeting", "Zoo", 4, "rescheduled")
     assert set(detail["fields"]) == {"kind", "signups", "notes", "organizations"}
     with pytest.raises(ValueError, match="needs at least one organization or person"), db.write() as s:
-        outreach_interactions.update_interaction(s, actor=staff["manager"], interaction_id=iid, organization_ids=[])
+        interactions.update_interaction(s, actor=staff["manager"], interaction_id=iid, organization_ids=[])
 
 
 def test_possible_duplicates_are_flagged_by_similar_name_email_and_phone(db, staff):
@@ -214,8 +216,8 @@ def test_possible_duplicates_are_flagged_by_similar_name_email_and_phone(db, sta
     f = org(db, staff["outreach"], name="Community Gardeners", phone="+1 202 555 0101")
     org(db, staff["outreach"], name="Chess Club")
     with db.read() as s:
-        pairs = {(p["keep_id"], p["other_id"]): p["reason"] for p in outreach_duplicates.organization_duplicates(s, actor=staff["outreach"])}
-        similar = outreach_duplicates.similar_organizations(s, actor=staff["outreach"], name="lincoln elementary pta")
+        pairs = {(p["keep_id"], p["other_id"]): p["reason"] for p in duplicates.organization_duplicates(s, actor=staff["outreach"])}
+        similar = duplicates.similar_organizations(s, actor=staff["outreach"], name="lincoln elementary pta")
     assert pairs == {(a, b): "similar name", (c, d): "same email", (e, f): "same phone"}
     assert {r["id"] for r in similar} == {a, b}
 
@@ -225,7 +227,7 @@ def test_contact_duplicates(db, staff):
     b = contact(db, staff["outreach"], first_name="John", last_name="Smith")
     c = contact(db, staff["outreach"], first_name="Ann", last_name="Lee", email="JS@example.org")
     with db.read() as s:
-        pairs = {(p["keep_id"], p["other_id"]): p["reason"] for p in outreach_duplicates.contact_duplicates(s, actor=staff["outreach"])}
+        pairs = {(p["keep_id"], p["other_id"]): p["reason"] for p in duplicates.contact_duplicates(s, actor=staff["outreach"])}
     assert pairs == {(a, b): "similar name", (a, c): "same email"}
 
 
@@ -238,7 +240,7 @@ def test_merge_organizations_keeps_every_interaction_contact_tag_and_task(db, st
     with db.write() as s:
         s.add(Task(title="Call back", organization_id=dup, assignee_id=staff["outreach"].id))
     with db.write() as s:
-        outreach_duplicates.merge_organizations(s, actor=staff["outreach"], keep_id=keep, merge_id=dup)
+        duplicates.merge_organizations(s, actor=staff["outreach"], keep_id=keep, merge_id=dup)
     with db.read() as s:
         linked = set(s.exec(select(InteractionOrganization.interaction_id).where(InteractionOrganization.organization_id == keep)))
         gone = s.exec(select(func.count()).select_from(InteractionOrganization).where(InteractionOrganization.organization_id == dup)).one()
@@ -252,7 +254,7 @@ def test_merge_organizations_keeps_every_interaction_contact_tag_and_task(db, st
     assert moved_contact.organization_id == keep and task.organization_id == keep
     assert detail == {"merged": dup, "interactions_moved": 3, "filled": ["email"]}
     with pytest.raises(ValueError, match="already merged"), db.write() as s:
-        outreach_duplicates.merge_organizations(s, actor=staff["outreach"], keep_id=keep, merge_id=dup)
+        duplicates.merge_organizations(s, actor=staff["outreach"], keep_id=keep, merge_id=dup)
 
 
 def test_merge_contacts_keeps_interactions_and_tags(db, staff):
@@ -261,12 +263,12 @@ def test_merge_contacts_keeps_interactions_and_tags(db, staff):
     i1 = log(db, staff["outreach"], kind="phone", contact_ids=[dup])
     i2 = log(db, staff["outreach"], kind="phone", contact_ids=[keep, dup])
     with db.write() as s:
-        outreach_duplicates.merge_contacts(s, actor=staff["manager"], keep_id=keep, merge_id=dup)
+        duplicates.merge_contacts(s, actor=staff["manager"], keep_id=keep, merge_id=dup)
     with db.read() as s:
         linked = set(s.exec(select(InteractionContact.interaction_id).where(InteractionContact.contact_id == keep)))
         tags = list(s.exec(select(ContactTag.tag_id).where(ContactTag.contact_id == keep)))
         kept = s.get(Contact, keep)
-        timeline = outreach_interactions.timeline(s, actor=staff["outreach"], contact_id=keep)
+        timeline = interactions.timeline(s, actor=staff["outreach"], contact_id=keep)
     assert linked == {i1, i2} and len(tags) == 1 and kept.phone == "+12025550188"
     assert [r["id"] for r in timeline] == [i2, i1]
 
@@ -274,7 +276,7 @@ def test_merge_contacts_keeps_interactions_and_tags(db, staff):
 def test_export_neutralises_formula_cells_in_csv_and_xlsx(db, staff):
     log(db, staff["outreach"], kind="meeting", new_organizations=["=HYPERLINK(\"http://evil\",\"x\")"], notes="+1 call", outcome="@SUM(A1)", tags=["-x"])
     with db.read() as s:
-        frame = outreach_interactions.export_frame(outreach_interactions.search_interactions(s, actor=staff["outreach"]))
+        frame = interactions.export_frame(interactions.search_interactions(s, actor=staff["outreach"]))
     csv = pd.read_csv(io.BytesIO(exports.to_csv(frame)), encoding="utf-8-sig", dtype=str)
     assert csv.loc[0, "organizations"].startswith("'=HYPERLINK") and csv.loc[0, "notes"] == "'+1 call"
     assert csv.loc[0, "outcome"] == "'@SUM(A1)" and csv.loc[0, "tags"] == "'-x"
@@ -293,12 +295,12 @@ def test_kpis_count_interactions_organizations_partners_overdue_and_cards(db, st
     log(db, staff["manager"], kind="partnership", organization_ids=[b], occurred_at=T0 + timedelta(days=26))
     log(db, staff["outreach"], kind="meeting", organization_ids=[b], occurred_at=T0 - timedelta(days=60))
     with db.read() as s:
-        kpis = outreach_kpis.outreach_kpis(s, actor=staff["outreach"], date_from=date(2024, 5, 1), date_to=date(2024, 6, 30), today=date(2024, 6, 1))
-        viewer = outreach_kpis.outreach_kpis(s, actor=staff["viewer"], date_from=date(2024, 5, 1), date_to=date(2024, 6, 30), today=date(2024, 6, 1))
+        kpis = outreach_kpis(s, actor=staff["outreach"], date_from=date(2024, 5, 1), date_to=date(2024, 6, 30), today=date(2024, 6, 1))
+        viewer = outreach_kpis(s, actor=staff["viewer"], date_from=date(2024, 5, 1), date_to=date(2024, 6, 30), today=date(2024, 6, 1))
     assert (kpis["interactions"], kpis["organizations_touched"], kpis["new_partners"]) == (3, 2, 1)
     assert (kpis["overdue_follow_ups"], kpis["cards_issued"], kpis["signups"]) == (1, 15, 4)
     assert kpis["by_month_type"].values.tolist() == [["2024-05", "Event table", 1], ["2024-06", "Event table", 1], ["2024-06", "Partnership", 1]]
     assert kpis["by_month_staff"].values.tolist() == [["2024-05", "Outreach Staff", 1], ["2024-06", "Manager Staff", 2]]
     assert viewer["by_month_staff"] is None and viewer["interactions"] == 3
     with pytest.raises(ValueError, match="date range"), db.read() as s:
-        outreach_kpis.outreach_kpis(s, actor=staff["viewer"], date_from=date(2024, 6, 1), date_to=date(2024, 5, 1))
+        outreach_kpis(s, actor=staff["viewer"], date_from=date(2024, 6, 1), date_to=date(2024, 5, 1))

@@ -9,7 +9,6 @@ from datetime import date, timedelta
 import pytest
 from sqlmodel import select
 
-from crmcore import outreach, outreach_calendar, outreach_contacts, outreach_interactions, tasks
 from crmcore.models import (
     CalendarFeed,
     Contact,
@@ -21,6 +20,7 @@ from crmcore.models import (
     Tag,
     Task,
 )
+from crmcore.outreach import calendar, contacts, interactions, organizations, tasks
 
 XSS = [
     "<script>alert('x')</script>",
@@ -44,7 +44,7 @@ def button(at, label):
 
 def test_quick_log_with_an_existing_and_a_new_organization_and_a_new_person(app, db, staff):
     with db.write() as s:
-        pta = outreach.create_organization(s, actor=staff["outreach"], name="Lincoln PTA").id
+        pta = organizations.create_organization(s, actor=staff["outreach"], name="Lincoln PTA").id
     at = app(role="outreach", page="pages/outreach_log.py").run()
     at.button_group(key=ql(at, "kind")).set_value("event_table")
     at.multiselect(key=ql(at, "orgs")).set_value([pta, "Farmers Market"])
@@ -79,8 +79,8 @@ def test_quick_log_without_anyone_says_what_is_missing_and_keeps_the_notes(app, 
 
 def test_quick_log_flags_a_new_organization_that_looks_like_an_existing_one(app, db, staff):
     with db.write() as s:
-        outreach.create_organization(s, actor=staff["outreach"], name="Lincoln Elementary PTA")
-        outreach_contacts.create_contact(s, actor=staff["outreach"], first_name="Maria", last_name="Lopez")
+        organizations.create_organization(s, actor=staff["outreach"], name="Lincoln Elementary PTA")
+        contacts.create_contact(s, actor=staff["outreach"], first_name="Maria", last_name="Lopez")
     at = app(role="outreach", page="pages/outreach_log.py").run()
     at.multiselect(key=ql(at, "orgs")).set_value(["Lincoln Elementary P.T.A."])
     at.multiselect(key=ql(at, "people")).set_value(["Maria Lopes"])
@@ -91,7 +91,7 @@ def test_quick_log_flags_a_new_organization_that_looks_like_an_existing_one(app,
 
 def test_create_organization_page_refuses_a_bad_email_then_creates_and_flags_a_duplicate(app, db, staff):
     with db.write() as s:
-        outreach.create_organization(s, actor=staff["outreach"], name="Food Bank", phone="202-555-0100")
+        organizations.create_organization(s, actor=staff["outreach"], name="Food Bank", phone="202-555-0100")
     at = app(role="outreach", page="pages/organizations.py").run()
     at.text_input(key="new-org-name").input("Springfield Food Pantry")
     at.text_input(key="new-org-email").input("pantry@")
@@ -109,10 +109,10 @@ def test_create_organization_page_refuses_a_bad_email_then_creates_and_flags_a_d
 
 def test_merge_from_the_duplicates_page_keeps_the_interactions(app, db, staff):
     with db.write() as s:
-        keep = outreach.create_organization(s, actor=staff["outreach"], name="Rotary Club", email="info@rotary.example.org").id
-        dup = outreach.create_organization(s, actor=staff["outreach"], name="Springfield Rotary", email="INFO@rotary.example.org").id
+        keep = organizations.create_organization(s, actor=staff["outreach"], name="Rotary Club", email="info@rotary.example.org").id
+        dup = organizations.create_organization(s, actor=staff["outreach"], name="Springfield Rotary", email="INFO@rotary.example.org").id
         for _ in range(2):
-            outreach_interactions.log_interaction(s, actor=staff["outreach"], kind="meeting", organization_ids=[dup])
+            interactions.log_interaction(s, actor=staff["outreach"], kind="meeting", organization_ids=[dup])
     at = app(role="outreach", page="pages/duplicates.py").run()
     assert any("same email" in m.value for m in at.markdown)
     button(at, "Keep the first").click().run()
@@ -128,7 +128,7 @@ def test_merge_from_the_duplicates_page_keeps_the_interactions(app, db, staff):
 def test_follow_up_completion_snooze_reassign_and_new_task(app, db, staff):
     today = date.today()
     with db.write() as s:
-        overdue = outreach_interactions.log_interaction(s, actor=staff["outreach"], kind="phone", new_organizations=["Food Bank"], follow_up_on=today - timedelta(days=2)).id
+        overdue = interactions.log_interaction(s, actor=staff["outreach"], kind="phone", new_organizations=["Food Bank"], follow_up_on=today - timedelta(days=2)).id
         task = tasks.create_task(s, actor=staff["outreach"], title="Send the flyer", due_on=today).id
     at = app(role="outreach", page="pages/followups.py").run()
     assert "1 overdue · 1 due today" in at.caption[0].value
@@ -153,7 +153,7 @@ def test_follow_up_completion_snooze_reassign_and_new_task(app, db, staff):
 
 def test_calendar_subscription_link_is_created_and_reset(app, db, staff, tmp_path, monkeypatch):
     feeds = tmp_path / "calendars"
-    monkeypatch.setattr(outreach_calendar, "FEED_DIR", feeds)  # never touch the checkout's static/ folder
+    monkeypatch.setattr(calendar, "FEED_DIR", feeds)  # never touch the checkout's static/ folder
     at = app(role="outreach", page="pages/followups.py").run()
     at.button(key="feed-create").click().run()
     with db.read() as s:
@@ -174,9 +174,9 @@ def _seed_payloads(db, staff):
     firsts = []
     with db.write() as s:
         for i, payload in enumerate(XSS):
-            org = outreach.create_organization(s, actor=staff["outreach"], name=f"{payload} {i}", notes=payload, tags=[payload[:50]])
-            person = outreach_contacts.create_contact(s, actor=staff["outreach"], first_name=payload, last_name=f"X{i}", organization_id=org.id, notes=payload, job_title=payload[:100])
-            outreach_interactions.log_interaction(
+            org = organizations.create_organization(s, actor=staff["outreach"], name=f"{payload} {i}", notes=payload, tags=[payload[:50]])
+            person = contacts.create_contact(s, actor=staff["outreach"], first_name=payload, last_name=f"X{i}", organization_id=org.id, notes=payload, job_title=payload[:100])
+            interactions.log_interaction(
                 s, actor=staff["outreach"], kind="meeting", organization_ids=[org.id], contact_ids=[person.id], notes=payload, outcome=payload, tags=[payload[:50]], follow_up_on=date.today()
             )
             tasks.create_task(s, actor=staff["outreach"], title=payload, notes=payload, due_on=date.today())
@@ -218,7 +218,7 @@ def outreach_ids(db):
 
 def test_viewer_sees_kpis_without_names_and_no_staff_breakdown(app, db, staff):
     with db.write() as s:
-        outreach_interactions.log_interaction(s, actor=staff["outreach"], kind="event_table", new_organizations=["Secret Org Name"], notes="secret note", cards_issued=7)
+        interactions.log_interaction(s, actor=staff["outreach"], kind="event_table", new_organizations=["Secret Org Name"], notes="secret note", cards_issued=7)
     at = app(role="viewer", page="pages/outreach_kpis.py").run()
     assert not at.exception and not at.error
     metrics = {m.label: m.value for m in at.metric}
@@ -234,7 +234,7 @@ def test_create_a_contact_linked_to_a_patron_then_archive_it(app, db, staff):
 
     with db.write() as s:
         s.add(Patron(ils_id="P-100", last_name="Reyes"))
-        org_id = outreach.create_organization(s, actor=staff["outreach"], name="Head Start").id
+        org_id = organizations.create_organization(s, actor=staff["outreach"], name="Head Start").id
     at = app(role="outreach", page="pages/contacts.py").run()
     at.text_input(key="new-contact-first").input("Luz")
     at.text_input(key="new-contact-last").input("Reyes")

@@ -3,7 +3,7 @@
 import pytest
 
 import ui
-from crmcore.permissions import Role, allowed
+from crmcore.admin.permissions import Role, allowed
 from tests.conftest import PASSWORD
 
 PAGE_ROLES = [(spec.path, role.value) for spec in ui.PAGES for role in Role if spec.perm is None or allowed(role, spec.perm)]

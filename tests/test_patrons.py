@@ -3,9 +3,9 @@
 import pytest
 from sqlalchemy import select
 
-from crmcore import consent, patrons
+from crmcore.admin.permissions import PermissionDenied
+from crmcore.library import consent, patrons
 from crmcore.models import AuditLog, Patron
-from crmcore.permissions import PermissionDenied
 
 
 def _audits(db, action):

@@ -6,7 +6,9 @@ import stat
 
 import pytest
 
-from crmcore import config, consent, preference_tokens, preferences
+from crmcore.admin import config
+from crmcore.campaigns import preference_tokens, preferences
+from crmcore.library import consent
 from tests.campaign_fixtures import _isolated_mail_config, add_patrons  # noqa: F401
 
 

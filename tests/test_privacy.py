@@ -7,7 +7,9 @@ from datetime import date
 import pytest
 from sqlalchemy import func, select
 
-from crmcore import consent, privacy
+from crmcore.admin.permissions import PermissionDenied
+from crmcore.campaigns import do_not_mail
+from crmcore.library import consent
 from crmcore.models import (
     ActivityEvent,
     ActivityMonthly,
@@ -20,7 +22,7 @@ from crmcore.models import (
     Patron,
     Suppression,
 )
-from crmcore.permissions import PermissionDenied
+from crmcore.privacy import rights
 
 XSS = '<script>alert("x")</script><img src=x onerror=alert(1)>'
 
@@ -46,7 +48,7 @@ def seed_patron(db, *, email="Ana.Lopez@Example.org", first_name="Ana", last_nam
 def test_access_export_holds_everything_about_the_patron_and_is_audited(db, staff):
     pid = seed_patron(db)
     with db.write() as s:
-        data = privacy.access_export(s, actor=staff["admin"], patron_id=pid)
+        data = rights.access_export(s, actor=staff["admin"], patron_id=pid)
     assert data["patron"]["email"] == "Ana.Lopez@Example.org" and data["patron"]["interests"] == "gardening"
     assert {(r["topic"], r["granted"]) for r in data["current_consent"]} == {("events", True), ("newsletter", False)}
     assert len(data["consent_history"]) == 2
@@ -54,7 +56,7 @@ def test_access_export_holds_everything_about_the_patron_and_is_audited(db, staf
     assert data["activity_by_month"][0]["count"] == 2
     assert data["messages"][0]["campaign"] == "Spring events"
     assert data["contact_records"][0]["last_name"] == "Lopez"
-    assert json.loads(privacy.to_json(data))["patron"]["ils_id"] == "P-1001"
+    assert json.loads(rights.to_json(data))["patron"]["ils_id"] == "P-1001"
     with db.read() as s:
         assert s.execute(select(AuditLog.actor_name).where(AuditLog.action == "privacy.access", AuditLog.entity_id == str(pid))).scalars().all() == ["admin"]
 
@@ -62,7 +64,7 @@ def test_access_export_holds_everything_about_the_patron_and_is_audited(db, staf
 def test_access_html_escapes_every_value(db, staff):
     pid = seed_patron(db, first_name=XSS, last_name="O'Brien & <b>Sons</b>")
     with db.write() as s:
-        page = privacy.to_html(privacy.access_export(s, actor=staff["admin"], patron_id=pid)).decode()
+        page = rights.to_html(rights.access_export(s, actor=staff["admin"], patron_id=pid)).decode()
     assert "<script>" not in page and "<img" not in page and "<b>Sons" not in page
     assert "&lt;script&gt;" in page and "O&#39;Brien &amp; &lt;b&gt;Sons&lt;/b&gt;" in page
     assert "mystery" in page and "Spring events" in page
@@ -71,7 +73,7 @@ def test_access_html_escapes_every_value(db, staff):
 def test_erasure_removes_personal_data_and_consent_keeps_aggregates(db, staff):
     pid = seed_patron(db)
     with db.write() as s:
-        result = privacy.erase(s, actor=staff["admin"], patron_id=pid)
+        result = rights.erase(s, actor=staff["admin"], patron_id=pid)
     assert result == {"consent_records_deleted": 2, "email_suppressed": True, "contacts_unlinked": 1}
     with db.read() as s:
         p = s.get(Patron, pid)
@@ -86,8 +88,8 @@ def test_erasure_removes_personal_data_and_consent_keeps_aggregates(db, staff):
         assert s.execute(select(func.count()).select_from(Message).where(Message.patron_id == pid, Message.status == "sent")).scalar() == 1
         assert s.execute(select(Contact.patron_id)).scalar() is None
         # The address is kept only as a hash, and any spelling of it is suppressed.
-        assert s.execute(select(Suppression.email_hash)).scalars().all() == [privacy.email_hash("ana.lopez@example.org")]
-        assert privacy.is_suppressed(s, "  ANA.LOPEZ@example.ORG ") and not privacy.is_suppressed(s, "someone@example.org")
+        assert s.execute(select(Suppression.email_hash)).scalars().all() == [do_not_mail.email_hash("ana.lopez@example.org")]
+        assert do_not_mail.is_suppressed(s, "  ANA.LOPEZ@example.ORG ") and not do_not_mail.is_suppressed(s, "someone@example.org")
         entry = s.execute(select(AuditLog).where(AuditLog.action == "privacy.erase")).scalar_one()
         assert entry.entity_id == str(pid) and "Lopez" not in json.dumps(entry.detail)
 
@@ -95,17 +97,17 @@ def test_erasure_removes_personal_data_and_consent_keeps_aggregates(db, staff):
 def test_erasing_twice_is_refused_and_unknown_patron_is_a_clear_error(db, staff):
     pid = seed_patron(db)
     with db.write() as s:
-        privacy.erase(s, actor=staff["admin"], patron_id=pid)
+        rights.erase(s, actor=staff["admin"], patron_id=pid)
     with pytest.raises(ValueError, match="already erased"), db.write() as s:
-        privacy.erase(s, actor=staff["admin"], patron_id=pid)
+        rights.erase(s, actor=staff["admin"], patron_id=pid)
     with pytest.raises(LookupError, match="No patron with id 999"), db.write() as s:
-        privacy.access_export(s, actor=staff["admin"], patron_id=999)
+        rights.access_export(s, actor=staff["admin"], patron_id=999)
 
 
 @pytest.mark.parametrize("role", ["manager", "outreach", "viewer"])
 def test_only_privacy_officers_may_export_or_erase(db, staff, role):
     pid = seed_patron(db)
-    for call in (privacy.access_export, privacy.erase):
+    for call in (rights.access_export, rights.erase):
         with pytest.raises(PermissionDenied), db.write() as s:
             call(s, actor=staff[role], patron_id=pid)
     with db.read() as s:
@@ -115,10 +117,10 @@ def test_only_privacy_officers_may_export_or_erase(db, staff, role):
 def test_find_patrons_by_ils_id_email_or_last_name_is_audited(db, staff):
     pid = seed_patron(db)
     with db.write() as s:
-        assert [p["id"] for p in privacy.find_patrons(s, actor=staff["admin"], query="P-1001")] == [pid]
-        assert [p["id"] for p in privacy.find_patrons(s, actor=staff["admin"], query="ana.lopez@example.org")] == [pid]
-        assert [p["id"] for p in privacy.find_patrons(s, actor=staff["admin"], query="lop")] == [pid]
-        assert privacy.find_patrons(s, actor=staff["admin"], query="nobody") == []
+        assert [p["id"] for p in rights.find_patrons(s, actor=staff["admin"], query="P-1001")] == [pid]
+        assert [p["id"] for p in rights.find_patrons(s, actor=staff["admin"], query="ana.lopez@example.org")] == [pid]
+        assert [p["id"] for p in rights.find_patrons(s, actor=staff["admin"], query="lop")] == [pid]
+        assert rights.find_patrons(s, actor=staff["admin"], query="nobody") == []
     with db.read() as s:
         assert s.execute(select(func.count()).select_from(AuditLog).where(AuditLog.action == "pii.view")).scalar() == 3
 

@@ -7,9 +7,12 @@ from datetime import date, timedelta
 import pytest
 from sqlalchemy import func, select
 
-from crmcore import activity, cli, retention, settings, worker
+from crmcore import cli, worker
+from crmcore.admin import settings
+from crmcore.admin.permissions import PermissionDenied
+from crmcore.library import activity
 from crmcore.models import ActivityEvent, ActivityMonthly, AuditLog, Branch, Patron
-from crmcore.permissions import PermissionDenied
+from crmcore.privacy import retention
 
 TODAY = date(2026, 6, 15)
 
@@ -125,12 +128,13 @@ def _same(a, b) -> None:
 
 
 def test_kpis_and_segment_counts_are_the_same_after_retention_on_demo_data(db, staff):
-    from crmcore import demo, segments
     from crmcore import kpis
+    from crmcore.campaigns import segments
+    from crmcore.demo.library import generate
     from crmcore.kpis import figures
 
     today = date.today()
-    demo.generate(db, patrons=150, seed=5, today=today)
+    generate(db, patrons=150, seed=5, today=today)
 
     def answers():
         with db.write() as s:

@@ -23,9 +23,11 @@ from sqlalchemy import select
 
 import crmcore
 import ui
-from crmcore import backup, imports, retention
+from crmcore import imports
+from crmcore.admin import backup
+from crmcore.admin.permissions import Perm, PermissionDenied, Role, allowed
 from crmcore.models import Patron
-from crmcore.permissions import Perm, PermissionDenied, Role, allowed
+from crmcore.privacy import retention
 from tests.test_permissions import CASES
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -33,18 +35,18 @@ SAMPLES = ROOT / "data" / "samples"
 
 # Functions over a Database rather than a session: (label, permission, call(db, actor, tmp_path)).
 DB_CASES = [
-    ("backup.create_backup", Perm.BACKUP, lambda db, a, tmp: backup.create_backup(db, actor=a, path=tmp / "b")),
-    ("backup.list_backups", Perm.BACKUP, lambda db, a, tmp: backup.list_backups(actor=a)),
-    ("backup.restore", Perm.BACKUP, lambda db, a, tmp: backup.restore(db, actor=a, path=backup.create_backup(db, actor=None, path=tmp / "r"))),
+    ("admin.backup.create_backup", Perm.BACKUP, lambda db, a, tmp: backup.create_backup(db, actor=a, path=tmp / "b")),
+    ("admin.backup.list_backups", Perm.BACKUP, lambda db, a, tmp: backup.list_backups(actor=a)),
+    ("admin.backup.restore", Perm.BACKUP, lambda db, a, tmp: backup.restore(db, actor=a, path=backup.create_backup(db, actor=None, path=tmp / "r"))),
     ("imports.choose_mapping", Perm.IMPORT_DATA, lambda db, a, tmp: imports.choose_mapping(db, actor=a, kind="patrons", path=SAMPLES / "koha_borrowers.csv")),
     ("imports.runner.run_import", Perm.IMPORT_DATA, lambda db, a, tmp: imports.run_import(
         db, actor=a, kind="zones", path=SAMPLES / "zones.csv", dry_run=True,
         mapping={"columns": {"code": "zip", "name": "name", "population": "population"}})),
-    ("retention.run", Perm.MANAGE_SETTINGS, lambda db, a, tmp: retention.run(db, actor=a)),
+    ("privacy.retention.run", Perm.MANAGE_SETTINGS, lambda db, a, tmp: retention.run(db, actor=a)),
 ]
 
 # Functions that take an actor only to name who acted, not to authorise anything.
-NOT_AUTHORISING = {"audit.record", "permissions.require"}
+NOT_AUTHORISING = {"privacy.audit.record", "admin.permissions.require"}
 
 
 # --- pages ---------------------------------------------------------------------------------------

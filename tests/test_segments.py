@@ -6,12 +6,14 @@ from datetime import date, datetime, timezone
 import pytest
 from sqlalchemy import func, select
 
-from crmcore import activity, consent, segment_tree, segments
+from crmcore.admin.permissions import ROLE_PERMISSIONS, Perm, Role
+from crmcore.campaigns import segments
+from crmcore.campaigns.rules import tree
+from crmcore.campaigns.rules.compiler import compile_rules, patron_ids_select
+from crmcore.campaigns.rules.language import FIELDS, validate
 from crmcore.kpis.summaries import refresh_summaries
+from crmcore.library import activity, consent
 from crmcore.models import ActivityMonthly, AuditLog, Branch, Campaign, DashState, Message, Patron, Segment, Zone
-from crmcore.permissions import ROLE_PERMISSIONS, Perm, Role
-from crmcore.segment_language import FIELDS, validate
-from crmcore.segment_rules import compile_rules
 
 TODAY = date(2026, 5, 15)
 
@@ -173,7 +175,7 @@ def test_count_and_patron_ids_select_agree(data, staff):
     rules = {"all": [leaf("zone", "in", ["Z1"])]}
     with data.read() as session:
         assert segments.count(session, actor=staff["manager"], rules=rules, today=TODAY) == 3
-        ids = set(session.execute(segments.patron_ids_select(rules, today=TODAY)).scalars())
+        ids = set(session.execute(patron_ids_select(rules, today=TODAY)).scalars())
         assert ids == set(session.execute(select(Patron.id).where(Patron.ils_id.in_(["A", "D", "F"]))).scalars())
 
 
@@ -188,7 +190,7 @@ def test_lifecycle_stages_match_the_dashboard(db):
 
 
 def _admin():
-    from crmcore.permissions import Actor
+    from crmcore.admin.permissions import Actor
 
     return Actor(id=None, username="test", role=Role.ADMIN)
 
@@ -311,29 +313,29 @@ def test_standard_segments_are_valid_and_count(data, staff):
 
 def test_builder_edits_of_the_rule_tree():
     z1, mail = leaf("zone", "in", ["Z1"]), leaf("has_email", "is", True)
-    tree = segment_tree.normalize(z1)
-    assert tree == {"all": [z1]}
-    tree = segment_tree.append(tree, (), {"any": []})
-    tree = segment_tree.append(tree, (1,), mail)
-    assert tree == {"all": [z1, {"any": [mail]}]}
-    negated = segment_tree.set_mode(tree, (1,), "none")
-    assert negated == {"all": [z1, {"not": {"any": [mail]}}]} and tree == {"all": [z1, {"any": [mail]}]}  # unchanged input
-    assert segment_tree.mode_of(segment_tree.node_at(negated, (1,))) == ("none", [mail])
-    holder = segment_tree.items_path(segment_tree.node_at(negated, (1,)), (1,))
-    assert segment_tree.node_at(negated, (*holder, 0)) == mail
-    assert segment_tree.set_mode(negated, (1,), "not_all") == {"all": [z1, {"not": {"all": [mail]}}]}
-    assert segment_tree.remove(negated, (*holder, 0)) == {"all": [z1, {"not": {"any": []}}]}
-    assert segment_tree.remove(negated, (1,)) == {"all": [z1]}
-    assert segment_tree.replace(tree, (0,), mail) == {"all": [mail, {"any": [mail]}]}
-    assert segment_tree.normalize({"not": z1}) == {"not": {"any": [z1]}}
-    assert segment_tree.describe(negated) == "(Zone is one of Z1 and not (Has an email address is True))"
+    rules = tree.normalize(z1)
+    assert rules == {"all": [z1]}
+    rules = tree.append(rules, (), {"any": []})
+    rules = tree.append(rules, (1,), mail)
+    assert rules == {"all": [z1, {"any": [mail]}]}
+    negated = tree.set_mode(rules, (1,), "none")
+    assert negated == {"all": [z1, {"not": {"any": [mail]}}]} and rules == {"all": [z1, {"any": [mail]}]}  # unchanged input
+    assert tree.mode_of(tree.node_at(negated, (1,))) == ("none", [mail])
+    holder = tree.items_path(tree.node_at(negated, (1,)), (1,))
+    assert tree.node_at(negated, (*holder, 0)) == mail
+    assert tree.set_mode(negated, (1,), "not_all") == {"all": [z1, {"not": {"all": [mail]}}]}
+    assert tree.remove(negated, (*holder, 0)) == {"all": [z1, {"not": {"any": []}}]}
+    assert tree.remove(negated, (1,)) == {"all": [z1]}
+    assert tree.replace(rules, (0,), mail) == {"all": [mail, {"any": [mail]}]}
+    assert tree.normalize({"not": z1}) == {"not": {"any": [z1]}}
+    assert tree.describe(negated) == "(Zone is one of Z1 and not (Has an email address is True))"
     with pytest.raises(ValueError):
-        segment_tree.append(tree, (0,), mail)  # not a group
+        tree.append(rules, (0,), mail)  # not a group
 
 
 @pytest.mark.parametrize("field", list(FIELDS))
 def test_every_field_has_a_default_condition_the_builder_can_start_from(field):
-    node = segment_tree.default_leaf(field)
+    node = tree.default_leaf(field)
     assert node["field"] == field and node["op"] in FIELDS[field].ops
     if FIELDS[field].kind not in ("code", "category", "age_band", "text", "campaign"):  # these wait for the user's choice
         validate(node)

@@ -11,9 +11,11 @@ from email.parser import BytesParser
 import pytest
 from sqlalchemy import func, select, update
 
-from crmcore import consent, outbox, preference_tokens, privacy, sending, settings
-from crmcore.auth import CLI_ACTOR
+from crmcore.admin import settings
+from crmcore.admin.auth import CLI_ACTOR
+from crmcore.campaigns import do_not_mail, outbox, preference_tokens, sending
 from crmcore.db import Database
+from crmcore.library import consent
 from crmcore.models import Campaign, Message, Suppression, utcnow
 from tests.campaign_fixtures import _isolated_mail_config, add_campaign, add_patrons, smtp  # noqa: F401
 
@@ -106,8 +108,8 @@ def test_a_5xx_fails_and_a_hard_bounce_suppresses_the_address(db, smtp):
     assert sending.send_pending(db) == {"sent": 1, "failed": 2}
     assert statuses(db, cid) == {"sent": 1, "failed": 2}
     with db.read() as s:
-        assert privacy.is_suppressed(s, "PAT0.main@example.test")
-        assert not privacy.is_suppressed(s, "pat1.main@example.test")  # a policy block is not a dead address
+        assert do_not_mail.is_suppressed(s, "PAT0.main@example.test")
+        assert not do_not_mail.is_suppressed(s, "pat1.main@example.test")  # a policy block is not a dead address
         assert s.scalar(select(func.count()).select_from(Suppression)) == 1
     # A later campaign skips the suppressed address at send time.
     with db.write() as s:
@@ -124,7 +126,7 @@ def test_an_unsubscribe_mid_campaign_stops_further_messages(db, smtp, monkeypatc
     claimed = sending.claim(db, owner=owner, limit=2)
     sending.send_batch(db, ids=claimed, owner=owner, throttle=sending.Throttle(per_minute=100_000))
     assert len(smtp.messages) == 2
-    from crmcore import preferences
+    from crmcore.campaigns import preferences
 
     with db.write() as s:
         preferences.unsubscribe_all(s, token=preference_tokens.make(ids[4]))

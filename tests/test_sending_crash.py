@@ -14,8 +14,9 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, insert, select
 
-from crmcore import sending, settings
-from crmcore.auth import CLI_ACTOR
+from crmcore.admin import settings
+from crmcore.admin.auth import CLI_ACTOR
+from crmcore.campaigns import sending
 from crmcore.models import Branch, Campaign, CurrentConsent, Message, Patron, utcnow
 from tests.campaign_fixtures import _isolated_mail_config, smtp  # noqa: F401
 from tests.conftest import ROOT
@@ -26,7 +27,7 @@ LEASE_SECONDS = 2
 WORKER = f"""
 import sys
 from datetime import timedelta
-from crmcore import sending
+from crmcore.campaigns import sending
 from crmcore.db import Database
 db = Database(sys.argv[1])
 lease = timedelta(seconds={LEASE_SECONDS})

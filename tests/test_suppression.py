@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 
 from crmcore import exports, kpis
-from crmcore import suppression as sup
 from crmcore.kpis.dashboard import partition
+from crmcore.privacy import small_cells
 
 K = 5
 
@@ -28,13 +28,13 @@ def _recoverable_small_groups(sizes: np.ndarray, mask: np.ndarray, k: int) -> li
 
 
 def test_small_counts_show_as_less_than_k_and_zero_is_shown():
-    assert [sup.count(n, K) for n in (0, 1, 4, 5, 120)] == [0, "<5", "<5", 5, 120]
-    assert sup.label(7) == "<7"
+    assert [small_cells.count(n, K) for n in (0, 1, 4, 5, 120)] == [0, "<5", "<5", 5, 120]
+    assert small_cells.label(7) == "<7"
 
 
 def test_a_lone_suppressed_cell_gets_a_complement_in_its_row_and_column():
     sizes = np.array([[3, 40, 50], [20, 30, 60], [25, 35, 45]], dtype=float)
-    mask = sup.complementary(sizes, sup.primary(sizes, K), K)
+    mask = small_cells.complementary(sizes, small_cells.primary(sizes, K), K)
     # The 3 alone could be recovered from its row total (93) and column total (48): the smallest cell of
     # its row (40) and of its column (20) are hidden too, and then their own lines get a second cell.
     assert mask[0, 0] and mask.sum() >= 4
@@ -44,7 +44,7 @@ def test_a_lone_suppressed_cell_gets_a_complement_in_its_row_and_column():
 
 def test_two_small_cells_in_a_line_summing_below_k_get_a_third():
     sizes = np.array([[1, 2, 50, 60]], dtype=float)
-    mask = sup.complementary(sizes, sup.primary(sizes, K), K, columns=False)
+    mask = small_cells.complementary(sizes, small_cells.primary(sizes, K), K, columns=False)
     assert mask.tolist() == [[True, True, True, False]]  # 1 + 2 = 3 < 5 would be recoverable: 50 joins
 
 
@@ -52,8 +52,8 @@ def test_two_small_cells_in_a_line_summing_below_k_get_a_third():
 def test_differencing_never_recovers_a_small_group_in_random_tables(seed):
     rng = np.random.default_rng(seed)
     sizes = rng.choice([0, 1, 2, 3, 4, 6, 9, 15, 40], size=(rng.integers(2, 7), rng.integers(2, 7))).astype(float)
-    mask = sup.complementary(sizes, sup.primary(sizes, K), K)
-    assert not (sup.primary(sizes, K) & ~mask).any()
+    mask = small_cells.complementary(sizes, small_cells.primary(sizes, K), K)
+    assert not (small_cells.primary(sizes, K) & ~mask).any()
     # A line whose non-empty cells are all hidden shows only its total, which the caller suppresses
     # when small; every other line leaves nothing small to recover.
     for axis, i, rest in _recoverable_small_groups(sizes, mask, K):
@@ -62,14 +62,14 @@ def test_differencing_never_recovers_a_small_group_in_random_tables(seed):
 
 
 def test_remainder_beside_a_total():
-    assert sup.remainder([38, 10], [40, 40], K).tolist() == [True, False]  # 40 - 38 = 2 inactive
+    assert small_cells.remainder([38, 10], [40, 40], K).tolist() == [True, False]  # 40 - 38 = 2 inactive
 
 
 def test_changes_smaller_than_k_are_suppressed():
-    assert sup.change(1003, 1000, K) == "<5"
-    assert sup.change(1010, 1000, K) == 10
-    assert sup.change(1000, 1000, K) == 0
-    assert sup.change("<5", 1000, K) is None
+    assert small_cells.change(1003, 1000, K) == "<5"
+    assert small_cells.change(1010, 1000, K) == 10
+    assert small_cells.change(1000, 1000, K) == 0
+    assert small_cells.change("<5", 1000, K) is None
 
 
 def test_lifecycle_partition_hides_every_figure_that_would_reveal_a_small_state():
@@ -85,7 +85,7 @@ def test_lifecycle_partition_hides_every_figure_that_would_reveal_a_small_state(
 
 
 def test_suppressed_frames_download_as_less_than_k():
-    frame = sup.suppress_column(pd.DataFrame({"month": ["2025-01", "2025-02", "2025-03"], "patrons": [3, 12, 40]}), K, sizes="patrons", complement=True)
+    frame = small_cells.suppress_column(pd.DataFrame({"month": ["2025-01", "2025-02", "2025-03"], "patrons": [3, 12, 40]}), K, sizes="patrons", complement=True)
     assert frame["patrons"].tolist() == ["<5", "<5", 40]  # 3 alone is recoverable from the period total
     csv = exports.to_csv(frame).decode("utf-8-sig")
     assert "2025-01,<5" in csv and "2025-02,<5" in csv and ",3\n" not in csv and ",12\n" not in csv
@@ -94,8 +94,8 @@ def test_suppressed_frames_download_as_less_than_k():
 @pytest.fixture
 def small_library(db):
     """A library of six patrons in two zones (4 + 2): most groups on its dashboard are small."""
-    from crmcore import activity
-    from crmcore.models import ActivityEvent, Zone, Patron
+    from crmcore.library import activity
+    from crmcore.models import ActivityEvent, Patron, Zone
 
     with db.write() as s:
         zones = [Zone(code="A", name="Alpha", population=100), Zone(code="B", name="Beta", population=100)]

@@ -8,15 +8,16 @@ import pytest
 from icalendar import Calendar
 from sqlmodel import select
 
-from crmcore import auth, outreach_calendar, outreach_interactions, tasks
+from crmcore.admin import auth
 from crmcore.models import AuditLog, Interaction, Task
+from crmcore.outreach import calendar, interactions, tasks
 
 TODAY = date(2024, 6, 10)
 
 
 def follow_up(db, actor, due, **fields):
     with db.write() as s:
-        return outreach_interactions.log_interaction(s, actor=actor, kind="meeting", new_organizations=[fields.pop("org", "PTA")], follow_up_on=due, **fields).id
+        return interactions.log_interaction(s, actor=actor, kind="meeting", new_organizations=[fields.pop("org", "PTA")], follow_up_on=due, **fields).id
 
 
 def task(db, actor, due, **fields):
@@ -109,7 +110,7 @@ def test_calendar_holds_follow_ups_tasks_and_outreach_events_and_no_notes(db, st
     task(db, me, None, title="Undated")
     task(db, staff["manager"], TODAY, title="Not mine")
     with db.read() as s:
-        content = outreach_calendar.my_calendar(s, actor=me, today=TODAY)
+        content = calendar.my_calendar(s, actor=me, today=TODAY)
     events = _parse(content)
     assert set(events) == {f"follow-up-{fid}@liaison", f"task-{tid}@liaison", f"interaction-{fid}@liaison"}
     follow = events[f"follow-up-{fid}@liaison"]
@@ -124,18 +125,18 @@ def test_feed_files_are_written_for_subscribers_and_removed_when_revoked(db, sta
     me, tmp_path = staff["outreach"], tmp_path / "calendars"
     follow_up(db, me, date.today() + timedelta(days=1))
     with db.write() as s:
-        token = outreach_calendar.subscribe(s, actor=me)
-        assert outreach_calendar.subscribe(s, actor=me) == token
-        url = outreach_calendar.feed_url(s, token)
+        token = calendar.subscribe(s, actor=me)
+        assert calendar.subscribe(s, actor=me) == token
+        url = calendar.feed_url(s, token)
     assert url == f"http://127.0.0.1:8501/app/static/calendars/{token}.ics" and len(token) >= 32
-    assert outreach_calendar.write_feeds(db, directory=tmp_path) == {"written": 1, "removed": 0}
+    assert calendar.write_feeds(db, directory=tmp_path) == {"written": 1, "removed": 0}
     assert len(_parse((tmp_path / f"{token}.ics").read_bytes())) == 2
     with db.write() as s:
-        new = outreach_calendar.subscribe(s, actor=me, reset=True)
+        new = calendar.subscribe(s, actor=me, reset=True)
     assert new != token
-    assert outreach_calendar.write_feeds(db, directory=tmp_path) == {"written": 1, "removed": 1}
+    assert calendar.write_feeds(db, directory=tmp_path) == {"written": 1, "removed": 1}
     assert [p.name for p in tmp_path.iterdir()] == [f"{new}.ics"]
     with db.write() as s:
         auth.set_role(s, actor=staff["admin"], username="outreach", role="viewer")  # lost access to outreach
-    assert outreach_calendar.write_feeds(db, directory=tmp_path) == {"written": 0, "removed": 1}
+    assert calendar.write_feeds(db, directory=tmp_path) == {"written": 0, "removed": 1}
     assert list(tmp_path.iterdir()) == []

@@ -42,7 +42,7 @@ def choose_mapping(db, *, actor, kind: str, path: Path, name: str | None = None)
     """The mapping the CLI uses: a JSON file, a preset or saved mapping by name, else the preset the header suggests."""
     import json
 
-    from crmcore.permissions import Perm, require
+    from crmcore.admin.permissions import Perm, require
 
     require(actor, Perm.IMPORT_DATA)
     if name and name.endswith(".json") and Path(name).exists():

@@ -12,9 +12,10 @@ from typing import Any
 
 from sqlmodel import Session
 
-from crmcore import activity
+from crmcore.bulk import BulkWriter
 from crmcore.imports.batch import Batch, BatchResult, Rejected, RowError, signed64
-from crmcore.imports.bulk import Codes, Writer
+from crmcore.imports.codes import Codes
+from crmcore.library import activity
 from crmcore.models import ActivityEvent, Branch, Patron
 
 EVENT, PATRON = ActivityEvent.__table__, Patron.__table__
@@ -61,7 +62,7 @@ class ActivityImport:
         return values
 
     def write(self, session: Session, rows: list[tuple[int, dict[str, Any]]], *, dry_run: bool) -> BatchResult:
-        writer, result = Writer(session), BatchResult()
+        writer, result = BulkWriter(session.connection()), BatchResult()
         patrons = writer.lookup(PATRON, "ils_id", ["id", "history_opt_in", "erased_at"], (v["patron"] for _l, v in rows))
         known = [(line, v) for line, v in rows if v["patron"] in patrons and patrons[v["patron"]][2] is None]
         for line, v in rows:

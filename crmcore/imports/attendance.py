@@ -10,8 +10,9 @@ from typing import Any
 
 from sqlmodel import Session
 
+from crmcore.bulk import BulkWriter
 from crmcore.imports.batch import Batch, BatchResult, digest
-from crmcore.imports.bulk import Codes, Writer
+from crmcore.imports.codes import Codes
 from crmcore.models import Branch, ProgramEvent
 
 PROGRAM = ProgramEvent.__table__
@@ -34,7 +35,7 @@ class AttendanceImport:
         return values
 
     def write(self, session: Session, rows: list[tuple[int, dict[str, Any]]], *, dry_run: bool) -> BatchResult:
-        writer, result = Writer(session), BatchResult()
+        writer, result = BulkWriter(session.connection()), BatchResult()
         existing = writer.lookup(PROGRAM, "event_id", ["row_hash"], (v["event_id"] for _l, v in rows))
         changed: dict[str, dict[str, Any]] = {}
         for _line, v in rows:

@@ -12,11 +12,12 @@ from typing import Any
 
 from sqlmodel import Session, select
 
-from crmcore import audit, consent
-from crmcore.activity import KINDS as ACTIVITY_KINDS
+from crmcore.admin.permissions import Actor, Perm, require
 from crmcore.imports.values import DATE_ORDERS
+from crmcore.library import consent
+from crmcore.library.activity import KINDS as ACTIVITY_KINDS
 from crmcore.models import ImportMapping
-from crmcore.permissions import Actor, Perm, require
+from crmcore.privacy import audit
 
 
 @dataclass(frozen=True)

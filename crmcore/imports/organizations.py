@@ -1,4 +1,4 @@
-"""Organization and contact imports, through crmcore.outreach and outreach_contacts (their checks, duplicate finding, audit).
+"""Organization and contact imports, through crmcore.outreach (its checks, duplicate finding, audit).
 
 A row names an organization and, optionally, one contact there. An organization or contact already
 in Liaison (same email, else same name) is left as it is; only new ones are created.
@@ -11,9 +11,9 @@ from typing import Any
 
 from sqlmodel import Session
 
-from crmcore import outreach, outreach_contacts
+from crmcore.admin.permissions import Actor
 from crmcore.imports.batch import Batch, BatchResult, Rejected
-from crmcore.permissions import Actor
+from crmcore.outreach import contacts, organizations
 
 ORG_FIELDS = ("sector", "email", "phone", "website", "address", "is_partner")
 CONTACT_FIELDS = {"first_name": "contact_first_name", "email": "contact_email", "phone": "contact_phone", "job_title": "contact_job_title"}
@@ -63,17 +63,17 @@ class OrganizationImport:
 
     def _row(self, session: Session, v: dict[str, Any]) -> bool:
         created = False
-        org = outreach.find_organization(session, actor=self.actor, name=v["name"], email=v.get("email"))
+        org = organizations.find_organization(session, actor=self.actor, name=v["name"], email=v.get("email"))
         if org is None:
-            org = outreach.create_organization(session, actor=self.actor, name=v["name"], tags=v["tags"], **{f: v.get(f) for f in ORG_FIELDS if v.get(f) is not None})
+            org = organizations.create_organization(session, actor=self.actor, name=v["name"], tags=v["tags"], **{f: v.get(f) for f in ORG_FIELDS if v.get(f) is not None})
             self.orgs_created += 1
             created = True
         last_name = v.get("contact_last_name")
         if last_name:
-            contact = outreach_contacts.find_contact(session, actor=self.actor, email=v.get("contact_email"), first_name=v.get("contact_first_name"), last_name=last_name, organization_id=org.id)
+            contact = contacts.find_contact(session, actor=self.actor, email=v.get("contact_email"), first_name=v.get("contact_first_name"), last_name=last_name, organization_id=org.id)
             if contact is None:
                 fields = {f: v.get(col) for f, col in CONTACT_FIELDS.items() if v.get(col) is not None}
-                outreach_contacts.create_contact(session, actor=self.actor, last_name=last_name, organization_id=org.id, **fields)
+                contacts.create_contact(session, actor=self.actor, last_name=last_name, organization_id=org.id, **fields)
                 self.contacts_created += 1
                 created = True
         elif any(v.get(col) for col in CONTACT_FIELDS.values()):

@@ -9,9 +9,11 @@ from typing import Any
 
 from sqlmodel import Session
 
-from crmcore import consent, kpis
+from crmcore import kpis
+from crmcore.bulk import BulkWriter
 from crmcore.imports.batch import Batch, BatchResult, Rejected, digest, digests
-from crmcore.imports.bulk import Codes, Writer
+from crmcore.imports.codes import Codes
+from crmcore.library import consent
 from crmcore.models import Branch, ConsentRecord, CurrentConsent, Patron, Zone
 
 PATRON = Patron.__table__
@@ -84,7 +86,7 @@ class PatronImport:
         return wanted
 
     def write(self, session: Session, batch: Batch, *, dry_run: bool) -> BatchResult:
-        writer, result = Writer(session), BatchResult()
+        writer, result = BulkWriter(session.connection()), BatchResult()
         columns = batch.columns
         keys = columns["ils_id"]
         existing = writer.lookup(PATRON, "ils_id", ["id", "row_hash", "erased_at"], keys)
@@ -124,7 +126,7 @@ class PatronImport:
             changed.append(k)
         return changed
 
-    def _upsert(self, writer: Writer, rows: dict[str, list]) -> None:
+    def _upsert(self, writer: BulkWriter, rows: dict[str, list]) -> None:
         columns = [COLUMNS[f] for f in self.fields] + ["row_hash", "created_at", "updated_at"]
         keep = ["created_at"]
         if "history_opt_in" not in self.fields:
@@ -144,10 +146,10 @@ class PatronImport:
         tail = [repeat(stamp), repeat(stamp)] + ([repeat(False)] if "history_opt_in" not in self.fields else [])
         writer.upsert(PATRON, columns, list(zip(*values, rows["row_hash"], *tail)), key="ils_id", keep=keep)
 
-    def _record_consent(self, writer: Writer, keys: list[str], stated: list[tuple], existing: dict) -> None:
+    def _record_consent(self, writer: BulkWriter, keys: list[str], stated: list[tuple], existing: dict) -> None:
         """Consent records for every stated channel × topic that differs from the patron's current consent.
 
-        The same records crmcore.consent.record appends (history row + current row, source and date),
+        The same records crmcore.library.consent.record appends (history row + current row, source and date),
         written set-based: a first import of a million patrons states hundreds of thousands of them.
         """
         stating = [(key, wanted) for key, wanted in zip(keys, stated) if wanted]
@@ -159,7 +161,7 @@ class PatronImport:
         known = [ids[k] for k, _w in stating if k in existing]
         for start in range(0, len(known), 2000):
             query = CURRENT.select().where(CURRENT.c.patron_id.in_(known[start : start + 2000]))
-            current.update({(r.patron_id, r.channel, r.topic): r.granted for r in writer.session.connection().execute(query)})
+            current.update({(r.patron_id, r.channel, r.topic): r.granted for r in writer.conn.execute(query)})
         stamp = writer.timestamp(CONSENT, "recorded_at", self.now)
         records = [
             (patron_id, channel, topic, want, stamp, self.source, consent.WORDING_VERSION)

@@ -19,7 +19,8 @@ import pandas as pd
 from sqlalchemy import update
 from sqlmodel import Session, select
 
-from crmcore import audit, exports
+from crmcore import exports
+from crmcore.admin.permissions import Actor, Perm, require
 from crmcore.bulk import indexes_deferred
 from crmcore.db import Database
 from crmcore.imports import batches, reading
@@ -31,7 +32,7 @@ from crmcore.imports.organizations import OrganizationImport
 from crmcore.imports.patrons import PatronImport
 from crmcore.imports.zones import ZoneImport
 from crmcore.models import ImportRun, utcnow
-from crmcore.permissions import Actor, Perm, require
+from crmcore.privacy import audit
 
 IMPORTERS = {
     "patrons": PatronImport,

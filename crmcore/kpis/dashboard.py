@@ -15,12 +15,12 @@ import pandas as pd
 from sqlalchemy import select
 from sqlmodel import Session
 
-from crmcore import settings
-from crmcore.permissions import Actor, Perm, require
-from crmcore import suppression as sup
+from crmcore.admin import settings
+from crmcore.admin.permissions import Actor, Perm, require
 from crmcore.kpis import figures as f
 from crmcore.kpis.summaries import ACTIVE_STATES, STATES, month_index, month_of
 from crmcore.models import Branch, DashState, Zone
+from crmcore.privacy import small_cells
 
 TREND_MONTHS = 24
 FINE_STATES = STATES[1:]  # the finest partition of registered patrons at a month's end
@@ -69,23 +69,23 @@ def partition(counts: dict[str, int], k: int) -> dict[str, object]:
     "<k" when it is small or built from a cell that was hidden (primary and complementary suppression
     over the one partition, so no subtraction between the shown figures isolates a small group)."""
     sizes = np.array([[counts[s] for s in FINE_STATES]], dtype=float)
-    mask = sup.complementary(sizes, sup.primary(sizes, k), k)[0]
+    mask = small_cells.complementary(sizes, small_cells.primary(sizes, k), k)[0]
     hidden = {state for state, masked in zip(FINE_STATES, mask) if masked}
     aggregates = {"registered": FINE_STATES, "active": ACTIVE_STATES, **LIFECYCLE}
     out: dict[str, object] = {}
     for name, cells in aggregates.items():
         value = sum(counts[c] for c in cells)
         whole = name == "registered"  # the line total: shown unless itself small
-        out[name] = sup.label(k) if sup.is_small(value, k) or (not whole and hidden & set(cells)) else value
+        out[name] = small_cells.label(k) if small_cells.is_small(value, k) or (not whole and hidden & set(cells)) else value
     return out
 
 
 def _card(key: str, label: str, now: object, before: object, k: int, definition: str) -> Card:
-    return Card(key, label, now, before, sup.change(now, before, k), definition)
+    return Card(key, label, now, before, small_cells.change(now, before, k), definition)
 
 
 def _events_shown(events: int, patrons: int, k: int) -> object:
-    return sup.label(k) if sup.is_small(patrons, k) else events
+    return small_cells.label(k) if small_cells.is_small(patrons, k) else events
 
 
 def _cards(session: Session, filters: f.Filters, k: int, now: dict, before: dict, activity: pd.DataFrame, outreach: pd.DataFrame) -> list[Card]:
@@ -101,14 +101,14 @@ def _cards(session: Session, filters: f.Filters, k: int, now: dict, before: dict
         )
     ]
     new_now, new_before = f.new_registrations(session, filters=filters), f.new_registrations(session, filters=previous)
-    cards.append(_card("new_registrations", "New registrations", sup.count(new_now, k), sup.count(new_before, k), k, _doc(f.new_registrations)))
+    cards.append(_card("new_registrations", "New registrations", small_cells.count(new_now, k), small_cells.count(new_before, k), k, _doc(f.new_registrations)))
     residents = f.population(session, filters=filters)
     in_period, in_previous = activity[activity["month"] >= filters.first_month], activity[activity["month"] < filters.first_month]
     per_capita = []
     attendance = []
     for part in (in_period, in_previous):
         events, patrons = f.activity_total(part)
-        per_capita.append(sup.label(k) if sup.is_small(patrons, k) else f.activity_per_capita(events, residents))
+        per_capita.append(small_cells.label(k) if small_cells.is_small(patrons, k) else f.activity_per_capita(events, residents))
         attendance.append(_events_shown(*f.program_attendance(part), k))
     cards.append(Card("per_capita", "Activity per capita", per_capita[0], per_capita[1], _per_capita_change(*per_capita), _doc(f.activity_per_capita)))
     cards.append(_card("program_attendance", "Program attendance", attendance[0], attendance[1], k, _doc(f.program_attendance)))
@@ -127,7 +127,7 @@ def _per_capita_change(now: object, before: object) -> object:
 def _activity_chart(activity: pd.DataFrame, k: int) -> Chart:
     events = activity.groupby(["month", "kind"])["events"].sum().unstack(fill_value=0)
     patrons = activity.groupby(["month", "kind"])["patrons"].sum().unstack(fill_value=0)
-    shown = sup.suppress_grid(events.astype(int), k, sizes=patrons) if len(events) else events
+    shown = small_cells.suppress_grid(events.astype(int), k, sizes=patrons) if len(events) else events
     return Chart("activity", "Activity by kind per month", _doc(f.activity_by_month), shown.reset_index())
 
 
@@ -138,7 +138,7 @@ def _lifecycle_charts(session: Session, filters: f.Filters, k: int, now: dict, s
     grid = flows.groupby(["from_state", "to_state"])["patrons"].sum().unstack(fill_value=0)
     order = [s for s in STATES if s in grid.index], [s for s in STATES if s in grid.columns]
     grid = grid.loc[order[0], order[1]].astype(int) if len(grid) else grid
-    shown = sup.suppress_grid(grid, k) if len(grid) else grid
+    shown = small_cells.suppress_grid(grid, k) if len(grid) else grid
     return [
         Chart("lifecycle", "Lifecycle at the start and end of the period", _doc(f.lifecycle_counts), counts),
         Chart("flows", "Lifecycle flows within the period", _doc(f.lifecycle_flows), shown.reset_index()),
@@ -150,22 +150,22 @@ def _cohort_chart(session: Session, filters: f.Filters, k: int, first: date, reg
     sizes = registrations.set_index("month")["patrons"]
     grid = frame.groupby(["cohort_month", "months_since"])["active"].sum().unstack(fill_value=0)
     grid = grid.reindex(sizes.index, fill_value=0).astype(float)
-    size_mask = sup.complementary(sizes.to_numpy(dtype=float).reshape(-1, 1), sup.primary(sizes, k).reshape(-1, 1), k, rows=False)[:, 0]
+    size_mask = small_cells.complementary(sizes.to_numpy(dtype=float).reshape(-1, 1), small_cells.primary(sizes, k).reshape(-1, 1), k, rows=False)[:, 0]
     totals = np.repeat(sizes.to_numpy(dtype=float).reshape(-1, 1), grid.shape[1], axis=1)
-    hidden = sup.primary(grid, k) | sup.remainder(grid.to_numpy(), totals, k) | size_mask[:, None]
+    hidden = small_cells.primary(grid, k) | small_cells.remainder(grid.to_numpy(), totals, k) | size_mask[:, None]
     share = (100 * grid.to_numpy() / np.where(totals > 0, totals, np.nan)).round(1)
     out = pd.DataFrame(share, index=grid.index, columns=[str(c) for c in grid.columns]).astype(object)
-    out[hidden] = sup.label(k)
-    out.insert(0, "patrons", [sup.label(k) if m else int(n) for m, n in zip(size_mask, sizes)])
+    out[hidden] = small_cells.label(k)
+    out.insert(0, "patrons", [small_cells.label(k) if m else int(n) for m, n in zip(size_mask, sizes)])
     return Chart("cohorts", "Cohort retention (% of the cohort active, by months since registration)", _doc(f.cohort_retention), out.rename_axis("cohort").reset_index())
 
 
 def _active_split(frame: pd.DataFrame, k: int) -> tuple[np.ndarray, np.ndarray]:
     """Masks for registered and active in rows whose active + inactive patrons partition the registered."""
     cells = np.column_stack([frame["active"], frame["registered"] - frame["active"]]).astype(float)
-    mask = sup.complementary(cells, sup.primary(cells, k), k)
-    registered = sup.primary(frame["registered"], k)
-    registered = sup.complementary(frame[["registered"]].to_numpy(float), registered.reshape(-1, 1), k, rows=False)[:, 0]
+    mask = small_cells.complementary(cells, small_cells.primary(cells, k), k)
+    registered = small_cells.primary(frame["registered"], k)
+    registered = small_cells.complementary(frame[["registered"]].to_numpy(float), registered.reshape(-1, 1), k, rows=False)[:, 0]
     return registered, mask[:, 0] | registered
 
 
@@ -173,16 +173,16 @@ def _zone_chart(session: Session, filters: f.Filters, k: int) -> Chart:
     frame = f.penetration_by_zone(session, filters=filters, month=filters.end_month)
     registered, active = _active_split(frame, k)
     mask = np.column_stack([registered, active, registered, active])
-    shown = sup.apply(frame, mask, k, columns=["registered", "active", "registered_per_1000", "active_per_1000"])
+    shown = small_cells.apply(frame, mask, k, columns=["registered", "active", "registered_per_1000", "active_per_1000"])
     return Chart("zones", "Market penetration by zone", _doc(f.penetration_by_zone), shown.drop(columns=["zone_id"]))
 
 
 def _branch_chart(session: Session, filters: f.Filters, k: int, activity_first: date) -> Chart:
     frame = f.branch_comparison(session, filters=filters, activity_first=activity_first)
     registered, active = _active_split(frame, k)
-    new = sup.complementary(frame[["new_registrations"]].to_numpy(float), sup.primary(frame["new_registrations"], k).reshape(-1, 1), k, rows=False)[:, 0]
-    events = sup.complementary(frame[["event_patrons"]].to_numpy(float), sup.primary(frame["event_patrons"], k).reshape(-1, 1), k, rows=False)[:, 0]
-    shown = sup.apply(frame, np.column_stack([registered, active, new, events]), k, columns=["registered", "active", "new_registrations", "events"])
+    new = small_cells.complementary(frame[["new_registrations"]].to_numpy(float), small_cells.primary(frame["new_registrations"], k).reshape(-1, 1), k, rows=False)[:, 0]
+    events = small_cells.complementary(frame[["event_patrons"]].to_numpy(float), small_cells.primary(frame["event_patrons"], k).reshape(-1, 1), k, rows=False)[:, 0]
+    shown = small_cells.apply(frame, np.column_stack([registered, active, new, events]), k, columns=["registered", "active", "new_registrations", "events"])
     return Chart("branches", "Branch comparison", _doc(f.branch_comparison), shown.drop(columns=["event_patrons"]))
 
 
@@ -216,7 +216,7 @@ def dashboard_data(session: Session, *, filters: f.Filters, today: date) -> Dash
 
     board = Dashboard(filters=filters, k=k, zone_shapes=zone_shapes(session))
     board.cards = _cards(session, filters, k, now, before, activity, outreach)
-    regs = sup.suppress_column(registrations, k, sizes="patrons", complement=True)
+    regs = small_cells.suppress_column(registrations, k, sizes="patrons", complement=True)
     outreach_trend = outreach[outreach["month"] >= trend_first] if len(outreach) else outreach
     cards_issued = outreach_trend.groupby("month", as_index=False)["cards_issued"].sum() if len(outreach_trend) else pd.DataFrame(columns=["month", "cards_issued"])
     charts = [
@@ -228,7 +228,7 @@ def dashboard_data(session: Session, *, filters: f.Filters, today: date) -> Dash
         _branch_chart(session, filters, k, filters.first_month),
         Chart("age_branch", "Registered patrons by age band and branch", _doc(f.age_band_by_branch), _age_chart(session, filters, k)),
         Chart("outreach", "Outreach interactions per month by type", _doc(f.outreach_by_month), outreach_trend.drop(columns=["cards_issued"]) if len(outreach_trend) else outreach_trend),
-        Chart("cards_issued", "Library cards issued at outreach interactions", _doc(f.outreach_by_month), sup.suppress_column(cards_issued, k, sizes="cards_issued")),
+        Chart("cards_issued", "Library cards issued at outreach interactions", _doc(f.outreach_by_month), small_cells.suppress_column(cards_issued, k, sizes="cards_issued")),
     ]
     board.charts = {chart.key: chart for chart in charts}
     return board
@@ -236,7 +236,7 @@ def dashboard_data(session: Session, *, filters: f.Filters, today: date) -> Dash
 
 def _age_chart(session: Session, filters: f.Filters, k: int) -> pd.DataFrame:
     grid = f.age_band_by_branch(session, filters=filters, month=filters.end_month)
-    return (sup.suppress_grid(grid, k) if len(grid) else grid).reset_index()
+    return (small_cells.suppress_grid(grid, k) if len(grid) else grid).reset_index()
 
 
 def dashboard(session: Session, *, actor: Actor, filters: f.Filters, today: date) -> Dashboard:

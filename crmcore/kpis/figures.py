@@ -16,8 +16,7 @@ import pandas as pd
 from sqlalchemy import func, select
 from sqlmodel import Session
 
-from crmcore.activity import month_start
-from crmcore.kpis.summaries import ACTIVE_STATES, STATES, month_index, month_of
+from crmcore.kpis.summaries import ACTIVE_STATES, STATES, month_index, month_of, month_start
 from crmcore.models import Branch, DashActivity, DashCohort, DashFlow, DashRegistration, DashState, Interaction, Zone
 
 PROGRAM_KIND = "event_attendance"

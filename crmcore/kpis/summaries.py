@@ -15,7 +15,9 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 
 import numpy as np
-from sqlalchemy import delete, func, insert, literal_column, select
+from sqlalchemy import Date, delete, func, insert, literal_column, select
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.functions import FunctionElement
 from sqlmodel import Session
 
 from crmcore.models import ActivityMonthly, DashActivity, DashCohort, DashFlow, DashRegistration, DashState, Patron
@@ -28,6 +30,27 @@ REGULAR_MONTHS = 6  # "regular": activity in at least 6 of the last 12 calendar 
 MAX_MONTHS = 60  # months kept in the summaries (the dashboard's date range reaches this far back)
 FLOW_LAGS = (1, 3, 6, 12)  # period lengths, in months, whose lifecycle flows are kept
 CHUNK = 50_000
+
+
+class month_start(FunctionElement):
+    """SQL expression: the first day of the month of a date column (a `date`, on every backend)."""
+
+    type = Date()
+    inherit_cache = True
+    name = "month_start"
+
+
+@compiles(month_start, "sqlite")
+def _month_start_sqlite(element, compiler, **kw):
+    # SQLite keeps dates as ISO text, which is what date(…, 'start of month') returns.
+    return "date(%s, 'start of month')" % compiler.process(element.clauses, **kw)
+
+
+@compiles(month_start, "postgresql")
+def _month_start_postgresql(element, compiler, **kw):
+    return "CAST(date_trunc('month', %s) AS DATE)" % compiler.process(element.clauses, **kw)
+
+
 AGE_BANDS = ((0, 12, "0-11"), (12, 18, "12-17"), (18, 25, "18-24"), (25, 45, "25-44"), (45, 65, "45-64"), (65, 200, "65+"))
 
 _TABLES = (DashState, DashFlow, DashActivity, DashRegistration, DashCohort)

@@ -64,7 +64,7 @@ class Patron(SQLModel, table=True):
     # Denormalised from activity by the code that writes activity, so segments and KPIs need no scan.
     first_activity_on: Optional[date] = None
     last_activity_on: Optional[date] = Field(default=None, index=True)
-    # The first day of the last month with activity of each kind (crmcore.activity.KINDS), so that a
+    # The first day of the last month with activity of each kind (crmcore.library.activity.KINDS), so that a
     # segment asking "did X since …" or "never did X" reads one column instead of the monthly rollups.
     last_checkout_month: Optional[date] = None
     last_renewal_month: Optional[date] = None

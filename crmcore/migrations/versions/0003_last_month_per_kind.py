@@ -23,7 +23,7 @@ def upgrade() -> None:
     op.create_index("ix_patron_branch_age", "patron", ["branch_id", "age_band"])
     op.drop_index("ix_current_consent_channel_topic", table_name="current_consent")
     op.create_index("ix_current_consent_channel_topic", "current_consent", ["channel", "topic", "granted", "patron_id"])
-    # Fill them from the monthly rollups (crmcore.activity.widen_last_months keeps them from now on).
+    # Fill them from the monthly rollups (crmcore.library.activity.widen_last_months keeps them from now on).
     patron = sa.table("patron", sa.column("id"), *(sa.column(f"last_{kind}_month") for kind in KINDS))
     monthly = sa.table("activity_monthly", sa.column("patron_id"), sa.column("kind"), sa.column("month"))
     latest = (

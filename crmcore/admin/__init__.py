@@ -1,0 +1,1 @@
+"""Running the library's Liaison: staff accounts and sign-in, permissions, settings, configuration, backup and restore."""

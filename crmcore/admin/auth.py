@@ -1,0 +1,191 @@
+"""Staff accounts: argon2 password hashes, sign-in with lockout, account management.
+
+There are no default credentials: the first admin's password comes from CRM_ADMIN_PASSWORD or is
+generated once and shown to whoever started the app.
+"""
+
+from __future__ import annotations
+
+import secrets
+from datetime import timedelta
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlmodel import Session, func, select
+
+from crmcore.admin import config
+from crmcore.admin.permissions import Actor, Perm, Role, require
+from crmcore.db import Database
+from crmcore.models import StaffUser, utcnow
+from crmcore.privacy import audit
+
+MAX_FAILED_ATTEMPTS = 5
+LOCKOUT = timedelta(minutes=15)
+MIN_PASSWORD_LENGTH = 10
+SIGN_IN_FAILED = (
+    "Sign-in failed: wrong username or password. "
+    f"After {MAX_FAILED_ATTEMPTS} failed attempts an account is locked for {int(LOCKOUT.total_seconds() // 60)} minutes."
+)
+
+_hasher = PasswordHasher()
+# Verified against when the username is unknown, so a wrong name costs the same time as a wrong password.
+_DUMMY_HASH = _hasher.hash(secrets.token_hex(16))
+
+# Stands for the operator at the command line (`python -m crmcore user …`), who owns the machine.
+CLI_ACTOR = Actor(id=None, username="cli", role=Role.ADMIN)
+
+
+class SignInError(Exception):
+    """Sign-in refused; the message never says whether the account exists."""
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+def check_password_strength(password: str) -> None:
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise ValueError(f"The password must have at least {MIN_PASSWORD_LENGTH} characters.")
+
+
+def actor_for(user: StaffUser) -> Actor:
+    return Actor(id=user.id, username=user.username, role=Role(user.role))
+
+
+def _find(session: Session, username: str) -> StaffUser | None:
+    return session.exec(select(StaffUser).where(StaffUser.username == username.strip().lower())).first()
+
+
+def sign_in(db: Database, *, username: str, password: str) -> Actor:
+    """The actor for these credentials, or SignInError once the failure is counted and audited."""
+    with db.write() as session:
+        actor = _authenticate(session, username=username, password=password)
+    if actor is None:
+        raise SignInError(SIGN_IN_FAILED)
+    return actor
+
+
+def _authenticate(session: Session, *, username: str, password: str) -> Actor | None:
+    user = _find(session, username)
+    now = utcnow()
+    if user is None:
+        try:
+            _hasher.verify(_DUMMY_HASH, password)
+        except VerificationError:
+            pass
+        audit.record(session, actor=None, action="login.failed", detail={"username": username[:80]})
+        return None
+    locked = user.locked_until is not None and user.locked_until > now
+    try:
+        ok = _hasher.verify(user.password_hash, password)
+    except (VerificationError, InvalidHashError):
+        ok = False
+    if not ok or locked or not user.is_active:
+        if not ok:
+            user.failed_attempts += 1
+            if user.failed_attempts >= MAX_FAILED_ATTEMPTS:
+                user.locked_until, user.failed_attempts = now + LOCKOUT, 0
+        session.add(user)
+        reason = "locked" if locked else "disabled" if not user.is_active else "password"
+        audit.record(session, actor=None, action="login.failed", entity="staff_user", entity_id=user.id, detail={"username": user.username, "reason": reason})
+        return None
+    if _hasher.check_needs_rehash(user.password_hash):
+        user.password_hash = hash_password(password)
+    user.failed_attempts, user.locked_until, user.last_login_at = 0, None, now
+    session.add(user)
+    actor = actor_for(user)
+    audit.record(session, actor=actor, action="login", entity="staff_user", entity_id=user.id)
+    return actor
+
+
+def current_actor(session: Session, user_id: int) -> Actor | None:
+    """The actor for a signed-in user id, or None once the account is disabled or gone."""
+    user = session.get(StaffUser, user_id)
+    return actor_for(user) if user is not None and user.is_active else None
+
+
+def create_user(
+    session: Session, *, actor: Actor, username: str, password: str, role: Role | str, display_name: str | None = None, email: str | None = None
+) -> StaffUser:
+    require(actor, Perm.MANAGE_STAFF)
+    username = username.strip().lower()
+    if not username or not username.replace(".", "").replace("-", "").replace("_", "").isalnum():
+        raise ValueError("A username is letters, digits, dots, dashes or underscores.")
+    if _find(session, username) is not None:
+        raise ValueError(f"A staff account named {username!r} already exists.")
+    try:
+        role = Role(role)
+    except ValueError:
+        raise ValueError(f"Unknown role {role!r}; roles are {', '.join(Role)}.") from None
+    check_password_strength(password)
+    user = StaffUser(username=username, role=role, password_hash=hash_password(password), display_name=display_name, email=email)
+    session.add(user)
+    session.flush()
+    audit.record(session, actor=actor, action="staff.create", entity="staff_user", entity_id=user.id, detail={"username": username, "role": role})
+    return user
+
+
+def _get_user(session: Session, username: str) -> StaffUser:
+    user = _find(session, username)
+    if user is None:
+        raise ValueError(f"No staff account named {username!r}.")
+    return user
+
+
+def set_password(session: Session, *, actor: Actor, username: str, password: str) -> None:
+    """Reset a password (admin), or change one's own."""
+    if actor.username != username.strip().lower():
+        require(actor, Perm.MANAGE_STAFF)
+    check_password_strength(password)
+    user = _get_user(session, username)
+    user.password_hash, user.failed_attempts, user.locked_until = hash_password(password), 0, None
+    session.add(user)
+    audit.record(session, actor=actor, action="staff.password", entity="staff_user", entity_id=user.id)
+
+
+def set_active(session: Session, *, actor: Actor, username: str, active: bool) -> None:
+    require(actor, Perm.MANAGE_STAFF)
+    user = _get_user(session, username)
+    if not active and user.role == Role.ADMIN and _active_admins(session) <= 1 and user.is_active:
+        raise ValueError("The last active admin cannot be disabled.")
+    user.is_active = active
+    session.add(user)
+    audit.record(session, actor=actor, action="staff.enable" if active else "staff.disable", entity="staff_user", entity_id=user.id)
+
+
+def set_role(session: Session, *, actor: Actor, username: str, role: Role | str) -> None:
+    require(actor, Perm.MANAGE_STAFF)
+    user = _get_user(session, username)
+    role = Role(role)
+    if user.role == Role.ADMIN and role != Role.ADMIN and _active_admins(session) <= 1:
+        raise ValueError("The last active admin cannot lose the admin role.")
+    old, user.role = user.role, role
+    session.add(user)
+    audit.record(session, actor=actor, action="staff.role", entity="staff_user", entity_id=user.id, detail={"old": old, "new": role})
+
+
+def _active_admins(session: Session) -> int:
+    return session.exec(select(func.count()).select_from(StaffUser).where(StaffUser.role == Role.ADMIN, StaffUser.is_active)).one()
+
+
+def list_users(session: Session, *, actor: Actor) -> list[StaffUser]:
+    require(actor, Perm.MANAGE_STAFF)
+    return list(session.exec(select(StaffUser).order_by(StaffUser.username)))
+
+
+def staff_names(session: Session) -> dict[int, str]:
+    """Active staff ids to display names, for pickers (assignee, staff filter)."""
+    rows = session.exec(select(StaffUser).where(StaffUser.is_active).order_by(StaffUser.username))
+    return {u.id: u.display_name or u.username for u in rows}
+
+
+def ensure_admin(session: Session) -> str | None:
+    """On first start, create the `admin` account. Returns a generated password to show once, else None."""
+    if session.exec(select(func.count()).select_from(StaffUser)).one():
+        return None
+    password = config.get("CRM_ADMIN_PASSWORD")
+    generated = password is None
+    if generated:
+        password = secrets.token_urlsafe(12)
+    create_user(session, actor=CLI_ACTOR, username="admin", password=password, role=Role.ADMIN, display_name="Administrator")
+    return password if generated else None

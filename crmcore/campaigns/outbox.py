@@ -1,0 +1,75 @@
+"""The outbox: with no SMTP server configured, every message is written as a real .eml file here.
+
+The demo works offline, and the "Sent mail" page shows what would have gone out.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from email import policy
+from email.message import EmailMessage
+from email.parser import BytesHeaderParser, BytesParser
+from pathlib import Path
+
+from sqlmodel import Session
+
+from crmcore.admin import config
+from crmcore.admin.permissions import Actor, Perm, require
+from crmcore.campaigns.mime import Mail
+from crmcore.privacy import audit
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def directory() -> Path:
+    return Path(config.get("CRM_OUTBOX_DIR", str(config.DATA_DIR / "outbox")))
+
+
+def write(mail: Mail) -> Path:
+    """Write one message atomically, named after its Message-ID (so a rewrite replaces, never duplicates)."""
+    folder = directory()
+    folder.mkdir(parents=True, exist_ok=True)
+    name = _UNSAFE.sub("_", mail.message_id.strip("<>") or "message") + ".eml"
+    path = folder / name
+    tmp = folder / f".{name}.{os.getpid()}.tmp"
+    tmp.write_bytes(mail.data)
+    os.replace(tmp, path)
+    return path
+
+
+@dataclass(frozen=True)
+class OutboxEntry:
+    name: str
+    written_at: datetime
+    to: str
+    subject: str
+
+
+def list_messages(*, actor: Actor, limit: int = 200) -> list[OutboxEntry]:
+    """The newest messages in the outbox."""
+    require(actor, Perm.COMPOSE_CAMPAIGNS)
+    folder = directory()
+    if not folder.is_dir():
+        return []
+    files = sorted((p for p in folder.glob("*.eml")), key=lambda p: p.stat().st_mtime, reverse=True)[:limit]
+    entries = []
+    for path in files:
+        with path.open("rb") as f:
+            headers = BytesHeaderParser(policy=policy.default).parse(f)
+        written = datetime.fromtimestamp(path.stat().st_mtime, timezone.utc)
+        entries.append(OutboxEntry(name=path.name, written_at=written, to=str(headers["To"] or ""), subject=str(headers["Subject"] or "")))
+    return entries
+
+
+def read(session: Session, *, actor: Actor, name: str) -> EmailMessage:
+    """One message from the outbox (audited: it holds a patron's address and details)."""
+    require(actor, Perm.COMPOSE_CAMPAIGNS)
+    path = directory() / Path(name).name  # never outside the outbox
+    if path.suffix != ".eml" or not path.is_file():
+        raise LookupError(f"There is no message {name!r} in the outbox.")
+    audit.record(session, actor=actor, action="outbox.view", entity="outbox", entity_id=path.name[:64])
+    with path.open("rb") as f:
+        return BytesParser(policy=policy.default).parse(f)

@@ -1,0 +1,367 @@
+"""The sender: claims queued messages with a lease, re-checks consent, renders, sends, records outcomes.
+
+At most once: a message is committed as "sending" before its SMTP transaction starts, and only the
+worker holding its lease may do that or record its outcome. At ordinary rates one message at a time is
+"sending"; at high rates a small window is marked together (`Throttle.window`), so that a durable
+commit per message does not cap the rate. A message still "sending" when its lease
+has expired belonged to a worker that died mid-send: it becomes "unknown" for review, never resent.
+With no SMTP server configured, messages are written to the outbox as .eml files instead.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, and_, bindparam, exists, or_, select, update
+from sqlmodel import Session
+
+from crmcore.admin import config, settings
+from crmcore.campaigns import do_not_mail, mime, preference_tokens, templates
+from crmcore.campaigns.mime import Mail
+from crmcore.campaigns.templates import Rendered
+from crmcore.campaigns.transport import OutboxTransport, SendFailure, SmtpTransport, Transport
+from crmcore.db import Database
+from crmcore.models import Campaign, CurrentConsent, Message, Patron, Setting, Suppression, utcnow
+
+log = logging.getLogger("liaison.sending")
+
+CLAIM_LEASE = timedelta(minutes=5)
+SEND_LEASE = timedelta(minutes=2)  # longer than any SMTP timeout
+MAX_BATCH = 500
+WINDOW = 10
+MAX_ATTEMPTS = 8
+UNKNOWN_NOTE = "The worker stopped while sending this message: it may or may not have gone out. Not resent."
+
+
+def transport() -> Transport:
+    """SMTP when CRM_SMTP_HOST is set, else the outbox folder."""
+    host = config.get("CRM_SMTP_HOST")
+    if not host:
+        return OutboxTransport()
+    user = config.get("CRM_SMTP_USER")
+    starttls = config.get("CRM_SMTP_STARTTLS", "true" if user else "false").lower() in ("1", "true", "yes", "on")
+    return SmtpTransport(host=host, port=int(config.get("CRM_SMTP_PORT", "587")), user=user, password=config.get("CRM_SMTP_PASSWORD"), starttls=starttls)
+
+
+def mail_from() -> str:
+    return config.get("CRM_MAIL_FROM", "library@localhost")
+
+
+def mail_domain() -> str:
+    return mime.from_header(mail_from())[1].rpartition("@")[2] or "localhost"
+
+
+def public_url(session: Session) -> str:
+    """The app's public address: the setting when staff set it, else CRM_PUBLIC_URL, else the default."""
+    if session.get(Setting, "public_url") is None and config.get("CRM_PUBLIC_URL"):
+        return config.get("CRM_PUBLIC_URL").rstrip("/")
+    return str(settings.get(session, "public_url")).rstrip("/")
+
+
+def contexts_for(session: Session, patron_ids: list[int]) -> dict[int, dict[str, Any]]:
+    """Merge fields (with signed preference links) for these patrons."""
+    base = public_url(session)
+    token = preference_tokens.maker()
+    return templates.contexts(session, patron_ids, preference_url=lambda pid: f"{base}/preferences?token={token(pid)}")
+
+
+def message_id(campaign_id: int, patron_id: int) -> str:
+    """Deterministic: the same recipient of the same campaign always has the same Message-ID."""
+    return f"<campaign-{campaign_id}.patron-{patron_id}@{mail_domain()}>"
+
+
+def build(*, rendered: Rendered, to: str, msg_id: str, preferences_url: str, token: str | None) -> Mail:
+    """A multipart (text + HTML) message with one-click List-Unsubscribe headers."""
+    sender = mail_from()
+    mailto = f"mailto:{mime.from_header(sender)[1]}?subject=unsubscribe" + (f"%20{token}" if token else "")
+    unsubscribe = [("List-Unsubscribe", f"<{mailto}>, <{preferences_url}>"), ("List-Unsubscribe-Post", "List-Unsubscribe=One-Click")]
+    return mime.build(mail_from=sender, to=to, subject=rendered.subject, text=rendered.text, html=rendered.html, message_id=msg_id, date=utcnow(), extra=unsubscribe)
+
+
+def send_test_message(session: Session, *, to: str, rendered: Rendered, campaign_id: int, patron_id: int) -> None:
+    """Send one rendered message to a staff address now (not recorded as a campaign message)."""
+    context = contexts_for(session, [patron_id])[patron_id]
+    rendered = Rendered(subject=f"[Test] {rendered.subject}", text=rendered.text, html=rendered.html)
+    mail = build(rendered=rendered, to=to, msg_id=f"<test-{campaign_id}.{uuid.uuid4().hex}@{mail_domain()}>", preferences_url=context["preferences_url"], token=None)
+    with transport().connect() as sender:
+        sender.send(mail)
+
+
+# --- the worker side ----------------------------------------------------------------------------
+
+
+def recover(db: Database, *, now: datetime | None = None) -> int:
+    """Mark messages left "sending" by a dead worker (lease expired) as "unknown"; returns how many."""
+    now = now or utcnow()
+    with db.write() as session:
+        return session.execute(
+            update(Message)
+            .where(Message.status == "sending", Message.lease_expires_at < now)
+            .values(status="unknown", last_error=UNKNOWN_NOTE, lease_owner=None)
+        ).rowcount
+
+
+def claim(db: Database, *, owner: str, limit: int, lease: timedelta = CLAIM_LEASE) -> list[int]:
+    """Lease up to `limit` due messages to `owner` (SKIP LOCKED on PostgreSQL, BEGIN IMMEDIATE on SQLite)."""
+    now = utcnow()
+    with db.write() as session:
+        ids = list(
+            session.scalars(
+                select(Message.id)
+                .where(
+                    Message.status == "queued",
+                    or_(Message.next_attempt_at.is_(None), Message.next_attempt_at <= now),
+                    or_(Message.lease_expires_at.is_(None), Message.lease_expires_at < now),
+                )
+                .order_by(Message.id)
+                .limit(limit)
+                .with_for_update(skip_locked=True)
+            )
+        )
+        if ids:
+            session.execute(update(Message).where(Message.id.in_(ids)).values(lease_owner=owner, lease_expires_at=now + lease))
+    return ids
+
+
+def _consent_granted(patron_id: Any, channel: Any, topic: Any):
+    """SQL: the patron currently consents to the channel and topic."""
+    return exists().where(
+        CurrentConsent.patron_id == patron_id,
+        CurrentConsent.channel == channel,
+        CurrentConsent.topic == topic,
+        CurrentConsent.granted.is_(True),
+    )
+
+
+# The values that mark a message "sending": one more attempt, a send lease, its Message-ID (bound per message).
+_SENDING = {"status": "sending", "attempts": Message.attempts + 1, "lease_expires_at": bindparam("m_lease"), "message_id": bindparam("m_message_id")}
+
+
+def _start(session: Session, *, message_id_: int, owner: str, send_lease: timedelta) -> tuple[Campaign, int, str] | str | None:
+    """Re-check and mark one message "sending": (campaign, patron id, address); None if it is no longer
+    ours, "skipped" if consent, address or permission to mail is gone."""
+    msg = session.get(Message, message_id_)
+    if msg is None or msg.status != "queued" or msg.lease_owner != owner:
+        return None
+    campaign = session.get(Campaign, msg.campaign_id)
+    patron = session.get(Patron, msg.patron_id) if msg.patron_id else None
+    consented = patron is not None and session.scalar(select(_consent_granted(patron.id, campaign.channel, campaign.topic)))
+    if not consented or not patron.email or patron.erased_at or do_not_mail.suppressed(session, [patron.email]):
+        msg.status, msg.lease_owner, msg.last_error = "skipped", None, "No consent, address or permission to mail at send time."
+        session.add(msg)
+        return "skipped"
+    started = session.execute(
+        update(Message).where(Message.id == msg.id, Message.status == "queued", Message.lease_owner == owner).values(**_SENDING),
+        {"m_lease": utcnow() + send_lease, "m_message_id": message_id(campaign.id, patron.id)},
+    ).rowcount
+    return (campaign, patron.id, patron.email) if started == 1 else None
+
+
+def _finish(db: Database, *, message_id_: int, owner: str, **values: Any) -> None:
+    with db.write() as session:
+        _record(session, message_id_=message_id_, owner=owner, **values)
+
+
+def _record(session: Session, *, message_id_: int, owner: str, **values: Any) -> None:
+    session.execute(update(Message).where(Message.id == message_id_, Message.lease_owner == owner).values(**values))
+
+
+# The two statements every message runs, built once (executed with fresh values per message):
+# mark it "sending" when, in one statement, it is still ours and queued, the patron still has this
+# address and consent, and the address is not suppressed (else `_start` looks closer) ...
+_START_FAST = (
+    update(Message)
+    .where(
+        Message.id == bindparam("m_id"), Message.status == "queued", Message.lease_owner == bindparam("m_owner"),
+        exists().where(Patron.id == bindparam("m_patron"), Patron.email == bindparam("m_email"), Patron.erased_at.is_(None)),
+        _consent_granted(bindparam("m_patron"), bindparam("m_channel"), bindparam("m_topic")),
+        ~exists().where(Suppression.email_hash == bindparam("m_hash")),
+    )
+    .values(**_SENDING)
+)
+_MARKED = select(Message.id).where(Message.id.in_(bindparam("m_ids", expanding=True)), Message.status == "sending", Message.lease_owner == bindparam("m_owner"))
+# ... and record it sent once the SMTP server has accepted it.
+_SENT = (
+    update(Message)
+    .where(Message.id == bindparam("m_id"), Message.lease_owner == bindparam("m_owner"))
+    .values(status="sent", sent_at=bindparam("m_at"), lease_owner=None, last_error=None)
+)
+
+
+def _start_group(conn: Connection, rows: list, *, owner: str, campaigns: dict[int, Campaign], lease_until: datetime) -> set[int]:
+    """Mark these messages "sending" where `_START_FAST` allows; the ids it marked."""
+    if not rows:
+        return set()
+    conn.execute(_START_FAST, [
+        {"m_id": row.id, "m_owner": owner, "m_patron": row.patron_id, "m_email": row.email, "m_channel": campaigns[row.campaign_id].channel,
+         "m_topic": campaigns[row.campaign_id].topic, "m_hash": do_not_mail.email_hash(row.email), "m_lease": lease_until,
+         "m_message_id": message_id(row.campaign_id, row.patron_id)}
+        for row in rows
+    ])
+    return set(conn.scalars(_MARKED, {"m_ids": [row.id for row in rows], "m_owner": owner}))
+
+
+def _record_sent(conn: Connection, ids: list[int], *, owner: str) -> None:
+    if ids:
+        now = utcnow()
+        conn.execute(_SENT, [{"m_id": mid, "m_owner": owner, "m_at": now} for mid in ids])
+
+
+def _release(db: Database, *, ids: list[int], owner: str) -> None:
+    """Give back messages never attempted (e.g. the SMTP server could not be reached), queued again."""
+    with db.write() as session:
+        session.execute(
+            update(Message)
+            .where(Message.id.in_(ids), Message.status.in_(("queued", "sending")), Message.lease_owner == owner)
+            .values(status="queued", lease_owner=None, lease_expires_at=None, next_attempt_at=utcnow() + timedelta(minutes=1))
+        )
+
+
+@dataclass
+class Throttle:
+    per_minute: int
+    last: float = 0.0
+
+    @property
+    def window(self) -> int:
+        """How many messages are marked "sending" together: as many as go out in a tenth of a second
+        at this rate (1 at ordinary rates, at most WINDOW). A crash leaves at most this many "unknown"."""
+        return max(1, min(WINDOW, self.per_minute // 600))
+
+    @property
+    def gap(self) -> timedelta:
+        return timedelta(seconds=60 / self.per_minute)
+
+    def wait(self) -> None:
+        gap = 60.0 / self.per_minute - (time.monotonic() - self.last)
+        if gap > 0:
+            time.sleep(gap)
+        self.last = time.monotonic()
+
+
+def _record_failure(db: Database, *, message_id_: int, owner: str, failure: SendFailure, to: str) -> str:
+    if failure.ambiguous:
+        _finish(db, message_id_=message_id_, owner=owner, status="unknown", last_error=str(failure)[:500], lease_owner=None)
+        return "unknown"
+    with db.read() as session:
+        attempts = session.scalar(select(Message.attempts).where(Message.id == message_id_))  # this try included
+    if failure.temporary and attempts < MAX_ATTEMPTS:
+        retry_at = utcnow() + min(timedelta(minutes=2 ** (attempts - 1)), timedelta(hours=6))
+        _finish(db, message_id_=message_id_, owner=owner, status="queued", next_attempt_at=retry_at, last_error=str(failure)[:500], lease_owner=None, lease_expires_at=None)
+        return "retry"
+    with db.write() as session:
+        _record(session, message_id_=message_id_, owner=owner, status="failed", last_error=str(failure)[:500], lease_owner=None)
+        if failure.hard_bounce:
+            do_not_mail.suppress(session, email=to, reason="hard bounce")
+    return "failed"
+
+
+def send_batch(db: Database, *, ids: list[int], owner: str, throttle: Throttle, send_lease: timedelta = SEND_LEASE) -> dict[str, int]:
+    """Send the claimed messages over one connection; returns counts of outcomes.
+
+    Messages are marked "sending" a window at a time (one message at ordinary rates, see
+    `Throttle.window`): one short write transaction records the previous window's messages as sent and
+    marks the next ones "sending" after re-checking consent. A crash leaves at most a window "unknown"."""
+    outcome = {"sent": 0, "failed": 0, "retry": 0, "skipped": 0, "unknown": 0}
+    with db.read() as session:
+        rows = session.execute(
+            select(Message.id, Message.patron_id, Message.campaign_id, Patron.email).outerjoin(Patron, Patron.id == Message.patron_id).where(Message.id.in_(ids))
+        ).all()
+        contexts = contexts_for(session, [row.patron_id for row in rows if row.patron_id])
+        campaigns = {c.id: c for c in session.scalars(select(Campaign).where(Campaign.id.in_({row.campaign_id for row in rows})))}
+    known = {row.id: row for row in rows}
+    try:
+        connection = transport().connect()
+        sender = connection.__enter__()
+    except (OSError, SendFailure) as exc:
+        log.error("cannot reach the mail server: %s", type(exc).__name__)
+        _release(db, ids=ids, owner=owner)
+        return outcome
+    accepted: list[int] = []  # taken by the SMTP server, to be recorded in the next transaction
+    with db.writer() as conn:
+        try:
+            for first in range(0, len(ids), throttle.window):
+                window = ids[first : first + throttle.window]
+                with conn.begin():
+                    _record_sent(conn, accepted, owner=owner)
+                    accepted = []
+                    mailable = [known[mid] for mid in window if mid in known and known[mid].email]
+                    started = _start_group(conn, mailable, owner=owner, campaigns=campaigns, lease_until=utcnow() + send_lease + throttle.gap * len(window))
+                for position, mid in enumerate(window, first):
+                    if mid in started:
+                        row = known[mid]
+                        campaign, patron_id, to = campaigns[row.campaign_id], row.patron_id, row.email
+                    else:
+                        with db.write() as session:
+                            begun = _start(session, message_id_=mid, owner=owner, send_lease=send_lease)
+                        if begun == "skipped":
+                            outcome["skipped"] += 1
+                        if not isinstance(begun, tuple):
+                            continue
+                        campaign, patron_id, to = begun
+                    context = contexts.get(patron_id)
+                    try:
+                        rendered = templates.render(subject=campaign.subject_template, body=campaign.body_template, context=context)
+                    except ValueError as exc:
+                        _finish(db, message_id_=mid, owner=owner, status="failed", last_error=str(exc)[:500], lease_owner=None)
+                        outcome["failed"] += 1
+                        continue
+                    token = context["preferences_url"].rpartition("token=")[2]
+                    mail = build(rendered=rendered, to=to, msg_id=message_id(campaign.id, patron_id), preferences_url=context["preferences_url"], token=token)
+                    throttle.wait()
+                    try:
+                        sender.send(mail)
+                    except SendFailure as failure:
+                        outcome[_record_failure(db, message_id_=mid, owner=owner, failure=failure, to=to)] += 1
+                        if failure.ambiguous:  # the connection is gone: give the rest back untried
+                            _release(db, ids=ids[position + 1 :], owner=owner)
+                            return outcome
+                        continue
+                    accepted.append(mid)
+                    outcome["sent"] += 1
+        finally:
+            if accepted:
+                with conn.begin():
+                    _record_sent(conn, accepted, owner=owner)
+            try:
+                connection.__exit__(None, None, None)
+            except Exception:  # closing a connection that already failed must not hide the outcome
+                pass
+    return outcome
+
+
+def update_campaigns(db: Database) -> None:
+    """Scheduled campaigns whose time has come are sending; sending campaigns with nothing left are sent."""
+    now = utcnow()
+    with db.write() as session:
+        session.execute(update(Campaign).where(Campaign.status == "scheduled", Campaign.scheduled_at <= now).values(status="sending", updated_at=now))
+        pending = exists().where(Message.campaign_id == Campaign.id, Message.status.in_(("queued", "sending")))
+        session.execute(update(Campaign).where(and_(Campaign.status == "sending", ~pending)).values(status="sent", updated_at=now))
+
+
+def worker_id() -> str:
+    return f"{socket.gethostname()[:40]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+def send_pending(db: Database, *, budget_seconds: float = 50.0, claim_lease: timedelta = CLAIM_LEASE, send_lease: timedelta = SEND_LEASE) -> dict[str, int]:
+    """The worker job: recover, then claim and send batches until nothing is due or the budget is spent."""
+    started, owner = time.monotonic(), worker_id()
+    totals = {"sent": 0, "failed": 0, "retry": 0, "skipped": 0, "unknown": recover(db)}
+    with db.read() as session:
+        rate = int(settings.get(session, "send_rate_per_minute"))
+    throttle = Throttle(per_minute=rate)
+    while time.monotonic() - started < budget_seconds:
+        ids = claim(db, owner=owner, limit=max(1, min(MAX_BATCH, rate // 12)), lease=claim_lease)  # about 5 s of sending
+        if not ids:
+            break
+        for key, n in send_batch(db, ids=ids, owner=owner, throttle=throttle, send_lease=send_lease).items():
+            totals[key] += n
+    update_campaigns(db)
+    return {k: v for k, v in totals.items() if v}

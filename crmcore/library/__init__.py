@@ -1,0 +1,1 @@
+"""The library and its patrons: the patron directory, activity and its monthly rollups, consent."""

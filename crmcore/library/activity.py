@@ -1,0 +1,107 @@
+"""Activity rollups: monthly per-patron counts rebuilt from raw events, set-based, on both backends.
+
+Raw `activity_event` rows are deleted by retention after some months; `activity_monthly` and the
+patron's `first_activity_on` / `last_activity_on` outlive them. So a rebuild only ever touches months
+that raw events still cover, and the two patron dates only move outwards (first earlier, last later).
+Retention must therefore delete raw events by whole months (everything before the first of a month).
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+from sqlalchemy import and_, case, delete, func, insert, select, true, update
+from sqlmodel import Session
+
+from crmcore import kpis
+from crmcore.kpis.summaries import month_start
+from crmcore.models import ActivityEvent, ActivityMonthly, Patron
+
+KINDS = ("checkout", "renewal", "digital_loan", "pc_session", "event_attendance", "visit", "survey_response")
+
+_event = ActivityEvent.__table__
+_monthly = ActivityMonthly.__table__
+_patron = Patron.__table__
+
+
+def first_of_month(day: date) -> date:
+    return day.replace(day=1)
+
+
+def rebuild_rollups(session: Session, *, since: date | None = None) -> None:
+    """Recompute `activity_monthly` for the months from `since` on (default: every month raw events cover)
+    and widen the patrons' first/last activity dates to what the raw events show."""
+    earliest_raw = session.execute(select(func.min(_event.c.occurred_on))).scalar()
+    if earliest_raw is None:
+        _refresh_dashboard(session)
+        return
+    # Months before the earliest raw event were purged by retention: their rollups cannot be rebuilt.
+    start = max(first_of_month(since), first_of_month(earliest_raw)) if since else first_of_month(earliest_raw)
+    # When every raw event is in range, no filter: a full scan beats millions of index lookups.
+    in_range = _event.c.occurred_on >= start if start > earliest_raw else true()
+
+    session.execute(delete(_monthly).where(_monthly.c.month >= start))
+    month = month_start(_event.c.occurred_on)
+    branch = func.coalesce(_event.c.branch_id, 0)
+    grouped = (
+        select(_event.c.patron_id, month, _event.c.kind, branch, func.sum(_event.c.count))
+        .where(in_range)
+        .group_by(_event.c.patron_id, month, _event.c.kind, branch)
+    )
+    session.execute(
+        insert(_monthly).from_select(["patron_id", "month", "kind", "branch_id", "count"], grouped)
+    )
+
+    span = (
+        select(
+            _event.c.patron_id.label("patron_id"),
+            func.min(_event.c.occurred_on).label("first_on"),
+            func.max(_event.c.occurred_on).label("last_on"),
+        )
+        .where(in_range)
+        .group_by(_event.c.patron_id)
+        .subquery()
+    )
+    first, last = _patron.c.first_activity_on, _patron.c.last_activity_on
+    session.execute(
+        update(_patron)
+        .where(_patron.c.id == span.c.patron_id)
+        .where(
+            # Only rows that change: an UPDATE of a million unchanged rows is not free.
+            (first.is_(None)) | (last.is_(None)) | (span.c.first_on < first) | (span.c.last_on > last)
+        )
+        .values(
+            first_activity_on=case((and_(first.is_not(None), first <= span.c.first_on), first), else_=span.c.first_on),
+            last_activity_on=case((and_(last.is_not(None), last >= span.c.last_on), last), else_=span.c.last_on),
+        )
+    )
+    widen_last_months(session, since=start)
+    _refresh_dashboard(session)
+
+
+def last_month_column(kind: str):
+    """The patron column holding the first day of the patron's last month with activity of `kind`."""
+    return _patron.c[f"last_{kind}_month"]
+
+
+def widen_last_months(session: Session, *, since: date | None = None) -> None:
+    """Move each patron's last month per kind forward to what the rollups from `since` on show (never back:
+    rollups before `since` were not touched)."""
+    month, kind = _monthly.c.month, _monthly.c.kind
+    latest = (
+        select(_monthly.c.patron_id, *(func.max(case((kind == k, month))).label(k) for k in KINDS))
+        .where(month >= since if since else true())
+        .group_by(_monthly.c.patron_id)
+        .subquery()
+    )
+    values = {}
+    for k in KINDS:
+        column, seen = last_month_column(k), latest.c[k]
+        values[column.name] = case((seen > column, seen), else_=func.coalesce(column, seen))
+    session.execute(update(_patron).where(_patron.c.id == latest.c.patron_id).values(values))
+
+
+def _refresh_dashboard(session: Session) -> None:
+    # The dashboard's summary tables are derived from these rollups and the patrons: keep them in step.
+    kpis.refresh_summaries(session)
+

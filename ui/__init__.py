@@ -1,0 +1,132 @@
+"""What every page shares: the database handle, the signed-in staff member, the page list, and
+small rendering helpers. UI only: behaviour lives in crmcore.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import pandas as pd
+import streamlit as st
+
+from crmcore import exports
+from crmcore.admin import auth, config
+from crmcore.admin.permissions import Actor, Perm, PermissionDenied
+from crmcore.db import Database, DatabaseError, open_database
+
+
+@dataclass(frozen=True)
+class PageSpec:
+    path: str
+    title: str
+    icon: str
+    perm: Perm | None  # None: open to every signed-in user
+    section: str
+
+
+# Every page of the app, in menu order; app.py shows a role the pages whose permission it has.
+PAGES: list[PageSpec] = [
+    PageSpec("pages/dashboard.py", "Dashboard", ":material/monitoring:", Perm.VIEW_DASHBOARD, "Overview"),
+    PageSpec("pages/patrons.py", "Patrons", ":material/badge:", Perm.VIEW_PATRONS, "Patrons"),
+    PageSpec("pages/outreach_log.py", "Log a contact", ":material/add_comment:", Perm.EDIT_OUTREACH, "Outreach"),
+    PageSpec("pages/followups.py", "My follow-ups", ":material/checklist:", Perm.VIEW_OUTREACH, "Outreach"),
+    PageSpec("pages/organizations.py", "Organizations", ":material/corporate_fare:", Perm.VIEW_OUTREACH, "Outreach"),
+    PageSpec("pages/contacts.py", "Contacts", ":material/contacts:", Perm.VIEW_OUTREACH, "Outreach"),
+    PageSpec("pages/interactions.py", "Interactions", ":material/forum:", Perm.VIEW_OUTREACH, "Outreach"),
+    PageSpec("pages/duplicates.py", "Duplicates", ":material/content_copy:", Perm.VIEW_OUTREACH, "Outreach"),
+    PageSpec("pages/outreach_kpis.py", "Outreach KPIs", ":material/insights:", Perm.VIEW_DASHBOARD, "Outreach"),
+    PageSpec("pages/segments.py", "Segments", ":material/filter_alt:", Perm.MANAGE_SEGMENTS, "Campaigns"),
+    PageSpec("pages/campaigns.py", "Campaigns", ":material/campaign:", Perm.COMPOSE_CAMPAIGNS, "Campaigns"),
+    PageSpec("pages/sent_mail.py", "Sent mail", ":material/outbox:", Perm.COMPOSE_CAMPAIGNS, "Campaigns"),
+    PageSpec("pages/imports.py", "Imports", ":material/upload_file:", Perm.IMPORT_DATA, "Administration"),
+    PageSpec("pages/admin_staff.py", "Staff", ":material/manage_accounts:", Perm.MANAGE_STAFF, "Administration"),
+    PageSpec("pages/admin_settings.py", "Settings", ":material/settings:", Perm.MANAGE_SETTINGS, "Administration"),
+    PageSpec("pages/audit_log.py", "Audit log", ":material/policy:", Perm.VIEW_AUDIT, "Administration"),
+    PageSpec("pages/privacy_requests.py", "Privacy requests", ":material/privacy_tip:", Perm.PRIVACY_REQUESTS, "Administration"),
+    PageSpec("pages/backup.py", "Backup", ":material/backup:", Perm.BACKUP, "Administration"),
+]
+
+# Reached without signing in (a patron following a link from a message).
+PUBLIC_PAGES: list[PageSpec] = [
+    PageSpec("pages/preferences.py", "Your preferences", ":material/tune:", None, "Public"),
+]
+
+
+@st.cache_resource(show_spinner=False)
+def _open(url: str) -> Database:
+    return open_database(url)
+
+
+def db() -> Database:
+    """The process's Database (migrated on first use); stops the page with one clear line if it fails."""
+    try:
+        return _open(config.database_url())
+    except DatabaseError as exc:
+        st.error(str(exc))
+        st.stop()
+
+
+def actor() -> Actor | None:
+    """The signed-in staff member, re-read each run so a disabled account is signed out at once."""
+    user_id = st.session_state.get("user_id")
+    if user_id is None:
+        return None
+    with db().read() as session:
+        current = auth.current_actor(session, user_id)
+    if current is None:
+        st.session_state.pop("user_id", None)
+    return current
+
+
+def sign_in(username: str, password: str) -> str | None:
+    """Sign in; returns the error message to show, or None on success."""
+    try:
+        signed_in = auth.sign_in(db(), username=username, password=password)
+    except auth.SignInError as exc:
+        return str(exc)
+    st.session_state["user_id"] = signed_in.id
+    return None
+
+
+def sign_out() -> None:
+    for key in list(st.session_state):
+        del st.session_state[key]
+
+
+@contextmanager
+def user_errors() -> Iterator[None]:
+    """Show refusals and bad input as a clear message instead of a stack trace."""
+    try:
+        yield
+    except (PermissionDenied, ValueError, LookupError) as exc:
+        st.error(str(exc))
+
+
+def refresh_after_write() -> None:
+    """Cached read models are stale after a write."""
+    st.cache_data.clear()
+
+
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$&])")
+
+
+def md(text: object) -> str:
+    """User- or import-supplied text made inert for st.markdown (no links, HTML or formatting)."""
+    return _MD_SPECIAL.sub(r"\\\1", "" if text is None else str(text))
+
+
+def download_buttons(frame: pd.DataFrame, *, name: str, key: str, xlsx: bool = False) -> None:
+    """CSV (and optionally XLSX) downloads of `frame`, formula cells neutralised."""
+    cols = st.columns(2 if xlsx else 1)
+    cols[0].download_button("Download CSV", exports.to_csv(frame), f"{name}.csv", "text/csv", key=f"{key}-csv")
+    if xlsx:
+        cols[1].download_button(
+            "Download XLSX",
+            exports.to_xlsx(frame),
+            f"{name}.xlsx",
+            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+            key=f"{key}-xlsx",
+        )
