@@ -22,17 +22,20 @@ with ui.user_errors():
     with db.read() as session:
         shown = preferences.view(session, token=token)
     st.write(f"Hello {ui.md(shown.first_name)}, choose what the library may send you." if shown.first_name else "Choose what the library may send you.")
-    with st.form("pref-form"):
+    # The boxes are keyed by the state they show: after any change (here or elsewhere) they start afresh
+    # from the stored choices, never from ticks left over from before.
+    state = "".join("1" if shown.consent[(c, t)] else "0" for c in consent.CHANNELS for t in consent.TOPICS)
+    with st.form(f"pref-form-{state}"):
         choices = {}
         for channel in consent.CHANNELS:
             st.subheader(CHANNEL_LABELS[channel])
             cols = st.columns(len(consent.TOPICS))
             for col, topic in zip(cols, consent.TOPICS):
-                choices[(channel, topic)] = col.checkbox(TOPIC_LABELS[topic], value=shown.consent[(channel, topic)], key=f"pref-{channel}-{topic}")
+                choices[(channel, topic)] = col.checkbox(TOPIC_LABELS[topic], value=shown.consent[(channel, topic)], key=f"pref-{channel}-{topic}-{state}")
         save = st.form_submit_button("Save my choices", type="primary")
     if save:
         with db.write() as session:
-            changed = preferences.save(session, token=token, choices=choices)
+            changed = preferences.save(session, token=token, choices=choices, shown=shown.consent)
         st.session_state["pref-done"] = f"Saved: {changed} change(s)." if changed else "Nothing changed."
         st.rerun()
     st.divider()
@@ -40,7 +43,5 @@ with ui.user_errors():
     if st.button("Unsubscribe from everything", key="pref-unsubscribe"):
         with db.write() as session:
             withdrawn = preferences.unsubscribe_all(session, token=token)
-        for key in [k for k in st.session_state if str(k).startswith("pref-") and k != "pref-done"]:
-            del st.session_state[key]
         st.session_state["pref-done"] = f"You are unsubscribed from everything ({withdrawn} consent(s) withdrawn)."
         st.rerun()

@@ -48,11 +48,11 @@ def test_a_link_for_patron_a_only_ever_changes_patron_a(db):
         a, b = add_patrons(s, 2)
     with db.write() as s:
         assert preferences.unsubscribe_all(s, token=preference_tokens.make(a)) == 1
-        assert preferences.save(s, token=preference_tokens.make(a), choices={("sms", "events"): True}) == 1
+        assert preferences.save(s, token=preference_tokens.make(a), choices={("sms", "events"): True}, shown={}) == 1
     with db.read() as s:
         assert consent.current(s, a) == {("email", "events"): False, ("sms", "events"): True}
         assert consent.current(s, b) == {("email", "events"): True}
         shown = preferences.view(s, token=preference_tokens.make(b))
     assert shown.first_name == "Pat1" and shown.consent[("email", "events")] and not shown.consent[("sms", "events")]
     with pytest.raises(ValueError, match="Unknown topic"), db.write() as s:
-        preferences.save(s, token=preference_tokens.make(a), choices={("email", "gossip"): True})
+        preferences.save(s, token=preference_tokens.make(a), choices={("email", "gossip"): True}, shown={})

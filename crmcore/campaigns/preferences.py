@@ -1,7 +1,9 @@
 """The patron's own preference page, reached with a signed token instead of a sign-in.
 
 It shows a patron no more than their first name and their current consent; every change is a consent
-record with source "preference page". Reading never changes anything (link scanners open links).
+record with source "preference page", decided by the patron (it wins over imports and staff actions).
+Reading never changes anything (link scanners open links). A save changes only what the patron changed
+on the page they were shown: a box left as it was shown never overrides a choice made since, elsewhere.
 """
 
 from __future__ import annotations
@@ -38,20 +40,35 @@ def view(session: Session, *, token: str | None) -> PreferenceView:
     return PreferenceView(first_name=patron.first_name or "", consent=grid)
 
 
-def save(session: Session, *, token: str | None, choices: dict[tuple[str, str], bool], wording_version: str = consent.WORDING_VERSION) -> int:
-    """Record each choice that differs from current consent; returns how many changed."""
+def save(
+    session: Session,
+    *,
+    token: str | None,
+    choices: dict[tuple[str, str], bool],
+    shown: dict[tuple[str, str], bool],
+    wording_version: str = consent.WORDING_VERSION,
+) -> int:
+    """Record each choice the patron changed from what the page `shown` them and that differs from current
+    consent; returns how many changed."""
     patron = _patron(session, token)
     current = consent.current(session, patron.id)
     changed = 0
     for (channel, topic), granted in choices.items():
         consent.check(channel, topic)
-        if current.get((channel, topic), False) != bool(granted):
-            consent.record(session, patron_id=patron.id, channel=channel, topic=topic, granted=bool(granted), source=SOURCE, wording_version=wording_version)
+        if bool(granted) != shown.get((channel, topic), False) and current.get((channel, topic), False) != bool(granted):
+            consent.record(session, patron_id=patron.id, channel=channel, topic=topic, granted=bool(granted), source=SOURCE, by=consent.PATRON, wording_version=wording_version)
             changed += 1
     return changed
 
 
 def unsubscribe_all(session: Session, *, token: str | None, wording_version: str = consent.WORDING_VERSION) -> int:
     """Withdraw every consent currently granted; returns how many were withdrawn."""
-    choices = {pair: False for pair in consent.current(session, _patron(session, token).id)}
-    return save(session, token=token, choices=choices, wording_version=wording_version)
+    return withdraw_everything(session, patron_id=_patron(session, token).id, source=SOURCE, wording_version=wording_version)
+
+
+def withdraw_everything(session: Session, *, patron_id: int, source: str, wording_version: str | None = consent.WORDING_VERSION) -> int:
+    """The patron's own withdrawal of every consent currently granted (page, complaint, STOP…); how many."""
+    granted = [pair for pair, on in consent.current(session, patron_id).items() if on]
+    for channel, topic in granted:
+        consent.record(session, patron_id=patron_id, channel=channel, topic=topic, granted=False, source=source, by=consent.PATRON, wording_version=wording_version)
+    return len(granted)

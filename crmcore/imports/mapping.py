@@ -19,6 +19,9 @@ from crmcore.library.activity import KINDS as ACTIVITY_KINDS
 from crmcore.models import ImportMapping
 from crmcore.privacy import audit
 
+# The topics an explicit opt-in column (Email opt-in, Text message opt-in) grants or withdraws unless the
+# mapping says otherwise. A notice preference is not an opt-in: it grants only the services topic.
+OPT_IN_TOPICS = ["events", "new_materials", "newsletter"]
 
 @dataclass(frozen=True)
 class FieldSpec:
@@ -52,9 +55,9 @@ FIELDS: dict[str, dict[str, FieldSpec]] = {
         "expires_on": FieldSpec("Card expires on", "date"),
         "interests": FieldSpec("Interests", max_len=500),
         "history_opt_in": FieldSpec("Keeps reading history (opt-in)", "bool"),
-        "contact_method": FieldSpec("Notice preference (email, sms, phone, mail)", max_len=20),
-        "consent_email": FieldSpec("Email opt-in", "bool"),
-        "consent_sms": FieldSpec("SMS opt-in", "bool"),
+        "contact_method": FieldSpec("Notice preference (email, sms, phone, print, none)", max_len=20),
+        "consent_email": FieldSpec("Email opt-in (yes/no)", "bool"),
+        "consent_sms": FieldSpec("Text message opt-in (yes/no)", "bool"),
     },
     "activity": {
         "patron": FieldSpec("Patron ILS id", required=True, max_len=64),
@@ -202,7 +205,7 @@ def clean_mapping(kind: str, mapping: dict[str, Any], header: list[str]) -> dict
             out["id_columns"] = id_columns
         elif id_from_row:
             out["id_from_row"] = True
-        topics = list(mapping.get("consent_topics") or ["services"])
+        topics = list(mapping.get("consent_topics") or OPT_IN_TOPICS)
         for topic in topics:
             consent.check("email", topic)
         out["consent_topics"] = topics

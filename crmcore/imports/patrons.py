@@ -1,4 +1,11 @@
-"""Patron imports: upsert on the ILS id, unchanged rows left alone, consent from notice preferences."""
+"""Patron imports: upsert on the ILS id, unchanged rows left alone, consent as the ILS states it.
+
+An ILS notice preference (how overdue and hold notices go) is not a marketing opt-in: it sets the
+patron's preferred channel and grants only the services topic on it. Other topics come from explicit
+opt-in columns (Email opt-in, Text message opt-in) for the topics the mapping names. A consent change is
+recorded only when what the ILS states changed since the last import of that patron (an edge, kept in
+`patron.ils_consent`), and never over the patron's own choice (`consent.applies`).
+"""
 
 from __future__ import annotations
 
@@ -13,6 +20,7 @@ from crmcore import kpis
 from crmcore.bulk import BulkWriter
 from crmcore.imports.batch import Batch, BatchResult, Rejected, digest, digests
 from crmcore.imports.codes import Codes
+from crmcore.imports.mapping import OPT_IN_TOPICS
 from crmcore.library import consent
 from crmcore.models import Branch, ConsentRecord, CurrentConsent, Patron, Zone
 
@@ -31,8 +39,34 @@ CHANNEL_WORDS = {
     "email": "email", "emailpro": "email", "e-mail": "email",
     "sms": "sms", "mobile": "sms", "text": "sms", "smsalertnumber": "sms",
     "phone": "phone", "phonepro": "phone", "telephone": "phone",
-    "mail": "mail", "post": "mail", "letter": "mail", "address": "mail",
+    "mail": "mail", "post": "mail", "letter": "mail", "address": "mail", "print": "mail", "paper": "mail",
 }
+NO_CHANNEL_WORDS = {"none", "no", "nothing", "do not contact", "no notices"}
+NOT_UNDERSTOOD = "?"
+SERVICES = "services"
+
+
+def notice_channel(word: str | None) -> str | None:
+    """The channel a notice preference names, None for "no channel", NOT_UNDERSTOOD for anything else."""
+    cleaned = (word or "").strip().lower()
+    if cleaned in CHANNEL_WORDS:
+        return CHANNEL_WORDS[cleaned]
+    return None if cleaned in NO_CHANNEL_WORDS else NOT_UNDERSTOOD
+
+
+def stated_text(wanted: tuple) -> str:
+    """How `patron.ils_consent` keeps what an import stated: "email/services=1;sms/services=0"."""
+    return ";".join(f"{channel}/{topic}={int(on)}" for (channel, topic), on in wanted)
+
+
+def parse_stated(text: str | None) -> dict[tuple[str, str], bool]:
+    out = {}
+    for part in (text or "").split(";"):
+        pair, _, on = part.partition("=")
+        channel, _, topic = pair.partition("/")
+        if topic:
+            out[(channel, topic)] = on == "1"
+    return out
 
 
 class PatronImport:
@@ -41,7 +75,7 @@ class PatronImport:
 
     def __init__(self, *, mapping: dict[str, Any], file_name: str, now: datetime, **_: Any):
         self.fields = [f for f in COLUMNS if f in mapping["columns"] or f == "ils_id"]
-        self.topics = mapping.get("consent_topics", ["services"])
+        self.topics = mapping.get("consent_topics", OPT_IN_TOPICS)  # what the opt-in columns cover
         for topic in self.topics:
             consent.check("email", topic)
         self.id_columns = bool(mapping.get("id_columns"))
@@ -50,6 +84,11 @@ class PatronImport:
         self.now = now
         self.branches, self.zones = Codes(Branch.__table__), Codes(Zone.__table__)
         self.consents_recorded = 0
+        self.consents_kept = 0  # changes the file stated that the patron's own choice stood against
+        self.states_consent = any(f in mapping["columns"] for f in ("contact_method", "consent_email", "consent_sms"))
+        self.notice_values: dict[str | None, int] = {}  # notice-preference value as written → rows
+        # Patron columns worked out from the consent fields, written only when the mapping has those.
+        self.derived = (["preferred_channel"] if "contact_method" in mapping["columns"] else []) + (["ils_consent"] if self.states_consent else [])
         self.changed = 0
         self._summaries: Future | None = None
 
@@ -63,33 +102,40 @@ class PatronImport:
         elif self.id_from_row:
             columns["ils_id"] = [f"row-{ordinal}" for ordinal in batch.ordinals]
         consent_columns = [columns.get(f) or [None] * len(batch) for f in ("contact_method", "consent_email", "consent_sms")]
-        chosen: dict[tuple, tuple[tuple, str]] = {}  # (method, email, sms) → (sorted (channel, wanted) pairs, hash suffix)
+        chosen: dict[tuple, tuple[tuple, str]] = {}  # (method, email, sms) → (sorted ((channel, topic), wanted) pairs, hash suffix)
         for key in set(zip(*consent_columns)):
             wanted = tuple(sorted(self._wanted_consent(*key).items()))
             chosen[key] = (wanted, "".join(f"\x1f{pair}" for pair in wanted))
         stated = [chosen[key] for key in zip(*consent_columns)]
         columns["consent"] = [wanted for wanted, _suffix in stated]
+        if "contact_method" in columns:
+            channels = {method: notice_channel(method) for method in set(columns["contact_method"])}
+            columns["preferred_channel"] = [channels[m] if channels[m] != NOT_UNDERSTOOD else None for m in columns["contact_method"]]
         # The same hash as digest(*field values, *consent pairs), one column at a time.
         texts = [_as_text(columns[f], f in TEXT_FIELDS) for f in self.fields]
         lines = [line + suffix for line, (_wanted, suffix) in zip(map("\x1f".join, zip(*texts)), stated)]
         columns["row_hash"] = digests(lines)
         return batch
 
-    def _wanted_consent(self, method: str | None, email: bool | None, sms: bool | None) -> dict[str, bool]:
-        wanted: dict[str, bool] = {}
-        if method is not None:
-            chosen = CHANNEL_WORDS.get(method.strip().lower())
-            wanted = {c: c == chosen for c in consent.CHANNELS}
+    def _wanted_consent(self, method: str | None, email: bool | None, sms: bool | None) -> dict[tuple[str, str], bool]:
+        """(channel, topic) → granted, as this row states it: services on the notice channel, the opt-in topics
+        from the opt-in columns. A notice preference not understood states nothing (it is reported)."""
+        wanted: dict[tuple[str, str], bool] = {}
+        if method is not None and (chosen := notice_channel(method)) != NOT_UNDERSTOOD:
+            wanted = {(c, SERVICES): c == chosen for c in consent.CHANNELS}
         for channel, stated in (("email", email), ("sms", sms)):
             if stated is not None:
-                wanted[channel] = stated
+                wanted.update({(channel, topic): stated for topic in self.topics})
         return wanted
 
     def write(self, session: Session, batch: Batch, *, dry_run: bool) -> BatchResult:
         writer, result = BulkWriter(session.connection()), BatchResult()
         columns = batch.columns
         keys = columns["ils_id"]
-        existing = writer.lookup(PATRON, "ils_id", ["id", "row_hash", "erased_at"], keys)
+        existing = writer.lookup(PATRON, "ils_id", ["id", "row_hash", "erased_at", "ils_consent"], keys)
+        if "contact_method" in columns:
+            for value in columns["contact_method"]:
+                self.notice_values[value] = self.notice_values.get(value, 0) + 1
         if not existing and len(set(keys)) == len(keys):  # a batch of patrons all new to Liaison
             changed = list(range(len(keys)))
             result.new = len(changed)
@@ -101,7 +147,7 @@ class PatronImport:
         if dry_run or not changed:
             return result
         self.changed += len(changed)
-        rows = {f: pick(columns[f]) for f in (*self.fields, "row_hash", "consent")}
+        rows = {f: pick(columns[f]) for f in (*self.fields, "row_hash", "consent", *self.derived) if f in columns}
         self._upsert(writer, rows)
         self._record_consent(writer, rows["ils_id"], rows["consent"], existing)
         return result
@@ -127,7 +173,9 @@ class PatronImport:
         return changed
 
     def _upsert(self, writer: BulkWriter, rows: dict[str, list]) -> None:
-        columns = [COLUMNS[f] for f in self.fields] + ["row_hash", "created_at", "updated_at"]
+        if self.states_consent:
+            rows["ils_consent"] = [stated_text(wanted) for wanted in rows["consent"]]
+        columns = [COLUMNS[f] for f in self.fields] + self.derived + ["row_hash", "created_at", "updated_at"]
         keep = ["created_at"]
         if "history_opt_in" not in self.fields:
             columns.append("history_opt_in")
@@ -144,37 +192,48 @@ class PatronImport:
             else:
                 values.append(rows[f])
         tail = [repeat(stamp), repeat(stamp)] + ([repeat(False)] if "history_opt_in" not in self.fields else [])
+        values += [rows[f] for f in self.derived]
         writer.upsert(PATRON, columns, list(zip(*values, rows["row_hash"], *tail)), key="ils_id", keep=keep)
 
     def _record_consent(self, writer: BulkWriter, keys: list[str], stated: list[tuple], existing: dict) -> None:
-        """Consent records for every stated channel × topic that differs from the patron's current consent.
+        """Consent records for what the ILS states differently from the last import of each patron (an edge),
+        where the change applies over the patron's current consent (never over the patron's own choice).
 
-        The same records crmcore.library.consent.record appends (history row + current row, source and date),
-        written set-based: a first import of a million patrons states hundreds of thousands of them.
+        The same records crmcore.library.consent.record appends (history row + current row, source, who
+        decided and date), written set-based: a first import of a million patrons states hundreds of thousands.
         """
-        stating = [(key, wanted) for key, wanted in zip(keys, stated) if wanted]
-        if not stating:
+        edges = []  # (ils id, ((channel, topic), wanted) pairs that changed since the last import)
+        for key, wanted in zip(keys, stated):
+            before = parse_stated(existing[key][3]) if key in existing else {}
+            changed = tuple((pair, on) for pair, on in wanted if before.get(pair) != on)
+            if changed:
+                edges.append((key, changed))
+        if not edges:
             return
         ids = {k: row[0] for k, row in existing.items()}
-        ids.update({k: row[0] for k, row in writer.lookup(PATRON, "ils_id", ["id"], [k for k, _w in stating if k not in ids]).items()})
-        current: dict[tuple[int, str, str], bool] = {}
-        known = [ids[k] for k, _w in stating if k in existing]
+        ids.update({k: row[0] for k, row in writer.lookup(PATRON, "ils_id", ["id"], [k for k, _w in edges if k not in ids]).items()})
+        current: dict[tuple[int, str, str], tuple[bool, str]] = {}
+        known = [ids[k] for k, _w in edges if k in existing]
         for start in range(0, len(known), 2000):
             query = CURRENT.select().where(CURRENT.c.patron_id.in_(known[start : start + 2000]))
-            current.update({(r.patron_id, r.channel, r.topic): r.granted for r in writer.conn.execute(query)})
+            current.update({(r.patron_id, r.channel, r.topic): (r.granted, r.source_class) for r in writer.conn.execute(query)})
         stamp = writer.timestamp(CONSENT, "recorded_at", self.now)
-        records = [
-            (patron_id, channel, topic, want, stamp, self.source, consent.WORDING_VERSION)
-            for patron_id, wanted in ((ids[k], w) for k, w in stating)
-            for channel, want in wanted
-            for topic in self.topics
-            if want != current.get((patron_id, channel, topic), False)
-        ]
-        columns = ["patron_id", "channel", "topic", "granted", "recorded_at", "source", "wording_version"]
+        records = []
+        for patron_id, changed in ((ids[k], w) for k, w in edges):
+            for (channel, topic), want in changed:
+                granted, by = current.get((patron_id, channel, topic), (None, None))
+                if want == bool(granted):
+                    continue
+                if not consent.applies(by=consent.IMPORT, granted=want, current_class=by, current_granted=granted):
+                    self.consents_kept += 1
+                    continue
+                records.append((patron_id, channel, topic, want, stamp, consent.IMPORT, self.source, consent.WORDING_VERSION))
+        columns = ["patron_id", "channel", "topic", "granted", "recorded_at", "source_class", "source", "wording_version"]
         writer.insert(CONSENT, columns, records)
         later = "excluded.updated_at >= current_consent.updated_at"
-        writer.insert(CURRENT, ["patron_id", "channel", "topic", "granted", "updated_at"], [r[:5] for r in records],
-                      conflict=f"ON CONFLICT (patron_id, channel, topic) DO UPDATE SET granted = excluded.granted, updated_at = excluded.updated_at WHERE {later}")
+        writer.insert(CURRENT, ["patron_id", "channel", "topic", "granted", "updated_at", "source_class"], [r[:6] for r in records],
+                      conflict="ON CONFLICT (patron_id, channel, topic) DO UPDATE SET granted = excluded.granted, updated_at = excluded.updated_at, "
+                      f"source_class = excluded.source_class WHERE {later}")
         self.consents_recorded += len(records)
 
     def loaded(self, db) -> None:
@@ -191,8 +250,13 @@ class PatronImport:
             if codes.created:
                 shown = ", ".join(codes.created[:20]) + (" …" if len(codes.created) > 20 else "")
                 notes.append(f"{'Would create' if dry_run else 'Created'} {len(codes.created)} {what}: {shown}.")
+        if self.notice_values:
+            notes.append("Notice preference values: " + "; ".join(_notice_note(v, n) for v, n in sorted(self.notice_values.items(), key=lambda i: -i[1])) + ".")
         if self.consents_recorded:
             notes.append(f"{self.consents_recorded:,} consent records written (source {self.source!r}).")
+        if self.consents_kept:
+            notes.append(f"{self.consents_kept:,} consent changes in the file were not applied because the patron decided otherwise "
+                         "(their own choice stands until they change it).")
         if self.changed and not dry_run:
             self.loaded(db)
             summaries = self._summaries.result()
@@ -212,3 +276,12 @@ def _as_text(values: list, text: bool) -> list[str]:
     if text:
         return values if None not in values else ["" if v is None else v for v in values]
     return ["" if v is None else str(v) for v in values]
+
+
+def _notice_note(value: str | None, rows: int) -> str:
+    """One notice-preference value and what it became, for the import summary."""
+    if value is None:
+        return f"(empty) → nothing stated: {rows:,} rows"
+    channel = notice_channel(value)
+    became = {None: "no channel", NOT_UNDERSTOOD: "not understood, consent left as it was"}.get(channel, f"{channel} (library services only)")
+    return f"{value!r} → {became}: {rows:,} rows"

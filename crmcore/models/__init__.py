@@ -6,9 +6,9 @@ the worker query by. Importing this package registers every table on `SQLModel.m
 `open_database` rely on it).
 """
 
-from crmcore.models.admin import AuditLog, ImportMapping, ImportRun, ProgramEvent, Setting, StaffUser
+from crmcore.models.admin import AuditLog, Download, ImportMapping, ImportRun, ProgramEvent, Setting, StaffUser
 from crmcore.models.base import utcnow
-from crmcore.models.campaigns import Campaign, Message, Segment
+from crmcore.models.campaigns import Bounce, Campaign, InboundMail, Message, Segment
 from crmcore.models.community import (
     CalendarFeed,
     Contact,
@@ -26,8 +26,8 @@ from crmcore.models.dashboard import DashActivity, DashCohort, DashFlow, DashReg
 from crmcore.models.library import ActivityEvent, ActivityMonthly, Branch, ConsentRecord, CurrentConsent, Patron, Suppression, Zone
 
 __all__ = [
-    "ActivityEvent", "ActivityMonthly", "AuditLog", "Branch", "CalendarFeed", "Campaign", "ConsentRecord", "Contact", "ContactTag",
-    "CurrentConsent", "DashActivity", "DashCohort", "DashFlow", "DashRegistration", "DashState", "ImportMapping", "ImportRun",
-    "Interaction", "InteractionContact", "InteractionOrganization", "InteractionTag", "Message", "Organization", "OrganizationTag",
+    "ActivityEvent", "ActivityMonthly", "AuditLog", "Bounce", "Branch", "CalendarFeed", "Campaign", "ConsentRecord", "Contact", "ContactTag",
+    "CurrentConsent", "DashActivity", "DashCohort", "DashFlow", "DashRegistration", "DashState", "Download", "ImportMapping", "ImportRun",
+    "InboundMail", "Interaction", "InteractionContact", "InteractionOrganization", "InteractionTag", "Message", "Organization", "OrganizationTag",
     "Patron", "ProgramEvent", "Segment", "Setting", "StaffUser", "Suppression", "Tag", "Task", "Zone", "utcnow",
 ]  # fmt: skip

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any, Optional
 
-from sqlalchemy import JSON, UniqueConstraint
+from sqlalchemy import JSON, LargeBinary, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from crmcore.models.base import utcnow
@@ -98,3 +98,16 @@ class Setting(SQLModel, table=True):
     value: Any = Field(sa_type=JSON)
     updated_at: datetime = Field(default_factory=utcnow)
     updated_by_id: Optional[int] = Field(default=None, foreign_key="staff_user.id")
+
+
+class Download(SQLModel, table=True):
+    """A file holding personal data, offered to one staff member through a one-use link that expires
+    within a minute (never through a URL that outlives the request, as Streamlit's media files do)."""
+
+    __tablename__ = "download"
+    token_hash: str = Field(primary_key=True, max_length=64)
+    staff_id: int = Field(foreign_key="staff_user.id")
+    file_name: str = Field(max_length=200)
+    content_type: str = Field(max_length=100)
+    data: bytes = Field(sa_type=LargeBinary)
+    expires_at: datetime

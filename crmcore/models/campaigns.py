@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Optional
 
-from sqlalchemy import JSON, Index, Text, UniqueConstraint
+from sqlalchemy import JSON, Index, LargeBinary, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from crmcore.models.base import utcnow
@@ -69,3 +69,30 @@ class Message(SQLModel, table=True):
     last_error: Optional[str] = Field(default=None, max_length=500)
     sent_at: Optional[datetime] = None
     created_at: datetime = Field(default_factory=utcnow)
+
+
+class InboundMail(SQLModel, table=True):
+    """One message that reached the inbound listener: a mailto unsubscribe, a bounce, a complaint, or
+    something else kept (raw) for staff to review. Known kinds keep no body: only what was done."""
+
+    __tablename__ = "inbound_mail"
+    id: Optional[int] = Field(default=None, primary_key=True)
+    received_at: datetime = Field(default_factory=utcnow, index=True)
+    kind: str = Field(max_length=20, index=True)  # unsubscribe | hard_bounce | soft_bounce | complaint | unknown
+    message_id: Optional[int] = Field(default=None, foreign_key="message.id")
+    outcome: str = Field(max_length=300)
+    subject: Optional[str] = Field(default=None, max_length=300)  # unknown mail only
+    raw: Optional[bytes] = Field(default=None, sa_type=LargeBinary)  # unknown mail only, for review
+    reviewed_at: Optional[datetime] = None
+
+
+class Bounce(SQLModel, table=True):
+    """A delivery failure reported after the SMTP server had accepted a message (RFC 3464)."""
+
+    __tablename__ = "bounce"
+    __table_args__ = (Index("ix_bounce_hash_at", "email_hash", "at"),)
+    id: Optional[int] = Field(default=None, primary_key=True)
+    email_hash: str = Field(max_length=64)
+    hard: bool
+    at: datetime = Field(default_factory=utcnow)
+    message_id: Optional[int] = Field(default=None, foreign_key="message.id")

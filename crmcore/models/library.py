@@ -61,6 +61,11 @@ class Patron(SQLModel, table=True):
     expires_on: Optional[date] = Field(default=None, index=True)
     interests: Optional[str] = Field(default=None, max_length=500)
     history_opt_in: bool = False
+    # From the ILS notice preference (how overdue and hold notices go): a channel, not a marketing opt-in.
+    preferred_channel: Optional[str] = Field(default=None, max_length=10)
+    # What the last import stated about consent ("email/services=1;…"): imports record a consent change
+    # only when this changes (an edge), so an unchanged ILS value never re-grants what the patron withdrew.
+    ils_consent: Optional[str] = Field(default=None, max_length=400)
     # Denormalised from activity by the code that writes activity, so segments and KPIs need no scan.
     first_activity_on: Optional[date] = None
     last_activity_on: Optional[date] = Field(default=None, index=True)
@@ -128,6 +133,10 @@ class ConsentRecord(SQLModel, table=True):
     granted: bool
     recorded_at: datetime = Field(default_factory=utcnow)
     source: str = Field(max_length=200)
+    # Who decided: "patron" (their own choice, by any route), "import" or "staff" (a bulk or staff action).
+    # A patron's withdrawal stands against every later import and staff action (crmcore.library.consent).
+    source_class: str = Field(default="staff", max_length=10)
+    recorded_by_id: Optional[int] = Field(default=None, foreign_key="staff_user.id")  # staff recording a patron's request
     wording_version: Optional[str] = Field(default=None, max_length=40)
 
 
@@ -142,6 +151,7 @@ class CurrentConsent(SQLModel, table=True):
     topic: str = Field(primary_key=True, max_length=30)
     granted: bool
     updated_at: datetime = Field(default_factory=utcnow)
+    source_class: str = Field(default="staff", max_length=10)  # of the record that is current
 
 
 class Suppression(SQLModel, table=True):
