@@ -86,17 +86,35 @@ def cmd_worker(args) -> None:
         worker.run_forever(db)
 
 
+def cmd_inbound(args) -> None:
+    from crmcore.campaigns import inbound
+
+    host, port = config.get("CRM_INBOUND_HOST", "127.0.0.1"), args.port or config.get("CRM_INBOUND_PORT")
+    if not port:
+        raise SystemExit("Set CRM_INBOUND_PORT (or pass --port) to say where the inbound mail listener listens.")
+    print(f"Liaison inbound mail listener on {host}:{port}", flush=True)
+    try:
+        inbound.listen(open_database(), host=host, port=int(port))
+    except KeyboardInterrupt:
+        pass
+
+
 def _interrupt(*_) -> None:
     raise KeyboardInterrupt
 
 
 def cmd_serve(args) -> None:
-    """Start the worker and the Streamlit app together; Ctrl-C (or SIGTERM) stops both."""
+    """Start the app (Streamlit's st.App with the public routes, under uvicorn), the worker, and the inbound
+    mail listener when CRM_INBOUND_PORT is set; Ctrl-C (or SIGTERM) stops them all."""
     env = dict(os.environ)
-    app = [sys.executable, "-m", "streamlit", "run", str(config.ROOT / "app.py"), "--server.address", args.address, "--server.port", str(args.port)]
+    app = [sys.executable, "-m", "uvicorn", "server:app", "--app-dir", str(config.ROOT), "--host", args.address, "--port", str(args.port),
+           "--no-server-header", "--log-level", "warning"]
+    commands = [[sys.executable, "-m", "crmcore", "worker"], app]
+    if config.get("CRM_INBOUND_PORT"):
+        commands.append([sys.executable, "-m", "crmcore", "inbound"])
     # SIGTERM (a service manager, `kill`) must stop the children too, not only this process.
     signal.signal(signal.SIGTERM, _interrupt)
-    children = [subprocess.Popen([sys.executable, "-m", "crmcore", "worker"], env=env), subprocess.Popen(app, env=env)]
+    children = [subprocess.Popen(command, env=env, cwd=config.ROOT) for command in commands]
     print(f"Liaison: http://{args.address}:{args.port}  (Ctrl-C stops the app and the worker)", flush=True)
     try:
         # Whichever stops first (the app, the worker, or Ctrl-C) stops the other.
@@ -189,7 +207,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--once", action="store_true", help="run each job once and exit")
     p.set_defaults(func=cmd_worker)
 
-    p = sub.add_parser("serve", help="start the app and the worker together")
+    p = sub.add_parser("inbound", help="run the inbound mail listener: unsubscribes by mail, bounces, complaints")
+    p.add_argument("--port", type=int, help="port to listen on (default CRM_INBOUND_PORT)")
+    p.set_defaults(func=cmd_inbound)
+    p = sub.add_parser("serve", help="start the app, its public routes, the worker (and the inbound listener) together")
     p.add_argument("--address", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8501)
     p.set_defaults(func=cmd_serve)

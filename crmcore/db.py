@@ -7,6 +7,7 @@ half-way. PostgreSQL needs none of that. The same code runs on both.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -159,3 +160,17 @@ def open_database(url: str | None = None) -> Database:
     with db.writer() as conn, conn.begin():
         restore_indexes(conn, SQLModel.metadata.sorted_tables)
     return db
+
+
+_shared: dict[str, Database] = {}
+_shared_lock = threading.Lock()
+
+
+def shared(url: str | None = None) -> Database:
+    """The process's one Database for `url`, opened (and migrated) on first use: the app's pages and its
+    HTTP routes share it. A failure is raised each time, never remembered."""
+    url = url or config.database_url()
+    with _shared_lock:
+        if url not in _shared:
+            _shared[url] = open_database(url)
+        return _shared[url]

@@ -17,7 +17,6 @@ from datetime import timedelta
 from crmcore.admin import backup
 from crmcore.campaigns import sending
 from crmcore.db import Database
-from crmcore.outreach import calendar
 from crmcore.privacy import retention
 
 log = logging.getLogger("liaison.worker")
@@ -46,7 +45,6 @@ JOBS: list[Job] = [
     Job("backup", timedelta(hours=1), backup.daily_backup),  # hourly check; backs up once a day
     Job("retention", timedelta(days=1), retention.daily),
     Job("send campaigns", timedelta(seconds=5), sending.send_pending),
-    Job("outreach calendars", timedelta(minutes=15), calendar.write_feeds),  # subscribed .ics files
 ]
 
 

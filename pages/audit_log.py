@@ -32,4 +32,4 @@ with ui.user_errors():
         with db.write() as session:
             return audit.export_csv(session, actor=me, **filters)
 
-    st.download_button("Export CSV", export, "audit-log.csv", "text/csv", key="audit-export", icon=":material/download:")
+    ui.personal_download("Export CSV", file_name="audit-log.csv", content_type="text/csv", make=export, key="audit-export")

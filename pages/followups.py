@@ -80,15 +80,12 @@ if feed:
     if reset.button("New link (old one stops working)", key="feed-reset"):
         with db.write() as session:
             calendar.subscribe(session, actor=actor, reset=True)
-        calendar.write_feeds(db)
         st.rerun()
     if stop.button("Stop the subscription", key="feed-stop"):
         with db.write() as session:
             calendar.unsubscribe(session, actor=actor)
-        calendar.write_feeds(db)
         st.rerun()
 elif st.button("Create a subscription link", icon=":material/link:", key="feed-create"):
     with db.write() as session:
         calendar.subscribe(session, actor=actor)
-    calendar.write_feeds(db)
     st.rerun()

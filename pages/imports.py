@@ -72,7 +72,8 @@ def show_summary(summary) -> None:
     st.dataframe([summary.counts()], hide_index=True)
     if summary.rejected:
         st.warning(f"{len(summary.rejected):,} rows were rejected. The error file lists each one's line, field and reason.")
-        st.download_button("Download error file (CSV)", summary.errors_csv(), f"{Path(summary.file_name).stem}-errors.csv", "text/csv", key="errors-csv")
+        ui.personal_download("Download error file (CSV)", file_name=f"{Path(summary.file_name).stem}-errors.csv", content_type="text/csv",
+                             make=summary.errors_csv, key="errors-csv")  # rejected rows may hold names and addresses
         st.dataframe(summary.errors_frame().head(200), hide_index=True)
 
 

@@ -37,7 +37,7 @@ with db.read() as session:
 frame = interactions.export_frame(rows)
 st.caption(f"{len(rows):,} interactions · {int(frame['cards_issued'].sum()):,} cards issued · {int(frame['signups'].sum()):,} sign-ups")
 st.dataframe(frame, hide_index=True, width="stretch", column_config={"id": st.column_config.NumberColumn("#", width="small")})
-ui.download_buttons(frame, name="interactions", key="ix-export", xlsx=True)
+ui.download_buttons(frame, name="interactions", key="ix-export", xlsx=True, personal=True)  # notes and names of people
 
 if not actor.can(Perm.EDIT_OUTREACH) or not rows:
     st.stop()

@@ -5,7 +5,7 @@ import streamlit as st
 
 import ui
 from crmcore.admin.permissions import Perm
-from crmcore.library import patrons
+from crmcore.library import consent, patrons
 
 PAGE_SIZE = 50
 
@@ -78,6 +78,26 @@ if patron_id is not None:
             st.dataframe(pd.DataFrame(record["activity"]), hide_index=True, width="stretch")
         else:
             st.write("No activity recorded in the last 24 months.")
+        if actor.can(Perm.VIEW_PII) and not record["erased"]:
+            with st.expander("Record the patron's own choice (they asked at the desk, by phone, email or letter)"):
+                with st.form("patron-consent-request"):
+                    c1, c2, c3, c4 = st.columns(4)
+                    channel = c1.selectbox("Channel", consent.CHANNELS, key="req-channel")
+                    topic = c2.selectbox("Topic", consent.TOPICS, key="req-topic")
+                    choice = c3.radio("The patron wants", ["to receive these", "no more of these"], key="req-choice")
+                    way = c4.selectbox("They asked", consent.REQUEST_WAYS, key="req-way")
+                    st.caption("This is the patron's own decision: a later import will not change it.")
+                    if st.form_submit_button("Record their choice"):
+                        done = False
+                        with ui.user_errors(), db.write() as session:
+                            patrons.record_patron_request(session, actor=actor, patron_id=patron_id, channel=channel, topic=topic,
+                                                          granted=choice == "to receive these", way=way)
+                            done = True
+                        if done:
+                            st.session_state["patron-request-done"] = True
+                            st.rerun()
+        if st.session_state.pop("patron-request-done", False):
+            st.success("The patron's choice is recorded.")
         with st.expander(f"Consent history ({len(record['consent_history'])} records)"):
             if record["consent_history"]:
                 st.dataframe(pd.DataFrame(record["consent_history"]), hide_index=True, width="stretch")

@@ -52,16 +52,18 @@ with ui.user_errors():
             patron_id = st.selectbox("Patron", list(labels), format_func=labels.get, key="privacy-patron")
             chosen = next(p for p in found if p["id"] == patron_id)
             left, right = st.columns(2)
-            if left.button("Prepare access export", icon=":material/folder_zip:", key="privacy-export-button"):
-                with db.write() as session:
-                    data = rights.access_export(session, actor=me, patron_id=patron_id)
-                st.session_state["privacy-export"] = (patron_id, rights.to_json(data), rights.to_html(data))
+            def export(render):
+                def make() -> bytes:
+                    with db.write() as session:  # audited, each time it is made
+                        return render(rights.access_export(session, actor=me, patron_id=patron_id))
+                return make
+
+            with left:
+                ui.personal_download("Access export (JSON)", file_name=f"patron-{patron_id}.json", content_type="application/json",
+                                     make=export(rights.to_json), key="privacy-json")
+                ui.personal_download("Access export (readable HTML)", file_name=f"patron-{patron_id}.html", content_type="text/html",
+                                     make=export(rights.to_html), key="privacy-html")
             if right.button("Erase…", icon=":material/delete_forever:", disabled=chosen["erased"], key="privacy-erase-button"):
                 st.session_state["privacy-pending"] = (patron_id, chosen["ils_id"])
             if (pending := st.session_state.get("privacy-pending")) and pending[0] == patron_id:
                 confirm_erase(*pending)
-            export = st.session_state.get("privacy-export")
-            if export and export[0] == patron_id:
-                a, b = st.columns(2)
-                a.download_button("Download JSON", export[1], f"patron-{patron_id}.json", "application/json", key="privacy-json")
-                b.download_button("Download readable page (HTML)", export[2], f"patron-{patron_id}.html", "text/html", key="privacy-html")

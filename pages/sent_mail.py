@@ -5,7 +5,7 @@ import streamlit as st
 
 import ui
 from crmcore.admin import config
-from crmcore.campaigns import outbox
+from crmcore.campaigns import inbound, outbox
 
 st.title("Sent mail")
 db, me = ui.db(), ui.actor()
@@ -35,3 +35,19 @@ with ui.user_errors():
             if html:
                 with st.expander("HTML part (source)"):
                     st.code(html.get_content(), language="html")
+            ui.personal_download("Download this message (.eml)", file_name=chosen, content_type="message/rfc822", make=message.as_bytes, key="sent-eml")
+
+st.subheader("Mail that came back")
+st.caption("Unsubscribes by mail, bounces and complaints reaching the inbound listener in the last 30 days. "
+           "Anything Liaison could not understand is kept here for you to read, then mark as reviewed.")
+with ui.user_errors():
+    with db.read() as session:
+        inbound_mail = inbound.recent(session, actor=me)
+    st.dataframe([{inbound.KIND_LABELS[k]: n for k, n in inbound_mail["counts"].items()}], hide_index=True)
+    for item in inbound_mail["review"]:
+        with st.container(border=True):
+            st.text(f"{item['received_at']:%Y-%m-%d %H:%M} UTC · {item['subject'] or '(no subject)'} · {item['outcome']}")
+            if st.button("Mark as reviewed", key=f"inbound-reviewed-{item['id']}"):
+                with db.write() as session:
+                    inbound.mark_reviewed(session, actor=me, inbound_id=item["id"])
+                st.rerun()

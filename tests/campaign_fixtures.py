@@ -26,6 +26,7 @@ class Sink:
 
     def __init__(self):
         self.messages: list = []
+        self.senders: list[str] = []  # the envelope sender (return path) of each message, in order
         self.replies: dict[str, str] = {}
         self.hang_up_on: set[str] = set()
         self.lock = threading.Lock()
@@ -44,6 +45,7 @@ class Sink:
             return "421 Connection lost"
         with self.lock:
             self.messages.append(message_from_bytes(envelope.content, policy=policy.default))
+            self.senders.append(envelope.mail_from)
         return "250 Message accepted for delivery"
 
     def message_ids(self) -> Counter:

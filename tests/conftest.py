@@ -166,3 +166,13 @@ def app(db, staff, monkeypatch):
         return at
 
     return make
+
+
+def take_download(at, db):
+    """The file behind the one-use link a page just offered (crmcore.privacy.downloads), taken as /downloads/… would."""
+    from crmcore.privacy import downloads
+
+    url = at.get("link_button")[-1].proto.url
+    assert url.startswith("/downloads/"), url
+    with db.write() as s:
+        return downloads.take(s, token=url.rpartition("/")[2])

@@ -151,23 +151,21 @@ def test_follow_up_completion_snooze_reassign_and_new_task(app, db, staff):
     assert "Nothing to follow up" in at.info[0].value
 
 
-def test_calendar_subscription_link_is_created_and_reset(app, db, staff, tmp_path, monkeypatch):
-    feeds = tmp_path / "calendars"
-    monkeypatch.setattr(calendar, "FEED_DIR", feeds)  # never touch the checkout's static/ folder
+def test_calendar_subscription_link_is_created_and_reset(app, db, staff):
     at = app(role="outreach", page="pages/followups.py").run()
     at.button(key="feed-create").click().run()
     with db.read() as s:
         token = s.get(CalendarFeed, staff["outreach"].id).token
-    assert at.code[0].value == f"http://127.0.0.1:8501/app/static/calendars/{token}.ics"
-    assert [p.name for p in feeds.iterdir()] == [f"{token}.ics"]
+        assert calendar.feed(s, token=token) is not None
+    assert at.code[0].value == f"http://127.0.0.1:8501/calendars/{token}.ics"
     at.button(key="feed-reset").click().run()
     with db.read() as s:
         new = s.get(CalendarFeed, staff["outreach"].id).token
-    assert new != token and [p.name for p in feeds.iterdir()] == [f"{new}.ics"]
+        assert new != token and calendar.feed(s, token=token) is None and calendar.feed(s, token=new) is not None
+    assert at.code[0].value == f"http://127.0.0.1:8501/calendars/{new}.ics"
     at.button(key="feed-stop").click().run()
     with db.read() as s:
-        assert s.get(CalendarFeed, staff["outreach"].id) is None
-    assert list(feeds.iterdir()) == []
+        assert s.get(CalendarFeed, staff["outreach"].id) is None and calendar.feed(s, token=new) is None
 
 
 def _seed_payloads(db, staff):

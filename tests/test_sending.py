@@ -13,7 +13,7 @@ from sqlalchemy import func, select, update
 
 from crmcore.admin import settings
 from crmcore.admin.auth import CLI_ACTOR
-from crmcore.campaigns import do_not_mail, outbox, preference_tokens, sending
+from crmcore.campaigns import do_not_mail, outbox, preference_tokens, sending, unsubscribe
 from crmcore.db import Database
 from crmcore.library import consent
 from crmcore.models import Campaign, Message, Suppression, utcnow
@@ -40,11 +40,15 @@ def test_a_campaign_goes_out_over_smtp_with_unsubscribe_headers_and_both_parts(d
     assert set(by_id) == {f"<campaign-{cid}.patron-{pid}@library.test>" for pid in ids}
     first = by_id[f"<campaign-{cid}.patron-{ids[0]}@library.test>"]
     assert first["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
-    unsub = str(first["List-Unsubscribe"])
-    assert "<mailto:news@library.test?subject=unsubscribe%20" in unsub
-    token = unsub.rpartition("token=")[2].rstrip(">")
-    assert preference_tokens.read(token) == ids[0]
-    assert "<http://127.0.0.1:8501/preferences?token=" in unsub
+    mailto, link = (part.strip().strip("<>") for part in str(first["List-Unsubscribe"]).split(","))
+    token = link.rpartition("/unsubscribe/")[2]
+    assert link == f"http://127.0.0.1:8501/unsubscribe/{token}" and mailto == f"mailto:unsubscribe+{token}@library.test"
+    assert len(f"unsubscribe+{token}") <= 64  # an address's local part holds at most 64 characters
+    with db.read() as s:
+        mid = s.scalar(select(Message.id).where(Message.campaign_id == cid, Message.patron_id == ids[0]))
+    assert unsubscribe.read(token) == mid
+    assert smtp.senders[smtp.messages.index(first)] == f"bounce+{token}@library.test"  # VERP: a late bounce names its message
+    assert preference_tokens.read(first.get_body(("plain",)).get_content().rpartition("token=")[2].split()[0]) == ids[0]
     text = first.get_body(("plain",)).get_content()
     html = first.get_body(("html",)).get_content()
     assert "Dear <b>Bo & Co</b>," in text

@@ -121,22 +121,22 @@ def test_calendar_holds_follow_ups_tasks_and_outreach_events_and_no_notes(db, st
     assert b"secret note" not in content
 
 
-def test_feed_files_are_written_for_subscribers_and_removed_when_revoked(db, staff, tmp_path):
-    me, tmp_path = staff["outreach"], tmp_path / "calendars"
+def test_a_feed_is_served_for_its_token_until_it_is_reset_or_access_is_lost(db, staff):
+    me = staff["outreach"]
     follow_up(db, me, date.today() + timedelta(days=1))
     with db.write() as s:
         token = calendar.subscribe(s, actor=me)
         assert calendar.subscribe(s, actor=me) == token
         url = calendar.feed_url(s, token)
-    assert url == f"http://127.0.0.1:8501/app/static/calendars/{token}.ics" and len(token) >= 32
-    assert calendar.write_feeds(db, directory=tmp_path) == {"written": 1, "removed": 0}
-    assert len(_parse((tmp_path / f"{token}.ics").read_bytes())) == 2
+    assert url == f"http://127.0.0.1:8501/calendars/{token}.ics" and len(token) >= 32
+    with db.read() as s:
+        assert len(_parse(calendar.feed(s, token=token))) == 2
+        assert calendar.feed(s, token=token[:-1]) is None
     with db.write() as s:
         new = calendar.subscribe(s, actor=me, reset=True)
-    assert new != token
-    assert calendar.write_feeds(db, directory=tmp_path) == {"written": 1, "removed": 1}
-    assert [p.name for p in tmp_path.iterdir()] == [f"{new}.ics"]
+    with db.read() as s:
+        assert new != token and calendar.feed(s, token=token) is None and calendar.feed(s, token=new) is not None
     with db.write() as s:
         auth.set_role(s, actor=staff["admin"], username="outreach", role="viewer")  # lost access to outreach
-    assert calendar.write_feeds(db, directory=tmp_path) == {"written": 0, "removed": 1}
-    assert list(tmp_path.iterdir()) == []
+    with db.read() as s:
+        assert calendar.feed(s, token=new) is None

@@ -5,7 +5,7 @@ small rendering helpers. UI only: behaviour lives in crmcore.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -15,7 +15,8 @@ import streamlit as st
 from crmcore import exports
 from crmcore.admin import auth, config
 from crmcore.admin.permissions import Actor, Perm, PermissionDenied
-from crmcore.db import Database, DatabaseError, open_database
+from crmcore.db import Database, DatabaseError, shared
+from crmcore.privacy import downloads
 
 
 @dataclass(frozen=True)
@@ -55,15 +56,10 @@ PUBLIC_PAGES: list[PageSpec] = [
 ]
 
 
-@st.cache_resource(show_spinner=False)
-def _open(url: str) -> Database:
-    return open_database(url)
-
-
 def db() -> Database:
     """The process's Database (migrated on first use); stops the page with one clear line if it fails."""
     try:
-        return _open(config.database_url())
+        return shared(config.database_url())
     except DatabaseError as exc:
         st.error(str(exc))
         st.stop()
@@ -118,15 +114,33 @@ def md(text: object) -> str:
     return _MD_SPECIAL.sub(r"\\\1", "" if text is None else str(text))
 
 
-def download_buttons(frame: pd.DataFrame, *, name: str, key: str, xlsx: bool = False) -> None:
-    """CSV (and optionally XLSX) downloads of `frame`, formula cells neutralised."""
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+def download_buttons(frame: pd.DataFrame, *, name: str, key: str, xlsx: bool = False, personal: bool = False) -> None:
+    """CSV (and optionally XLSX) downloads of `frame`, formula cells neutralised; `personal` ones (names,
+    addresses, notes) through a one-use link (`personal_download`)."""
     cols = st.columns(2 if xlsx else 1)
-    cols[0].download_button("Download CSV", exports.to_csv(frame), f"{name}.csv", "text/csv", key=f"{key}-csv")
+    files = [("Download CSV", f"{name}.csv", "text/csv", lambda: exports.to_csv(frame), f"{key}-csv")]
     if xlsx:
-        cols[1].download_button(
-            "Download XLSX",
-            exports.to_xlsx(frame),
-            f"{name}.xlsx",
-            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-            key=f"{key}-xlsx",
-        )
+        files.append(("Download XLSX", f"{name}.xlsx", XLSX, lambda: exports.to_xlsx(frame), f"{key}-xlsx"))
+    for col, (label, file_name, content_type, make, button_key) in zip(cols, files):
+        with col:
+            if personal:
+                personal_download(label, file_name=file_name, content_type=content_type, make=make, key=button_key)
+            else:
+                st.download_button(label, make(), file_name, content_type, key=button_key)
+
+
+def personal_download(label: str, *, file_name: str, content_type: str, make: Callable[[], bytes], key: str) -> None:
+    """A file holding personal data: pressing the button makes a link for this staff member that works once,
+    within a minute (crmcore.privacy.downloads), never a Streamlit media URL that outlives the request."""
+    if not st.button(label, key=key, icon=":material/download:"):
+        return
+    link = None
+    with user_errors():
+        data = make()  # first: making it may need a transaction of its own (an audited export)
+        with db().write() as session:
+            link = downloads.offer(session, actor=actor(), file_name=file_name, content_type=content_type, data=data)
+    if link:
+        st.link_button(f"Save {file_name} (works once, within a minute)", link, type="primary", icon=":material/save:")

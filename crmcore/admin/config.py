@@ -30,6 +30,9 @@ VARIABLES = {
     "CRM_OUTBOX_DIR": "where .eml files go when no SMTP server is set (default data/outbox)",
     "CRM_BACKUP_DIR": "where backups go (default data/backups)",
     "CRM_MAX_UPLOAD_MB": "largest import file accepted, in MB (default 200)",
+    "CRM_INBOUND_PORT": "port of the inbound mail listener (unsubscribes by mail, bounces, complaints); unset: none",
+    "CRM_INBOUND_HOST": "address the inbound mail listener binds (default 127.0.0.1)",
+    "CRM_INBOUND_DOMAIN": "mail domain routed to the listener, for unsubscribe+… and bounce+… addresses (default: the From domain)",
 }
 
 

@@ -61,8 +61,11 @@ def quoted_printable(text: str) -> str:
     return binascii.b2a_qp(body, istext=True).decode("ascii").replace("\n", CRLF)
 
 
-def build(*, mail_from: str, to: str, subject: str, text: str, html: str, message_id: str, date: datetime, extra: list[tuple[str, str]] = ()) -> Mail:
-    """A multipart/alternative message: the plain-text part first, then the HTML part."""
+def build(
+    *, mail_from: str, to: str, subject: str, text: str, html: str, message_id: str, date: datetime, extra: list[tuple[str, str]] = (), envelope: str | None = None
+) -> Mail:
+    """A multipart/alternative message: the plain-text part first, then the HTML part; sent from `envelope`
+    (the return path bounces go to) when given, else from the From address."""
     from_line, sender = from_header(mail_from)
     # Quoted-printable never holds "==", so this boundary cannot occur inside either part.
     boundary = "==liaison-" + binascii.crc32(message_id.encode()).to_bytes(4, "big").hex()
@@ -86,4 +89,4 @@ def build(*, mail_from: str, to: str, subject: str, text: str, html: str, messag
             quoted_printable(body),
         ]
     lines += [f"--{boundary}--", ""]
-    return Mail(sender=sender, to=to, message_id=message_id, data=CRLF.join(lines).encode("utf-8"))
+    return Mail(sender=envelope or sender, to=to, message_id=message_id, data=CRLF.join(lines).encode("utf-8"))

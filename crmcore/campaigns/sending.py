@@ -23,7 +23,8 @@ from sqlalchemy import Connection, and_, bindparam, exists, or_, select, update
 from sqlmodel import Session
 
 from crmcore.admin import config, settings
-from crmcore.campaigns import do_not_mail, mime, preference_tokens, templates
+from crmcore.campaigns import addresses, do_not_mail, mime, preference_tokens, templates, unsubscribe
+from crmcore.campaigns.addresses import mail_domain, mail_from
 from crmcore.campaigns.mime import Mail
 from crmcore.campaigns.templates import Rendered
 from crmcore.campaigns.transport import OutboxTransport, SendFailure, SmtpTransport, Transport
@@ -50,14 +51,6 @@ def transport() -> Transport:
     return SmtpTransport(host=host, port=int(config.get("CRM_SMTP_PORT", "587")), user=user, password=config.get("CRM_SMTP_PASSWORD"), starttls=starttls)
 
 
-def mail_from() -> str:
-    return config.get("CRM_MAIL_FROM", "library@localhost")
-
-
-def mail_domain() -> str:
-    return mime.from_header(mail_from())[1].rpartition("@")[2] or "localhost"
-
-
 def public_url(session: Session) -> str:
     """The app's public address: the setting when staff set it, else CRM_PUBLIC_URL, else the default."""
     if session.get(Setting, "public_url") is None and config.get("CRM_PUBLIC_URL"):
@@ -77,19 +70,25 @@ def message_id(campaign_id: int, patron_id: int) -> str:
     return f"<campaign-{campaign_id}.patron-{patron_id}@{mail_domain()}>"
 
 
-def build(*, rendered: Rendered, to: str, msg_id: str, preferences_url: str, token: str | None) -> Mail:
-    """A multipart (text + HTML) message with one-click List-Unsubscribe headers."""
-    sender = mail_from()
-    mailto = f"mailto:{mime.from_header(sender)[1]}?subject=unsubscribe" + (f"%20{token}" if token else "")
-    unsubscribe = [("List-Unsubscribe", f"<{mailto}>, <{preferences_url}>"), ("List-Unsubscribe-Post", "List-Unsubscribe=One-Click")]
-    return mime.build(mail_from=sender, to=to, subject=rendered.subject, text=rendered.text, html=rendered.html, message_id=msg_id, date=utcnow(), extra=unsubscribe)
+def build(*, rendered: Rendered, to: str, msg_id: str, preferences_url: str, base_url: str, token: str | None) -> Mail:
+    """A multipart (text + HTML) message. With the message's unsubscribe `token` (a campaign message): one-click
+    List-Unsubscribe headers (RFC 8058: the https link answers a POST) and the bounce address as envelope
+    sender. Without (a test message, which no row records): the preference page only."""
+    if token is None:
+        headers, envelope = [("List-Unsubscribe", f"<{preferences_url}>")], None
+    else:
+        links = f"<mailto:{addresses.unsubscribe_address(token)}>, <{base_url}/unsubscribe/{token}>"
+        headers, envelope = [("List-Unsubscribe", links), ("List-Unsubscribe-Post", "List-Unsubscribe=One-Click")], addresses.bounce_address(token)
+    return mime.build(mail_from=mail_from(), to=to, subject=rendered.subject, text=rendered.text, html=rendered.html, message_id=msg_id, date=utcnow(),
+                      extra=headers, envelope=envelope)
 
 
 def send_test_message(session: Session, *, to: str, rendered: Rendered, campaign_id: int, patron_id: int) -> None:
     """Send one rendered message to a staff address now (not recorded as a campaign message)."""
     context = contexts_for(session, [patron_id])[patron_id]
     rendered = Rendered(subject=f"[Test] {rendered.subject}", text=rendered.text, html=rendered.html)
-    mail = build(rendered=rendered, to=to, msg_id=f"<test-{campaign_id}.{uuid.uuid4().hex}@{mail_domain()}>", preferences_url=context["preferences_url"], token=None)
+    mail = build(rendered=rendered, to=to, msg_id=f"<test-{campaign_id}.{uuid.uuid4().hex}@{mail_domain()}>", preferences_url=context["preferences_url"],
+                 base_url=public_url(session), token=None)
     with transport().connect() as sender:
         sender.send(mail)
 
@@ -275,6 +274,7 @@ def send_batch(db: Database, *, ids: list[int], owner: str, throttle: Throttle, 
             select(Message.id, Message.patron_id, Message.campaign_id, Patron.email).outerjoin(Patron, Patron.id == Message.patron_id).where(Message.id.in_(ids))
         ).all()
         contexts = contexts_for(session, [row.patron_id for row in rows if row.patron_id])
+        base_url, unsubscribe_token = public_url(session), unsubscribe.maker()
         campaigns = {c.id: c for c in session.scalars(select(Campaign).where(Campaign.id.in_({row.campaign_id for row in rows})))}
     known = {row.id: row for row in rows}
     try:
@@ -313,8 +313,8 @@ def send_batch(db: Database, *, ids: list[int], owner: str, throttle: Throttle, 
                         _finish(db, message_id_=mid, owner=owner, status="failed", last_error=str(exc)[:500], lease_owner=None)
                         outcome["failed"] += 1
                         continue
-                    token = context["preferences_url"].rpartition("token=")[2]
-                    mail = build(rendered=rendered, to=to, msg_id=message_id(campaign.id, patron_id), preferences_url=context["preferences_url"], token=token)
+                    mail = build(rendered=rendered, to=to, msg_id=message_id(campaign.id, patron_id), preferences_url=context["preferences_url"],
+                                 base_url=base_url, token=unsubscribe_token(mid))
                     throttle.wait()
                     try:
                         sender.send(mail)

@@ -157,10 +157,12 @@ def profile(session: Session, *, actor: Actor, patron_id: int, months: int = 24)
         "First activity": patron.first_activity_on,
         "Last activity": patron.last_activity_on,
         "Reading history kept": "yes (opted in)" if patron.history_opt_in else "no",
+        "Preferred channel (ILS notices)": patron.preferred_channel,
     }
     current = consent.current(session, patron_id)
     history = [
-        {"When": r.recorded_at, "Channel": r.channel, "Topic": r.topic, "Consent": "granted" if r.granted else "withdrawn", "Source": r.source, "Wording": r.wording_version}
+        {"When": r.recorded_at, "Channel": r.channel, "Topic": r.topic, "Consent": "granted" if r.granted else "withdrawn", "Decided by": DECIDED_BY.get(r.source_class, r.source_class),
+         "Source": r.source, "Wording": r.wording_version}
         for r in consent.history(session, patron_id)
     ]
     if pii:
@@ -175,6 +177,26 @@ def profile(session: Session, *, actor: Actor, patron_id: int, months: int = 24)
         "consent_history": history,
         "activity": activity_by_month(session, patron_id=patron_id, months=months),
     }
+
+
+DECIDED_BY = {consent.PATRON: "the patron", consent.IMPORT: "an import", consent.STAFF: "staff"}
+
+
+def record_patron_request(
+    session: Session, *, actor: Actor, patron_id: int, channel: str, topic: str, granted: bool, way: str
+) -> None:
+    """Write down a patron's own consent choice that reached staff (at the desk, by phone, email or letter):
+    it counts as the patron's decision, stands against later imports, and names who recorded it and how."""
+    require(actor, Perm.VIEW_PII)
+    if way not in consent.REQUEST_WAYS:
+        raise ValueError(f"How the patron asked: one of {', '.join(consent.REQUEST_WAYS)}.")
+    patron = session.get(Patron, patron_id)
+    if patron is None or patron.erased_at is not None:
+        raise LookupError(f"No patron with id {patron_id} (or their data was erased).")
+    consent.record(session, patron_id=patron_id, channel=channel, topic=topic, granted=granted, by=consent.PATRON, recorded_by_id=actor.id,
+                   source=f"patron's request {way}, recorded by {actor.username}")
+    audit.record(session, actor=actor, action="consent.patron_request", entity="patron", entity_id=patron_id,
+                 detail={"channel": channel, "topic": topic, "granted": granted, "way": way})
 
 
 def activity_by_month(session: Session, *, patron_id: int, months: int = 24, today: date | None = None) -> list[dict[str, Any]]:

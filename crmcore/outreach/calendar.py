@@ -1,34 +1,29 @@
 """iCalendar (.ics) of a staff member's follow-ups, tasks and outreach events, and subscribable feeds.
 
-A calendar app subscribes to a URL it polls. Streamlit serves files from `static/` next to app.py at
-/app/static/… when `server.enableStaticServing = true` (set in .streamlit/config.toml), with the
-Content-Type from Python's `mimetypes` (text/calendar for .ics). So each subscribed staff member gets
-a file named by a random secret token, static/calendars/<token>.ics, kept fresh by the worker job
-`outreach_calendars`. Anyone holding the URL can read the feed, so it carries titles, dates and the
-names of organizations and people, never interaction notes; resetting the link revokes the old file.
+A calendar app subscribes to a URL it polls: each subscribed staff member gets one named by a random
+secret token, /calendars/<token>.ics, which the app's own HTTP route (crmcore.web) answers with `feed`,
+built at each request, so it is always current and every app replica serves it. Anyone holding the URL
+can read the feed, so it carries titles, dates and the names of organizations and people, never
+interaction notes; resetting the link revokes the old one at once, and so does losing access.
 """
 
 from __future__ import annotations
 
-import os
 import secrets
 from datetime import date, datetime, timedelta, timezone
-from pathlib import Path
 
 from icalendar import Calendar, Event
 from sqlalchemy import delete
 from sqlmodel import Session, select
 
-from crmcore.admin import config, settings
+from crmcore.admin import settings
 from crmcore.admin.permissions import Actor, Perm, Role, allowed, require
-from crmcore.db import Database
 from crmcore.models import CalendarFeed, Interaction, StaffUser
 from crmcore.outreach import tasks
 from crmcore.outreach.kinds import KINDS
 from crmcore.privacy import audit
 
-FEED_DIR = config.ROOT / "static" / "calendars"
-FEED_PATH = "/app/static/calendars/"
+FEED_PATH = "/calendars/"
 PAST_DAYS = 90  # outreach events this far back stay in the calendar
 FUTURE_DAYS = 365
 
@@ -107,39 +102,24 @@ def subscribe(session: Session, *, actor: Actor, reset: bool = False) -> str:
 
 
 def unsubscribe(session: Session, *, actor: Actor) -> None:
-    """Delete the actor's feed; the worker removes its file at its next run."""
+    """Delete the actor's feed: its URL stops working at once."""
     require(actor, Perm.VIEW_OUTREACH)
     session.exec(delete(CalendarFeed).where(CalendarFeed.staff_id == actor.id))
     audit.record(session, actor=actor, action="calendar.unsubscribe", entity="staff_user", entity_id=actor.id)
 
 
 def feed_url(session: Session, token: str) -> str:
-    """The address a calendar app subscribes to (the public URL setting + the static path)."""
+    """The address a calendar app subscribes to (the public URL setting + the feed's path)."""
     return f"{settings.get(session, 'public_url').rstrip('/')}{FEED_PATH}{token}.ics"
 
 
-def _write(path: Path, content: bytes) -> None:
-    tmp = path.with_suffix(".ics.tmp")
-    tmp.write_bytes(content)
-    os.replace(tmp, path)  # atomic: a polling calendar never reads half a file
-
-
-def write_feeds(db: Database, *, directory: Path | None = None, today: date | None = None) -> dict[str, int]:
-    """Rewrite every active feed file and delete files of revoked feeds or staff who lost access."""
-    directory = directory or FEED_DIR
-    directory.mkdir(parents=True, exist_ok=True)
-    written, keep = 0, set()
-    with db.read() as session:
-        feeds = session.exec(select(CalendarFeed, StaffUser).join(StaffUser, StaffUser.id == CalendarFeed.staff_id)).all()
-        for feed, user in feeds:
-            if not user.is_active or not allowed(Role(user.role), Perm.VIEW_OUTREACH):
-                continue
-            _write(directory / f"{feed.token}.ics", build_calendar(session, staff_id=user.id, today=today))
-            keep.add(f"{feed.token}.ics")
-            written += 1
-    removed = 0
-    for stale in directory.glob("*.ics"):
-        if stale.name not in keep:
-            stale.unlink(missing_ok=True)
-            removed += 1
-    return {"written": written, "removed": removed}
+def feed(session: Session, *, token: str) -> bytes | None:
+    """The .ics a subscription URL serves, or None when no active feed has this token (revoked, reset, or
+    the staff member disabled or no longer allowed to see outreach)."""
+    found = session.exec(select(CalendarFeed, StaffUser).join(StaffUser, StaffUser.id == CalendarFeed.staff_id).where(CalendarFeed.token == token)).first()
+    if found is None:
+        return None
+    user = found[1]
+    if not user.is_active or not allowed(Role(user.role), Perm.VIEW_OUTREACH):
+        return None
+    return build_calendar(session, staff_id=user.id)

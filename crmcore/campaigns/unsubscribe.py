@@ -1,0 +1,82 @@
+"""Unsubscribing from one message: the one-click link (RFC 8058), the mailto address, and the bounce address.
+
+Every campaign message carries one short token naming it: `<message id>.<signature>`. The token goes in
+the `List-Unsubscribe` header twice — `https://<public url>/unsubscribe/<token>` (which a mail provider
+POSTs to when its reader presses "Unsubscribe") and `mailto:unsubscribe+<token>@<inbound domain>` — and in
+the envelope sender `bounce+<token>@<inbound domain>` (VERP), so a late bounce names the message it is about.
+It is short enough for the 64 characters an address's local part may hold. A withdrawal through it is the
+patron's own choice: it withdraws the message's topic on its channel and stands against later imports.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlmodel import Session
+
+from crmcore.campaigns import preference_tokens
+from crmcore.library import consent
+from crmcore.models import Campaign, Message, utcnow
+
+MAX_AGE = timedelta(seconds=preference_tokens.MAX_AGE_SECONDS)
+TOPIC_LABELS = {"events": "events", "new_materials": "new materials", "newsletter": "the newsletter", "fundraising": "fundraising", "services": "library services"}
+CHANNEL_LABELS = {"email": "emails", "sms": "text messages", "phone": "phone calls", "mail": "letters"}
+
+
+def _signature(message_id: int, key: bytes) -> str:
+    return hmac.new(key, f"liaison.unsubscribe:{message_id}".encode(), hashlib.sha256).hexdigest()[:24]
+
+
+def maker():
+    """`token(message_id)` with the key read once: for a batch of messages."""
+    key = preference_tokens.secret_key().encode()
+    return lambda message_id: f"{int(message_id)}.{_signature(int(message_id), key)}"
+
+
+def token(message_id: int) -> str:
+    return maker()(message_id)
+
+
+def read(token_: str | None) -> int:
+    """The message id a token names; ValueError with a message for the patron when it was changed."""
+    head, _, signature = (token_ or "").strip().partition(".")
+    if not head.isdigit() or not hmac.compare_digest(signature, _signature(int(head), preference_tokens.secret_key().encode())):
+        raise ValueError(preference_tokens.INVALID)
+    return int(head)
+
+
+@dataclass(frozen=True)
+class Subject:
+    """What a token lets a patron stop: the message and who it went to."""
+
+    message_id: int
+    patron_id: int | None
+    channel: str
+    topic: str
+
+    @property
+    def described(self) -> str:
+        return f"{CHANNEL_LABELS.get(self.channel, self.channel)} about {TOPIC_LABELS.get(self.topic, self.topic)}"
+
+
+def subject(session: Session, token_: str | None) -> Subject:
+    """The message a token names; ValueError (a message for the patron) when it is changed or too old."""
+    message = session.get(Message, read(token_))
+    if message is None:
+        raise ValueError(preference_tokens.INVALID)
+    if message.sent_at is not None and utcnow() - message.sent_at > MAX_AGE:
+        raise ValueError(preference_tokens.EXPIRED)
+    campaign = session.get(Campaign, message.campaign_id)
+    return Subject(message_id=message.id, patron_id=message.patron_id, channel=campaign.channel, topic=campaign.topic)
+
+
+def withdraw(session: Session, *, token: str | None, source: str) -> tuple[Subject, bool]:
+    """The patron's own withdrawal of the message's topic on its channel; idempotent. (subject, changed)."""
+    found = subject(session, token)
+    if found.patron_id is None or not consent.has_consent(session, patron_id=found.patron_id, channel=found.channel, topic=found.topic):
+        return found, False  # erased, or already withdrawn: nothing to do, and nothing to tell
+    consent.record(session, patron_id=found.patron_id, channel=found.channel, topic=found.topic, granted=False, source=source, by=consent.PATRON)
+    return found, True

@@ -1,0 +1,119 @@
+"""The public routes: each parses the request, calls crmcore, answers. A GET never changes anything (link
+scanners open links), but for a one-use download; the one POST checks its token and its body. Database
+work runs in a worker thread, never on the event loop that Streamlit's own sessions share."""
+
+from __future__ import annotations
+
+import logging
+from urllib.parse import parse_qs
+
+from sqlalchemy import text
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, PlainTextResponse, Response
+from starlette.routing import Route
+
+from crmcore import db as database
+from crmcore.campaigns import unsubscribe
+from crmcore.outreach import calendar
+from crmcore.privacy import downloads
+from crmcore.web.pages import page
+
+log = logging.getLogger("liaison.web")
+ONE_CLICK = "List-Unsubscribe=One-Click"
+MAX_BODY = 4096
+NO_STORE = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer"}
+
+
+def _db():
+    return database.shared()
+
+
+def _plain(status: int, message: str) -> PlainTextResponse:
+    return PlainTextResponse(message + "\n", status_code=status, headers=NO_STORE)
+
+
+async def unsubscribe_page(request: Request) -> Response:
+    """GET /unsubscribe/{token}: what the link stops, and one button; nothing changes until it is pressed."""
+    token = request.path_params["token"]
+
+    def look() -> unsubscribe.Subject:
+        with _db().read() as session:
+            return unsubscribe.subject(session, token)
+
+    try:
+        found = await run_in_threadpool(look)
+    except ValueError as exc:
+        return HTMLResponse(page("Unsubscribe", str(exc)), status_code=400, headers=NO_STORE)
+    form = (f"/unsubscribe/{token}", {"List-Unsubscribe": "One-Click", "from": "page"}, "Unsubscribe")
+    return HTMLResponse(page("Unsubscribe", f"Stop {found.described} from the library?", form=form), headers=NO_STORE)
+
+
+async def unsubscribe_now(request: Request) -> Response:
+    """POST /unsubscribe/{token} (RFC 8058): the body must be List-Unsubscribe=One-Click; idempotent."""
+    body = await request.body()
+    fields = parse_qs(body[:MAX_BODY].decode("utf-8", "replace")) if len(body) <= MAX_BODY else {}
+    if fields.get("List-Unsubscribe") != ["One-Click"]:
+        return _plain(400, f"A one-click unsubscribe is a POST whose body is {ONE_CLICK}.")
+    def withdraw() -> unsubscribe.Subject:
+        with _db().write() as session:
+            return unsubscribe.withdraw(session, token=request.path_params["token"], source="one-click")[0]
+
+    try:
+        found = await run_in_threadpool(withdraw)
+    except ValueError as exc:
+        return _plain(400, str(exc))
+    if fields.get("from") == ["page"]:
+        return HTMLResponse(page("Unsubscribed", f"You will get no more {found.described} from the library.",
+                                 "You can change this at any time from the preferences link in any of our messages."), headers=NO_STORE)
+    return _plain(200, "Unsubscribed.")
+
+
+async def calendar_feed(request: Request) -> Response:
+    """GET /calendars/{token}.ics: a staff member's subscribed calendar, as it is now."""
+    def build() -> bytes | None:
+        with _db().read() as session:
+            return calendar.feed(session, token=request.path_params["token"])
+
+    content = await run_in_threadpool(build)
+    if content is None:
+        return _plain(404, "No calendar at this address: the link was reset or stopped.")
+    return Response(content, media_type="text/calendar", headers=NO_STORE)
+
+
+async def download(request: Request) -> Response:
+    """GET /downloads/{token}: a file holding personal data, once, within a minute of being offered."""
+    def take() -> downloads.File:
+        with _db().write() as session:
+            return downloads.take(session, token=request.path_params["token"])
+
+    try:
+        file = await run_in_threadpool(take)
+    except ValueError as exc:
+        return _plain(410, str(exc))
+    quoted = file.name.replace('"', "").replace("\\", "")
+    return Response(file.data, media_type=file.content_type, headers={**NO_STORE, "Content-Disposition": f'attachment; filename="{quoted}"'})
+
+
+async def health(request: Request) -> Response:
+    """GET /healthz: 200 when the database answers, 503 otherwise (for a load balancer or monitor)."""
+    def ping() -> None:
+        with _db().read() as session:
+            session.execute(text("SELECT 1"))
+
+    try:
+        await run_in_threadpool(ping)
+    except Exception as exc:  # any failure to reach the database is "unhealthy", never a stack trace
+        log.warning("health check failed: %s", type(exc).__name__)
+        return _plain(503, "database unreachable")
+    return _plain(200, "ok")
+
+
+def routes() -> list[Route]:
+    return [
+        Route("/unsubscribe/{token}", unsubscribe_page, methods=["GET"]),
+        Route("/unsubscribe/{token}", unsubscribe_now, methods=["POST"]),
+        Route("/calendars/{token}.ics", calendar_feed, methods=["GET"]),
+        Route("/downloads/{token}", download, methods=["GET"]),
+        Route("/healthz", health, methods=["GET"]),
+    ]
