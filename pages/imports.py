@@ -58,7 +58,11 @@ def mapping_form(kind: str, header: list[str], base: dict, key: str) -> dict:
             out["id_columns"] = st.multiselect("Columns the id is made from", header, default=[c for c in base.get("id_columns", []) if c in header], key=f"{key}-idcols")
         elif id_choice == "the row number":
             out["id_from_row"] = True
-        out["consent_topics"] = st.multiselect("Consent from the notice preference covers the topics", list(TOPICS), default=base.get("consent_topics", ["services"]), key=f"{key}-topics")
+        out["consent_topics"] = st.multiselect("The opt-in columns (Email opt-in, Text message opt-in) cover the topics", list(TOPICS),
+                                               default=base.get("consent_topics", mappings.OPT_IN_TOPICS), key=f"{key}-topics")
+        st.caption("A notice preference (how overdue and hold notices go) is not a marketing opt-in: it sets the preferred channel and "
+                   "grants library services only. Consent changes only when the file's value changed since the last import, and never "
+                   "over a choice the patron made themselves.")
     if kind == "activity":
         kinds = list(ACTIVITY_KINDS)
         out["default_kind"] = st.selectbox("Kind when the file has no kind column", kinds, index=kinds.index(base.get("default_kind", "checkout")), key=f"{key}-kind")

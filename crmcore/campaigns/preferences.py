@@ -67,8 +67,10 @@ def unsubscribe_all(session: Session, *, token: str | None, wording_version: str
 
 
 def withdraw_everything(session: Session, *, patron_id: int, source: str, wording_version: str | None = consent.WORDING_VERSION) -> int:
-    """The patron's own withdrawal of every consent currently granted (page, complaint, STOP…); how many."""
-    granted = [pair for pair, on in consent.current(session, patron_id).items() if on]
-    for channel, topic in granted:
-        consent.record(session, patron_id=patron_id, channel=channel, topic=topic, granted=False, source=source, by=consent.PATRON, wording_version=wording_version)
-    return len(granted)
+    """The patron's own "no" to every channel × topic (page, complaint, STOP…), standing against any later import,
+    also where consent was off already; returns how many of them had been granted."""
+    granted = sum(consent.current(session, patron_id).values())
+    for channel in consent.CHANNELS:
+        for topic in consent.TOPICS:
+            consent.patron_withdraws(session, patron_id=patron_id, channel=channel, topic=topic, source=source, wording_version=wording_version)
+    return granted

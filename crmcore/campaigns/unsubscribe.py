@@ -74,9 +74,11 @@ def subject(session: Session, token_: str | None) -> Subject:
 
 
 def withdraw(session: Session, *, token: str | None, source: str) -> tuple[Subject, bool]:
-    """The patron's own withdrawal of the message's topic on its channel; idempotent. (subject, changed)."""
+    """The patron's own withdrawal of the message's topic on its channel; idempotent. (subject, whether it was
+    granted until now)."""
     found = subject(session, token)
-    if found.patron_id is None or not consent.has_consent(session, patron_id=found.patron_id, channel=found.channel, topic=found.topic):
-        return found, False  # erased, or already withdrawn: nothing to do, and nothing to tell
-    consent.record(session, patron_id=found.patron_id, channel=found.channel, topic=found.topic, granted=False, source=source, by=consent.PATRON)
-    return found, True
+    if found.patron_id is None:
+        return found, False  # erased: nothing to do, and nothing to tell
+    was = consent.has_consent(session, patron_id=found.patron_id, channel=found.channel, topic=found.topic)
+    consent.patron_withdraws(session, patron_id=found.patron_id, channel=found.channel, topic=found.topic, source=source)
+    return found, was

@@ -37,6 +37,9 @@ def _year(order: str, text: str) -> int:
     return year
 
 
+BLANK = frozenset({""})  # a "word" field (a notice preference) takes 'none' as a value: only a blank cell is missing
+
+
 def _count(text: str) -> int:
     number = values.parse_int(text)
     if number < 0:
@@ -49,6 +52,7 @@ def parser(spec: FieldSpec, order: str) -> Callable[[str], Any]:
     return {
         "text": partial(_text, spec.max_len),
         "code": partial(_text, spec.max_len),
+        "word": partial(_text, spec.max_len),
         "bool": values.parse_bool,
         "date": partial(values.parse_date, order=order),
         "year": partial(_year, order),
@@ -63,6 +67,7 @@ def column_parser(spec: FieldSpec) -> Callable[[list[str]], list]:
     return {
         "text": partial(values.text_column, max_len=spec.max_len),
         "code": partial(values.text_column, max_len=spec.max_len),
+        "word": partial(values.text_column, max_len=spec.max_len),
         "bool": values.bool_column,
         "date": values.date_column,
         "year": partial(values.year_column, low=FIRST_BIRTH_YEAR, high=date.today().year),
@@ -90,7 +95,7 @@ class Cleaner:
         self.used = len(used)
         self._pick = itemgetter(*used) if len(used) > 1 else (lambda record: tuple(record[i] for i in used))
         self.plan = [
-            (f, at[index[c]], column_parser(fields[f]), parser(fields[f], order), fields[f].required)
+            (f, at[index[c]], column_parser(fields[f]), parser(fields[f], order), fields[f].required, BLANK if fields[f].type == "word" else values.MISSING_FORMS)
             for f, c in mapping["columns"].items()
         ]
         self.year_month = [
@@ -109,7 +114,7 @@ class Cleaner:
             records = [r if len(r) >= self.width else r + [""] * (self.width - len(r)) for r in records]
         picked = [list(map(str.strip, cells)) for cells in zip(*map(self._pick, records))] if n else [[]] * self.used
         failed: dict[int, tuple[str, str]] = {}  # row → its first failing field and why
-        columns = {field: _column(field, picked[at], fast, exact, required, failed) for field, at, fast, exact, required in self.plan}
+        columns = {field: _column(field, picked[at], fast, exact, required, missing, failed) for field, at, fast, exact, required, missing in self.plan}
         for field, year_at, month_at, required in self.year_month:
             columns[field] = _year_month(field, picked[year_at], picked[month_at] if month_at is not None else None, required, failed)
         if self.census:
@@ -138,9 +143,8 @@ class Cleaner:
         return figures
 
 
-def _column(field: str, cells: list[str], fast, exact, required: bool, failed: dict) -> list:
-    """One field's values (None where missing); failures noted in `failed` unless the row already failed."""
-    missing = values.MISSING_FORMS
+def _column(field: str, cells: list[str], fast, exact, required: bool, missing: frozenset[str], failed: dict) -> list:
+    """One field's values (None where `missing`); failures noted in `failed` unless the row already failed."""
     if missing.isdisjoint(cells):
         present, texts = None, cells
     else:

@@ -26,7 +26,7 @@ OPT_IN_TOPICS = ["events", "new_materials", "newsletter"]
 @dataclass(frozen=True)
 class FieldSpec:
     label: str
-    type: str = "text"  # text, code, bool, date, year, int, email, phone
+    type: str = "text"  # text, code, word (where 'None' is a value), bool, date, year, int, email, phone
     required: bool = False
     max_len: int = 200
 
@@ -55,7 +55,7 @@ FIELDS: dict[str, dict[str, FieldSpec]] = {
         "expires_on": FieldSpec("Card expires on", "date"),
         "interests": FieldSpec("Interests", max_len=500),
         "history_opt_in": FieldSpec("Keeps reading history (opt-in)", "bool"),
-        "contact_method": FieldSpec("Notice preference (email, sms, phone, print, none)", max_len=20),
+        "contact_method": FieldSpec("Notice preference (email, sms, phone, print, none)", "word", max_len=20),
         "consent_email": FieldSpec("Email opt-in (yes/no)", "bool"),
         "consent_sms": FieldSpec("Text message opt-in (yes/no)", "bool"),
     },

@@ -80,6 +80,16 @@ def record(
     return entry
 
 
+def patron_withdraws(session: Session, *, patron_id: int, channel: str, topic: str, source: str, wording_version: str | None = WORDING_VERSION) -> bool:
+    """The patron's own "no" to channel × topic, recorded unless it is already their standing word: also when
+    consent is already off because of an import or staff, so that no later import turns it back on. True if recorded."""
+    current = session.get(CurrentConsent, (patron_id, channel, topic))
+    if current is not None and current.source_class == PATRON and not current.granted:
+        return False
+    record(session, patron_id=patron_id, channel=channel, topic=topic, granted=False, source=source, by=PATRON, wording_version=wording_version)
+    return True
+
+
 def current(session: Session, patron_id: int) -> dict[tuple[str, str], bool]:
     """Current consent of one patron: (channel, topic) → granted; absent pairs are not consented."""
     rows = session.exec(select(CurrentConsent).where(CurrentConsent.patron_id == patron_id))
