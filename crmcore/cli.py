@@ -106,6 +106,7 @@ def _interrupt(*_) -> None:
 def cmd_serve(args) -> None:
     """Start the app (Streamlit's st.App with the public routes, under uvicorn), the worker, and the inbound
     mail listener when CRM_INBOUND_PORT is set; Ctrl-C (or SIGTERM) stops them all."""
+    open_database().dispose()  # migrate once, here, before the children open it side by side
     env = dict(os.environ)
     app = [sys.executable, "-m", "uvicorn", "server:app", "--app-dir", str(config.ROOT), "--host", args.address, "--port", str(args.port),
            "--no-server-header", "--log-level", "warning"]

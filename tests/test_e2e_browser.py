@@ -116,7 +116,8 @@ def live_app(tmp_path_factory, smtp_sink):
     }
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     app_log, worker_log = ARTIFACTS / "app.log", ARTIFACTS / "worker.log"  # kept for reading after a failure
-    app_cmd = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port), "--server.address", "127.0.0.1", "--server.headless", "true"]
+    # As `python -m crmcore serve` runs it: Streamlit's st.App with the public routes, under uvicorn.
+    app_cmd = [sys.executable, "-m", "uvicorn", "server:app", "--app-dir", str(ROOT), "--host", "127.0.0.1", "--port", str(port)]
     with app_log.open("w") as app_out, worker_log.open("w") as worker_out:
         app = subprocess.Popen(app_cmd, cwd=ROOT, env=env, stdout=app_out, stderr=subprocess.STDOUT)
         worker = subprocess.Popen([sys.executable, "-m", "crmcore", "worker"], cwd=ROOT, env=env, stdout=worker_out, stderr=subprocess.STDOUT)
