@@ -60,6 +60,15 @@ def mapping_form(kind: str, header: list[str], base: dict, key: str) -> dict:
             out["id_from_row"] = True
         out["consent_topics"] = st.multiselect("The opt-in columns (Email opt-in, Text message opt-in) cover the topics", list(TOPICS),
                                                default=base.get("consent_topics", mappings.OPT_IN_TOPICS), key=f"{key}-topics")
+        codes = {}
+        for field, label in (("consent_email", "Email opt-in"), ("consent_sms", "Text message opt-in")):
+            if field in columns:
+                code = st.text_input(f"{label}: Koha patron attribute code, when the column is Koha's patron_attributes (leave empty for a yes/no column)",
+                                     value=base.get("attribute_codes", {}).get(field, ""), key=f"{key}-attr-{field}")
+                if code.strip():
+                    codes[field] = code.strip()
+        if codes:
+            out["attribute_codes"] = codes
         st.caption("A notice preference (how overdue and hold notices go) is not a marketing opt-in: it sets the preferred channel and "
                    "grants library services only. Consent changes only when the file's value changed since the last import, and never "
                    "over a choice the patron made themselves.")

@@ -132,3 +132,18 @@ def test_the_preference_page_shows_the_truth_after_every_action_and_saves_only_w
         consent.record(s, patron_id=pid, channel="email", topic="events", granted=False, source="one-click", by=consent.PATRON)
         assert preferences.save(s, token=preference_tokens.make(pid), choices=shown_then, shown=shown_then) == 0
     assert now(db, pid)[("email", "events")] is False
+
+
+def test_an_opt_in_kept_as_a_koha_patron_attribute(db, staff, tmp_path):
+    path = tmp_path / "koha.csv"
+    with path.open("w", newline="", encoding="utf-8") as f:
+        csv.writer(f).writerows([["cardnumber", "surname", "patron_attributes"], ["1", "Ade", "INSTID:9,NEWSLETTER:1"], ["2", "Bo", "NEWSLETTER:0"],
+                                 ["3", "Cy", "INSTID:3"]])
+    chosen = {"columns": {"ils_id": "cardnumber", "last_name": "surname", "consent_email": "patron_attributes"},
+              "attribute_codes": {"consent_email": "newsletter"}, "consent_topics": ["newsletter"]}
+    imports.run_import(db, actor=staff["admin"], kind="patrons", path=path, mapping=chosen)
+    with db.read() as s:
+        by_card = {p.ils_id: consent.current(s, p.id) for p in s.scalars(select(Patron))}
+    assert by_card == {"1": {("email", "newsletter"): True}, "2": {}, "3": {}}  # a "no" with nothing to withdraw records nothing
+    with pytest.raises(ValueError, match="can hold an opt-in only"):
+        imports.run_import(db, actor=staff["admin"], kind="patrons", path=path, mapping={**chosen, "attribute_codes": {"last_name": "X"}})

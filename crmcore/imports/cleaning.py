@@ -104,6 +104,8 @@ class Cleaner:
         ]
         self.id_columns = [at[index[c]] for c in mapping.get("id_columns") or []]
         self.census = [(c, at[index[c]]) for c in mapping.get("census_columns") or []]
+        # An opt-in kept as a Koha patron attribute: the cell is "CODE:value,CODE2:value"; the field reads its code's value.
+        self.attributes = [(at[index[mapping["columns"][f]]], code) for f, code in (mapping.get("attribute_codes") or {}).items()]
 
     def clean(self, rows: list[tuple[int, list[str]]], first_ordinal: int = 1) -> Batch:
         """The batch of (line, record) rows whose `first_ordinal`-th data row comes first."""
@@ -113,6 +115,8 @@ class Cleaner:
         if n and min(map(len, records)) < self.width:
             records = [r if len(r) >= self.width else r + [""] * (self.width - len(r)) for r in records]
         picked = [list(map(str.strip, cells)) for cells in zip(*map(self._pick, records))] if n else [[]] * self.used
+        for at, code in self.attributes:
+            picked[at] = [attribute(cell, code) for cell in picked[at]]
         failed: dict[int, tuple[str, str]] = {}  # row → its first failing field and why
         columns = {field: _column(field, picked[at], fast, exact, required, missing, failed) for field, at, fast, exact, required, missing in self.plan}
         for field, year_at, month_at, required in self.year_month:
@@ -141,6 +145,15 @@ class Cleaner:
                 continue
             figures[column] = int(number) if number.is_integer() else number
         return figures
+
+
+def attribute(cell: str, code: str) -> str:
+    """The value of one patron attribute in a Koha `patron_attributes` cell ("NEWSLETTER:1,INSTID:x"); "" if absent."""
+    for part in cell.split(","):
+        name, _, value = part.partition(":")
+        if name.strip().upper() == code.upper():
+            return value.strip()
+    return ""
 
 
 def _column(field: str, cells: list[str], fast, exact, required: bool, missing: frozenset[str], failed: dict) -> list:

@@ -205,6 +205,12 @@ def clean_mapping(kind: str, mapping: dict[str, Any], header: list[str]) -> dict
             out["id_columns"] = id_columns
         elif id_from_row:
             out["id_from_row"] = True
+        codes = {f: str(c).strip() for f, c in (mapping.get("attribute_codes") or {}).items() if str(c or "").strip()}
+        for field in codes:
+            if field not in ("consent_email", "consent_sms") or field not in columns:
+                raise ValueError(f"Mapping: a Koha patron attribute can hold an opt-in only: map {field!r} to the attributes column first.")
+        if codes:
+            out["attribute_codes"] = codes
         topics = list(mapping.get("consent_topics") or OPT_IN_TOPICS)
         for topic in topics:
             consent.check("email", topic)
