@@ -111,3 +111,4 @@ def test_calendar_feeds_downloads_health_and_the_app_itself(db, web, staff):
     app = httpx.get(f"{web}/")
     assert app.status_code == 200 and "<noscript>" in app.text  # Streamlit's page, from the same server
     assert httpx.get(f"{web}/_stcore/health").status_code == 200
+    assert httpx.get(f"{web}/preferences", params={"token": "anything"}).status_code == 200  # the preference page keeps its address
