@@ -53,6 +53,11 @@ def test_one_click_post_withdraws_the_messages_topic_once_and_answers_200(db, we
     assert (latest.source, latest.source_class, latest.granted) == ("one-click", "patron", False)
     assert httpx.post(link, data=ONE_CLICK).status_code == 200  # idempotent: a second press changes nothing
     assert records(db, ids[0]) == before + 1
+    other = https_link(mails[1]).replace("http://127.0.0.1:8501", web)
+    multipart = httpx.post(other, files={"List-Unsubscribe": (None, "One-Click")})  # some providers post multipart/form-data
+    assert multipart.status_code == 200 and multipart.request.headers["content-type"].startswith("multipart/form-data")
+    with db.read() as s:
+        assert not consent.has_consent(s, patron_id=ids[1], channel="email", topic="events")
 
 
 def test_get_shows_one_button_and_changes_nothing_and_the_button_confirms(db, web, tmp_path):

@@ -50,10 +50,10 @@ async def unsubscribe_page(request: Request) -> Response:
 
 
 async def unsubscribe_now(request: Request) -> Response:
-    """POST /unsubscribe/{token} (RFC 8058): the body must be List-Unsubscribe=One-Click; idempotent."""
-    body = await request.body()
-    fields = parse_qs(body[:MAX_BODY].decode("utf-8", "replace")) if len(body) <= MAX_BODY else {}
-    if fields.get("List-Unsubscribe") != ["One-Click"]:
+    """POST /unsubscribe/{token} (RFC 8058): the body must be List-Unsubscribe=One-Click, form-encoded or
+    multipart/form-data as mail providers send it; idempotent."""
+    fields = await _form(request)
+    if fields.get("List-Unsubscribe") != "One-Click":
         return _plain(400, f"A one-click unsubscribe is a POST whose body is {ONE_CLICK}.")
     def withdraw() -> unsubscribe.Subject:
         with _db().write() as session:
@@ -63,10 +63,24 @@ async def unsubscribe_now(request: Request) -> Response:
         found = await run_in_threadpool(withdraw)
     except ValueError as exc:
         return _plain(400, str(exc))
-    if fields.get("from") == ["page"]:
+    if fields.get("from") == "page":
         return HTMLResponse(page("Unsubscribed", f"You will get no more {found.described} from the library.",
                                  "You can change this at any time from the preferences link in any of our messages."), headers=NO_STORE)
     return _plain(200, "Unsubscribed.")
+
+
+async def _form(request: Request) -> dict[str, str]:
+    """The posted fields, small ones only; {} for anything that is not a small form."""
+    if int(request.headers.get("content-length") or 0) > MAX_BODY:
+        return {}
+    if request.headers.get("content-type", "").split(";")[0].strip() in ("application/x-www-form-urlencoded", "multipart/form-data"):
+        try:
+            form = await request.form(max_files=0, max_fields=20, max_part_size=MAX_BODY)
+        except Exception:  # a malformed form is "not the one-click body", never a stack trace
+            return {}
+        return {k: v for k, v in form.items() if isinstance(v, str)}
+    body = await request.body()  # no content type: the bare body RFC 8058 names
+    return {k: v[0] for k, v in parse_qs(body[:MAX_BODY].decode("utf-8", "replace")).items()}
 
 
 async def calendar_feed(request: Request) -> Response:
