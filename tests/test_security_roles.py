@@ -45,8 +45,9 @@ DB_CASES = [
     ("privacy.retention.run", Perm.MANAGE_SETTINGS, lambda db, a, tmp: retention.run(db, actor=a)),
 ]
 
-# Functions that take an actor only to name who acted, not to authorise anything.
-NOT_AUTHORISING = {"privacy.audit.record", "admin.permissions.require"}
+# Functions that take an actor only to name who acted, not to authorise anything. (downloads.offer keeps a file
+# for the staff member it names: what goes in was authorised where it was made.)
+NOT_AUTHORISING = {"privacy.audit.record", "admin.permissions.require", "privacy.downloads.offer"}
 
 
 # --- pages ---------------------------------------------------------------------------------------
