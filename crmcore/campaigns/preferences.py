@@ -48,21 +48,25 @@ def save(
     shown: dict[tuple[str, str], bool],
     wording_version: str = consent.WORDING_VERSION,
 ) -> int:
-    """Record each choice the patron changed from what the page `shown` them and that differs from current
-    consent; returns how many changed."""
+    """Record each choice the patron changed from what the page `shown` them (a "no" through
+    `consent.patron_withdraws`, the one way a patron's withdrawal is recorded); returns how many were recorded."""
     patron = _patron(session, token)
     current = consent.current(session, patron.id)
     changed = 0
     for (channel, topic), granted in choices.items():
         consent.check(channel, topic)
-        if bool(granted) != shown.get((channel, topic), False) and current.get((channel, topic), False) != bool(granted):
-            consent.record(session, patron_id=patron.id, channel=channel, topic=topic, granted=bool(granted), source=SOURCE, by=consent.PATRON, wording_version=wording_version)
+        if bool(granted) == shown.get((channel, topic), False):
+            continue  # left as it was shown: not a decision
+        if not granted:
+            changed += consent.patron_withdraws(session, patron_id=patron.id, channel=channel, topic=topic, source=SOURCE, wording_version=wording_version)
+        elif not current.get((channel, topic), False):
+            consent.record(session, patron_id=patron.id, channel=channel, topic=topic, granted=True, source=SOURCE, by=consent.PATRON, wording_version=wording_version)
             changed += 1
     return changed
 
 
 def unsubscribe_all(session: Session, *, token: str | None, wording_version: str = consent.WORDING_VERSION) -> int:
-    """Withdraw every consent currently granted; returns how many were withdrawn."""
+    """The patron's "no" to every channel × topic; returns how many had been granted."""
     return withdraw_everything(session, patron_id=_patron(session, token).id, source=SOURCE, wording_version=wording_version)
 
 
