@@ -1,5 +1,7 @@
 """Liaison: the frame. Page config, the sign-in gate, and the pages the signed-in role may use."""
 
+from pathlib import Path
+
 import streamlit as st
 
 import ui
@@ -15,17 +17,19 @@ def sign_in_page() -> None:
         password = st.text_input("Password", type="password", autocomplete="current-password")
         submitted = st.form_submit_button("Sign in", type="primary")
     if submitted:
-        error = ui.sign_in(username, password)
+        error = ui.sign_in(username, password, next_path=ui.asked_for(page))
         if error:
             st.error(error)
         else:
-            st.rerun()
+            st.caption("Signed in: opening your page…")
 
 
 public = [st.Page(p.path, title=p.title, icon=p.icon, visibility="hidden") for p in ui.PUBLIC_PAGES]
 actor = ui.actor()
 if actor is None:
-    page = st.navigation([st.Page(sign_in_page, title="Sign in", icon=":material/login:", default=True), *public], position="hidden")
+    # Every page's own address shows the sign-in form, so a bookmark or a reload lands there after signing in.
+    gates = [st.Page(sign_in_page, title=spec.title, url_path=Path(spec.path).stem, visibility="hidden") for spec in ui.PAGES]
+    page = st.navigation([st.Page(sign_in_page, title="Sign in", icon=":material/login:", default=True), *gates, *public], position="hidden")
 else:
     sections: dict[str, list] = {}
     for spec in ui.PAGES:

@@ -16,7 +16,7 @@ import time
 
 from sqlmodel import func, select
 
-from crmcore import worker
+from crmcore import files, worker
 from crmcore.admin import auth, config
 from crmcore.admin.permissions import PermissionDenied, Role
 from crmcore.db import DatabaseError, describe, migrate, open_database
@@ -243,6 +243,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     args = build_parser().parse_args(argv)
     try:
+        files.private_dir(config.DATA_DIR)  # the database, backups and outbox live here: owner-only
         args.func(args)
     except (DatabaseError, ValueError, PermissionDenied, LookupError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -3,6 +3,9 @@
 SQLite (the embedded default) runs in WAL mode with a busy timeout and FULL synchronous writes; every
 write transaction starts with BEGIN IMMEDIATE so that concurrent writers queue instead of failing
 half-way. PostgreSQL needs none of that. The same code runs on both.
+
+The worker and the CLI wait up to 30 s for a lock; the app and its routes (`shared()`), where a person
+waits, give up after 5 s with OperationalError, which pages show as "the database is busy; try again".
 """
 
 from __future__ import annotations
@@ -21,10 +24,12 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session
 
+from crmcore import files
 from crmcore.admin import config
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 BUSY_TIMEOUT_MS = 30_000
+INTERACTIVE_WAIT_MS = 5_000
 
 
 class DatabaseError(Exception):
@@ -43,41 +48,52 @@ def describe(url: str) -> str:
     return parsed.render_as_string(hide_password=True)
 
 
-def _sqlite_pragmas(dbapi_connection, _record) -> None:
-    # Let SQLAlchemy's "begin" event emit BEGIN itself (pysqlite's own transaction handling is off).
-    dbapi_connection.isolation_level = None
-    cursor = dbapi_connection.cursor()
-    cursor.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-    cursor.execute("PRAGMA journal_mode = WAL")
-    cursor.execute("PRAGMA synchronous = FULL")
-    cursor.execute("PRAGMA foreign_keys = ON")
-    cursor.close()
+def is_busy(exc: BaseException) -> bool:
+    """True for a lock that stayed taken past the wait: SQLite's "database is locked", PostgreSQL's lock timeout."""
+    text = str(getattr(exc, "orig", exc)).lower()
+    return "database is locked" in text or "lock timeout" in text or "database is busy" in text
+
+
+def _sqlite_pragmas(wait_ms: int):
+    def on_connect(dbapi_connection, _record) -> None:
+        # Let SQLAlchemy's "begin" event emit BEGIN itself (pysqlite's own transaction handling is off).
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute(f"PRAGMA busy_timeout = {int(wait_ms)}")
+        cursor.execute("PRAGMA journal_mode = WAL")
+        cursor.execute("PRAGMA synchronous = FULL")
+        cursor.execute("PRAGMA foreign_keys = ON")
+        cursor.close()
+
+    return on_connect
 
 
 def _sqlite_begin(conn) -> None:
     conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get("write") else "BEGIN")
 
 
-def make_engine(url: str | None = None) -> Engine:
-    """An engine for `url` (default: DATABASE_URL), with SQLite's pragmas and write path set up."""
+def make_engine(url: str | None = None, *, wait_ms: int = BUSY_TIMEOUT_MS) -> Engine:
+    """An engine for `url` (default: DATABASE_URL), with SQLite's pragmas and write path set up; a lock is
+    waited for `wait_ms` at most."""
     url = url or config.database_url()
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": BUSY_TIMEOUT_MS / 1000})
-        event.listen(engine, "connect", _sqlite_pragmas)
+            files.private_file(Path(parsed.database))
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": wait_ms / 1000})
+        event.listen(engine, "connect", _sqlite_pragmas(wait_ms))
         event.listen(engine, "begin", _sqlite_begin)
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
+    options = {"options": f"-c lock_timeout={int(wait_ms)}"} if wait_ms < BUSY_TIMEOUT_MS else {}
+    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10, connect_args=options)
 
 
 class Database:
     """Owns the engine; hands out read sessions and write sessions."""
 
-    def __init__(self, url: str | None = None):
+    def __init__(self, url: str | None = None, *, wait_ms: int = BUSY_TIMEOUT_MS):
         self.url = url or config.database_url()
-        self.engine = make_engine(self.url)
+        self.engine = make_engine(self.url, wait_ms=wait_ms)
         self._write_engine = self.engine.execution_options(write=True)
 
     @property
@@ -147,17 +163,18 @@ def migrate(url: str | None = None, *, revision: str = "head") -> None:
         raise DatabaseError(f"Cannot open or migrate the database {describe(url)}: {cause}") from exc
 
 
-def open_database(url: str | None = None) -> Database:
+def open_database(url: str | None = None, *, wait_ms: int = BUSY_TIMEOUT_MS) -> Database:
     """Migrate to the latest schema (and rebuild any index a killed bulk load left missing), then return
-    the Database: what the app, CLI and worker call."""
+    the Database: what the app, CLI and worker call. With the schema current, nothing here writes, so a
+    write lock held elsewhere does not stop the app from starting."""
     from sqlmodel import SQLModel
 
     from crmcore import models  # noqa: F401  (the tables of the metadata)
     from crmcore.bulk import restore_indexes
 
     migrate(url)
-    db = Database(url)
-    with db.writer() as conn, conn.begin():
+    db = Database(url, wait_ms=wait_ms)
+    with db.engine.begin() as conn:  # a plain BEGIN: it takes the write lock only if an index is missing
         restore_indexes(conn, SQLModel.metadata.sorted_tables)
     return db
 
@@ -172,5 +189,5 @@ def shared(url: str | None = None) -> Database:
     url = url or config.database_url()
     with _shared_lock:
         if url not in _shared:
-            _shared[url] = open_database(url)
+            _shared[url] = open_database(url, wait_ms=INTERACTIVE_WAIT_MS)
         return _shared[url]

@@ -16,6 +16,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 from sqlmodel import SQLModel
 
+from crmcore.admin import sessions
 from crmcore.admin.permissions import Actor, Role
 from crmcore.db import Database, migrate
 from crmcore.models import StaffUser
@@ -158,7 +159,8 @@ def app(db, staff, monkeypatch):
     def make(role: str | None = None, page: str | None = None, query: dict | None = None) -> AppTest:
         at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
         if role is not None:
-            at.session_state["user_id"] = staff[role].id
+            with db.write() as s:
+                at.session_state["staff_session"] = sessions.start(s, actor=staff[role]).session_id
         if page is not None:
             at.switch_page(page)
         for key, value in (query or {}).items():

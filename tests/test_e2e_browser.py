@@ -372,3 +372,43 @@ def test_a_manager_works_through_the_day_in_chromium(live_app, browser, smtp_sin
     finally:
         print(f"screenshots in {steps.dir}; app log {live_app['app_log']}; worker log {live_app['worker_log']}")
         context.close()
+
+
+def test_sign_in_survives_a_reload_and_a_new_tab_lands_on_the_asked_page_and_sign_out_ends_every_tab(live_app, browser):
+    context = browser.new_context(viewport={"width": 1200, "height": 900})
+    page = context.new_page()
+    page.set_default_timeout(WAIT_MS)
+    base = live_app["url"]
+    try:
+        page.goto(f"{base}/segments")  # a bookmark, signed out: the sign-in form at that address, no "Page not found"
+        page.get_by_role("button", name="Sign in").wait_for()
+        assert page.locator('[data-testid="stDialog"]').count() == 0
+        page.get_by_role("textbox", name="Username").fill(STAFF_USER)
+        page.get_by_role("textbox", name="Password").fill(PASSWORD)
+        page.get_by_role("button", name="Sign in").click()
+        page.get_by_text(f"Signed in as {STAFF_USER}").wait_for()
+        page.get_by_role("heading", name="Segments").first.wait_for()  # landed on the page asked for
+        assert page.url.rstrip("/").endswith("/segments")
+        cookie = next(c for c in context.cookies() if c["name"] == "liaison_session")
+        assert cookie["httpOnly"] and cookie["sameSite"] == "Strict"
+        assert page.evaluate("document.cookie").find("liaison_session") == -1  # no script can read it
+
+        page.reload()
+        page.get_by_text(f"Signed in as {STAFF_USER}").wait_for()  # still signed in after a reload
+        other = context.new_page()
+        other.set_default_timeout(WAIT_MS)
+        other.goto(f"{base}/campaigns")
+        other.get_by_text(f"Signed in as {STAFF_USER}").wait_for()  # and in a new tab, on its own page
+        other.get_by_role("heading", name="Campaigns").first.wait_for()
+        settle(other)
+
+        page.get_by_role("button", name="Sign out").click()
+        page.get_by_role("button", name="Sign in").wait_for()
+        open_page_link = other.locator('[data-testid="stSidebarNav"]').get_by_role("link", name="Segments", exact=True)
+        open_page_link.click()  # the next click in the other tab finds the session ended
+        other.get_by_role("button", name="Sign in").wait_for()
+        other.reload()
+        other.get_by_role("button", name="Sign in").wait_for()
+        no_exception(other)
+    finally:
+        context.close()

@@ -4,18 +4,21 @@ small rendering helpers. UI only: behaviour lives in crmcore.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from urllib.parse import urlencode
 
 import pandas as pd
 import streamlit as st
+from sqlalchemy.exc import OperationalError
 
 from crmcore import exports
-from crmcore.admin import auth, config
+from crmcore.admin import auth, config, sessions
 from crmcore.admin.permissions import Actor, Perm, PermissionDenied
-from crmcore.db import Database, DatabaseError, shared
+from crmcore.db import Database, DatabaseError, is_busy, shared
 from crmcore.privacy import downloads
 
 
@@ -65,31 +68,67 @@ def db() -> Database:
         st.stop()
 
 
+SESSION = "staff_session"  # the signed-in session's id, kept server-side in this tab's session state
+
+
 def actor() -> Actor | None:
-    """The signed-in staff member, re-read each run so a disabled account is signed out at once."""
-    user_id = st.session_state.get("user_id")
-    if user_id is None:
-        return None
-    with db().read() as session:
-        current = auth.current_actor(session, user_id)
+    """The signed-in staff member, re-checked each run (crmcore.admin.sessions): a session ends at once when
+    its account is disabled, changes password or role, or signs out in another tab. A new tab or a reload
+    resumes the browser's session from its cookie."""
+    session_id = st.session_state.get(SESSION)
+    if session_id is None:
+        token = sessions.token_from_cookie(st.context.cookies.get(sessions.COOKIE))
+        if token is None:
+            return None
+        with db().read() as session:
+            session_id = sessions.resume(session, token=token)
+        if session_id is None:
+            return None
+    current = sessions.current(db(), session_id=session_id)
     if current is None:
-        st.session_state.pop("user_id", None)
+        st.session_state.pop(SESSION, None)
+    else:
+        st.session_state[SESSION] = session_id
     return current
 
 
-def sign_in(username: str, password: str) -> str | None:
-    """Sign in; returns the error message to show, or None on success."""
+def sign_in(username: str, password: str, *, next_path: str) -> str | None:
+    """Sign in; returns the error message to show, or None once signed in. The browser is then sent through
+    /session/… once, which sets its session cookie, and on to `next_path` (the page it asked for)."""
     try:
-        signed_in = auth.sign_in(db(), username=username, password=password)
-    except auth.SignInError as exc:
+        signed_in = auth.sign_in(db(), username=username, password=password, client=st.context.ip_address or "local")
+        with db().write() as session:
+            started = sessions.start(session, actor=signed_in)
+    except (auth.SignInError, LookupError) as exc:
         return str(exc)
-    st.session_state["user_id"] = signed_in.id
+    except OperationalError as exc:
+        if not is_busy(exc):
+            raise
+        return BUSY
+    st.session_state[SESSION] = started.session_id
+    target = json.dumps(f"/session/{started.ticket}?{urlencode({'next': next_path})}")
+    st.html(f"<script>window.location.replace({target})</script>", unsafe_allow_javascript=True)
     return None
 
 
+def asked_for(page) -> str:
+    """The address a signed-out visitor asked for (its page and query), to return to after signing in."""
+    path = f"/{page.url_path}"  # "" for the default page
+    query = st.query_params.to_dict()
+    return f"{path}?{urlencode(query)}" if query else path
+
+
 def sign_out() -> None:
+    """End the session in every tab of this browser, and forget this tab's state."""
+    session_id = st.session_state.get(SESSION)
+    if session_id is not None:
+        with user_errors(), db().write() as session:
+            sessions.end(session, session_id=session_id)
     for key in list(st.session_state):
         del st.session_state[key]
+
+
+BUSY = "The database is busy with other work right now; nothing was changed. Try again in a moment."
 
 
 @contextmanager
@@ -99,6 +138,10 @@ def user_errors() -> Iterator[None]:
         yield
     except (PermissionDenied, ValueError, LookupError) as exc:
         st.error(str(exc))
+    except OperationalError as exc:  # the write lock stayed taken (crmcore.db.INTERACTIVE_WAIT_MS)
+        if not is_busy(exc):
+            raise
+        st.error(BUSY)
 
 
 def refresh_after_write() -> None:

@@ -7,6 +7,9 @@ generated once and shown to whoever started the app.
 from __future__ import annotations
 
 import secrets
+import threading
+import time
+from collections import deque
 from datetime import timedelta
 
 from argon2 import PasswordHasher
@@ -17,10 +20,13 @@ from crmcore.admin import config
 from crmcore.admin.permissions import Actor, Perm, Role, require
 from crmcore.db import Database
 from crmcore.models import StaffUser, utcnow
+from crmcore.models.admin import new_epoch
 from crmcore.privacy import audit
 
 MAX_FAILED_ATTEMPTS = 5
 LOCKOUT = timedelta(minutes=15)
+WINDOW = timedelta(minutes=15)
+CLIENT_LIMIT = 20  # failed sign-ins from one address within WINDOW
 MIN_PASSWORD_LENGTH = 10
 SIGN_IN_FAILED = (
     "Sign-in failed: wrong username or password. "
@@ -33,6 +39,9 @@ _DUMMY_HASH = _hasher.hash(secrets.token_hex(16))
 
 # Stands for the operator at the command line (`python -m crmcore user …`), who owns the machine.
 CLI_ACTOR = Actor(id=None, username="cli", role=Role.ADMIN)
+
+
+TOO_MANY = f"Too many failed sign-ins from this computer: wait {int(WINDOW.total_seconds() // 60)} minutes and try again."
 
 
 class SignInError(Exception):
@@ -56,32 +65,80 @@ def _find(session: Session, username: str) -> StaffUser | None:
     return session.exec(select(StaffUser).where(StaffUser.username == username.strip().lower())).first()
 
 
-def sign_in(db: Database, *, username: str, password: str) -> Actor:
-    """The actor for these credentials, or SignInError once the failure is counted and audited."""
+class _Throttle:
+    """Failed sign-ins remembered in this process for WINDOW: past `limit` for a key, further attempts are
+    refused at once, without the argon2 work (so a flood costs the server nothing and writers never wait)."""
+
+    def __init__(self) -> None:
+        self._failures: dict[str, deque[float]] = {}
+        self._lock = threading.Lock()
+
+    def _recent(self, key: str, now: float) -> deque[float]:
+        times = self._failures.setdefault(key, deque())
+        while times and now - times[0] > WINDOW.total_seconds():
+            times.popleft()
+        return times
+
+    def blocked(self, key: str, limit: int) -> bool:
+        with self._lock:
+            return len(self._recent(key, time.monotonic())) >= limit
+
+    def failed(self, *keys: str) -> None:
+        now = time.monotonic()
+        with self._lock:
+            if len(self._failures) > 50_000:  # a flood of made-up names: forget the quiet ones
+                self._failures = {k: v for k, v in self._failures.items() if v and now - v[-1] < WINDOW.total_seconds()}
+            for key in keys:
+                self._recent(key, now).append(now)
+
+
+_throttle = _Throttle()
+
+
+def sign_in(db: Database, *, username: str, password: str, client: str | None = None) -> Actor:
+    """The actor for these credentials, or SignInError once the failure is counted and audited.
+
+    `client` (the browser's address) is throttled: after CLIENT_LIMIT failures within WINDOW it is refused
+    at once. The password is checked outside any transaction: argon2's work never holds the write lock."""
+    name = username.strip().lower()[:80]
+    client_key = f"{db.url}|client|{client}" if client else None
+    if client_key and _throttle.blocked(client_key, CLIENT_LIMIT):
+        raise SignInError(TOO_MANY)
+    with db.read() as session:
+        user = _find(session, name)
+    keys = [k for k in (client_key, f"{db.url}|name|{name}" if user is None else None) if k]
+    if user is None:
+        if not _throttle.blocked(keys[-1], MAX_FAILED_ATTEMPTS):  # an unknown name costs what a wrong password does
+            _verify(_DUMMY_HASH, password)
+        _throttle.failed(*keys)
+        with db.write() as session:  # what was typed is not kept: it may be a password typed in the wrong box
+            audit.record(session, actor=None, action="login.failed", detail={"reason": "unknown username"})
+        raise SignInError(SIGN_IN_FAILED)
+    locked = user.locked_until is not None and user.locked_until > utcnow()
+    ok = not locked and _verify(user.password_hash, password)
     with db.write() as session:
-        actor = _authenticate(session, username=username, password=password)
+        actor = _record_attempt(session, user.id, ok=ok, locked=locked, password=password)
     if actor is None:
+        _throttle.failed(*keys)
         raise SignInError(SIGN_IN_FAILED)
     return actor
 
 
-def _authenticate(session: Session, *, username: str, password: str) -> Actor | None:
-    user = _find(session, username)
+def _verify(password_hash: str, password: str) -> bool:
+    try:
+        return _hasher.verify(password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def _record_attempt(session: Session, user_id: int, *, ok: bool, locked: bool, password: str) -> Actor | None:
+    """Count and audit a checked attempt; the actor when it succeeded on an active account."""
+    user = session.get(StaffUser, user_id)
     now = utcnow()
     if user is None:
-        try:
-            _hasher.verify(_DUMMY_HASH, password)
-        except VerificationError:
-            pass
-        audit.record(session, actor=None, action="login.failed", detail={"username": username[:80]})
         return None
-    locked = user.locked_until is not None and user.locked_until > now
-    try:
-        ok = _hasher.verify(user.password_hash, password)
-    except (VerificationError, InvalidHashError):
-        ok = False
-    if not ok or locked or not user.is_active:
-        if not ok:
+    if not ok or not user.is_active:
+        if not ok and not locked:
             user.failed_attempts += 1
             if user.failed_attempts >= MAX_FAILED_ATTEMPTS:
                 user.locked_until, user.failed_attempts = now + LOCKOUT, 0
@@ -96,12 +153,6 @@ def _authenticate(session: Session, *, username: str, password: str) -> Actor | 
     actor = actor_for(user)
     audit.record(session, actor=actor, action="login", entity="staff_user", entity_id=user.id)
     return actor
-
-
-def current_actor(session: Session, user_id: int) -> Actor | None:
-    """The actor for a signed-in user id, or None once the account is disabled or gone."""
-    user = session.get(StaffUser, user_id)
-    return actor_for(user) if user is not None and user.is_active else None
 
 
 def create_user(
@@ -139,6 +190,7 @@ def set_password(session: Session, *, actor: Actor, username: str, password: str
     check_password_strength(password)
     user = _get_user(session, username)
     user.password_hash, user.failed_attempts, user.locked_until = hash_password(password), 0, None
+    user.session_epoch = new_epoch()  # signed out everywhere, this browser too
     session.add(user)
     audit.record(session, actor=actor, action="staff.password", entity="staff_user", entity_id=user.id)
 
@@ -149,6 +201,7 @@ def set_active(session: Session, *, actor: Actor, username: str, active: bool) -
     if not active and user.role == Role.ADMIN and _active_admins(session) <= 1 and user.is_active:
         raise ValueError("The last active admin cannot be disabled.")
     user.is_active = active
+    user.session_epoch = new_epoch()
     session.add(user)
     audit.record(session, actor=actor, action="staff.enable" if active else "staff.disable", entity="staff_user", entity_id=user.id)
 
@@ -160,6 +213,7 @@ def set_role(session: Session, *, actor: Actor, username: str, role: Role | str)
     if user.role == Role.ADMIN and role != Role.ADMIN and _active_admins(session) <= 1:
         raise ValueError("The last active admin cannot lose the admin role.")
     old, user.role = user.role, role
+    user.session_epoch = new_epoch()
     session.add(user)
     audit.record(session, actor=actor, action="staff.role", entity="staff_user", entity_id=user.id, detail={"old": old, "new": role})
 

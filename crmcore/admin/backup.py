@@ -22,7 +22,7 @@ from pathlib import Path
 from alembic.script import ScriptDirectory
 from sqlalchemy.engine import make_url
 
-from crmcore.admin import config, settings
+from crmcore.admin import config, sessions, settings
 from crmcore.admin.permissions import Actor, Perm, require
 from crmcore.db import Database, alembic_config, head_revision, migrate
 from crmcore.models import StaffUser, utcnow
@@ -133,6 +133,7 @@ def restore(db: Database, *, actor: Actor, path: str | Path) -> dict:
         result = _restore_pg(db, source, actor=actor)
     db.engine.dispose()  # pooled connections of this process start afresh on the restored database
     with db.write() as session:
+        sessions.end_everyone(session)  # whoever the restored file names, everyone signs in again
         # The restored database may predate the restoring account: then the entry names it without the link.
         known = actor.id is not None and session.get(StaffUser, actor.id) is not None
         recorded_as = actor if known else Actor(id=None, username=actor.username, role=actor.role)

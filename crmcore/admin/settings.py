@@ -51,6 +51,7 @@ SPECS: dict[str, SettingSpec] = {
     "public_url": SettingSpec("http://127.0.0.1:8501", "Public address used in links inside messages.", _public_url),
     "send_rate_per_minute": SettingSpec(600, "The worker sends at most this many messages a minute.", _int_between(1, 100_000)),
     "backup_keep": SettingSpec(7, "How many daily backups the worker keeps.", _int_between(1, 365)),
+    "session_idle_hours": SettingSpec(8, "Staff who do nothing for this many hours are signed out.", _int_between(1, 72)),
 }
 
 

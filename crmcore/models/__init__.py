@@ -6,7 +6,7 @@ the worker query by. Importing this package registers every table on `SQLModel.m
 `open_database` rely on it).
 """
 
-from crmcore.models.admin import AuditLog, Download, ImportMapping, ImportRun, ProgramEvent, Setting, StaffUser
+from crmcore.models.admin import AuditLog, Download, ImportMapping, ImportRun, ProgramEvent, Setting, StaffSession, StaffUser
 from crmcore.models.base import utcnow
 from crmcore.models.campaigns import Bounce, Campaign, InboundMail, Message, Segment
 from crmcore.models.community import (
@@ -29,5 +29,5 @@ __all__ = [
     "ActivityEvent", "ActivityMonthly", "AuditLog", "Bounce", "Branch", "CalendarFeed", "Campaign", "ConsentRecord", "Contact", "ContactTag",
     "CurrentConsent", "DashActivity", "DashCohort", "DashFlow", "DashRegistration", "DashState", "Download", "ImportMapping", "ImportRun",
     "InboundMail", "Interaction", "InteractionContact", "InteractionOrganization", "InteractionTag", "Message", "Organization", "OrganizationTag",
-    "Patron", "ProgramEvent", "Segment", "Setting", "StaffUser", "Suppression", "Tag", "Task", "Zone", "utcnow",
+    "Patron", "ProgramEvent", "Segment", "Setting", "StaffSession", "StaffUser", "Suppression", "Tag", "Task", "Zone", "utcnow",
 ]  # fmt: skip

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from datetime import date, datetime
 from typing import Any, Optional
 
@@ -9,6 +10,10 @@ from sqlalchemy import JSON, LargeBinary, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from crmcore.models.base import utcnow
+
+
+def new_epoch() -> str:
+    return secrets.token_hex(16)
 
 
 class StaffUser(SQLModel, table=True):
@@ -24,6 +29,26 @@ class StaffUser(SQLModel, table=True):
     locked_until: Optional[datetime] = None
     last_login_at: Optional[datetime] = None
     created_at: datetime = Field(default_factory=utcnow)
+    # Changes on every password change, disable, role change and restore: sessions of the old one end.
+    session_epoch: str = Field(default_factory=new_epoch, max_length=32)
+
+
+class StaffSession(SQLModel, table=True):
+    """A staff member's signed-in session: one per sign-in, shared by the tabs of one browser (its cookie).
+
+    Bound to the account, not only its id: it holds only while the account's username and session epoch
+    are those it was started with. The cookie's token and the one-use ticket that sets it are kept hashed."""
+
+    __tablename__ = "staff_session"
+    id: Optional[int] = Field(default=None, primary_key=True)
+    user_id: int = Field(foreign_key="staff_user.id", index=True)
+    username: str = Field(max_length=80)
+    epoch: str = Field(max_length=32)
+    token_hash: Optional[str] = Field(default=None, max_length=64, unique=True)
+    ticket_hash: Optional[str] = Field(default=None, max_length=64, unique=True)
+    started_at: datetime = Field(default_factory=utcnow)
+    last_seen_at: datetime = Field(default_factory=utcnow)
+    ended_at: Optional[datetime] = None
 
 
 class AuditLog(SQLModel, table=True):

@@ -1,6 +1,7 @@
 """The public routes: each parses the request, calls crmcore, answers. A GET never changes anything (link
-scanners open links), but for a one-use download; the one POST checks its token and its body. Database
-work runs in a worker thread, never on the event loop that Streamlit's own sessions share."""
+scanners open links), but for a one-use download and the sign-in ticket (neither is ever in a message); the
+one POST checks its token and its body. Database work runs in a worker thread, never on the event loop
+that Streamlit's own sessions share."""
 
 from __future__ import annotations
 
@@ -10,10 +11,11 @@ from urllib.parse import parse_qs
 from sqlalchemy import text
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, PlainTextResponse, Response
+from starlette.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from crmcore import db as database
+from crmcore.admin import sessions
 from crmcore.campaigns import unsubscribe
 from crmcore.outreach import calendar
 from crmcore.privacy import downloads
@@ -109,6 +111,30 @@ async def download(request: Request) -> Response:
     return Response(file.data, media_type=file.content_type, headers={**NO_STORE, "Content-Disposition": f'attachment; filename="{quoted}"'})
 
 
+def _local_path(value: str | None) -> str:
+    """Where to go after signing in: a path of this app only (never another site)."""
+    if not value or not value.startswith("/") or value.startswith("//") or "\\" in value:
+        return "/"
+    return value
+
+
+async def session_cookie(request: Request) -> Response:
+    """GET /session/{ticket}?next=/page: the sign-in page sends the browser here once, to set the session
+    cookie (HttpOnly, SameSite=Strict: no script and no other site can use it), then on to the page."""
+    def take() -> str:
+        with _db().write() as session:
+            return sessions.take_ticket(session, ticket=request.path_params["ticket"])
+
+    try:
+        token = await run_in_threadpool(take)
+    except ValueError as exc:
+        return HTMLResponse(page("Sign in", str(exc)), status_code=410, headers=NO_STORE)
+    response = RedirectResponse(_local_path(request.query_params.get("next")), status_code=303, headers=NO_STORE)
+    secure = request.url.scheme == "https" or request.headers.get("x-forwarded-proto") == "https"
+    response.set_cookie(sessions.COOKIE, sessions.cookie_value(token), httponly=True, samesite="strict", secure=secure, path="/")
+    return response
+
+
 async def health(request: Request) -> Response:
     """GET /healthz: 200 when the database answers, 503 otherwise (for a load balancer or monitor)."""
     def ping() -> None:
@@ -129,5 +155,6 @@ def routes() -> list[Route]:
         Route("/unsubscribe/{token}", unsubscribe_now, methods=["POST"]),
         Route("/calendars/{token}.ics", calendar_feed, methods=["GET"]),
         Route("/downloads/{token}", download, methods=["GET"]),
+        Route("/session/{ticket}", session_cookie, methods=["GET"]),
         Route("/healthz", health, methods=["GET"]),
     ]

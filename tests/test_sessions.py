@@ -1,0 +1,113 @@
+"""Sessions belong to accounts: the cookie set through the app's own route, and every way a session ends
+(sign-out in any tab, idle time, a password, role or disable change, another account under the same id, a restore)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import httpx
+import pytest
+from sqlalchemy import update
+
+from crmcore.admin import auth, backup, sessions
+from crmcore.admin.permissions import Role
+from crmcore.models import StaffSession, StaffUser, utcnow
+from tests.campaign_fixtures import _isolated_mail_config  # noqa: F401  (the test's own data folder)
+from tests.web_server import web  # noqa: F401  (fixture)
+
+
+def signed_in(db, actor) -> tuple[int, str]:
+    """A session as the sign-in page starts it, and the cookie token its ticket is exchanged for."""
+    with db.write() as s:
+        started = sessions.start(s, actor=actor)
+    with db.write() as s:
+        return started.session_id, sessions.take_ticket(s, ticket=started.ticket)
+
+
+def test_the_ticket_route_sets_an_httponly_strict_cookie_once_and_sends_the_browser_on(db, web, staff):
+    with db.write() as s:
+        started = sessions.start(s, actor=staff["outreach"])
+    answer = httpx.get(f"{web}/session/{started.ticket}", params={"next": "/campaigns?campaign=3"}, follow_redirects=False)
+    assert answer.status_code == 303 and answer.headers["location"] == "/campaigns?campaign=3"
+    cookie = answer.headers["set-cookie"]
+    assert cookie.startswith(f"{sessions.COOKIE}=") and "HttpOnly" in cookie and "SameSite=strict" in cookie and "Path=/" in cookie
+    token = sessions.token_from_cookie(answer.cookies[sessions.COOKIE])
+    with db.read() as s:
+        assert sessions.resume(s, token=token) == started.session_id
+    again = httpx.get(f"{web}/session/{started.ticket}", follow_redirects=False)
+    assert again.status_code == 410 and sessions.COOKIE not in again.headers.get("set-cookie", "")
+    assert "used or has expired" in again.text
+
+
+@pytest.mark.parametrize("asked", ["https://elsewhere.example/", "//elsewhere.example/x", "/\\elsewhere.example", ""])
+def test_after_sign_in_the_browser_goes_only_to_a_page_of_this_app(db, web, staff, asked):
+    with db.write() as s:
+        started = sessions.start(s, actor=staff["viewer"])
+    answer = httpx.get(f"{web}/session/{started.ticket}", params={"next": asked}, follow_redirects=False)
+    assert answer.status_code == 303 and answer.headers["location"] == "/"
+
+
+def test_a_ticket_works_within_a_minute_only_and_a_forged_cookie_is_nobody(db, staff):
+    with db.write() as s:
+        started = sessions.start(s, actor=staff["viewer"])
+        s.execute(update(StaffSession).values(started_at=utcnow() - timedelta(seconds=61)))
+    with pytest.raises(ValueError, match="expired"), db.write() as s:
+        sessions.take_ticket(s, ticket=started.ticket)
+    _, token = signed_in(db, staff["viewer"])
+    assert sessions.token_from_cookie(sessions.cookie_value(token)) == token
+    assert sessions.token_from_cookie(sessions.cookie_value(token)[:-2] + "xx") is None
+    assert sessions.token_from_cookie(token) is None  # unsigned
+
+
+def test_signing_out_ends_the_session_for_every_tab_sharing_the_cookie(db, staff):
+    session_id, token = signed_in(db, staff["manager"])
+    assert sessions.current(db, session_id=session_id).role == Role.MANAGER
+    with db.write() as s:
+        sessions.end(s, session_id=session_id)
+    assert sessions.current(db, session_id=session_id) is None
+    with db.read() as s:
+        assert sessions.resume(s, token=token) is None  # a new tab or a reload with the same cookie
+
+
+@pytest.mark.parametrize("change", ["password", "role", "disable"])
+def test_a_password_role_or_disable_change_ends_the_accounts_sessions(db, staff, change):
+    session_id, _ = signed_in(db, staff["outreach"])
+    other_id, _ = signed_in(db, staff["viewer"])
+    with db.write() as s:
+        if change == "password":
+            auth.set_password(s, actor=staff["admin"], username="outreach", password="a new password 9")
+        elif change == "role":
+            auth.set_role(s, actor=staff["admin"], username="outreach", role="viewer")
+        else:
+            auth.set_active(s, actor=staff["admin"], username="outreach", active=False)
+    assert sessions.current(db, session_id=session_id) is None
+    assert sessions.current(db, session_id=other_id).username == "viewer"  # other accounts are untouched
+
+
+def test_a_session_follows_the_account_not_its_id(db, staff):
+    """Another account under the same id (as after a restore of an older file) is not the session's."""
+    session_id, _ = signed_in(db, staff["viewer"])
+    with db.write() as s:
+        s.execute(update(StaffUser).where(StaffUser.id == staff["viewer"].id).values(username="someone.else", role="admin"))
+    assert sessions.current(db, session_id=session_id) is None
+
+
+def test_a_session_idle_longer_than_the_setting_ends_and_use_keeps_it_open(db, staff):
+    session_id, _ = signed_in(db, staff["viewer"])
+    with db.write() as s:
+        s.execute(update(StaffSession).values(last_seen_at=utcnow() - timedelta(hours=7, minutes=50)))
+    assert sessions.current(db, session_id=session_id) is not None  # used now: marked as seen
+    with db.read() as s:
+        assert utcnow() - s.get(StaffSession, session_id).last_seen_at < timedelta(minutes=1)
+    with db.write() as s:
+        s.execute(update(StaffSession).values(last_seen_at=utcnow() - timedelta(hours=8, minutes=1)))
+    assert sessions.current(db, session_id=session_id) is None
+
+
+def test_a_restore_signs_everyone_out_even_sessions_the_file_holds(db, staff, tmp_path):
+    kept_id, _ = signed_in(db, staff["viewer"])  # open in the file the backup takes
+    path = backup.create_backup(db, actor=staff["admin"], path=tmp_path / "liaison-20260101-000000.db" if db.is_sqlite else None)
+    admin_id, _ = signed_in(db, staff["admin"])
+    backup.restore(db, actor=staff["admin"], path=path)
+    assert sessions.current(db, session_id=kept_id) is None
+    assert sessions.current(db, session_id=admin_id) is None
