@@ -97,6 +97,7 @@ def test_a_flood_of_anonymous_sign_ins_never_makes_a_patrons_save_fail(db, staff
             except OperationalError as exc:
                 lock_errors.append(f"save: {exc}")
             granted = not granted
+            stop.wait(0.02)  # patrons, many of them, one save every 20 ms
 
     threads = [threading.Thread(target=guess, args=(n,)) for n in range(2)] + [threading.Thread(target=save)]
     for t in threads:
