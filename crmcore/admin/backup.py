@@ -119,6 +119,7 @@ def _take(db: Database, target: Path) -> None:
     """Copy the database to `target` (owner-only), verify the copy, and only then give it its name."""
     _writable(target.parent)
     part = target.with_name(target.name + ".part")
+    problem = None
     try:
         part.unlink(missing_ok=True)
         _private_file(part)
@@ -127,16 +128,15 @@ def _take(db: Database, target: Path) -> None:
             _sqlite_single_file(part)
         else:
             _pg_dump(db.url, part)
-    except (OSError, sqlite3.Error) as exc:
+    except (OSError, sqlite3.OperationalError) as exc:  # the folder, the disk, a lock: nothing worth keeping
         part.unlink(missing_ok=True)
-        message = f"The backup to {target} failed ({exc}); no backup was made."
-        if isinstance(exc, sqlite3.DatabaseError):  # the database itself could not be read: damage to report
-            _record("backup", ok=False, detail=message)
-        raise ValueError(message) from None
+        raise ValueError(f"The backup to {target} failed ({exc}); no backup was made.") from None
+    except sqlite3.DatabaseError as exc:  # what was copied cannot be read: kept below for inspection
+        problem = str(exc)
     except BaseException:
         part.unlink(missing_ok=True)
         raise
-    problem = _verify(db, part)
+    problem = problem or _verify(db, part)
     if problem:
         damaged = target.with_name(DAMAGED + target.name)
         os.replace(part, damaged)
@@ -158,7 +158,7 @@ def _verify(db: Database, path: Path) -> str | None:
                 con.close()
         except sqlite3.DatabaseError as exc:
             return str(exc)
-        return None if problems == ["ok"] else "; ".join(problems)
+        return None if problems == ["ok"] else _one_line(problems)
     try:
         _run(["pg_restore", "--list", str(path)], env=dict(os.environ), what="pg_restore --list")
     except ValueError as exc:
@@ -288,7 +288,7 @@ def check_database(db: Database) -> str | None:
     except sqlite3.DatabaseError as exc:
         problems = [str(exc)]
     ok = problems == ["ok"]
-    _record("quick_check", ok=ok, detail=f"{name} passes" if ok else "; ".join(problems))
+    _record("quick_check", ok=ok, detail=f"{name} passes" if ok else _one_line(problems))
     return f"{name} passes the integrity check" if ok else f"{name} FAILS the integrity check"
 
 
@@ -390,7 +390,7 @@ def check_sqlite_file(path: Path, *, name: str, tolerate_missing: set[str] = fro
         try:
             problems = [row[0] for row in con.execute("PRAGMA integrity_check(5)")]
             if problems != ["ok"]:
-                raise ValueError(f"Restore refused: {name} fails the integrity check ({'; '.join(problems)}); nothing was changed.")
+                raise ValueError(f"Restore refused: {name} fails the integrity check ({_one_line(problems)}); nothing was changed.")
             tables = {row[0] for row in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
             revision = None
             if "alembic_version" in tables:
@@ -410,6 +410,12 @@ def check_sqlite_file(path: Path, *, name: str, tolerate_missing: set[str] = fro
     except sqlite3.DatabaseError as exc:
         raise ValueError(f"Restore refused: {name} is not a readable SQLite database ({exc}); nothing was changed.") from None
     return revision
+
+
+def _one_line(problems: list[str]) -> str:
+    """SQLite's check output ("*** in database main ***", one problem a line) as one line for a message."""
+    lines = [line.strip() for problem in problems for line in problem.splitlines()]
+    return "; ".join(line for line in lines if line and not line.startswith("***"))
 
 
 def _page_size(path: Path) -> int:

@@ -78,9 +78,11 @@ def differences(found: dict[str, object], reference: dict[str, object], *, toler
     problems = []
     for key in sorted(found.keys() - reference.keys()):
         problems.append(f"{key} (Liaison creates no such object)")
-    for key in sorted(reference.keys() - found.keys()):
+    missing_tables = {f"table {want['table']}" for want in reference.values() if isinstance(want, dict) and "table" in want} - found.keys()
+    for key in sorted(reference.keys() - found.keys(), key=lambda k: (not k.startswith("table "), k)):
         kind, _, name = key.partition(" ")
-        if not (kind == "index" and name in tolerate_missing):
+        within_missing_table = isinstance(reference[key], dict) and f"table {reference[key].get('table')}" in missing_tables
+        if not (kind == "index" and name in tolerate_missing) and not within_missing_table:
             problems.append(f"{key} is missing")
     for key in sorted(found.keys() & reference.keys()):
         have, want = found[key], reference[key]
