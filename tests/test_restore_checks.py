@@ -309,6 +309,31 @@ def test_a_corrupted_database_is_flagged_its_backup_does_not_count_and_rotation_
     backup.restore(sqlite_db, actor=staff_admin, path=goods[1])
 
 
+def test_the_backup_page_shows_a_failed_integrity_check(app, tmp_path, staff):
+    damaged_file = tmp_path / "elsewhere" / "crm.db"
+    damaged_file.parent.mkdir()
+    migrate(f"sqlite:///{damaged_file}")
+    corrupt(damaged_file)
+    elsewhere = Database(f"sqlite:///{damaged_file}")
+    backup.check_database(elsewhere)
+    elsewhere.dispose()
+    at = app(role="admin", page="pages/backup.py").run()
+    assert not at.exception and "failed its integrity check" in at.error[0].value
+
+
+def test_what_a_killed_backup_or_restore_left_behind_is_swept_once_old(sqlite_db, backup_folder):
+    backup.backup_dir()
+    work, part, fresh = backup_folder / ".restore-abc", backup_folder / "liaison-20000101-000000.db.part", backup_folder / "liaison-20990101-000000.db.part"
+    work.mkdir()
+    (work / "restore.db").write_bytes(b"x")
+    part.write_bytes(b"x")
+    fresh.write_bytes(b"x")
+    for path in (work, part):
+        os.utime(path, (time.time() - 2 * 86400,) * 2)
+    backup.daily_backup(sqlite_db)
+    assert not work.exists() and not part.exists() and fresh.exists()
+
+
 def test_the_daily_backup_is_not_retried_every_hour_after_a_damaged_copy(sqlite_db, backup_folder):
     backup.backup_dir()
     (backup_folder / f"{backup.DAMAGED}liaison-daily-20000101-000000.db").write_bytes(b"x")

@@ -25,6 +25,7 @@ import json
 import logging
 import os
 import re
+import shutil
 import sqlite3
 import subprocess
 import tempfile
@@ -206,11 +207,24 @@ def daily_backup(db: Database) -> str | None:
     newest = sorted(_backups("daily") + _backups("daily", damaged=True), key=lambda r: r["modified"], reverse=True)
     if newest and utcnow().timestamp() - newest[0]["modified"] < timedelta(hours=20).total_seconds():
         return None
+    _sweep()
     path = create_backup(db, actor=None, kind="daily")
     with db.read() as session:
         keep = settings.get(session, "backup_keep")
     removed = prune(keep=keep)
     return f"backed up to {path.name}, removed {len(removed)} old daily backup(s)"
+
+
+def _sweep(*, older_than: timedelta = timedelta(days=1)) -> None:
+    """Delete what a killed backup or restore left behind (a .part copy, a .restore-* work folder), once it is old."""
+    cutoff = utcnow().timestamp() - older_than.total_seconds()
+    for path in backup_dir().iterdir():
+        if path.stat().st_mtime >= cutoff:
+            continue
+        if path.is_dir() and path.name.startswith(".restore-"):
+            shutil.rmtree(path, ignore_errors=True)
+        elif path.is_file() and path.name.endswith(".part"):
+            path.unlink(missing_ok=True)
 
 
 def save_upload(name: str, data: bytes) -> Path:
@@ -605,7 +619,13 @@ def _restore_pg(db: Database, source: Path) -> dict:
     except (DatabaseError, ValueError) as exc:
         problems = [str(exc)]
     if problems:
-        _pg_apply(db.url, safety, name=safety.name)
+        try:
+            _pg_apply(db.url, safety, name=safety.name)
+        except ValueError as exc:
+            raise ValueError(
+                f"Restore of {name} failed its final check ({'; '.join(problems[:SHOWN_PROBLEMS])}) and putting the previous "
+                f"database back failed too ({exc}): restore {safety.name} from the backup folder with `python -m crmcore restore`."
+            ) from None
         more = f" and {len(problems) - SHOWN_PROBLEMS} more" if len(problems) > SHOWN_PROBLEMS else ""
         raise ValueError(
             f"Restore of {name} undone: once restored, the database differed from Liaison's schema "
