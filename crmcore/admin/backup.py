@@ -10,8 +10,9 @@ A restore trusts nothing in the file. Before anything runs on it, it must pass `
 and `foreign_key_check`, carry a schema version this code knows, and hold exactly the schema Liaison's
 migrations create for that version (`schemas`): no trigger, view or other object of its own, no missing
 or extra table, column or index. It is then migrated and checked again in a work file, and only then
-copied over the live database. On PostgreSQL the archive's table of contents is checked first, and the
-schema after the restore is compared with the reference; a difference puts the previous database back.
+copied over the live database. On PostgreSQL the archive's table of contents and every statement it
+would run are checked against a dump of the reference schema first; after the restore the schema is
+compared with the reference again, and a difference puts the previous database back.
 
 Every backup is verified before it counts (integrity_check of the copy; on PostgreSQL pg_restore reads
 the archive): one that fails is kept as `damaged-<name>`, never listed, counted or pruned. The worker
@@ -21,6 +22,7 @@ rotation from deleting any backup. Backups, work files and the folder are owner-
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -451,7 +453,7 @@ def _restore_sqlite(db: Database, source: Path) -> dict:
             except sqlite3.DatabaseError as exc:
                 raise ValueError(f"Restore refused: {source.name} is not a readable SQLite database ({exc}); nothing was changed.") from None
             revision = check_sqlite_file(work, name=source.name, tolerate_missing=schemas.deferrable_indexes())
-            _migrate_work(work, name=source.name)
+            _migrate_work(f"sqlite:///{work}", name=source.name)
             check_sqlite_file(work, name=f"{source.name} (migrated to {head_revision()})", integrity=False)
             _sqlite_single_file(work)
             _match_page_size(work, _page_size(live))
@@ -470,9 +472,8 @@ def _restore_sqlite(db: Database, source: Path) -> dict:
     return {"file_revision": revision, "now_revision": head_revision(), "previous_saved_as": safety.name}
 
 
-def _migrate_work(work: Path, *, name: str) -> None:
-    """Migrate the work copy to head and rebuild any index a killed bulk load had left missing in it."""
-    url = f"sqlite:///{work}"
+def _migrate_work(url: str, *, name: str) -> None:
+    """Migrate a restored copy to head and rebuild any index a killed bulk load had left missing in it."""
     try:
         migrate(url)
         engine = create_engine(url)
@@ -593,12 +594,94 @@ def _pg_live_problems(url: str) -> list[str]:
     return schemas.differences(found, schemas.pg_reference(url, head_revision()))
 
 
-def _pg_apply(url: str, source: Path, *, name: str) -> None:
-    """Replace the public schema with the archive's content, in one transaction (all of it or nothing)."""
-    script = _run(["pg_restore", "--no-owner", "--no-privileges", "--file=-", str(source)], env=dict(os.environ), what=f"Reading {name}")
+# Outside COPY data, the data section of a genuine dump holds only these statements.
+_PG_DATA_LINE = re.compile(
+    r"^(SET [a-z_]+ = [A-Za-z0-9_']+;"
+    r"|SELECT pg_catalog\.set_config\('search_path', '', false\);"
+    r"|SELECT pg_catalog\.setval\('public\.[a-z0-9_]+', \d+, (true|false)\);"
+    r"|COPY public\.(?P<table>[a-z0-9_]+) \((?P<columns>[a-z0-9_, ]+)\) FROM stdin;)$"
+)
+
+
+def _pg_statements(script: str, *, schema: str = "public") -> list[str]:
+    """The SQL statements of a pg_dump/pg_restore script, comments, psql's \\restrict lines and the schema's own
+    creation left out, `schema.` written as `public.`, sorted: equal lists mean the same schema, text for text."""
+    kept = []
+    for line in script.splitlines():
+        if not line.strip() or line.startswith("--") or line.startswith(("\\restrict ", "\\unrestrict ")):
+            continue
+        kept.append(line.replace(f"{schema}.", "public."))
+    statements = [part.strip() for part in "\n".join(kept).split(";\n")]
+    skip = {f"CREATE SCHEMA {schema}", "CREATE SCHEMA public", "COMMENT ON SCHEMA public IS 'standard public schema'", "COMMENT ON SCHEMA public IS ''"}
+    return sorted(st.rstrip(";") for st in statements if st and st not in skip and st.rstrip(";") not in skip)
+
+
+@functools.lru_cache(maxsize=8)
+def _pg_reference_statements(url: str, revision: str) -> dict[str, list[str]]:
+    """What pg_dump writes for the schema this code's migrations create at `revision`, section by section."""
+    args, env = _pg_env(url)
+    with schemas.pg_scratch(url, revision) as scratch:
+        return {
+            section: _pg_statements(
+                _run(["pg_dump", f"--section={section}", "--no-owner", "--no-privileges", f"--schema={scratch}", *args], env=env, what="pg_dump").decode(),
+                schema=scratch,
+            )
+            for section in ("pre-data", "post-data")
+        }
+
+
+def _index_name(statement: str) -> str | None:
+    match = re.match(r"CREATE (?:UNIQUE )?INDEX (\S+) ", statement)
+    return match.group(1) if match else None
+
+
+def _pg_script(db: Database, source: Path, *, name: str, revision: str) -> bytes:
+    """The SQL that restores the archive, once every statement in it is one a genuine Liaison dump holds.
+
+    An archive stores each object's SQL as text, which pg_restore writes out as it is: a crafted archive
+    could hide any statement (or a psql command) behind an innocent table of contents. So the schema
+    statements must equal those pg_dump writes for the reference schema, and the data section may hold
+    only COPY into Liaison's tables and the sequences' positions."""
+    sections = {
+        section: _run(["pg_restore", f"--section={section}", "--no-owner", "--no-privileges", "--file=-", str(source)], env=dict(os.environ), what=f"Reading {name}")
+        for section in ("pre-data", "data", "post-data")
+    }
+    reference = _pg_reference_statements(db.url, revision)
+    tolerated = schemas.deferrable_indexes()
+    problems = []
+    for section in ("pre-data", "post-data"):
+        found = _pg_statements(sections[section].decode(errors="replace"))
+        want = reference[section]
+        extra = [st for st in found if st not in want]
+        missing = [st for st in want if st not in found and _index_name(st) not in tolerated]
+        problems += [f"a statement Liaison's schema does not have: {st.splitlines()[0][:120]}" for st in extra]
+        problems += [f"a statement of Liaison's schema is missing: {st.splitlines()[0][:120]}" for st in missing]
+    tables = {key.split(" ", 1)[1] for key in schemas.pg_reference(db.url, revision) if key.startswith("table ")}
+    in_copy = False
+    for number, line in enumerate(sections["data"].decode(errors="replace").splitlines(), 1):
+        if in_copy:
+            in_copy = line != "\\."
+            continue
+        if not line.strip() or line.startswith("--") or line.startswith(("\\restrict ", "\\unrestrict ")):
+            continue
+        match = _PG_DATA_LINE.match(line)
+        if not match or (match.group("table") and match.group("table") not in tables):
+            problems.append(f"line {number} of the data is not Liaison data: {line[:120]}")
+            break
+        in_copy = bool(match.group("table"))
+    _refuse_schema(name, revision, problems)
+    return sections["pre-data"] + sections["data"] + sections["post-data"]
+
+
+def _pg_apply(url: str, script: bytes, *, name: str) -> None:
+    """Replace the public schema with `script`'s content, in one transaction (all of it or nothing)."""
     args, env = _pg_env(url)
     sql = b"DROP SCHEMA IF EXISTS public CASCADE;\nCREATE SCHEMA public;\n" + script
     _run(["psql", "--quiet", "--no-psqlrc", "--single-transaction", "-v", "ON_ERROR_STOP=1", *args], env=env, stdin=sql, what=f"Restoring {name}")
+
+
+def _pg_full_script(source: Path, *, name: str) -> bytes:
+    return _run(["pg_restore", "--no-owner", "--no-privileges", "--file=-", str(source)], env=dict(os.environ), what=f"Reading {name}")
 
 
 def _restore_pg(db: Database, source: Path) -> dict:
@@ -607,21 +690,22 @@ def _restore_pg(db: Database, source: Path) -> dict:
     check_revision(revision, name=name)
     listing = _run(["pg_restore", "--list", str(source)], env=dict(os.environ), what=f"Checking {name}").decode(errors="replace")
     _refuse_schema(name, revision, pg_archive_problems(listing, schemas.pg_reference(db.url, revision)))
+    script = _pg_script(db, source, name=name, revision=revision)
     safety = _new_path(db, "prerestore")
     _take(db, safety)
     db.engine.dispose()
     try:
-        _pg_apply(db.url, source, name=name)
+        _pg_apply(db.url, script, name=name)
     except ValueError as exc:
         raise ValueError(f"Restore refused: {exc}; the current database is unchanged.") from None
     try:
-        migrate(db.url)
+        _migrate_work(db.url, name=name)
         problems = _pg_live_problems(db.url)
     except (DatabaseError, ValueError) as exc:
         problems = [str(exc)]
     if problems:
         try:
-            _pg_apply(db.url, safety, name=safety.name)
+            _pg_apply(db.url, _pg_full_script(safety, name=safety.name), name=safety.name)  # our own dump of a moment ago
         except ValueError as exc:
             raise ValueError(
                 f"Restore of {name} failed its final check ({'; '.join(problems[:SHOWN_PROBLEMS])}) and putting the previous "

@@ -13,6 +13,8 @@ import re
 import sqlite3
 import tempfile
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from sqlalchemy import create_engine, text
@@ -150,10 +152,10 @@ def pg_schema(conn, schema: str) -> dict[str, object]:
     return found
 
 
-@functools.lru_cache(maxsize=8)
-def pg_reference(url: str, revision: str) -> dict[str, object]:
-    """The schema PostgreSQL gets from this code's migrations at `revision`: built in a scratch schema of
-    the database at `url` (dropped afterwards), so no right to create databases is needed."""
+@contextmanager
+def pg_scratch(url: str, revision: str) -> Iterator[str]:
+    """A scratch schema of the database at `url` migrated by this code to `revision` (its name), dropped
+    afterwards: the PostgreSQL reference, made without any right to create databases."""
     scratch = f"liaison_reference_{uuid.uuid4().hex[:12]}"
     admin = create_engine(url, isolation_level="AUTOCOMMIT")
     try:
@@ -162,10 +164,21 @@ def pg_reference(url: str, revision: str) -> dict[str, object]:
         try:
             separator = "&" if "?" in url else "?"
             migrate(f"{url}{separator}options=-csearch_path%3D{scratch}", revision=revision)
-            with admin.connect() as conn:
-                return pg_schema(conn, scratch)
+            yield scratch
         finally:
             with admin.connect() as conn:
                 conn.exec_driver_sql(f'DROP SCHEMA IF EXISTS "{scratch}" CASCADE')
     finally:
         admin.dispose()
+
+
+@functools.lru_cache(maxsize=8)
+def pg_reference(url: str, revision: str) -> dict[str, object]:
+    """The schema PostgreSQL gets from this code's migrations at `revision`, keyed like `pg_schema`."""
+    with pg_scratch(url, revision) as scratch:
+        engine = create_engine(url)
+        try:
+            with engine.connect() as conn:
+                return pg_schema(conn, scratch)
+        finally:
+            engine.dispose()
