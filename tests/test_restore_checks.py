@@ -309,6 +309,20 @@ def test_a_corrupted_database_is_flagged_its_backup_does_not_count_and_rotation_
     backup.restore(sqlite_db, actor=staff_admin, path=goods[1])
 
 
+def test_a_damaged_live_database_is_replaced_by_a_good_backup_its_copy_kept_aside(sqlite_db, staff_admin, backup_folder):
+    with sqlite_db.write() as s:
+        s.add_all(Branch(code=f"B{i:05}", name=f"A branch with a long enough name {i}" * 3) for i in range(3000))
+    good = backup.create_backup(sqlite_db, actor=staff_admin)
+    sqlite_db.dispose()
+    corrupt(backup._sqlite_file(sqlite_db))
+    assert backup.check_database(sqlite_db).endswith("FAILS the integrity check")
+    result = backup.restore(sqlite_db, actor=staff_admin, path=good)
+    assert result["previous_saved_as"].startswith("damaged-liaison-prerestore-")
+    assert (backup_folder / result["previous_saved_as"]).exists()
+    assert backup.check_database(sqlite_db).endswith("passes the integrity check")
+    assert len(branch_codes(sqlite_db)) == 3000
+
+
 def test_the_backup_page_shows_a_failed_integrity_check(app, tmp_path, staff):
     damaged_file = tmp_path / "elsewhere" / "crm.db"
     damaged_file.parent.mkdir()

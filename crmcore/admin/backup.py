@@ -56,6 +56,14 @@ PG_TIMEOUT_S = 3600
 SHOWN_PROBLEMS = 5
 
 
+class BackupDamaged(ValueError):
+    """A backup was taken but fails verification; it is kept at `path` (damaged-<name>), not counted."""
+
+    def __init__(self, message: str, path: Path):
+        super().__init__(message)
+        self.path = path
+
+
 def backup_dir() -> Path:
     """Where backups go: CRM_BACKUP_DIR, default data/backups (made owner-only)."""
     path = Path(config.get("CRM_BACKUP_DIR") or config.DATA_DIR / "backups")
@@ -145,7 +153,7 @@ def _take(db: Database, target: Path) -> None:
         os.replace(part, damaged)
         message = f"The backup {target.name} failed verification ({problem}); it is kept as {damaged.name} and does not count as a backup."
         _record("backup", ok=False, detail=message)
-        raise ValueError(message)
+        raise BackupDamaged(message, damaged)
     os.replace(part, target)
     _record("backup", ok=True, detail=f"{target.name} verified")
 
@@ -429,6 +437,18 @@ def check_sqlite_file(path: Path, *, name: str, tolerate_missing: set[str] = fro
     return revision
 
 
+def _take_before_restore(db: Database) -> Path:
+    """The copy of the live database a restore makes first. A damaged live database is no reason to refuse the
+    restore that repairs it: its copy is kept as damaged-liaison-prerestore-… and the restore goes on."""
+    safety = _new_path(db, "prerestore")
+    try:
+        _take(db, safety)
+    except BackupDamaged as exc:
+        log.warning("the database being replaced fails verification; its copy is kept as %s", exc.path.name)
+        return exc.path
+    return safety
+
+
 def _one_line(problems: list[str]) -> str:
     """SQLite's check output ("*** in database main ***", one problem a line) as one line for a message."""
     lines = [line.strip() for problem in problems for line in problem.splitlines()]
@@ -457,8 +477,7 @@ def _restore_sqlite(db: Database, source: Path) -> dict:
             check_sqlite_file(work, name=f"{source.name} (migrated to {head_revision()})", integrity=False)
             _sqlite_single_file(work)
             _match_page_size(work, _page_size(live))
-            safety = _new_path(db, "prerestore")
-            _take(db, safety)
+            safety = _take_before_restore(db)
             try:
                 _sqlite_copy(work, live)  # one transaction: the live file has either all of it or none
             except sqlite3.Error as exc:
@@ -691,8 +710,7 @@ def _restore_pg(db: Database, source: Path) -> dict:
     listing = _run(["pg_restore", "--list", str(source)], env=dict(os.environ), what=f"Checking {name}").decode(errors="replace")
     _refuse_schema(name, revision, pg_archive_problems(listing, schemas.pg_reference(db.url, revision)))
     script = _pg_script(db, source, name=name, revision=revision)
-    safety = _new_path(db, "prerestore")
-    _take(db, safety)
+    safety = _take_before_restore(db)
     db.engine.dispose()
     try:
         _pg_apply(db.url, script, name=name)
