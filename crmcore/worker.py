@@ -41,6 +41,8 @@ def housekeeping(db: Database) -> None:
 
 
 JOBS: list[Job] = [
+    # First, so that it runs when the worker starts and the day's backup knows whether the database is sound.
+    Job("integrity check", timedelta(days=1), backup.check_database),
     Job("housekeeping", timedelta(hours=1), housekeeping),
     Job("backup", timedelta(hours=1), backup.daily_backup),  # hourly check; backs up once a day
     Job("retention", timedelta(days=1), retention.daily),

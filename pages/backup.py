@@ -11,7 +11,9 @@ from crmcore.admin import backup
 st.title("Backup and restore")
 st.caption(
     "Backups are taken while Liaison runs (SQLite online backup, or pg_dump on PostgreSQL); the worker takes one a day. "
-    "A restore checks the file's integrity and schema version first, and backs up the current database before replacing it."
+    "Each backup is verified before it counts. A restore accepts only a file holding exactly what Liaison's migrations create "
+    "(no trigger, view, missing or extra table), whole and consistent; it is migrated and checked apart, and the current "
+    "database is backed up before it is replaced."
 )
 db, me = ui.db(), ui.actor()
 if message := st.session_state.pop("backup-done", None):
@@ -41,6 +43,8 @@ def confirm_restore(path: str, label: str) -> None:
 
 
 with ui.user_errors():
+    if problem := backup.health(actor=me):
+        st.error(ui.md(problem), icon=":material/warning:")
     if st.button("Back up now", type="primary", icon=":material/backup:", key="backup-now"):
         with st.spinner("Backing up…"):
             made = backup.create_backup(db, actor=me)

@@ -37,6 +37,7 @@ SAMPLES = ROOT / "data" / "samples"
 DB_CASES = [
     ("admin.backup.create_backup", Perm.BACKUP, lambda db, a, tmp: backup.create_backup(db, actor=a, path=tmp / "b")),
     ("admin.backup.list_backups", Perm.BACKUP, lambda db, a, tmp: backup.list_backups(actor=a)),
+    ("admin.backup.health", Perm.BACKUP, lambda db, a, tmp: backup.health(actor=a)),
     ("admin.backup.restore", Perm.BACKUP, lambda db, a, tmp: backup.restore(db, actor=a, path=backup.create_backup(db, actor=None, path=tmp / "r"))),
     ("imports.choose_mapping", Perm.IMPORT_DATA, lambda db, a, tmp: imports.choose_mapping(db, actor=a, kind="patrons", path=SAMPLES / "koha_borrowers.csv")),
     ("imports.runner.run_import", Perm.IMPORT_DATA, lambda db, a, tmp: imports.run_import(

@@ -1,18 +1,33 @@
 """Backups and restores of the whole database, safe while the app and the worker run.
 
 SQLite: SQLite's online backup API copies a consistent snapshot without stopping writers (WAL), and
-restores by copying a checked file back through the same API, so open connections see the new content.
+restores by copying a checked file back through the same API (one transaction), so open connections
+see the new content and a failure leaves the live database as it was.
 PostgreSQL: pg_dump (custom format) and, to restore, the dump's SQL applied in one transaction after
 the schema is dropped, so a failure leaves the current database as it was.
 
-A restore refuses a file that fails `PRAGMA integrity_check` or whose schema version (alembic_version)
-this version of Liaison does not know, before anything is touched; an older schema is migrated up.
+A restore trusts nothing in the file. Before anything runs on it, it must pass `PRAGMA integrity_check`
+and `foreign_key_check`, carry a schema version this code knows, and hold exactly the schema Liaison's
+migrations create for that version (`schemas`): no trigger, view or other object of its own, no missing
+or extra table, column or index. It is then migrated and checked again in a work file, and only then
+copied over the live database. On PostgreSQL the archive's table of contents and every statement it
+would run are checked against a dump of the reference schema first; after the restore the schema is
+compared with the reference again, and a difference puts the previous database back.
+
+Every backup is verified before it counts (integrity_check of the copy; on PostgreSQL pg_restore reads
+the archive): one that fails is kept as `damaged-<name>`, never listed, counted or pruned. The worker
+runs `PRAGMA quick_check` when it starts and daily; a failure is reported by `health()` and stops
+rotation from deleting any backup. Backups, work files and the folder are owner-only whatever the umask.
 """
 
 from __future__ import annotations
 
+import functools
+import json
+import logging
 import os
 import re
+import shutil
 import sqlite3
 import subprocess
 import tempfile
@@ -20,23 +35,63 @@ from datetime import timedelta
 from pathlib import Path
 
 from alembic.script import ScriptDirectory
+from sqlalchemy import create_engine
 from sqlalchemy.engine import make_url
+from sqlmodel import SQLModel
 
-from crmcore.admin import config, sessions, settings
+from crmcore.admin import config, schemas, sessions, settings
 from crmcore.admin.permissions import Actor, Perm, require
-from crmcore.db import Database, alembic_config, head_revision, migrate
+from crmcore.bulk import restore_indexes
+from crmcore.db import Database, DatabaseError, alembic_config, head_revision, migrate
 from crmcore.models import StaffUser, utcnow
 from crmcore.privacy import audit
 
+log = logging.getLogger("liaison.backup")
+
 # liaison-[daily-|prerestore-]YYYYmmdd-HHMMSS[-n].db|.dump
 NAME = re.compile(r"^liaison-(?:(daily|prerestore)-)?\d{8}-\d{6}(?:-\d+)?\.(db|dump)$")
+DAMAGED = "damaged-"  # a backup that failed verification: kept for inspection, never matches NAME
+HEALTH_FILE = "health.json"
 PG_TIMEOUT_S = 3600
+SHOWN_PROBLEMS = 5
+
+
+class BackupDamaged(ValueError):
+    """A backup was taken but fails verification; it is kept at `path` (damaged-<name>), not counted."""
+
+    def __init__(self, message: str, path: Path):
+        super().__init__(message)
+        self.path = path
 
 
 def backup_dir() -> Path:
-    """Where backups go: CRM_BACKUP_DIR, default data/backups."""
+    """Where backups go: CRM_BACKUP_DIR, default data/backups (made owner-only)."""
     path = Path(config.get("CRM_BACKUP_DIR") or config.DATA_DIR / "backups")
-    path.mkdir(parents=True, exist_ok=True)
+    _private_dir(path)
+    return path
+
+
+def _private_dir(path: Path) -> None:
+    """Make `path` (and missing parents) a folder only its owner can enter; never adds rights it lacks."""
+    try:
+        path.mkdir(mode=0o700, parents=True, exist_ok=True)
+        mode = path.stat().st_mode & 0o777
+        if mode & 0o077:
+            os.chmod(path, mode & 0o700)
+    except OSError as exc:
+        raise ValueError(f"The backup folder {path} cannot be used ({exc.strerror or exc}); check that it exists and that Liaison may write to it.") from None
+
+
+def _writable(folder: Path) -> None:
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise ValueError(f"Liaison may not write to the backup folder {folder} (permission denied); nothing was changed. Give the account Liaison runs as write access to it, or set CRM_BACKUP_DIR.")
+
+
+def _private_file(path: Path) -> Path:
+    """Create `path` empty and owner-only (0600): SQLite then keeps that mode, and gives it to its journals."""
+    fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+    os.close(fd)
+    os.chmod(path, 0o600)
     return path
 
 
@@ -44,31 +99,82 @@ def _new_path(db: Database, kind: str | None) -> Path:
     stamp = utcnow().strftime("%Y%m%d-%H%M%S")
     stem = f"liaison-{kind + '-' if kind else ''}{stamp}"
     ext = ".db" if db.is_sqlite else ".dump"
-    path, n = backup_dir() / f"{stem}{ext}", 1
-    while path.exists():
-        path, n = backup_dir() / f"{stem}-{n}{ext}", n + 1
+    folder = backup_dir()
+    path, n = folder / f"{stem}{ext}", 1
+    while path.exists() or (folder / f"{DAMAGED}{path.name}").exists():
+        path, n = folder / f"{stem}-{n}{ext}", n + 1
     return path
 
 
 def create_backup(db: Database, *, actor: Actor | None, path: str | Path | None = None, kind: str | None = None) -> Path:
-    """Back the database up to `path` (default: a new file in the backup folder); audited. None actor: the worker."""
+    """Back the database up to `path` (default: a new file in the backup folder), verified; audited. None actor: the worker.
+
+    Raises ValueError when the folder cannot be written, or when the copy fails verification (it is then
+    kept as damaged-<name> and does not count as a backup).
+    """
     if actor is not None:
         require(actor, Perm.BACKUP)
-    target = Path(path) if path else _new_path(db, kind)
-    target.parent.mkdir(parents=True, exist_ok=True)
+    if path:
+        target = Path(path)
+        if not target.parent.exists():
+            _private_dir(target.parent)
+    else:
+        target = _new_path(db, kind)
+    _take(db, target)
+    with db.write() as session:
+        audit.record(session, actor=actor, action="backup.create", entity="backup", entity_id=target.name, detail={"bytes": target.stat().st_size})
+    return target
+
+
+def _take(db: Database, target: Path) -> None:
+    """Copy the database to `target` (owner-only), verify the copy, and only then give it its name."""
+    _writable(target.parent)
     part = target.with_name(target.name + ".part")
+    problem = None
     try:
+        part.unlink(missing_ok=True)
+        _private_file(part)
         if db.is_sqlite:
             _sqlite_copy(_sqlite_file(db), part)
             _sqlite_single_file(part)
         else:
             _pg_dump(db.url, part)
-        os.replace(part, target)
-    finally:
+    except (OSError, sqlite3.OperationalError) as exc:  # the folder, the disk, a lock: nothing worth keeping
         part.unlink(missing_ok=True)
-    with db.write() as session:
-        audit.record(session, actor=actor, action="backup.create", entity="backup", entity_id=target.name, detail={"bytes": target.stat().st_size})
-    return target
+        raise ValueError(f"The backup to {target} failed ({exc}); no backup was made.") from None
+    except sqlite3.DatabaseError as exc:  # what was copied cannot be read: kept below for inspection
+        problem = str(exc)
+    except BaseException:
+        part.unlink(missing_ok=True)
+        raise
+    problem = problem or _verify(db, part)
+    if problem:
+        damaged = target.with_name(DAMAGED + target.name)
+        os.replace(part, damaged)
+        message = f"The backup {target.name} failed verification ({problem}); it is kept as {damaged.name} and does not count as a backup."
+        _record("backup", ok=False, detail=message)
+        raise BackupDamaged(message, damaged)
+    os.replace(part, target)
+    _record("backup", ok=True, detail=f"{target.name} verified")
+
+
+def _verify(db: Database, path: Path) -> str | None:
+    """Why the backup at `path` cannot be trusted, or None: integrity_check (SQLite) or pg_restore reads it."""
+    if db.is_sqlite:
+        try:
+            con = _connect(path)
+            try:
+                problems = [row[0] for row in con.execute("PRAGMA integrity_check(5)")]
+            finally:
+                con.close()
+        except sqlite3.DatabaseError as exc:
+            return str(exc)
+        return None if problems == ["ok"] else _one_line(problems)
+    try:
+        _run(["pg_restore", "--list", str(path)], env=dict(os.environ), what="pg_restore --list")
+    except ValueError as exc:
+        return str(exc)
+    return None
 
 
 def list_backups(*, actor: Actor) -> list[dict]:
@@ -77,10 +183,14 @@ def list_backups(*, actor: Actor) -> list[dict]:
     return _backups()
 
 
-def _backups(kind: str | None = "any") -> list[dict]:
+def _backups(kind: str | None = "any", *, damaged: bool = False) -> list[dict]:
     rows = []
     for path in backup_dir().iterdir():
-        match = NAME.match(path.name)
+        if damaged:  # damaged-<a backup's name>: the copies that failed verification
+            name = path.name.removeprefix(DAMAGED) if path.name.startswith(DAMAGED) else ""
+        else:
+            name = path.name
+        match = NAME.match(name)
         if match and path.is_file() and (kind == "any" or match.group(1) == kind):
             stat = path.stat()
             rows.append({"name": path.name, "path": path, "bytes": stat.st_size, "modified": stat.st_mtime})
@@ -88,7 +198,13 @@ def _backups(kind: str | None = "any") -> list[dict]:
 
 
 def prune(*, keep: int) -> list[str]:
-    """Delete the daily backups beyond the newest `keep`; manual and pre-restore backups are kept."""
+    """Delete the daily backups beyond the newest `keep`; manual and pre-restore backups are kept.
+
+    Nothing is deleted while the last integrity check of the database failed: the newest backups may
+    then hold the damage, and an older one may be the last good copy."""
+    if _failed("quick_check"):
+        log.warning("rotation skipped: the last integrity check of the database failed")
+        return []
     removed = []
     for row in _backups("daily")[keep:]:
         row["path"].unlink(missing_ok=True)
@@ -98,9 +214,10 @@ def prune(*, keep: int) -> list[str]:
 
 def daily_backup(db: Database) -> str | None:
     """The worker's job: one backup a day (skipped if today's exists), keeping `backup_keep` of them."""
-    newest = _backups("daily")
+    newest = sorted(_backups("daily") + _backups("daily", damaged=True), key=lambda r: r["modified"], reverse=True)
     if newest and utcnow().timestamp() - newest[0]["modified"] < timedelta(hours=20).total_seconds():
         return None
+    _sweep()
     path = create_backup(db, actor=None, kind="daily")
     with db.read() as session:
         keep = settings.get(session, "backup_keep")
@@ -108,14 +225,98 @@ def daily_backup(db: Database) -> str | None:
     return f"backed up to {path.name}, removed {len(removed)} old daily backup(s)"
 
 
+def _sweep(*, older_than: timedelta = timedelta(days=1)) -> None:
+    """Delete what a killed backup or restore left behind (a .part copy, a .restore-* work folder), once it is old."""
+    cutoff = utcnow().timestamp() - older_than.total_seconds()
+    for path in backup_dir().iterdir():
+        if path.stat().st_mtime >= cutoff:
+            continue
+        if path.is_dir() and path.name.startswith(".restore-"):
+            shutil.rmtree(path, ignore_errors=True)
+        elif path.is_file() and path.name.endswith(".part"):
+            path.unlink(missing_ok=True)
+
+
 def save_upload(name: str, data: bytes) -> Path:
-    """Keep an uploaded backup file under uploads/ in the backup folder (its name made safe), for restore."""
+    """Keep an uploaded backup file under uploads/ in the backup folder (its name made safe, owner-only), for restore."""
     folder = backup_dir() / "uploads"
-    folder.mkdir(exist_ok=True)
+    _private_dir(folder)
+    _writable(folder)
     safe = re.sub(r"[^A-Za-z0-9._-]", "_", Path(name).name)[-100:] or "backup"
     path = folder / f"{utcnow():%Y%m%d-%H%M%S}-{safe}"
+    path.unlink(missing_ok=True)
+    _private_file(path)
     path.write_bytes(data)
     return path
+
+
+# --- health: the database's integrity check and the last backup's verification ----------------------
+
+
+def _health_path() -> Path:
+    return backup_dir() / HEALTH_FILE
+
+
+def _read_health() -> dict:
+    try:
+        return json.loads(_health_path().read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def _record(what: str, *, ok: bool, detail: str) -> None:
+    """Keep the outcome of a check in the health file (owner-only); a folder that cannot be written only logs."""
+    try:
+        state = _read_health()
+        state[what] = {"at": utcnow().strftime("%Y-%m-%d %H:%M UTC"), "ok": ok, "detail": detail}
+        path = _health_path()
+        part = path.with_name(path.name + ".part")
+        part.unlink(missing_ok=True)
+        _private_file(part)
+        part.write_text(json.dumps(state))
+        os.replace(part, path)
+    except (OSError, ValueError) as exc:
+        log.error("cannot record the %s check in the backup folder: %s", what, type(exc).__name__)
+
+
+def _failed(what: str) -> dict | None:
+    entry = _read_health().get(what)
+    return entry if entry and not entry.get("ok") else None
+
+
+def health(*, actor: Actor) -> str | None:
+    """What is wrong with the database or its backups, for an administrator, or None when the last checks passed."""
+    require(actor, Perm.BACKUP)
+    messages = []
+    if entry := _failed("quick_check"):
+        messages.append(
+            f"The database failed its integrity check at {entry['at']} ({entry['detail']}). Old backups are no longer "
+            "deleted; restore the newest good backup, or ask for help before anything else is changed."
+        )
+    if entry := _failed("backup"):
+        messages.append(f"At {entry['at']}: {entry['detail']}")
+    return " ".join(messages) or None
+
+
+def check_database(db: Database) -> str | None:
+    """The worker's job, when it starts and daily: `PRAGMA quick_check` of a SQLite database, its outcome kept for `health`."""
+    if not db.is_sqlite:
+        return None  # PostgreSQL checks its own pages (and pg_dump reads every row of the daily backup)
+    name = _sqlite_file(db).name
+    try:
+        con = _connect(_sqlite_file(db))
+        try:
+            problems = [row[0] for row in con.execute(f"PRAGMA quick_check({SHOWN_PROBLEMS})")]
+        finally:
+            con.close()
+    except sqlite3.DatabaseError as exc:
+        problems = [str(exc)]
+    ok = problems == ["ok"]
+    _record("quick_check", ok=ok, detail=f"{name} passes" if ok else _one_line(problems))
+    return f"{name} passes the integrity check" if ok else f"{name} FAILS the integrity check"
+
+
+# --- restore ------------------------------------------------------------------------------------
 
 
 def restore(db: Database, *, actor: Actor, path: str | Path) -> dict:
@@ -127,10 +328,11 @@ def restore(db: Database, *, actor: Actor, path: str | Path) -> dict:
     source = Path(path)
     if not source.is_file():
         raise ValueError(f"Restore refused: there is no file {source.name!r}.")
+    _writable(backup_dir())
     if db.is_sqlite:
-        result = _restore_sqlite(db, source, actor=actor)
+        result = _restore_sqlite(db, source)
     else:
-        result = _restore_pg(db, source, actor=actor)
+        result = _restore_pg(db, source)
     db.engine.dispose()  # pooled connections of this process start afresh on the restored database
     with db.write() as session:
         sessions.end_everyone(session)  # whoever the restored file names, everyone signs in again
@@ -158,6 +360,15 @@ def check_revision(revision: str | None, *, name: str) -> None:
         )
 
 
+def _refuse_schema(name: str, revision: str, problems: list[str]) -> None:
+    if problems:
+        more = f" and {len(problems) - SHOWN_PROBLEMS} more" if len(problems) > SHOWN_PROBLEMS else ""
+        raise ValueError(
+            f"Restore refused: {name} does not hold the schema Liaison's migrations create for version {revision!r}: "
+            f"{'; '.join(problems[:SHOWN_PROBLEMS])}{more}; nothing was changed."
+        )
+
+
 # --- SQLite -------------------------------------------------------------------------------------
 
 
@@ -171,11 +382,12 @@ def _sqlite_file(db: Database) -> Path:
 def _connect(path: Path) -> sqlite3.Connection:
     con = sqlite3.connect(str(path), timeout=30)
     con.execute("PRAGMA busy_timeout = 30000")
+    con.execute("PRAGMA trusted_schema = OFF")  # a file under inspection runs none of its own SQL functions
     return con
 
 
 def _sqlite_copy(source: Path, target: Path) -> None:
-    """Copy one database into another with the online backup API (one step: a consistent snapshot)."""
+    """Copy one database into another with the online backup API (one step: a consistent snapshot, one transaction)."""
     src, dst = _connect(source), _connect(target)
     try:
         src.backup(dst)
@@ -193,44 +405,131 @@ def _sqlite_single_file(path: Path) -> None:
         con.close()
 
 
-def check_sqlite_file(path: Path, *, name: str) -> str:
-    """The schema version of a SQLite file, once it passes integrity_check; ValueError otherwise."""
+def check_sqlite_file(path: Path, *, name: str, tolerate_missing: set[str] = frozenset(), integrity: bool = True) -> str:
+    """The schema version of a SQLite file, once it passes every check; ValueError naming `name` otherwise.
+
+    The checks: integrity_check (skipped with `integrity=False`, for a file that passed it and was only
+    migrated since), a known schema version, the schema Liaison creates for that version (indexes in
+    `tolerate_missing` may be absent), foreign_key_check."""
     try:
         con = _connect(path)
         try:
-            problems = [row[0] for row in con.execute("PRAGMA integrity_check(5)")]
+            problems = [row[0] for row in con.execute("PRAGMA integrity_check(5)")] if integrity else ["ok"]
+            if problems != ["ok"]:
+                raise ValueError(f"Restore refused: {name} fails the integrity check ({_one_line(problems)}); nothing was changed.")
             tables = {row[0] for row in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
             revision = None
-            if "alembic_version" in tables and problems == ["ok"]:
-                row = con.execute("SELECT version_num FROM alembic_version").fetchone()
+            if "alembic_version" in tables:
+                try:
+                    row = con.execute("SELECT version_num FROM alembic_version").fetchone()
+                except sqlite3.DatabaseError:
+                    row = None
                 revision = row[0] if row else None
+            check_revision(revision, name=name)
+            _refuse_schema(name, revision, schemas.differences(schemas.sqlite_schema(con), schemas.sqlite_reference(revision), tolerate_missing=tolerate_missing))
+            orphans = con.execute("PRAGMA foreign_key_check").fetchmany(SHOWN_PROBLEMS)
+            if orphans:
+                listed = "; ".join(f"row {rowid} of {table} refers to a missing row of {parent}" for table, rowid, parent, _ in orphans)
+                raise ValueError(f"Restore refused: {name} fails the foreign key check ({listed}); nothing was changed.")
         finally:
             con.close()
     except sqlite3.DatabaseError as exc:
         raise ValueError(f"Restore refused: {name} is not a readable SQLite database ({exc}); nothing was changed.") from None
-    if problems != ["ok"]:
-        raise ValueError(f"Restore refused: {name} fails the integrity check ({'; '.join(problems)}); nothing was changed.")
-    check_revision(revision, name=name)
     return revision
 
 
-def _restore_sqlite(db: Database, source: Path, *, actor: Actor) -> dict:
+def _take_before_restore(db: Database) -> Path:
+    """The copy of the live database a restore makes first. A damaged live database is no reason to refuse the
+    restore that repairs it: its copy is kept as damaged-liaison-prerestore-… and the restore goes on."""
+    safety = _new_path(db, "prerestore")
+    try:
+        _take(db, safety)
+    except BackupDamaged as exc:
+        log.warning("the database being replaced fails verification; its copy is kept as %s", exc.path.name)
+        return exc.path
+    return safety
+
+
+def _one_line(problems: list[str]) -> str:
+    """SQLite's check output ("*** in database main ***", one problem a line) as one line for a message."""
+    lines = [line.strip() for problem in problems for line in problem.splitlines()]
+    return "; ".join(line for line in lines if line and not line.startswith("***"))
+
+
+def _page_size(path: Path) -> int:
+    con = _connect(path)
+    try:
+        return con.execute("PRAGMA page_size").fetchone()[0]
+    finally:
+        con.close()
+
+
+def _restore_sqlite(db: Database, source: Path) -> dict:
     live = _sqlite_file(db)
-    with tempfile.TemporaryDirectory(dir=backup_dir()) as tmp:
-        work = Path(tmp) / "restore.db"
-        try:  # through SQLite, so a file still in WAL mode comes with what its -wal holds
-            _sqlite_copy(source, work)
-        except sqlite3.DatabaseError as exc:
-            raise ValueError(f"Restore refused: {source.name} is not a readable SQLite database ({exc}); nothing was changed.") from None
-        revision = check_sqlite_file(work, name=source.name)
-        migrate(f"sqlite:///{work}")
-        _sqlite_single_file(work)
-        safety = create_backup(db, actor=actor, kind="prerestore")
-        _sqlite_copy(work, live)
+    try:
+        with tempfile.TemporaryDirectory(dir=backup_dir(), prefix=".restore-") as tmp:  # a private (0700) folder
+            work = _private_file(Path(tmp) / "restore.db")
+            try:  # through SQLite, so a file still in WAL mode comes with what its -wal holds
+                _sqlite_copy(source, work)
+            except sqlite3.DatabaseError as exc:
+                raise ValueError(f"Restore refused: {source.name} is not a readable SQLite database ({exc}); nothing was changed.") from None
+            revision = check_sqlite_file(work, name=source.name, tolerate_missing=schemas.deferrable_indexes())
+            _migrate_work(f"sqlite:///{work}", name=source.name)
+            check_sqlite_file(work, name=f"{source.name} (migrated to {head_revision()})", integrity=False)
+            _sqlite_single_file(work)
+            _match_page_size(work, _page_size(live))
+            safety = _take_before_restore(db)
+            try:
+                _sqlite_copy(work, live)  # one transaction: the live file has either all of it or none
+            except sqlite3.Error as exc:
+                raise ValueError(f"Restore of {source.name} failed while replacing the database ({exc}); the current database is unchanged.") from None
+            problems = _live_problems(live)
+            if problems:  # not expected after the checks above; never leave the app on a broken schema
+                _sqlite_copy(safety, live)
+                raise ValueError(f"Restore of {source.name} undone: the restored database differs from Liaison's schema ({'; '.join(problems[:SHOWN_PROBLEMS])}); the previous database is back.")
+    except OSError as exc:
+        raise ValueError(f"Restore refused: the work file for {source.name} cannot be written in {backup_dir()} ({exc.strerror or exc}); nothing was changed.") from None
     return {"file_revision": revision, "now_revision": head_revision(), "previous_saved_as": safety.name}
 
 
+def _migrate_work(url: str, *, name: str) -> None:
+    """Migrate a restored copy to head and rebuild any index a killed bulk load had left missing in it."""
+    try:
+        migrate(url)
+        engine = create_engine(url)
+        try:
+            with engine.begin() as conn:
+                restore_indexes(conn, SQLModel.metadata.sorted_tables)
+        finally:
+            engine.dispose()
+    except DatabaseError as exc:
+        raise ValueError(f"Restore refused: {name} cannot be migrated to this version of Liaison ({exc}); nothing was changed.") from None
+
+
+def _match_page_size(work: Path, size: int) -> None:
+    """The live file is in WAL mode, whose page size cannot change: give the work copy the live page size."""
+    if _page_size(work) != size:
+        con = _connect(work)
+        try:
+            con.execute(f"PRAGMA page_size = {int(size)}")
+            con.execute("VACUUM")
+        finally:
+            con.close()
+
+
+def _live_problems(live: Path) -> list[str]:
+    con = _connect(live)
+    try:
+        return schemas.differences(schemas.sqlite_schema(con), schemas.sqlite_reference(head_revision()))
+    finally:
+        con.close()
+
+
 # --- PostgreSQL ---------------------------------------------------------------------------------
+
+# The entry types a pg_dump of a migrated Liaison database holds (pg_restore --list); anything else
+# (TRIGGER, VIEW, FUNCTION, RULE, POLICY, EXTENSION, SCHEMA, EVENT TRIGGER, …) is refused.
+PG_ENTRY_TYPES = ("SEQUENCE OWNED BY", "SEQUENCE SET", "SEQUENCE", "TABLE DATA", "TABLE", "FK CONSTRAINT", "CONSTRAINT", "INDEX", "DEFAULT")
 
 
 def _pg_env(url: str) -> tuple[list[str], dict]:
@@ -276,19 +575,165 @@ def _pg_archive_revision(source: Path) -> str | None:
     return None
 
 
-def _restore_pg(db: Database, source: Path, *, actor: Actor) -> dict:
-    revision = _pg_archive_revision(source)
-    check_revision(revision, name=source.name)
-    _run(["pg_restore", "--list", str(source)], env=dict(os.environ), what=f"Checking {source.name}")
-    script = _run(["pg_restore", "--no-owner", "--no-privileges", "--file=-", str(source)], env=dict(os.environ), what=f"Reading {source.name}")
-    safety = create_backup(db, actor=actor, kind="prerestore")
-    db.engine.dispose()
-    args, env = _pg_env(db.url)
-    # One transaction: the old schema is dropped only if the whole dump applies.
-    sql = b"DROP SCHEMA IF EXISTS public CASCADE;\nCREATE SCHEMA public;\n" + script
+def pg_archive_problems(listing: str, reference: dict[str, object]) -> list[str]:
+    """What in a `pg_restore --list` listing a Liaison database never holds: other entry types, other schemas,
+    tables, indexes or constraints the migrations do not create."""
+    tables = {key.split(" ", 1)[1] for key in reference if key.startswith("table ")}
+    indexes = {key.split(" ", 1)[1] for key in reference if key.startswith("index ")}
+    constraints = {key.split(" ", 1)[1] for key in reference if key.startswith("constraint ")}
+    problems = []
+    for line in listing.splitlines():
+        line = line.strip()
+        if not line or line.startswith(";"):
+            continue
+        entry = re.sub(r"^\d+;\s+\d+\s+\d+\s+", "", line)
+        kind = next((k for k in PG_ENTRY_TYPES if entry.startswith(k + " ")), None)
+        words = entry[len(kind) + 1 :].split() if kind else []
+        if entry.split()[:3] == ["SCHEMA", "-", "public"] or entry.split()[:4] == ["COMMENT", "-", "SCHEMA", "public"]:
+            continue  # the public schema itself, dumped once a restore has re-created it
+        if kind is None:
+            problems.append(f"{entry.rsplit(' ', 1)[0]} (Liaison creates no such object)")
+        elif not words or words[0] != "public":
+            problems.append(f"{entry} (outside Liaison's schema)")
+        elif kind in ("TABLE", "TABLE DATA") and words[1] not in tables:
+            problems.append(f"table {words[1]} (Liaison creates no such table)")
+        elif kind == "INDEX" and words[1] not in indexes:
+            problems.append(f"index {words[1]} (Liaison creates no such index)")
+        elif kind in ("CONSTRAINT", "FK CONSTRAINT") and (len(words) < 3 or words[1] not in tables or words[2] not in constraints):
+            problems.append(f"constraint {' '.join(words[1:3])} (Liaison creates no such constraint)")
+    return problems
+
+
+def _pg_live_problems(url: str) -> list[str]:
+    engine = create_engine(url)
     try:
-        _run(["psql", "--quiet", "--no-psqlrc", "--single-transaction", "-v", "ON_ERROR_STOP=1", *args], env=env, stdin=sql, what=f"Restoring {source.name}")
+        with engine.connect() as conn:
+            found = schemas.pg_schema(conn, "public")
+    finally:
+        engine.dispose()
+    return schemas.differences(found, schemas.pg_reference(url, head_revision()))
+
+
+# Outside COPY data, the data section of a genuine dump holds only these statements.
+_PG_DATA_LINE = re.compile(
+    r"^(SET [a-z_]+ = [A-Za-z0-9_']+;"
+    r"|SELECT pg_catalog\.set_config\('search_path', '', false\);"
+    r"|SELECT pg_catalog\.setval\('public\.[a-z0-9_]+', \d+, (true|false)\);"
+    r"|COPY public\.(?P<table>[a-z0-9_]+) \((?P<columns>[a-z0-9_, ]+)\) FROM stdin;)$"
+)
+
+
+def _pg_statements(script: str, *, schema: str = "public") -> list[str]:
+    """The SQL statements of a pg_dump/pg_restore script, comments, psql's \\restrict lines and the schema's own
+    creation left out, `schema.` written as `public.`, sorted: equal lists mean the same schema, text for text."""
+    kept = []
+    for line in script.splitlines():
+        if not line.strip() or line.startswith("--") or line.startswith(("\\restrict ", "\\unrestrict ")):
+            continue
+        kept.append(line.replace(f"{schema}.", "public."))
+    statements = [part.strip() for part in "\n".join(kept).split(";\n")]
+    skip = {f"CREATE SCHEMA {schema}", "CREATE SCHEMA public", "COMMENT ON SCHEMA public IS 'standard public schema'", "COMMENT ON SCHEMA public IS ''"}
+    return sorted(st.rstrip(";") for st in statements if st and st not in skip and st.rstrip(";") not in skip)
+
+
+@functools.lru_cache(maxsize=8)
+def _pg_reference_statements(url: str, revision: str) -> dict[str, list[str]]:
+    """What pg_dump writes for the schema this code's migrations create at `revision`, section by section."""
+    args, env = _pg_env(url)
+    with schemas.pg_scratch(url, revision) as scratch:
+        return {
+            section: _pg_statements(
+                _run(["pg_dump", f"--section={section}", "--no-owner", "--no-privileges", f"--schema={scratch}", *args], env=env, what="pg_dump").decode(),
+                schema=scratch,
+            )
+            for section in ("pre-data", "post-data")
+        }
+
+
+def _index_name(statement: str) -> str | None:
+    match = re.match(r"CREATE (?:UNIQUE )?INDEX (\S+) ", statement)
+    return match.group(1) if match else None
+
+
+def _pg_script(db: Database, source: Path, *, name: str, revision: str) -> bytes:
+    """The SQL that restores the archive, once every statement in it is one a genuine Liaison dump holds.
+
+    An archive stores each object's SQL as text, which pg_restore writes out as it is: a crafted archive
+    could hide any statement (or a psql command) behind an innocent table of contents. So the schema
+    statements must equal those pg_dump writes for the reference schema, and the data section may hold
+    only COPY into Liaison's tables and the sequences' positions."""
+    sections = {
+        section: _run(["pg_restore", f"--section={section}", "--no-owner", "--no-privileges", "--file=-", str(source)], env=dict(os.environ), what=f"Reading {name}")
+        for section in ("pre-data", "data", "post-data")
+    }
+    reference = _pg_reference_statements(db.url, revision)
+    tolerated = schemas.deferrable_indexes()
+    problems = []
+    for section in ("pre-data", "post-data"):
+        found = _pg_statements(sections[section].decode(errors="replace"))
+        want = reference[section]
+        extra = [st for st in found if st not in want]
+        missing = [st for st in want if st not in found and _index_name(st) not in tolerated]
+        problems += [f"a statement Liaison's schema does not have: {st.splitlines()[0][:120]}" for st in extra]
+        problems += [f"a statement of Liaison's schema is missing: {st.splitlines()[0][:120]}" for st in missing]
+    tables = {key.split(" ", 1)[1] for key in schemas.pg_reference(db.url, revision) if key.startswith("table ")}
+    in_copy = False
+    for number, line in enumerate(sections["data"].decode(errors="replace").splitlines(), 1):
+        if in_copy:
+            in_copy = line != "\\."
+            continue
+        if not line.strip() or line.startswith("--") or line.startswith(("\\restrict ", "\\unrestrict ")):
+            continue
+        match = _PG_DATA_LINE.match(line)
+        if not match or (match.group("table") and match.group("table") not in tables):
+            problems.append(f"line {number} of the data is not Liaison data: {line[:120]}")
+            break
+        in_copy = bool(match.group("table"))
+    _refuse_schema(name, revision, problems)
+    return sections["pre-data"] + sections["data"] + sections["post-data"]
+
+
+def _pg_apply(url: str, script: bytes, *, name: str) -> None:
+    """Replace the public schema with `script`'s content, in one transaction (all of it or nothing)."""
+    args, env = _pg_env(url)
+    sql = b"DROP SCHEMA IF EXISTS public CASCADE;\nCREATE SCHEMA public;\n" + script
+    _run(["psql", "--quiet", "--no-psqlrc", "--single-transaction", "-v", "ON_ERROR_STOP=1", *args], env=env, stdin=sql, what=f"Restoring {name}")
+
+
+def _pg_full_script(source: Path, *, name: str) -> bytes:
+    return _run(["pg_restore", "--no-owner", "--no-privileges", "--file=-", str(source)], env=dict(os.environ), what=f"Reading {name}")
+
+
+def _restore_pg(db: Database, source: Path) -> dict:
+    name = source.name
+    revision = _pg_archive_revision(source)
+    check_revision(revision, name=name)
+    listing = _run(["pg_restore", "--list", str(source)], env=dict(os.environ), what=f"Checking {name}").decode(errors="replace")
+    _refuse_schema(name, revision, pg_archive_problems(listing, schemas.pg_reference(db.url, revision)))
+    script = _pg_script(db, source, name=name, revision=revision)
+    safety = _take_before_restore(db)
+    db.engine.dispose()
+    try:
+        _pg_apply(db.url, script, name=name)
     except ValueError as exc:
         raise ValueError(f"Restore refused: {exc}; the current database is unchanged.") from None
-    migrate(db.url)
+    try:
+        _migrate_work(db.url, name=name)
+        problems = _pg_live_problems(db.url)
+    except (DatabaseError, ValueError) as exc:
+        problems = [str(exc)]
+    if problems:
+        try:
+            _pg_apply(db.url, _pg_full_script(safety, name=safety.name), name=safety.name)  # our own dump of a moment ago
+        except ValueError as exc:
+            raise ValueError(
+                f"Restore of {name} failed its final check ({'; '.join(problems[:SHOWN_PROBLEMS])}) and putting the previous "
+                f"database back failed too ({exc}): restore {safety.name} from the backup folder with `python -m crmcore restore`."
+            ) from None
+        more = f" and {len(problems) - SHOWN_PROBLEMS} more" if len(problems) > SHOWN_PROBLEMS else ""
+        raise ValueError(
+            f"Restore of {name} undone: once restored, the database differed from Liaison's schema "
+            f"({'; '.join(problems[:SHOWN_PROBLEMS])}{more}); the previous database ({safety.name}) is back."
+        )
     return {"file_revision": revision, "now_revision": head_revision(), "previous_saved_as": safety.name}
+
