@@ -29,7 +29,7 @@ def test_compose_rejects_bad_templates_with_a_clear_message(db, staff):
     with db.write() as s:
         seg = add_segment(s, branches=["MAIN"])
     cases = {
-        "{{ first_nam }}": "Body: 'first_nam' is undefined. The merge fields are",
+        "{{ first_nam }}": "Body, line 1: 'first_nam' is undefined. The merge fields are",
         "{% if first_name %}": "Body, line 1:",
         "{{ first_name.__class__.__mro__ }}": "Body: the template tries something templates may not do",
     }
