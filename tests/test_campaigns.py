@@ -31,7 +31,7 @@ def test_compose_rejects_bad_templates_with_a_clear_message(db, staff):
     cases = {
         "{{ first_nam }}": "Body, line 1: 'first_nam' is undefined. The merge fields are",
         "{% if first_name %}": "Body, line 1:",
-        "{{ first_name.__class__.__mro__ }}": "Body: the template tries something templates may not do",
+        "{{ first_name.__class__.__mro__ }}": "Body, line 1: the template tries something templates may not do",
     }
     for body, message in cases.items():
         with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(".", r"\.")), db.write() as s:

@@ -42,7 +42,7 @@ ERRORS = {
         "the template builds a value of more than 200,000",
     "{% set ns = namespace(s='x') %}": "'namespace' is undefined",
     "{{ lipsum() }}": "'lipsum' is undefined",
-    "{{ first_name.__class__.__mro__ }}": "Body: the template tries something templates may not do",
+    "{{ first_name.__class__.__mro__ }}": "Body, line 1: the template tries something templates may not do",
 }
 
 

@@ -284,8 +284,8 @@ def _render(env: SandboxedEnvironment, source: str, context: dict[str, Any], *, 
         raise ValueError(f"{_where(part, exc)}: {exc.message}. The merge fields are: {fields}.") from None
     except _Limit as exc:
         raise ValueError(f"{_where(part, exc)}: {str(exc).rstrip('.')}.") from None
-    except SecurityError:
-        raise ValueError(f"{part}: the template tries something templates may not do (only merge fields and simple logic).") from None
+    except SecurityError as exc:
+        raise ValueError(f"{_where(part, exc)}: the template tries something templates may not do (only merge fields and simple logic).") from None
     except TemplateError as exc:
         raise ValueError(f"{_where(part, exc)}: {str(exc).rstrip('.')}.") from None
     except RecursionError:
