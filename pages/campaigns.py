@@ -10,7 +10,7 @@ import streamlit as st
 
 import ui
 from crmcore.admin.permissions import Perm
-from crmcore.campaigns import drafts, results
+from crmcore.campaigns import drafts, results, sending
 from crmcore.campaigns.templates import MERGE_FIELDS
 from crmcore.library import consent
 
@@ -118,15 +118,13 @@ def preview_tab(campaign) -> None:
         return
     labels = dict(sample)
     patron_id = st.selectbox("Preview for", list(labels), format_func=lambda i: labels[i], key="cmp-preview-patron")
-    with db.write() as session:  # a preview shows a patron's details: audited
-        shown = drafts.preview(session, actor=me, campaign_id=campaign.id, patron_id=patron_id)
+    shown = drafts.preview(db, actor=me, campaign_id=campaign.id, patron_id=patron_id)  # audited: a patron's details
     st.text(f"Subject: {shown.subject}")
     st.text(shown.text)
     with st.expander("HTML part (source)"):
         st.code(shown.html, language="html")
     if st.button("Send a test to me", key="cmp-test-send"):
-        with db.write() as session:
-            address = drafts.send_test(session, actor=me, campaign_id=campaign.id, patron_id=patron_id)
+        address = drafts.send_test(db, actor=me, campaign_id=campaign.id, patron_id=patron_id)
         st.success(f"Test sent to {address}.")
 
 
@@ -160,6 +158,15 @@ def results_tab(campaign) -> None:
         col.metric(key.title(), f"{r[key]:,}")
     if r["queued"] or r["skipped"] or r["cancelled"]:
         st.caption(f"Still queued: {r['queued']:,} · skipped at send time (consent gone): {r['skipped']:,} · cancelled: {r['cancelled']:,}")
+    if r["failure_reasons"]:
+        st.caption("Failed, and why:")
+        st.dataframe(pd.DataFrame(sorted(r["failure_reasons"].items(), key=lambda kv: -kv[1]), columns=["reason", "messages"]), hide_index=True)
+    if r["queued"]:
+        with db.read() as session:
+            queue = sending.status(session, actor=me)
+        if queue["paused"]:
+            st.warning(f"Sending is paused: {queue['paused']} (since {queue['paused_at']:%H:%M} UTC). "
+                       f"{queue['waiting']:,} messages wait and go out once this is fixed.")
     if r["unknown"]:
         st.warning(f"{r['unknown']:,} messages were in flight when a worker stopped: they may or may not have arrived, and are never resent.")
     if "recipients_n" not in r:

@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 from crmcore.admin import settings
 from crmcore.campaigns import do_not_mail, drafts, results, sending
 from crmcore.library import consent
-from crmcore.models import ActivityEvent, Campaign, Message, Patron, StaffUser, utcnow
+from crmcore.models import ActivityEvent, AuditLog, Campaign, Message, Patron, StaffUser, utcnow
 from tests.campaign_fixtures import _isolated_mail_config, add_patrons, add_segment, smtp  # noqa: F401
 
 BODY = "Dear {{ first_name }},\n\nNew events at {{ branch }}."
@@ -29,9 +29,9 @@ def test_compose_rejects_bad_templates_with_a_clear_message(db, staff):
     with db.write() as s:
         seg = add_segment(s, branches=["MAIN"])
     cases = {
-        "{{ first_nam }}": "Body: 'first_nam' is undefined. The merge fields are",
+        "{{ first_nam }}": "Body, line 1: 'first_nam' is undefined. The merge fields are",
         "{% if first_name %}": "Body, line 1:",
-        "{{ first_name.__class__.__mro__ }}": "Body: the template tries something templates may not do",
+        "{{ first_name.__class__.__mro__ }}": "Body, line 1: the template tries something templates may not do",
     }
     for body, message in cases.items():
         with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(".", r"\.")), db.write() as s:
@@ -49,18 +49,21 @@ def test_preview_renders_for_a_sample_patron_and_test_send_goes_to_the_staff_add
         cid = draft(s, staff["manager"], seg)
     with db.write() as s:
         sample = drafts.sample_patrons(s, actor=staff["manager"], campaign_id=cid)
-        assert [i for i, _ in sample] == ids and "Pat0" in sample[0][1]
-        shown = drafts.preview(s, actor=staff["manager"], campaign_id=cid, patron_id=ids[1])
-        assert shown.subject == "Hi Pat1" and "New events at Main Library." in shown.text
-        assert drafts.send_test(s, actor=staff["manager"], campaign_id=cid, patron_id=ids[1]) == "manager@library.test"
+    assert [i for i, _ in sample] == ids and "Pat0" in sample[0][1]
+    shown = drafts.preview(db, actor=staff["manager"], campaign_id=cid, patron_id=ids[1])
+    assert shown.subject == "Hi Pat1" and "New events at Main Library." in shown.text
+    assert drafts.send_test(db, actor=staff["manager"], campaign_id=cid, patron_id=ids[1]) == "manager@library.test"
+    with db.read() as s:
+        audited = s.scalars(select(AuditLog.action).where(AuditLog.action.like("campaign.%"))).all()
+    assert audited.count("campaign.preview") == 2 and "campaign.test_send" in audited  # the test send previews too
     assert [str(m["To"]) for m in smtp.messages] == ["manager@library.test"]
     assert str(smtp.messages[0]["Subject"]) == "[Test] Hi Pat1"
     with db.read() as s:
         assert s.scalar(select(func.count()).select_from(Message)) == 0  # a test send is not a campaign message
     with db.write() as s:
         s.get(StaffUser, staff["admin"].id).email = None
-    with pytest.raises(ValueError, match="no email address"), db.write() as s:
-        drafts.send_test(s, actor=staff["admin"], campaign_id=cid, patron_id=ids[1])
+    with pytest.raises(ValueError, match="no email address"):
+        drafts.send_test(db, actor=staff["admin"], campaign_id=cid, patron_id=ids[1])
 
 
 def test_launch_freezes_the_audience_minus_every_exclusion_and_counts_them(db, staff):

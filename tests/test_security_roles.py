@@ -26,12 +26,19 @@ import ui
 from crmcore import imports
 from crmcore.admin import backup
 from crmcore.admin.permissions import Perm, PermissionDenied, Role, allowed
+from crmcore.campaigns import drafts
 from crmcore.models import Patron
 from crmcore.privacy import retention
+from tests.campaign_fixtures import case_campaign, with_temp_mail
 from tests.test_permissions import CASES
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "data" / "samples"
+
+def new_case_campaign(db) -> tuple[int, int]:
+    with db.write() as session:
+        return case_campaign(session)
+
 
 # Functions over a Database rather than a session: (label, permission, call(db, actor, tmp_path)).
 DB_CASES = [
@@ -44,6 +51,8 @@ DB_CASES = [
         db, actor=a, kind="zones", path=SAMPLES / "zones.csv", dry_run=True,
         mapping={"columns": {"code": "zip", "name": "name", "population": "population"}})),
     ("privacy.retention.run", Perm.MANAGE_SETTINGS, lambda db, a, tmp: retention.run(db, actor=a)),
+    ("campaigns.drafts.preview", Perm.COMPOSE_CAMPAIGNS, lambda db, a, tmp: with_temp_mail(lambda: drafts.preview(db, actor=a, campaign_id=(c := new_case_campaign(db))[0], patron_id=c[1]))),
+    ("campaigns.drafts.send_test", Perm.COMPOSE_CAMPAIGNS, lambda db, a, tmp: with_temp_mail(lambda: drafts.send_test(db, actor=a, campaign_id=(c := new_case_campaign(db))[0], patron_id=c[1]))),
 ]
 
 # Functions that take an actor only to name who acted, not to authorise anything. (downloads.offer keeps a file

@@ -13,11 +13,12 @@ from sqlalchemy import func, select, update
 
 from crmcore.admin import settings
 from crmcore.admin.auth import CLI_ACTOR
-from crmcore.campaigns import do_not_mail, outbox, preference_tokens, sending, unsubscribe
+from crmcore.campaigns import do_not_mail, drafts, outbox, preference_tokens, results, sending, unsubscribe
 from crmcore.db import Database
 from crmcore.library import consent
-from crmcore.models import Campaign, Message, Suppression, utcnow
-from tests.campaign_fixtures import _isolated_mail_config, add_campaign, add_patrons, smtp  # noqa: F401
+from crmcore.models import AuditLog, Campaign, Message, Patron, Suppression, utcnow
+from crmcore.privacy import rights
+from tests.campaign_fixtures import _isolated_mail_config, add_campaign, add_patrons, add_segment, smtp  # noqa: F401
 
 
 def statuses(db, campaign_id) -> dict[str, int]:
@@ -221,3 +222,65 @@ def test_an_unreachable_server_gives_the_batch_back_untried(db, monkeypatch):
         rows = s.scalars(select(Message).where(Message.campaign_id == cid)).all()
     assert {(m.status, m.attempts, m.lease_owner) for m in rows} == {("queued", 0, None)}
     assert all(m.next_attempt_at > utcnow() for m in rows)
+
+
+def test_a_template_failing_for_one_patron_fails_that_message_with_its_reason_and_the_campaign_goes_on(db, staff, smtp, app):
+    body = "Dear {{ first_name }},\n\nYou are number {{ 10 / (first_name|length - 4) }}."
+    with db.write() as s:
+        ids = add_patrons(s, 3)
+        for pid, name in zip(ids, ["Christopher", "Anna", "Bo"]):
+            s.get(Patron, pid).first_name = name
+        cid = add_campaign(s, patron_ids=ids, body=body)
+    assert sending.send_pending(db) == {"sent": 2, "failed": 1}
+    assert sending.send_pending(db) == {}  # nothing left in flight: no "unknown" on the next cycle
+    assert statuses(db, cid) == {"sent": 2, "failed": 1}
+    assert sorted(str(m["To"]) for m in smtp.messages) == ["pat0.main@example.test", "pat2.main@example.test"]
+    with db.read() as s:
+        failed = s.scalars(select(Message).where(Message.campaign_id == cid, Message.status == "failed")).one()
+        assert failed.patron_id == ids[1] and failed.attempts == 0 and failed.lease_owner is None
+        assert failed.last_error == "The message could not be filled in for this patron: Body, line 3: division by zero with this patron's details."
+        shown = results.results(s, actor=staff["manager"], campaign_id=cid)
+        listed = results.failures(s, actor=staff["manager"])
+        assert s.get(Campaign, cid).status == "sent"
+    assert shown["failed"] == 1 and shown["failure_reasons"] == {failed.last_error: 1}
+    assert listed == [{"message": failed.id, "campaign_id": cid, "campaign": "Direct test", "patron": ids[1], "reason": failed.last_error}]
+    at = app(role="manager", page="pages/sent_mail.py").run()
+    assert not at.exception
+    assert any("division by zero" in df.value.to_csv() for df in at.dataframe)
+
+
+def test_a_refusal_quoting_an_address_is_listed_without_it(db, staff, smtp):
+    with db.write() as s:
+        ids = add_patrons(s, 1)
+        cid = add_campaign(s, patron_ids=ids)
+    smtp.replies["pat0.main@example.test"] = "550 5.7.1 <pat0.main@example.test>: relaying denied"
+    assert sending.send_pending(db) == {"failed": 1}
+    with db.read() as s:
+        (row,) = results.failures(s, actor=staff["manager"], campaign_id=cid)
+        assert "@" not in row["reason"] and "(address)" in row["reason"] and "relaying denied" in row["reason"]
+        assert "@" not in "".join(results.results(s, actor=staff["viewer"], campaign_id=cid)["failure_reasons"])
+
+
+def test_erasing_a_patron_deletes_their_outbox_files_and_only_theirs(db, staff, tmp_path):
+    with db.write() as s:
+        ids = add_patrons(s, 12)
+        add_campaign(s, patron_ids=ids)
+    # Erase a patron whose id starts another's (1 and 10, 11, 12 on a fresh database) when there is one.
+    erased = next((p for p in ids if any(str(o).startswith(str(p)) for o in ids if o != p)), ids[0])
+    assert sending.send_pending(db) == {"sent": 12}
+    with db.write() as s:
+        segment_campaign = drafts.compose(s, actor=staff["manager"], name="Test sends", segment_id=add_segment(s, branches=["MAIN"]),
+                                          topic="events", subject="Hi", body="Dear {{ first_name }}")
+    drafts.send_test(db, actor=staff["manager"], campaign_id=segment_campaign.id, patron_id=erased)
+    folder = tmp_path / "outbox"
+    assert len(list(folder.glob("*.eml"))) == 13
+    with db.write() as s:
+        rights.erase(s, actor=staff["admin"], patron_id=erased)
+    left = sorted(p.name for p in folder.glob("*.eml"))
+    assert len(left) == 11
+    assert not [n for n in left if f".patron-{erased}_" in n or f".patron-{erased}." in n]
+    kept = "".join(p.read_text() for p in folder.glob("*.eml"))
+    assert all((f"pat{i}.main@" in kept) == (pid != erased) for i, pid in enumerate(ids))
+    with db.read() as s:
+        detail = s.scalars(select(AuditLog.detail).where(AuditLog.action == "privacy.erase")).one()
+    assert detail["outbox_files_deleted"] == 2  # the campaign message and the staff test previewing it

@@ -18,6 +18,7 @@ from crmcore.admin.permissions import Actor, Perm, require
 from crmcore.campaigns import do_not_mail, sending, templates
 from crmcore.campaigns.rules.compiler import patron_ids_select
 from crmcore.campaigns.templates import Rendered
+from crmcore.db import Database
 from crmcore.library import consent
 from crmcore.models import Campaign, CurrentConsent, Message, Patron, Segment, StaffUser, Suppression, utcnow
 from crmcore.privacy import audit
@@ -71,8 +72,12 @@ def compose(
     channel: str = "email",
     campaign_id: int | None = None,
 ) -> Campaign:
-    """Create a draft, or change one (`campaign_id`); ValueError naming the field on bad input."""
+    """Create a draft, or change one (`campaign_id`); ValueError naming the field on bad input.
+
+    The templates are checked first, before this function touches the session: a session's transaction
+    begins at its first statement, so filling them in never holds the write lock."""
     require(actor, Perm.COMPOSE_CAMPAIGNS)
+    templates.check(subject=subject, body=body)
     if not name or not name.strip():
         raise ValueError("Name: give the campaign a name.")
     if channel not in CHANNELS:
@@ -82,7 +87,6 @@ def compose(
         raise ValueError("Segment: choose the segment to send to.")
     if not 0 <= float(holdout_pct) <= 50:
         raise ValueError("Holdout: between 0 and 50 percent.")
-    templates.check(subject=subject, body=body)
     if campaign_id is None:
         campaign = Campaign(name=name.strip()[:200], topic=topic, subject_template=subject, body_template=body, created_by_id=actor.id)
     else:
@@ -116,25 +120,31 @@ def sample_patrons(session: Session, *, actor: Actor, campaign_id: int, limit: i
     return [(i, f"Patron #{i}") for i, _, _ in rows]
 
 
-def preview(session: Session, *, actor: Actor, campaign_id: int, patron_id: int) -> Rendered:
-    """The message as one patron would get it (audited: it shows their personal details)."""
+def preview(db: Database, *, actor: Actor, campaign_id: int, patron_id: int) -> Rendered:
+    """The message as one patron would get it (audited: it shows their personal details). Filled in
+    between a read and the audit's short write, never inside a write transaction."""
     require(actor, Perm.COMPOSE_CAMPAIGNS)
-    campaign = get(session, campaign_id)
-    context = sending.contexts_for(session, [patron_id]).get(patron_id)
+    with db.read() as session:
+        campaign = get(session, campaign_id)
+        context = sending.contexts_for(session, [patron_id]).get(patron_id)
     if context is None:
         raise LookupError(f"There is no patron {patron_id}.")
-    audit.record(session, actor=actor, action="campaign.preview", entity="patron", entity_id=patron_id, detail={"campaign": campaign_id})
-    return templates.render(subject=campaign.subject_template, body=campaign.body_template, context=context)
+    shown = templates.render(subject=campaign.subject_template, body=campaign.body_template, context=context)
+    with db.write() as session:
+        audit.record(session, actor=actor, action="campaign.preview", entity="patron", entity_id=patron_id, detail={"campaign": campaign_id})
+    return shown
 
 
-def send_test(session: Session, *, actor: Actor, campaign_id: int, patron_id: int) -> str:
+def send_test(db: Database, *, actor: Actor, campaign_id: int, patron_id: int) -> str:
     """Send the preview for `patron_id` to the staff member's own address; returns that address."""
-    rendered = preview(session, actor=actor, campaign_id=campaign_id, patron_id=patron_id)
-    staff = session.get(StaffUser, actor.id) if actor.id is not None else None
-    if staff is None or not staff.email:
-        raise ValueError("Test send: your staff account has no email address; ask an administrator to add one.")
-    sending.send_test_message(session, to=staff.email, rendered=rendered, campaign_id=campaign_id, patron_id=patron_id)
-    audit.record(session, actor=actor, action="campaign.test_send", entity="campaign", entity_id=campaign_id)
+    rendered = preview(db, actor=actor, campaign_id=campaign_id, patron_id=patron_id)
+    with db.read() as session:
+        staff = session.get(StaffUser, actor.id) if actor.id is not None else None
+        if staff is None or not staff.email:
+            raise ValueError("Test send: your staff account has no email address; ask an administrator to add one.")
+        sending.send_test_message(session, to=staff.email, rendered=rendered, campaign_id=campaign_id, patron_id=patron_id)
+    with db.write() as session:
+        audit.record(session, actor=actor, action="campaign.test_send", entity="campaign", entity_id=campaign_id)
     return staff.email
 
 
@@ -181,6 +191,8 @@ def plan(session: Session, *, actor: Actor, campaign_id: int, now: datetime | No
     """What launching now would do: audience size and each exclusion, before anything is frozen."""
     require(actor, Perm.LAUNCH_CAMPAIGNS)
     campaign = get(session, campaign_id)
+    # Read-only, so the page asks this first: a template that no longer passes (limits change) stops here.
+    templates.check(subject=campaign.subject_template, body=campaign.body_template)
     counts = _counts(session, _classified(session, campaign, now or utcnow()))
     eligible = counts.pop("ok")
     holdout = round(eligible * campaign.holdout_pct / 100)
@@ -195,6 +207,8 @@ def launch(session: Session, *, actor: Actor, campaign_id: int, scheduled_at: da
     if scheduled_at is not None and scheduled_at.tzinfo is None:
         raise ValueError("Schedule: give the time with its time zone.")
     send_at = scheduled_at if scheduled_at and scheduled_at > now else now
+    # Remembered as passed by `plan` (which the page shows first): no filling in under the write lock then.
+    templates.check(subject=campaign.subject_template, body=campaign.body_template)
     # Claim the draft first, so two launches of one campaign cannot both freeze an audience.
     claimed = session.execute(update(Campaign).where(Campaign.id == campaign_id, Campaign.status == "draft").values(status="launching"))
     if claimed.rowcount != 1:

@@ -5,8 +5,10 @@ The demo works offline, and the "Sent mail" page shows what would have gone out.
 
 from __future__ import annotations
 
+import errno
 import os
 import re
+import stat
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from email import policy
@@ -28,16 +30,58 @@ def directory() -> Path:
     return Path(config.get("CRM_OUTBOX_DIR", str(config.DATA_DIR / "outbox")))
 
 
-def write(mail: Mail) -> Path:
-    """Write one message atomically, named after its Message-ID (so a rewrite replaces, never duplicates)."""
+def _private_folder() -> Path:
+    """The outbox folder, made owner-only (0700) whatever the umask. An existing folder only loses
+    group and other bits: Liaison never grants itself a permission an administrator took away."""
     folder = directory()
-    folder.mkdir(parents=True, exist_ok=True)
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    mode = stat.S_IMODE(folder.stat().st_mode)
+    if mode & 0o077:
+        os.chmod(folder, mode & 0o700)
+    return folder
+
+
+def writable() -> Path:
+    """The outbox folder, or OSError (e.g. PermissionError) if messages cannot be written there."""
+    folder = _private_folder()
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(folder))
+    return folder
+
+
+def write(mail: Mail) -> Path:
+    """Write one message atomically, named after its Message-ID (so a rewrite replaces, never duplicates);
+    the file is owner-only (0600) whatever the umask."""
+    folder = _private_folder()
     name = _UNSAFE.sub("_", mail.message_id.strip("<>") or "message") + ".eml"
     path = folder / name
     tmp = folder / f".{name}.{os.getpid()}.tmp"
-    tmp.write_bytes(mail.data)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.fchmod(fd, 0o600)  # a leftover temporary file keeps its old mode through O_CREAT
+        with os.fdopen(fd, "wb", closefd=False) as f:
+            f.write(mail.data)
+    finally:
+        os.close(fd)
     os.replace(tmp, path)
     return path
+
+
+def remove_patron(*, actor: Actor, patron_id: int) -> int:
+    """Delete every outbox file for this patron (their campaign messages and staff tests previewing them),
+    as their erasure requires; returns how many."""
+    require(actor, Perm.PRIVACY_REQUESTS)
+    folder = directory()
+    if not folder.is_dir():
+        return 0
+    # Names come from Message-IDs: <campaign-C.patron-P@domain> and <test-C.patron-P.random@domain>.
+    mine = re.compile(rf"\.patron-{int(patron_id)}[._]")
+    removed = 0
+    for path in folder.glob("*.eml"):
+        if mine.search(path.name):
+            path.unlink(missing_ok=True)
+            removed += 1
+    return removed
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ patrons did at the library, never from tracking pixels or link clicks.
 from __future__ import annotations
 
 import math
+import re
 from datetime import date, timedelta
 from typing import Any
 
@@ -96,6 +97,7 @@ def results(session: Session, *, actor: Actor, campaign_id: int, today: date | N
         "queued": by_status.get("queued", 0) + by_status.get("sending", 0),
         "cancelled": by_status.get("cancelled", 0),
         "unsubscribed": int(unsubscribed or 0),
+        "failure_reasons": _failure_reasons(session, campaign_id),
     }
     start = sent_on(campaign)
     if start is None:
@@ -120,6 +122,37 @@ def results(session: Session, *, actor: Actor, campaign_id: int, today: date | N
         d, lo, hi = newcombe(x1, n1, x0, n0)
         out.update(lift=d, lift_low=lo, lift_high=hi, relative=relative_lift(x1, n1, x0, n0))
     return out
+
+
+_ADDRESS = re.compile(r"[^\s<>()\[\]\"',;:]+@[^\s<>()\[\]\"',;:]+")
+
+
+def _reason(note: str | None) -> str:
+    """A failed message's note without any address in it (a mail server's refusal may quote one)."""
+    return _ADDRESS.sub("(address)", note or "no reason recorded")
+
+
+def _failure_reasons(session: Session, campaign_id: int) -> dict[str, int]:
+    reasons: dict[str, int] = {}
+    notes = select(Message.last_error, func.count()).where(Message.campaign_id == campaign_id, Message.status == "failed").group_by(Message.last_error)
+    for note, n in session.execute(notes):
+        reasons[_reason(note)] = reasons.get(_reason(note), 0) + int(n)
+    return reasons
+
+
+def failures(session: Session, *, actor: Actor, campaign_id: int | None = None, limit: int = 200) -> list[dict[str, Any]]:
+    """Failed messages, newest first: campaign, patron number and the reason (addresses left out)."""
+    require(actor, Perm.COMPOSE_CAMPAIGNS)
+    query = (
+        select(Message.id, Message.campaign_id, Campaign.name, Message.patron_id, Message.last_error)
+        .join(Campaign, Campaign.id == Message.campaign_id)
+        .where(Message.status == "failed")
+        .order_by(Message.id.desc())
+        .limit(limit)
+    )
+    if campaign_id is not None:
+        query = query.where(Message.campaign_id == campaign_id)
+    return [{"message": mid, "campaign_id": cid, "campaign": name, "patron": pid, "reason": _reason(note)} for mid, cid, name, pid, note in session.execute(query)]
 
 
 def dashboard_rows(session: Session, *, actor: Actor, limit: int = 20) -> list[dict[str, Any]]:

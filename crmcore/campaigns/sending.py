@@ -16,13 +16,14 @@ import socket
 import time
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from sqlalchemy import Connection, and_, bindparam, exists, or_, select, update
+from sqlalchemy import Connection, and_, bindparam, case, exists, func, or_, select, update
 from sqlmodel import Session
 
 from crmcore.admin import config, settings
+from crmcore.admin.permissions import Actor, Perm, require
 from crmcore.campaigns import addresses, do_not_mail, mime, preference_tokens, templates, unsubscribe
 from crmcore.campaigns.addresses import mail_domain, mail_from
 from crmcore.campaigns.mime import Mail
@@ -39,6 +40,8 @@ MAX_BATCH = 500
 WINDOW = 10
 MAX_ATTEMPTS = 8
 UNKNOWN_NOTE = "The worker stopped while sending this message: it may or may not have gone out. Not resent."
+PAUSED = "Sending paused: "  # the start of a waiting message's note when the way out was down
+RETRY_AFTER_OUTAGE = timedelta(minutes=1)
 
 
 def transport() -> Transport:
@@ -87,7 +90,7 @@ def send_test_message(session: Session, *, to: str, rendered: Rendered, campaign
     """Send one rendered message to a staff address now (not recorded as a campaign message)."""
     context = contexts_for(session, [patron_id])[patron_id]
     rendered = Rendered(subject=f"[Test] {rendered.subject}", text=rendered.text, html=rendered.html)
-    mail = build(rendered=rendered, to=to, msg_id=f"<test-{campaign_id}.{uuid.uuid4().hex}@{mail_domain()}>", preferences_url=context["preferences_url"],
+    mail = build(rendered=rendered, to=to, msg_id=f"<test-{campaign_id}.patron-{patron_id}.{uuid.uuid4().hex}@{mail_domain()}>", preferences_url=context["preferences_url"],
                  base_url=public_url(session), token=None)
     with transport().connect() as sender:
         sender.send(mail)
@@ -194,6 +197,29 @@ _SENT = (
 )
 
 
+# A message whose template cannot be filled in for its patron fails with the reason, before it is "sending".
+_BROKEN = (
+    update(Message)
+    .where(Message.id == bindparam("m_id"), Message.status == "queued", Message.lease_owner == bindparam("m_owner"))
+    .values(status="failed", last_error=bindparam("m_error"), lease_owner=None, lease_expires_at=None)
+)
+
+
+def _render_window(rows: list, *, campaigns: dict[int, Campaign], contexts: dict[int, dict[str, Any]]) -> tuple[dict[int, Rendered], dict[int, str]]:
+    """Fill in each message's templates before anything is marked: (rendered by id, reason by id for the failed)."""
+    rendered, broken = {}, {}
+    for row in rows:
+        context = contexts.get(row.patron_id) if row.patron_id else None
+        if context is None:
+            continue  # no patron any more: `_start` records it skipped
+        campaign = campaigns[row.campaign_id]
+        try:
+            rendered[row.id] = templates.render(subject=campaign.subject_template, body=campaign.body_template, context=context)
+        except ValueError as exc:
+            broken[row.id] = f"The message could not be filled in for this patron: {exc}"[:500]
+    return rendered, broken
+
+
 def _start_group(conn: Connection, rows: list, *, owner: str, campaigns: dict[int, Campaign], lease_until: datetime) -> set[int]:
     """Mark these messages "sending" where `_START_FAST` allows; the ids it marked."""
     if not rows:
@@ -213,14 +239,17 @@ def _record_sent(conn: Connection, ids: list[int], *, owner: str) -> None:
         conn.execute(_SENT, [{"m_id": mid, "m_owner": owner, "m_at": now} for mid in ids])
 
 
-def _release(db: Database, *, ids: list[int], owner: str) -> None:
-    """Give back messages never attempted (e.g. the SMTP server could not be reached), queued again."""
+def _release(db: Database, *, ids: list[int], owner: str, reason: str | None = None) -> None:
+    """Give back messages never attempted (the mail server or the outbox was down), queued again; with
+    `reason`, each one's note says why sending is paused (what the Sent mail page shows)."""
+    if not ids:
+        return
+    values: dict[str, Any] = {"status": "queued", "lease_owner": None, "lease_expires_at": None, "next_attempt_at": utcnow() + RETRY_AFTER_OUTAGE,
+                              "attempts": case((Message.status == "sending", Message.attempts - 1), else_=Message.attempts)}  # not an attempt
+    if reason:
+        values["last_error"] = (PAUSED + reason)[:500]
     with db.write() as session:
-        session.execute(
-            update(Message)
-            .where(Message.id.in_(ids), Message.status.in_(("queued", "sending")), Message.lease_owner == owner)
-            .values(status="queued", lease_owner=None, lease_expires_at=None, next_attempt_at=utcnow() + timedelta(minutes=1))
-        )
+        session.execute(update(Message).where(Message.id.in_(ids), Message.status.in_(("queued", "sending")), Message.lease_owner == owner).values(**values))
 
 
 @dataclass
@@ -281,20 +310,29 @@ def send_batch(db: Database, *, ids: list[int], owner: str, throttle: Throttle, 
         connection = transport().connect()
         sender = connection.__enter__()
     except (OSError, SendFailure) as exc:
-        log.error("cannot reach the mail server: %s", type(exc).__name__)
-        _release(db, ids=ids, owner=owner)
+        reason = str(exc) if isinstance(exc, SendFailure) else f"the mail server cannot be reached ({type(exc).__name__})"
+        log.error("sending paused: %s", reason)
+        _release(db, ids=ids, owner=owner, reason=reason)
         return outcome
     accepted: list[int] = []  # taken by the SMTP server, to be recorded in the next transaction
     with db.writer() as conn:
         try:
             for first in range(0, len(ids), throttle.window):
                 window = ids[first : first + throttle.window]
+                # Templates are filled in outside any transaction, and before a message is "sending":
+                # a template error fails that message with its reason, never leaves it "unknown".
+                rendered, broken = _render_window([known[mid] for mid in window if mid in known], campaigns=campaigns, contexts=contexts)
                 with conn.begin():
                     _record_sent(conn, accepted, owner=owner)
                     accepted = []
-                    mailable = [known[mid] for mid in window if mid in known and known[mid].email]
+                    if broken:
+                        conn.execute(_BROKEN, [{"m_id": mid, "m_owner": owner, "m_error": error} for mid, error in broken.items()])
+                    mailable = [known[mid] for mid in window if mid in rendered and known[mid].email]
                     started = _start_group(conn, mailable, owner=owner, campaigns=campaigns, lease_until=utcnow() + send_lease + throttle.gap * len(window))
+                outcome["failed"] += len(broken)
                 for position, mid in enumerate(window, first):
+                    if mid in broken:
+                        continue
                     if mid in started:
                         row = known[mid]
                         campaign, patron_id, to = campaigns[row.campaign_id], row.patron_id, row.email
@@ -306,19 +344,17 @@ def send_batch(db: Database, *, ids: list[int], owner: str, throttle: Throttle, 
                         if not isinstance(begun, tuple):
                             continue
                         campaign, patron_id, to = begun
-                    context = contexts.get(patron_id)
-                    try:
-                        rendered = templates.render(subject=campaign.subject_template, body=campaign.body_template, context=context)
-                    except ValueError as exc:
-                        _finish(db, message_id_=mid, owner=owner, status="failed", last_error=str(exc)[:500], lease_owner=None)
-                        outcome["failed"] += 1
-                        continue
-                    mail = build(rendered=rendered, to=to, msg_id=message_id(campaign.id, patron_id), preferences_url=context["preferences_url"],
+                    context = contexts[patron_id]
+                    mail = build(rendered=rendered[mid], to=to, msg_id=message_id(campaign.id, patron_id), preferences_url=context["preferences_url"],
                                  base_url=base_url, token=unsubscribe_token(mid))
                     throttle.wait()
                     try:
                         sender.send(mail)
                     except SendFailure as failure:
+                        if failure.outage:  # nothing went out: this one and the rest wait for the fault to go
+                            log.error("sending paused: %s", failure)
+                            _release(db, ids=ids[position:], owner=owner, reason=str(failure))
+                            return outcome
                         outcome[_record_failure(db, message_id_=mid, owner=owner, failure=failure, to=to)] += 1
                         if failure.ambiguous:  # the connection is gone: give the rest back untried
                             _release(db, ids=ids[position + 1 :], owner=owner)
@@ -344,6 +380,32 @@ def update_campaigns(db: Database) -> None:
         session.execute(update(Campaign).where(Campaign.status == "scheduled", Campaign.scheduled_at <= now).values(status="sending", updated_at=now))
         pending = exists().where(Message.campaign_id == Campaign.id, Message.status.in_(("queued", "sending")))
         session.execute(update(Campaign).where(and_(Campaign.status == "sending", ~pending)).values(status="sent", updated_at=now))
+
+
+def status(session: Session, *, actor: Actor, now: datetime | None = None) -> dict[str, Any]:
+    """For staff: how many messages wait to go out, and whether sending is paused (why, since when):
+    the last fault of the way out, unless a message has gone out since."""
+    require(actor, Perm.COMPOSE_CAMPAIGNS)
+    now = now or utcnow()
+    waiting = session.scalar(select(func.count()).where(Message.status == "queued")) or 0
+    due = session.scalar(select(func.count()).where(Message.status == "queued", or_(Message.next_attempt_at.is_(None), Message.next_attempt_at <= now))) or 0
+    paused = session.execute(
+        select(Message.last_error, Message.next_attempt_at)
+        .where(Message.status == "queued", Message.last_error.like(PAUSED + "%"))
+        .order_by(Message.next_attempt_at.desc())
+        .limit(1)
+    ).first()
+    out: dict[str, Any] = {"waiting": int(waiting), "due": int(due), "paused": None, "paused_at": None}
+    if paused is not None and paused.next_attempt_at is not None:
+        at = paused.next_attempt_at - RETRY_AFTER_OUTAGE
+        last_sent = session.scalar(select(func.max(Message.sent_at)))
+        if last_sent is None or _aware(last_sent) < _aware(at):
+            out.update(paused=paused.last_error[len(PAUSED):], paused_at=at)
+    return out
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
 
 def worker_id() -> str:

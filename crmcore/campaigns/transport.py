@@ -22,9 +22,12 @@ _HARD_BOUNCE = re.compile(r"\b5\.1\.\d{1,3}\b")
 
 
 class SendFailure(Exception):
-    def __init__(self, text: str, *, code: int | None = None, ambiguous: bool = False):
+    """`outage`: the way out is down (no mail server, an outbox that cannot be written): nothing was sent,
+    the message and the rest of the batch wait for the fault to go."""
+
+    def __init__(self, text: str, *, code: int | None = None, ambiguous: bool = False, outage: bool = False):
         super().__init__(text if code is None else f"{code} {text}")
-        self.code, self.ambiguous = code, ambiguous
+        self.code, self.ambiguous, self.outage = code, ambiguous, outage
 
     @property
     def temporary(self) -> bool:
@@ -94,11 +97,12 @@ class SmtpTransport:
         except smtplib.SMTPResponseException as exc:
             if smtp is not None:
                 smtp.close()
-            raise SendFailure(f"mail server {self.host}:{self.port}: {_text(exc.smtp_error)}", code=exc.smtp_code) from None
+            raise SendFailure(f"mail server {self.host}:{self.port}: {_text(exc.smtp_error)}", code=exc.smtp_code, outage=True) from None
         except (smtplib.SMTPException, OSError) as exc:
             if smtp is not None:
                 smtp.close()
-            raise SendFailure(f"cannot reach mail server {self.host}:{self.port} ({type(exc).__name__})") from None
+            reason = getattr(exc, "strerror", None) or type(exc).__name__
+            raise SendFailure(f"the mail server {self.host}:{self.port} cannot be reached ({reason})", outage=True) from None
 
     @contextmanager
     def connect(self) -> Iterator[_SmtpSender]:
@@ -112,12 +116,23 @@ class SmtpTransport:
                 smtp.close()
 
 
+def _outbox_fault(exc: OSError) -> SendFailure:
+    return SendFailure(f"the outbox folder {outbox.directory()} cannot be written ({exc.strerror or type(exc).__name__})", outage=True)
+
+
 class _OutboxSender:
     def send(self, mail: Mail) -> None:
-        outbox.write(mail)
+        try:
+            outbox.write(mail)
+        except OSError as exc:  # written atomically: a failed write left nothing behind, nothing was "sent"
+            raise _outbox_fault(exc) from None
 
 
 class OutboxTransport:
     @contextmanager
     def connect(self) -> Iterator[_OutboxSender]:
+        try:
+            outbox.writable()
+        except OSError as exc:
+            raise _outbox_fault(exc) from None
         yield _OutboxSender()

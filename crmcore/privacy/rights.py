@@ -18,7 +18,7 @@ from sqlalchemy import delete, func, or_, select, update
 from sqlmodel import Session
 
 from crmcore.admin.permissions import Actor, Perm, require
-from crmcore.campaigns import do_not_mail
+from crmcore.campaigns import do_not_mail, outbox
 from crmcore.library import consent
 from crmcore.models import (
     ActivityEvent,
@@ -207,6 +207,8 @@ def erase(session: Session, *, actor: Actor, patron_id: int) -> dict:
     # What someone read is personal; that they used the library (kind, date, count) is kept anonymously.
     session.execute(update(ActivityEvent).where(ActivityEvent.patron_id == patron_id).values(category=None))
     unlinked = session.execute(update(Contact).where(Contact.patron_id == patron_id).values(patron_id=None)).rowcount
+    # Their messages written to the outbox hold their name and address.
+    files = outbox.remove_patron(actor=actor, patron_id=patron_id)
     result = {"consent_records_deleted": consents, "email_suppressed": suppressed, "contacts_unlinked": unlinked}
-    audit.record(session, actor=actor, action="privacy.erase", entity="patron", entity_id=patron_id, detail=result)
+    audit.record(session, actor=actor, action="privacy.erase", entity="patron", entity_id=patron_id, detail={**result, "outbox_files_deleted": files})
     return result
