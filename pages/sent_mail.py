@@ -15,7 +15,8 @@ else:
     st.caption("No SMTP server is configured: every message is written here as an .eml file instead of being sent.")
 
 with ui.user_errors():
-    entries = outbox.list_messages(actor=me)
+    with db.write() as session:  # the list shows patrons' addresses: audited
+        entries = outbox.list_messages(session, actor=me)
     if not entries:
         st.info("The outbox is empty.")
     else:

@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 from crmcore.admin import settings
 from crmcore.campaigns import do_not_mail, drafts, results, sending
 from crmcore.library import consent
-from crmcore.models import ActivityEvent, Campaign, Message, Patron, StaffUser, utcnow
+from crmcore.models import ActivityEvent, AuditLog, Campaign, Message, Patron, StaffUser, utcnow
 from tests.campaign_fixtures import _isolated_mail_config, add_patrons, add_segment, smtp  # noqa: F401
 
 BODY = "Dear {{ first_name }},\n\nNew events at {{ branch }}."
@@ -50,6 +50,8 @@ def test_preview_renders_for_a_sample_patron_and_test_send_goes_to_the_staff_add
     with db.write() as s:
         sample = drafts.sample_patrons(s, actor=staff["manager"], campaign_id=cid)
         assert [i for i, _ in sample] == ids and "Pat0" in sample[0][1]
+        audited = s.scalars(select(AuditLog).where(AuditLog.action == "campaign.sample")).one()
+        assert audited.detail == {"campaign": cid, "shown": 3, "patron_ids": ids}
         shown = drafts.preview(s, actor=staff["manager"], campaign_id=cid, patron_id=ids[1])
         assert shown.subject == "Hi Pat1" and "New events at Main Library." in shown.text
         assert drafts.send_test(s, actor=staff["manager"], campaign_id=cid, patron_id=ids[1]) == "manager@library.test"

@@ -16,7 +16,7 @@ from crmcore.admin.auth import CLI_ACTOR
 from crmcore.campaigns import do_not_mail, outbox, preference_tokens, sending, unsubscribe
 from crmcore.db import Database
 from crmcore.library import consent
-from crmcore.models import Campaign, Message, Suppression, utcnow
+from crmcore.models import AuditLog, Campaign, Message, Suppression, utcnow
 from tests.campaign_fixtures import _isolated_mail_config, add_campaign, add_patrons, smtp  # noqa: F401
 
 
@@ -162,8 +162,12 @@ def test_without_smtp_messages_are_written_to_the_outbox(db, staff, tmp_path):
     parsed = BytesParser(policy=policy.default).parse(files[0].open("rb"))
     assert parsed["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     assert parsed.get_body(("plain",)) is not None and parsed.get_body(("html",)) is not None
-    listed = outbox.list_messages(actor=staff["manager"])
+    with db.write() as s:
+        listed = outbox.list_messages(s, actor=staff["manager"])
     assert {e.to for e in listed} == {"pat0.main@example.test", "pat1.main@example.test"}
+    with db.read() as s:  # 200 addresses at most, but every list of them is in the audit log
+        listing = s.scalars(select(AuditLog).where(AuditLog.action == "outbox.list")).one()
+    assert (listing.actor_name, listing.detail) == (staff["manager"].username, {"shown": 2})
     with db.write() as s:
         shown = outbox.read(s, actor=staff["manager"], name=listed[0].name)
         assert shown["Message-ID"].startswith(f"<campaign-{cid}.")
