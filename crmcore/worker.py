@@ -17,6 +17,7 @@ from datetime import timedelta
 from crmcore.admin import backup
 from crmcore.campaigns import sending
 from crmcore.db import Database
+from crmcore.imports import uploads
 from crmcore.privacy import retention
 
 log = logging.getLogger("liaison.worker")
@@ -30,7 +31,8 @@ class Job:
 
 
 def housekeeping(db: Database) -> None:
-    """Keep the embedded database tidy: refresh planner statistics and checkpoint the WAL."""
+    """Keep the embedded database tidy (planner statistics, the WAL) and delete stale uploaded import files."""
+    uploads.remove_stale()
     if db.is_sqlite:
         with db.engine.connect() as conn:
             # On the driver connection, outside the BEGIN SQLAlchemy would open: SQLite refuses to

@@ -29,6 +29,8 @@ if save:
         with db.write() as session:  # all or nothing: one bad value saves none
             for key, value in changed.items():
                 settings.put(session, actor=me, key=key, value=value)
+        if changed:
+            ui.refresh_after_write()  # cached figures follow the new values (other processes: crmcore.admin.settings.version)
         st.session_state["settings-done"] = f"Saved {len(changed)} change(s)." if changed else "Nothing changed."
         st.rerun()
 

@@ -111,7 +111,7 @@ def compose_form(campaign, segment_names: dict[int, str]) -> None:
 
 
 def preview_tab(campaign) -> None:
-    with db.read() as session:
+    with db.write() as session:  # the sample shows full names: audited
         sample = drafts.sample_patrons(session, actor=me, campaign_id=campaign.id)
     if not sample:
         st.info("Nobody is in this campaign's segment yet.")

@@ -15,6 +15,7 @@ import streamlit as st
 
 import ui
 from crmcore import kpis
+from crmcore.admin import settings
 from crmcore.campaigns import results
 from crmcore.privacy import small_cells
 
@@ -37,8 +38,9 @@ def _options(url: str, role: str, _actor) -> kpis.FilterOptions:
 
 
 @st.cache_data(ttl=600, show_spinner="Computing the dashboard…")
-def _board(url: str, role: str, filters: tuple, today: date, _actor) -> kpis.Dashboard:
-    # The role is part of the key: never serve one role's cached figures to another.
+def _board(url: str, role: str, filters: tuple, today: date, settings_version: str, _actor) -> kpis.Dashboard:
+    # The role is part of the key: never serve one role's cached figures to another. The settings'
+    # version is too: a change of small_cell_k saved by any process applies on the next run, not in ten minutes.
     with ui.db().read() as session:
         return kpis.dashboard(session, actor=_actor, filters=kpis.Filters(*filters), today=today)
 
@@ -181,13 +183,13 @@ def _outreach(board: kpis.Dashboard) -> None:
 
 
 @st.cache_data(ttl=120, show_spinner=False)
-def _campaign_rows(url: str, role: str, _actor) -> list[dict]:
+def _campaign_rows(url: str, role: str, settings_version: str, _actor) -> list[dict]:
     with ui.db().read() as session:
         return results.dashboard_rows(session, actor=_actor)
 
 
 def _campaigns(actor) -> None:
-    rows = _campaign_rows(ui.db().url, actor.role.value, actor)
+    rows = _campaign_rows(ui.db().url, actor.role.value, version, actor)
     if not rows:  # no campaign launched yet: no section
         return
     st.subheader("Campaigns")
@@ -205,17 +207,22 @@ if not options.months:
     st.info("No figures yet: import patrons and activity (or load the demo library) and they appear here.")
     st.stop()
 filters = _filters(options)
+with ui.db().read() as session:
+    version = settings.version(session)  # one small read per run
 with ui.user_errors():
-    board = _board(ui.db().url, actor.role.value, (filters.end_month, filters.months, filters.branch_ids, filters.zone_ids, filters.patron_types), date.today(), actor)
+    board = _board(ui.db().url, actor.role.value, (filters.end_month, filters.months, filters.branch_ids, filters.zone_ids, filters.patron_types), date.today(), version, actor)
     length = f"{board.filters.months} month" + ("s" if board.filters.months > 1 else "")
     st.caption(
         f"{board.filters.first_month:%B %Y} – {board.filters.end_month:%B %Y}, against the {length} before. "
         f"Groups of fewer than {board.k} patrons show as “<{board.k}”."
     )
     _cards(board)
-    _trends(board)
-    _zones(board)
-    _lifecycle(board)
-    _branches(board)
-    _outreach(board)
+    if board.withheld:
+        st.warning(board.withheld)
+    else:
+        _trends(board)
+        _zones(board)
+        _lifecycle(board)
+        _branches(board)
+        _outreach(board)
     _campaigns(actor)

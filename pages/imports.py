@@ -1,7 +1,5 @@
 """Imports (admin): upload a file, check its first rows, map its columns, dry-run, import, get the error file."""
 
-import hashlib
-import tempfile
 from pathlib import Path
 
 import streamlit as st
@@ -9,6 +7,7 @@ import streamlit as st
 import ui
 from crmcore import imports
 from crmcore.imports import mapping as mappings
+from crmcore.imports import uploads
 from crmcore.imports.values import DATE_ORDERS
 from crmcore.library.activity import KINDS as ACTIVITY_KINDS
 from crmcore.library.consent import TOPICS
@@ -25,15 +24,27 @@ actor = ui.actor()
 database = ui.db()
 
 
-def saved_upload(uploaded) -> Path:
-    """The uploaded file on disk (crmcore reads files as streams), once per distinct upload."""
-    data = uploaded.getvalue()
-    folder = Path(tempfile.gettempdir()) / "liaison-imports"
-    folder.mkdir(exist_ok=True)
-    path = folder / (hashlib.sha256(data).hexdigest()[:32] + Path(uploaded.name).suffix[:10])
-    if not path.exists():
-        path.write_bytes(data)
+if "import-uploads-checked" not in st.session_state:  # once a session: uploads left behind by closed tabs or a crash
+    uploads.remove_stale()
+    st.session_state["import-uploads-checked"] = True
+
+
+def saved_upload(uploaded, slot: str) -> Path:
+    """The uploaded file on disk, private (crmcore reads files as streams); the one it replaces is deleted."""
+    path = uploads.save(uploaded.getvalue(), name=uploaded.name)
+    previous = st.session_state.get(slot)
+    if previous and previous != str(path):
+        uploads.discard(Path(previous))  # abandoned: a new file was chosen
+    st.session_state[slot] = str(path)
     return path
+
+
+def end_uploads() -> None:
+    """The import ended (done or failed): its files are deleted and the file pickers emptied."""
+    for slot in ("import-upload", "import-upload-geojson"):
+        if st.session_state.get(slot):
+            uploads.discard(Path(st.session_state.pop(slot)))
+    st.session_state["import-picker"] = st.session_state.get("import-picker", 0) + 1
 
 
 def mapping_form(kind: str, header: list[str], base: dict, key: str) -> dict:
@@ -91,12 +102,15 @@ def show_summary(summary) -> None:
 
 
 kind = st.selectbox("What are you importing?", list(imports.KIND_LABELS), format_func=imports.KIND_LABELS.get, key="import-kind")
-uploaded = st.file_uploader("File (comma, semicolon or tab separated; any common encoding)", type=["csv", "tsv", "txt"], key="import-file")
-shapes = st.file_uploader("Zone shapes (GeoJSON, optional)", type=["geojson", "json"], key="import-geojson") if kind == "zones" else None
+picker = st.session_state.get("import-picker", 0)  # a new key empties the pickers after an import
+uploaded = st.file_uploader("File (comma, semicolon or tab separated; any common encoding)", type=["csv", "tsv", "txt"], key=f"import-file-{picker}")
+shapes = st.file_uploader("Zone shapes (GeoJSON, optional)", type=["geojson", "json"], key=f"import-geojson-{picker}") if kind == "zones" else None
+if uploaded is None and st.session_state.get("import-upload"):
+    uploads.discard(Path(st.session_state.pop("import-upload")))  # the file was removed from the picker
 
 if uploaded is not None:
     with ui.user_errors():
-        path = saved_upload(uploaded)
+        path = saved_upload(uploaded, "import-upload")
         inspection = imports.inspect(path, name=uploaded.name)
         st.subheader("First rows")
         st.caption(ui.md(f"{uploaded.name}: {inspection.format.describe()}"))
@@ -126,17 +140,23 @@ if uploaded is not None:
         action = "import" if real.button("Import", type="primary", icon=":material/upload:") else action
         if action:
             bar = st.progress(0.0, text="Reading …")
-            geojson = saved_upload(shapes) if shapes is not None else None
+            geojson = saved_upload(shapes, "import-upload-geojson") if shapes is not None else None
 
             def report(fraction: float, summary) -> None:
                 bar.progress(fraction, text=f"{summary.total:,} rows read — {summary.new:,} new, {summary.updated:,} updated, {len(summary.rejected):,} rejected")
 
-            st.session_state["import-summary"] = imports.run_import(
-                database, actor=actor, kind=kind, path=path, file_name=uploaded.name, mapping=chosen, dry_run=action == "dry", geojson=geojson, progress=report
-            )
+            try:
+                st.session_state["import-summary"] = imports.run_import(
+                    database, actor=actor, kind=kind, path=path, file_name=uploaded.name, mapping=chosen, dry_run=action == "dry", geojson=geojson, progress=report
+                )
+            finally:
+                if action == "import":  # a dry run keeps the file for the import that follows it
+                    end_uploads()
             ui.refresh_after_write()
-    if "import-summary" in st.session_state:
-        show_summary(st.session_state["import-summary"])
+            if action == "import":
+                st.rerun()  # the emptied pickers; the summary stays
+if "import-summary" in st.session_state:
+    show_summary(st.session_state["import-summary"])
 
 st.subheader("Recent imports")
 with ui.user_errors(), database.read() as session:

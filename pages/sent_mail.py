@@ -28,7 +28,8 @@ with ui.user_errors():
             st.dataframe(pd.DataFrame(failed)[["campaign", "patron", "reason"]], hide_index=True)
 
 with ui.user_errors():
-    entries = outbox.list_messages(actor=me)
+    with db.write() as session:  # the list shows patrons' addresses: audited
+        entries = outbox.list_messages(session, actor=me)
     if not entries:
         st.info("The outbox is empty.")
     else:

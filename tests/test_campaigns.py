@@ -49,7 +49,9 @@ def test_preview_renders_for_a_sample_patron_and_test_send_goes_to_the_staff_add
         cid = draft(s, staff["manager"], seg)
     with db.write() as s:
         sample = drafts.sample_patrons(s, actor=staff["manager"], campaign_id=cid)
-    assert [i for i, _ in sample] == ids and "Pat0" in sample[0][1]
+        assert [i for i, _ in sample] == ids and "Pat0" in sample[0][1]
+        audited = s.scalars(select(AuditLog).where(AuditLog.action == "campaign.sample")).one()
+        assert audited.detail == {"campaign": cid, "shown": 3, "patron_ids": ids}
     shown = drafts.preview(db, actor=staff["manager"], campaign_id=cid, patron_id=ids[1])
     assert shown.subject == "Hi Pat1" and "New events at Main Library." in shown.text
     assert drafts.send_test(db, actor=staff["manager"], campaign_id=cid, patron_id=ids[1]) == "manager@library.test"

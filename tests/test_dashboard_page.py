@@ -48,7 +48,7 @@ def library(db):
         s.add(Interaction(kind="event", cards_issued=7, notes=f"met {SECRET}"))
         s.flush()
         activity.rebuild_rollups(s)
-    return {"north": north.id, "south": south.id}
+    return {"north": north.id, "south": south.id, "east": east.id}
 
 
 def _everything_shown(at) -> str:
@@ -114,3 +114,38 @@ def test_the_period_is_any_run_of_months_and_the_figures_follow_it(app, library)
     assert any(c.value.startswith(f"{months[-1]} – {months[0]}, against the {len(months)} months before") for c in at.caption)
     at.selectbox(key="dash-from").select_index(len(months) - 1).run()  # the oldest month alone
     assert {m.label: m.value for m in at.metric}["Registered patrons"] == "43"
+
+
+def _north(at) -> list[str]:
+    return at.dataframe[0].value.set_index("name").loc["North", ["registered", "active"]].tolist()
+
+
+def test_raising_small_cell_k_in_settings_reaches_the_dashboard_at_once(app, library):
+    dashboard = app(role="manager", page="pages/dashboard.py").run()
+    assert _north(dashboard) == ["40", "30"]
+    settings_page = app(role="admin", page="pages/admin_settings.py").run()
+    next(n for n in settings_page.number_input if n.key == "setting-small_cell_k").set_value(45)
+    settings_page.button[0].click().run()
+    assert not settings_page.exception and not settings_page.error, [e.value for e in settings_page.error]
+    dashboard.run()
+    assert _north(dashboard) == ["<45", "<45"]
+
+
+def test_a_setting_changed_by_another_process_applies_on_the_next_run(app, library, db, staff):
+    from crmcore.admin import settings
+
+    dashboard = app(role="viewer", page="pages/dashboard.py").run()
+    assert _north(dashboard) == ["40", "30"]
+    with db.write() as s:  # as the admin's app server or the CLI would: this process's caches are not cleared
+        settings.put(s, actor=staff["admin"], key="small_cell_k", value=41)
+    dashboard.run()
+    assert _north(dashboard) == ["<41", "<41"]
+
+
+def test_a_zone_filter_leaving_out_a_few_patrons_is_withheld_on_the_page(app, library):
+    at = app(role="viewer", page="pages/dashboard.py").run()
+    next(m for m in at.multiselect if m.label == "Zone").set_value([library["north"], library["east"]]).run()  # 46 of 49
+    assert not at.exception
+    assert {m.value for m in at.metric if m.label != "Outreach interactions"} == {"<5"}
+    assert "leave out fewer than 5 patrons" in at.warning[0].value
+    assert not at.get("plotly_chart") and not at.get("download_button")

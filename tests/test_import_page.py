@@ -1,10 +1,14 @@
 """The import wizard in AppTest: upload, preview, preset mapping, dry run, import, summary, saved mapping."""
 
+import hashlib
+import os
+import stat
 from pathlib import Path
 
 from sqlmodel import func, select
 
-from crmcore.imports import koha_sample
+from crmcore.admin import config
+from crmcore.imports import koha_sample, uploads
 from crmcore.models import ImportMapping, ImportRun, Patron
 
 SAMPLES = Path(__file__).resolve().parent.parent / "data" / "samples"
@@ -47,7 +51,10 @@ def test_upload_map_dry_run_import_and_summary(app, db, tmp_path):
     with db.read() as s:
         runs = s.exec(select(ImportRun).order_by(ImportRun.id)).all()
     assert [(r.dry_run, r.file_name) for r in runs] == [(True, "koha export.csv"), (False, "koha export.csv")]
+    saved = uploads.directory() / (hashlib.sha256(path.read_bytes()).hexdigest()[:32] + ".csv")
+    assert at.file_uploader[0].value is None and not saved.exists()  # the import ended: its file is gone
 
+    at.file_uploader[0].set_value(("koha export.csv", path.read_bytes(), "text/csv")).run()
     button(at, "Import").click().run()
     assert "Nothing changed" not in at.success[0].value and "117 unchanged" in at.success[0].value
 
@@ -74,3 +81,22 @@ def test_a_bad_file_shows_a_message_not_a_trace(app):
     at.file_uploader[0].set_value(("empty.csv", b"", "text/csv")).run()
     assert not at.exception
     assert "empty" in at.error[0].value
+
+
+def test_an_upload_is_private_and_replaced_uploads_are_deleted(app, db, tmp_path):
+    old_umask = os.umask(0o022)
+    try:
+        at = app(role="admin", page="pages/imports.py").run()
+        at.file_uploader[0].set_value(("a.csv", b"zip,name\n1,One\n", "text/csv")).run()
+        assert not at.exception and not at.error
+        (first,) = [p for p in uploads.directory().iterdir() if p.name == at.session_state["import-upload"].rsplit("/", 1)[-1]]
+        assert stat.S_IMODE(first.stat().st_mode) == 0o600 and stat.S_IMODE(uploads.directory().stat().st_mode) == 0o700
+        assert uploads.directory().parent == config.DATA_DIR  # under the data folder, not /tmp
+        at.file_uploader[0].set_value(("b.csv", b"zip,name\n2,Two\n", "text/csv")).run()
+        assert not first.exists()  # abandoned for another file: deleted
+        second = Path(at.session_state["import-upload"])
+        assert second.exists()
+        at.file_uploader[0].set_value(None).run()
+        assert not second.exists()  # removed from the picker: deleted
+    finally:
+        os.umask(old_umask)

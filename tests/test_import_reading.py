@@ -108,3 +108,88 @@ def test_fast_email_check_agrees_with_crmcore_validation(address):
     except ValueError:
         got = None
     assert got == expected
+
+
+ZONES = {"columns": {"code": "zip", "name": "name", "population": "population"}}
+
+
+def zones_file(tmp_path, rows: list[str], name="zones.csv"):
+    path = tmp_path / name
+    path.write_bytes(("zip,name,population,notes\n" + "".join(rows)).encode("utf-8"))
+    return path
+
+
+@pytest.mark.parametrize("quoted", [False, True], ids=["plain", "quoted-with-newlines"])
+def test_a_12_mb_value_rejects_its_row_and_the_rest_imports(db, staff, tmp_path, quoted):
+    from crmcore import imports
+    from crmcore.models import Zone
+    from sqlmodel import select
+
+    huge = ("x" * 1000 + "\n") * 12_000 if quoted else "x" * 12_000_000
+    rows = [f"6270{i},Zone {i},{100 + i},\n" for i in range(5)]
+    rows.insert(5, f'62799,Big,1,"{huge}"\n' if quoted else f"62799,Big,1,{huge}\n")  # line 7
+    rows.append("62790,After,50,ok\n")
+    path = zones_file(tmp_path, rows)
+    summary = imports.run_import(db, actor=staff["admin"], kind="zones", path=path, mapping=ZONES)
+    assert summary.new == 6
+    assert [(r.line, r.field) for r in summary.rejected] == [(7, "notes")]
+    assert summary.rejected[0].reason == f"a value is longer than {reading.MAX_FIELD_CHARS:,} characters (the limit); the row was rejected"
+    with db.read() as s:
+        codes = sorted(z.code for z in s.exec(select(Zone)))
+    assert codes == ["62700", "62701", "62702", "62703", "62704", "62790"]  # the row after the long one is read whole
+
+
+def test_a_value_just_under_the_limit_is_read(tmp_path):
+    path = zones_file(tmp_path, [f"1,a,2,{'y' * reading.MAX_FIELD_CHARS}\n", "2,b,3,z\n"])
+    stream = reading.RowStream(path, reading.sniff(path))
+    assert [(line, len(r[3])) for line, r in stream] == [(2, reading.MAX_FIELD_CHARS), (3, 1)]
+    assert stream.take_too_long() == {}
+
+
+def utf8_then_latin1(tmp_path, *, first_part_ascii: bool):
+    """A file that is UTF-8 (or plain ASCII) for its first 64 KB and Latin-1 after."""
+    head = "cardnumber,surname\n".encode()
+    name = "Smith" if first_part_ascii else "Müller"
+    line = 2
+    body = b""
+    while len(head + body) < reading.SNIFF_BYTES + 100:
+        body += f"{line},{name}\n".encode("utf-8")
+        line += 1
+    tail = f"{line},Gómez\n".encode("latin-1")
+    path = tmp_path / "mixed.csv"
+    path.write_bytes(head + body + tail)
+    return path, line
+
+
+def test_utf8_then_latin1_is_refused_with_the_line_where_utf8_stops(tmp_path):
+    path, line = utf8_then_latin1(tmp_path, first_part_ascii=False)
+    with pytest.raises(ValueError) as info:
+        reading.sniff(path)
+    assert f"mixed.csv, line {line}: the file is UTF-8 up to here but not from here on" in str(info.value)
+    assert "mixes two encodings" in str(info.value)
+
+
+def test_ascii_then_latin1_is_read_as_latin1_throughout(tmp_path):
+    path, line = utf8_then_latin1(tmp_path, first_part_ascii=True)
+    fmt = reading.sniff(path)
+    assert fmt.encoding == "cp1252"
+    last = list(reading.rows(path, fmt))[-1]
+    assert last == (line, [str(line), "Gómez"])  # not "G\ufffdmez"
+
+
+def test_a_utf8_character_cut_by_a_block_boundary_is_still_utf8(tmp_path, monkeypatch):
+    monkeypatch.setattr(reading, "_BLOCK", 7)  # "Müller" straddles blocks
+    path = tmp_path / "u.csv"
+    path.write_bytes("id,surname\n1,Müller\n2,Gómez\n".encode())
+    assert reading.file_encoding(path) == "utf-8"
+    bad = tmp_path / "b.csv"
+    bad.write_bytes("id,surname\n1,Müller\n".encode() + "2,Gómez\n".encode("latin-1"))
+    with pytest.raises(ValueError, match=r"b.csv, line 3: "):
+        reading.file_encoding(bad)
+
+
+def test_a_header_with_a_huge_column_name_is_refused(tmp_path):
+    path = tmp_path / "h.csv"
+    path.write_text("id," + "n" * 5000 + "\n1,2\n")
+    with pytest.raises(ValueError, match="line 1 must name the columns"):
+        reading.sniff(path)

@@ -92,7 +92,7 @@ CASES: list[tuple[str, Perm, Callable]] = [
     ("campaigns.drafts.cancel", Perm.LAUNCH_CAMPAIGNS, lambda s, a: drafts.cancel(s, actor=a, campaign_id=case_campaign(s)[0])),
     ("campaigns.results.results", Perm.VIEW_DASHBOARD, lambda s, a: results.results(s, actor=a, campaign_id=case_campaign(s)[0])),
     ("campaigns.results.dashboard_rows", Perm.VIEW_DASHBOARD, lambda s, a: results.dashboard_rows(s, actor=a)),
-    ("campaigns.outbox.list_messages", Perm.COMPOSE_CAMPAIGNS, lambda s, a: with_temp_mail(lambda: outbox.list_messages(actor=a))),
+    ("campaigns.outbox.list_messages", Perm.COMPOSE_CAMPAIGNS, lambda s, a: with_temp_mail(lambda: outbox.list_messages(s, actor=a))),
     ("campaigns.outbox.read", Perm.COMPOSE_CAMPAIGNS, read_missing_outbox_message),
     ("campaigns.outbox.remove_patron", Perm.PRIVACY_REQUESTS, lambda s, a: with_temp_mail(lambda: outbox.remove_patron(actor=a, patron_id=1))),
     ("campaigns.sending.status", Perm.COMPOSE_CAMPAIGNS, lambda s, a: sending.status(s, actor=a)),

@@ -206,7 +206,7 @@ def _admin():
         (leaf("registered_on", "before", "31/01/2025"), "rule value: must be a date like 2025-01-31"),
         (leaf("registered_on", "between", ["2025-02-01", "2025-01-01"]), "rule value: the first of the pair must not be after the second"),
         (leaf("activity_count", ">=", 1, kind="loans", days=30), "rule kind: 'loans' is not an activity kind"),
-        (leaf("activity_count", ">=", 1, kind="checkout", days=0), "rule days: must be between 1 and 36500"),
+        (leaf("activity_count", ">=", 1, kind="checkout", days=0), "rule days: Activity count, in the last N days: enter a number of days between 1 and 36500."),
         (leaf("consent", "granted", channel="fax", topic="events"), "rule channel: 'fax' is not a channel"),
         (leaf("consent", "granted", channel="email", topic="gossip"), "rule topic: 'gossip' is not a topic"),
         (leaf("consent", "granted", 1, channel="email", topic="events"), "rule value: the operator takes no value"),
@@ -218,6 +218,13 @@ def _admin():
         (leaf("history_opt_in", "is", "yes"), "rule value: must be true or false"),
         (leaf("interests", "contains", " "), "rule value: must be some text"),
         (leaf("campaign", "received", 0), "rule value: must be between 1"),
+        (leaf("days_since_activity", ">", 800000), "rule value: Days since last activity: enter a number of days between 0 and 36500."),
+        (leaf("days_since_activity", "between", [10, 40000]), "Days since last activity: enter a number of days between 0 and 36500."),
+        (leaf("days_since_activity", ">", -1), "Days since last activity: enter a number of days between 0 and 36500."),
+        (leaf("activity_count", ">=", 10**7, kind="checkout"), "rule value: Activity count: enter a number between 0 and 1000000."),
+        (leaf("registered_on", "within_last_days", 10**6), "Registration date: enter a number of days between 0 and 36500."),
+        (leaf("expires_on", "before", "9999-12-31"), "Card expiry date: enter a date between 1900-01-01 and 2200-12-31."),
+        (leaf("registered_on", "between", ["0001-01-01", "2020-01-01"]), "Registration date: enter a date between 1900-01-01 and 2200-12-31."),
     ],
 )
 def test_invalid_rules_are_refused_naming_the_rule_path(rules, message):
@@ -339,3 +346,34 @@ def test_every_field_has_a_default_condition_the_builder_can_start_from(field):
     assert node["field"] == field and node["op"] in FIELDS[field].ops
     if FIELDS[field].kind not in ("code", "category", "age_band", "text", "campaign"):  # these wait for the user's choice
         validate(node)
+
+
+OVERFLOWING = {"all": [{"field": "days_since_activity", "op": ">", "value": 800000}]}
+DAYS_MESSAGE = "Days since last activity: enter a number of days between 0 and 36500."
+
+
+def test_an_out_of_range_number_is_refused_on_save_count_and_launch(db, staff):
+    """`days since last activity > 800000` once saved and then crashed count and launch (a date before year 1)."""
+    from campaign_fixtures import add_patrons
+
+    from crmcore.campaigns import drafts
+
+    admin = staff["admin"]
+    with pytest.raises(ValueError, match=DAYS_MESSAGE), db.write() as session:
+        segments.save(session, actor=admin, name="Very lapsed", rules=OVERFLOWING)
+    with db.write() as session:  # as a segment saved before the bounds existed
+        add_patrons(session, 2, branch="MAIN")
+        segment = Segment(name="Old and broken", rules=OVERFLOWING)
+        session.add(segment)
+        session.flush()
+        campaign = Campaign(name="Old", segment_id=segment.id, topic="events", subject_template="Hi", body_template="Hello")
+        session.add(campaign)
+        session.flush()
+        campaign_id = campaign.id
+    with pytest.raises(ValueError, match=DAYS_MESSAGE), db.read() as session:
+        segments.count(session, actor=admin, rules=OVERFLOWING)
+    with pytest.raises(ValueError, match=DAYS_MESSAGE), db.write() as session:
+        drafts.launch(session, actor=admin, campaign_id=campaign_id)
+    at_limit = {"all": [{"field": "days_since_activity", "op": "between", "value": [0, 36500]}]}
+    with db.read() as session:
+        assert segments.count(session, actor=admin, rules=at_limit, today=date(2026, 1, 1)) == 0  # the bounds themselves compile and run

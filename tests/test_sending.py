@@ -163,8 +163,12 @@ def test_without_smtp_messages_are_written_to_the_outbox(db, staff, tmp_path):
     parsed = BytesParser(policy=policy.default).parse(files[0].open("rb"))
     assert parsed["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     assert parsed.get_body(("plain",)) is not None and parsed.get_body(("html",)) is not None
-    listed = outbox.list_messages(actor=staff["manager"])
+    with db.write() as s:
+        listed = outbox.list_messages(s, actor=staff["manager"])
     assert {e.to for e in listed} == {"pat0.main@example.test", "pat1.main@example.test"}
+    with db.read() as s:  # 200 addresses at most, but every list of them is in the audit log
+        listing = s.scalars(select(AuditLog).where(AuditLog.action == "outbox.list")).one()
+    assert (listing.actor_name, listing.detail) == (staff["manager"].username, {"shown": 2})
     with db.write() as s:
         shown = outbox.read(s, actor=staff["manager"], name=listed[0].name)
         assert shown["Message-ID"].startswith(f"<campaign-{cid}.")

@@ -7,6 +7,7 @@ from datetime import date
 import numpy as np
 import pandas as pd
 import pytest
+from sqlmodel import select
 
 from crmcore import exports, kpis
 from crmcore.kpis.dashboard import partition
@@ -129,3 +130,69 @@ def test_no_figure_of_a_tiny_library_shows_a_group_below_k(small_library):
     for key, columns in counts.items():
         for value in board.charts[key].frame[columns].to_numpy().ravel():
             assert value == "<5" or value == 0 or value >= K, (key, board.charts[key].frame)
+
+
+@pytest.fixture
+def branch_library(db):
+    """Branch Central: 30 adults and 1 homebound patron; branch East: 12 adults; zones North (Central's
+    30 adults + 9 of East) and South (the homebound patron + 3 of East)."""
+    from crmcore.library import activity
+    from crmcore.models import ActivityEvent, Branch, Patron, Zone
+
+    with db.write() as s:
+        central, east = Branch(code="C", name="Central"), Branch(code="E", name="East")
+        north, south = Zone(code="N", name="North", population=1000), Zone(code="S", name="South", population=1000)
+        s.add_all([central, east, north, south])
+        s.flush()
+        people = [(central, north, "adult")] * 30 + [(central, south, "homebound")] + [(east, north, "adult")] * 9 + [(east, south, "adult")] * 3
+        for i, (branch, zone, kind) in enumerate(people):
+            p = Patron(ils_id=f"b{i}", branch_id=branch.id, zone_id=zone.id, patron_type=kind, registered_on=date(2020, 1, 1))
+            s.add(p)
+            s.flush()
+            s.add(ActivityEvent(patron_id=p.id, occurred_on=date(2025, 5, 3), kind="checkout", branch_id=branch.id))
+        s.flush()
+        activity.rebuild_rollups(s)
+        kpis.refresh_summaries(s, today=date(2025, 6, 15))
+    with db.read() as s:
+        ids = {b.code: b.id for b in s.exec(select(Branch))} | {z.code: z.id for z in s.exec(select(Zone))}
+    return db, ids
+
+
+def _registered(db, **groups) -> object:
+    with db.read() as s:
+        board = kpis.dashboard_data(s, filters=kpis.Filters(date(2025, 6, 1), 6, **groups), today=date(2025, 6, 15))
+    return next(c.value for c in board.cards if c.key == "registered"), board
+
+
+def test_differencing_pairs_never_reveal_a_group_below_k(branch_library):
+    """"All types: 31" beside "all but homebound: 30" on one branch told a viewer a hidden cell was 1."""
+    db, ids = branch_library
+    pairs = [
+        ({"branch_ids": (ids["C"],)}, {"branch_ids": (ids["C"],), "patron_types": ("adult",)}),  # all types vs all but homebound
+        ({}, {"patron_types": ("adult",)}),  # the whole library vs all but homebound
+        ({}, {"zone_ids": (ids["N"],)}),  # all zones (43) vs North (39): South's 4 by subtraction
+        ({"branch_ids": (ids["E"],)}, {"branch_ids": (ids["E"],), "zone_ids": (ids["N"],)}),  # East (12) vs East in North (9)
+        ({"zone_ids": (ids["S"],)}, {"zone_ids": (ids["S"],), "patron_types": ("adult",)}),  # South (4, small itself)
+    ]
+    for wide, narrow in pairs:
+        (a, _), (b, board) = _registered(db, **wide), _registered(db, **narrow)
+        if isinstance(a, int) and isinstance(b, int):
+            assert not 0 < a - b < K, (wide, narrow, a, b)
+        assert b == f"<{K}" and board.withheld and board.charts == {}, (narrow, b)  # the narrow side is withheld as a whole
+
+
+def test_a_selection_far_enough_from_every_wider_one_is_shown(branch_library):
+    db, ids = branch_library
+    assert _registered(db)[0] == 43
+    central, board = _registered(db, branch_ids=(ids["C"],))  # 31 of 43: 12 left out
+    assert central == 31 and board.withheld is None and board.charts
+    everything, board = _registered(db, branch_ids=(ids["C"], ids["E"]))  # all of them: equal, not a difference
+    assert everything == 43 and board.withheld is None
+    assert _registered(db, patron_types=("homebound",))[0] == f"<{K}"  # smaller than k
+
+
+def test_the_withheld_board_keeps_its_card_labels_and_downloads_nothing(branch_library):
+    db, ids = branch_library
+    _value, board = _registered(db, branch_ids=(ids["C"],), patron_types=("adult",))
+    assert {c.value for c in board.cards} == {f"<{K}"} and {c.change for c in board.cards} == {None}
+    assert "leave out fewer than 5 patrons" in board.withheld

@@ -110,14 +110,16 @@ def _audience(session: Session, campaign: Campaign, today):
 
 
 def sample_patrons(session: Session, *, actor: Actor, campaign_id: int, limit: int = 20) -> list[tuple[int, str]]:
-    """A few patrons of the campaign's segment to preview with: (id, label; names only with VIEW_PII)."""
+    """A few patrons of the campaign's segment to preview with: (id, label; names only with VIEW_PII, audited)."""
     require(actor, Perm.COMPOSE_CAMPAIGNS)
     audience = _audience(session, get(session, campaign_id), utcnow().date())
     pid = list(audience.c)[0]
-    rows = session.execute(select(Patron.id, Patron.first_name, Patron.last_name).join(audience, pid == Patron.id).order_by(Patron.id).limit(limit))
-    if actor.can(Perm.VIEW_PII):
-        return [(i, f"{first or ''} {last or ''} (#{i})".strip()) for i, first, last in rows]
-    return [(i, f"Patron #{i}") for i, _, _ in rows]
+    rows = session.execute(select(Patron.id, Patron.first_name, Patron.last_name).join(audience, pid == Patron.id).order_by(Patron.id).limit(limit)).all()
+    if not actor.can(Perm.VIEW_PII):
+        return [(i, f"Patron #{i}") for i, _, _ in rows]
+    if rows:  # full names of patrons: a view of personal data
+        audit.record(session, actor=actor, action="campaign.sample", entity="patron", detail={"campaign": campaign_id, "shown": len(rows), "patron_ids": [i for i, _, _ in rows]})
+    return [(i, f"{first or ''} {last or ''} (#{i})".strip()) for i, first, last in rows]
 
 
 def preview(db: Database, *, actor: Actor, campaign_id: int, patron_id: int) -> Rendered:

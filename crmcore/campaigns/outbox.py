@@ -92,8 +92,8 @@ class OutboxEntry:
     subject: str
 
 
-def list_messages(*, actor: Actor, limit: int = 200) -> list[OutboxEntry]:
-    """The newest messages in the outbox."""
+def list_messages(session: Session, *, actor: Actor, limit: int = 200) -> list[OutboxEntry]:
+    """The newest messages in the outbox (audited when it lists any: their To addresses are patrons')."""
     require(actor, Perm.COMPOSE_CAMPAIGNS)
     folder = directory()
     if not folder.is_dir():
@@ -105,6 +105,8 @@ def list_messages(*, actor: Actor, limit: int = 200) -> list[OutboxEntry]:
             headers = BytesHeaderParser(policy=policy.default).parse(f)
         written = datetime.fromtimestamp(path.stat().st_mtime, timezone.utc)
         entries.append(OutboxEntry(name=path.name, written_at=written, to=str(headers["To"] or ""), subject=str(headers["Subject"] or "")))
+    if entries:
+        audit.record(session, actor=actor, action="outbox.list", entity="outbox", detail={"shown": len(entries)})
     return entries
 
 

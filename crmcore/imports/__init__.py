@@ -30,7 +30,7 @@ def inspect(path: Path, *, name: str | None = None, rows: int = 5) -> Inspection
     """What a person needs to map a file: its format, header and first rows (the size limit checked first)."""
     path = Path(path)
     reading.check_size(path, name=name)
-    fmt = reading.sniff(path)
+    fmt = reading.sniff(path, name=name)
     width = len(fmt.header)
     first = [(r + [""] * width)[:width] for r in reading.preview(path, fmt, limit=rows)]
     labels = [h or f"(column {i + 1})" for i, h in enumerate(fmt.header)]

@@ -55,7 +55,8 @@ def prepared(job: Job, importer=None, *, after: int = 0) -> Iterator[Item]:
         first, ordinal = ordinal + 1, ordinal + len(rows)
         if ordinal <= after:
             continue
-        batch = cleaner.clean(rows, first)
+        too_long = stream.take_too_long()  # the chunk's rows with a value over the limit
+        batch = cleaner.clean(rows, first, too_long=too_long)
         ready = importer.prepare(batch)  # may reject more rows of the batch
         yield batch.rejected, ready, ordinal, stream.fraction()
 

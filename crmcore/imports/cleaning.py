@@ -17,7 +17,7 @@ from functools import partial
 from operator import itemgetter
 from typing import Any
 
-from crmcore.imports import values
+from crmcore.imports import reading, values
 from crmcore.imports.batch import Batch
 from crmcore.imports.mapping import FIELDS, FieldSpec
 
@@ -107,8 +107,9 @@ class Cleaner:
         # An opt-in kept as a Koha patron attribute: the cell is "CODE:value,CODE2:value"; the field reads its code's value.
         self.attributes = [(at[index[mapping["columns"][f]]], code) for f, code in (mapping.get("attribute_codes") or {}).items()]
 
-    def clean(self, rows: list[tuple[int, list[str]]], first_ordinal: int = 1) -> Batch:
-        """The batch of (line, record) rows whose `first_ordinal`-th data row comes first."""
+    def clean(self, rows: list[tuple[int, list[str]]], first_ordinal: int = 1, *, too_long: dict[int, str] | None = None) -> Batch:
+        """The batch of (line, record) rows whose `first_ordinal`-th data row comes first; the rows at the
+        lines of `too_long` (line → column) held a value over the reader's limit and are rejected for it."""
         n = len(rows)
         lines = [line for line, _record in rows]
         records = [record for _line, record in rows]
@@ -118,6 +119,8 @@ class Cleaner:
         for at, code in self.attributes:
             picked[at] = [attribute(cell, code) for cell in picked[at]]
         failed: dict[int, tuple[str, str]] = {}  # row → its first failing field and why
+        if too_long:
+            failed.update((k, (too_long[line], reading.too_long_reason())) for k, line in enumerate(lines) if line in too_long)
         columns = {field: _column(field, picked[at], fast, exact, required, missing, failed) for field, at, fast, exact, required, missing in self.plan}
         for field, year_at, month_at, required in self.year_month:
             columns[field] = _year_month(field, picked[year_at], picked[month_at] if month_at is not None else None, required, failed)

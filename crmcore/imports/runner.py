@@ -111,7 +111,7 @@ def run_import(
     reading.check_size(path, name=file_name)
     if geojson is not None:
         reading.check_size(Path(geojson), name=Path(geojson).name)
-    fmt = reading.sniff(path)
+    fmt = reading.sniff(path, name=file_name)
     mapping = clean_mapping(kind, mapping, fmt.header)
     file_hash = reading.sha256(path)
     now = utcnow()

@@ -7,7 +7,7 @@ times: nothing unsuppressed leaves this module.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 
 import numpy as np
@@ -58,6 +58,7 @@ class Dashboard:
     cards: list[Card] = field(default_factory=list)
     charts: dict[str, Chart] = field(default_factory=dict)
     zone_shapes: dict | None = None  # a GeoJSON FeatureCollection keyed by zone code, when zones have shapes
+    withheld: str | None = None  # why the filtered figures are withheld as a whole (cards read "<k", no charts)
 
 
 def _doc(function) -> str:
@@ -200,6 +201,38 @@ def zone_shapes(session: Session) -> dict | None:
     return {"type": "FeatureCollection", "features": features} if features else None
 
 
+def _wider(filters: f.Filters) -> list[f.Filters]:
+    """The selections a filtered one could be compared with: each filter dropped in turn, and none at all."""
+    dims = [name for name in ("branch_ids", "zone_ids", "patron_types") if getattr(filters, name)]
+    if not dims:
+        return []
+    out = [replace(filters, **{name: ()}) for name in dims]
+    if len(dims) > 1:
+        out.append(replace(filters, branch_ids=(), zone_ids=(), patron_types=()))
+    return out
+
+
+def _differencing_risk(session: Session, *, filters: f.Filters, k: int, months: tuple[date, ...]) -> str | None:
+    """Why a filtered selection must be suppressed as a whole, or None: its registered patrons at one of
+    `months` are fewer than k, or differ from a wider selection's (a filter dropped) by fewer than k, so
+    two views subtracted ("all types: 311", "all but homebound: 310") would single patrons out."""
+    wider = _wider(filters)
+    if not wider:
+        return None
+    for month in months:
+        own = f.registered_patrons(f.lifecycle_counts(session, filters=filters, month=month))
+        if small_cells.is_small(own, k):
+            return f"These filters select fewer than {k} patrons: their figures are withheld. Choose a wider selection."
+        for other in wider:
+            rest = f.registered_patrons(f.lifecycle_counts(session, filters=other, month=month)) - own
+            if small_cells.is_small(rest, k):
+                return (
+                    f"These filters leave out fewer than {k} patrons of a wider selection, so comparing the two would single "
+                    "them out: their figures are withheld. Choose a selection that leaves out more patrons, or none."
+                )
+    return None
+
+
 def dashboard_data(session: Session, *, filters: f.Filters, today: date) -> Dashboard:
     """Every figure behind the manager dashboard for `filters`, small cells suppressed."""
     k = int(settings.get(session, "small_cell_k"))
@@ -231,6 +264,11 @@ def dashboard_data(session: Session, *, filters: f.Filters, today: date) -> Dash
         Chart("cards_issued", "Library cards issued at outreach interactions", _doc(f.outreach_by_month), small_cells.suppress_column(cards_issued, k, sizes="cards_issued")),
     ]
     board.charts = {chart.key: chart for chart in charts}
+    board.withheld = _differencing_risk(session, filters=filters, k=k, months=(end, previous.end_month))
+    if board.withheld:  # suppressed as a whole: nothing of the selection is shown or downloaded
+        hidden = small_cells.label(k)
+        board.cards = [replace(card, value=hidden, previous=hidden, change=None) for card in board.cards]
+        board.charts, board.zone_shapes = {}, None
     return board
 
 

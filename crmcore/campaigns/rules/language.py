@@ -20,6 +20,11 @@ DATE_OPS = ("on_or_after", "before", "between", "within_last_days", "more_than_d
 STAGES = ("new", "regular", "occasional", "at_risk", "lapsed", "active")
 MAX_DEPTH = 6
 MAX_LEAVES = 100
+# Every number and date a rule holds is bounded, so nothing it compiles to can overflow a date or a
+# database integer (a value that saves must also count and launch).
+MAX_DAYS = 36_500  # a hundred years
+MAX_COUNT = 1_000_000  # activities summed over any window
+FIRST_DATE, LAST_DATE = date(1900, 1, 1), date(2200, 12, 31)
 
 
 @dataclass(frozen=True)
@@ -74,11 +79,26 @@ def _int(value: Any, where: str, *, low: int = 0, high: int = 1_000_000) -> int:
     return value
 
 
-def _date(value: Any, where: str) -> date:
+def _bounded(label: str, what: str, low: int, high: int):
+    """A check of a whole number between `low` and `high`, refused in a librarian's words."""
+
+    def check(value: Any, where: str) -> int:
+        number = _int(value, where, low=-(2**63), high=2**63 - 1)
+        if not low <= number <= high:
+            raise ValueError(f"{where}: {label}: enter {what} between {low} and {high}.")
+        return number
+
+    return check
+
+
+def _date(value: Any, where: str, label: str | None = None) -> date:
     try:
-        return date.fromisoformat(value)
+        day = date.fromisoformat(value)
     except (TypeError, ValueError):
         raise ValueError(f"{where}: must be a date like 2025-01-31, not {value!r}.") from None
+    if not FIRST_DATE <= day <= LAST_DATE:
+        raise ValueError(f"{where}: {label or 'Date'}: enter a date between {FIRST_DATE} and {LAST_DATE}.")
+    return day
 
 
 def _pair(value: Any, where: str, check) -> None:
@@ -111,17 +131,18 @@ def _check_value(spec: FieldSpec, op: str, value: Any, where: str) -> None:
     elif spec.kind == "stage":
         _strings(value, where, STAGES)
     elif spec.kind in ("number", "activity"):
+        check = _bounded(spec.label, "a number of days", 0, MAX_DAYS) if spec.kind == "number" else _bounded(spec.label, "a number", 0, MAX_COUNT)
         if op == "between":
-            _pair(value, where, _int)
+            _pair(value, where, check)
         else:
-            _int(value, where)
+            check(value, where)
     elif spec.kind == "date":
         if op == "between":
-            _pair(value, where, _date)
+            _pair(value, where, lambda v, w: _date(v, w, spec.label))
         elif op in ("on_or_after", "before"):
-            _date(value, where)
+            _date(value, where, spec.label)
         else:
-            _int(value, where, high=36_500)
+            _bounded(spec.label, "a number of days", 0, MAX_DAYS)(value, where)
     elif spec.kind == "text":
         if not isinstance(value, str) or not value.strip() or len(value) > 100:
             raise ValueError(f"{where}: must be some text (at most 100 characters), not {value!r}.")
@@ -147,7 +168,7 @@ def _check_leaf(node: dict, path: str) -> None:
     if "kind" in spec.extras and node.get("kind") not in (*KINDS, "any"):
         raise ValueError(f"{_where(path, 'kind')}: {node.get('kind')!r} is not an activity kind; use one of {', '.join(KINDS)} or any.")
     if "days" in spec.extras and node.get("days") is not None:
-        _int(node["days"], _where(path, "days"), low=1, high=36_500)
+        _bounded(f"{spec.label}, in the last N days", "a number of days", 1, MAX_DAYS)(node["days"], _where(path, "days"))
     if spec.kind == "consent":
         if node.get("channel") not in CHANNELS:
             raise ValueError(f"{_where(path, 'channel')}: {node.get('channel')!r} is not a channel; use one of {', '.join(CHANNELS)}.")
