@@ -82,7 +82,7 @@ NO_ACTOR: dict[str, str] = {
     "admin.auth.ensure_admin": "first start (`init`): creates the first admin when there is none; prints its password to the operator",
     "admin.auth.hash_password": PURE,
     "admin.auth.sign_in": "public: the password authorises; returns only the signed-in staff member's own Actor",
-    "admin.auth.staff_names": "staff display names by id (not patrons); unused by pages today — TODO-lead: give it an actor or drop it",
+    "admin.auth.staff_names": "staff display names by id (not patrons); called nowhere today — TODO-lead: give it an actor or drop it",
     "admin.backup.backup_dir": CONFIG,
     "admin.backup.check_revision": PARSE,
     "admin.backup.check_sqlite_file": PARSE,
@@ -116,11 +116,11 @@ NO_ACTOR: dict[str, str] = {
     "campaigns.drafts.in_holdout": PURE,
     "campaigns.segments.ensure_presets": "creates the preset segments (rules only, no patron data) at start",
     "campaigns.templates.check": PURE,
-    "campaigns.templates.contexts": "merge fields (names, preference links) for the worker's send loop and for drafts.preview, which checks the actor and audits",
+    "campaigns.templates.contexts": "merge fields (names, preference links), only through sending.contexts_for: the worker's send loop, and drafts.preview after it checks the actor and audits",
     "campaigns.templates.render": PURE,
     "campaigns.sending.build": PURE,
     "campaigns.sending.claim": WORKER,
-    "campaigns.sending.contexts_for": WORKER + "; it holds names, addresses and preference links — TODO-lead: private once sending is settled",
+    "campaigns.sending.contexts_for": WORKER + "; also drafts.preview, after it checks the actor and audits; holds names, addresses and preference links — TODO-lead: take the actor or go private",
     "campaigns.sending.message_id": PURE,
     "campaigns.sending.public_url": CONFIG,
     "campaigns.sending.recover": WORKER,
@@ -431,7 +431,9 @@ TOKEN_MAKERS = {"campaigns.preference_tokens.make", "campaigns.preference_tokens
 # Writes a patron's consent or the do-not-mail list with no actor and no audit entry: staff record a patron's
 # request through patrons.record_patron_request, erase through rights.erase.
 UNCHECKED_WRITERS = {"library.consent.record", "library.consent.patron_withdraws", "campaigns.preferences.withdraw_everything", "campaigns.do_not_mail.suppress"}
-NOT_FOR_STAFF_CODE = TOKEN_MAKERS | UNCHECKED_WRITERS | {f for f, reason in NO_ACTOR.items() if reason.startswith((WORKER, INBOUND, AGGREGATE, IMPORTER))}
+# Return names or addresses with no actor (TODO-lead in NO_ACTOR): the worker's until they take one.
+UNCHECKED_READERS = {"campaigns.templates.contexts", "campaigns.sending.contexts_for", "admin.auth.staff_names"}
+NOT_FOR_STAFF_CODE = TOKEN_MAKERS | UNCHECKED_WRITERS | UNCHECKED_READERS | {f for f, reason in NO_ACTOR.items() if reason.startswith((WORKER, INBOUND, AGGREGATE, IMPORTER))}
 
 
 def crmcore_calls(path: Path) -> set[str]:
