@@ -67,6 +67,7 @@ CASES: list[tuple[str, Perm, Callable]] = [
     ("outreach.tasks.assignable_staff", Perm.VIEW_OUTREACH, lambda s, a: tasks.assignable_staff(s, actor=a)),
     ("outreach.tasks.create_task", Perm.EDIT_OUTREACH, lambda s, a: tasks.create_task(s, actor=a, title="Call")),
     ("outreach.tasks.my_followups", Perm.VIEW_OUTREACH, lambda s, a: tasks.my_followups(s, actor=a)),
+    ("outreach.tasks.interaction_names", Perm.VIEW_OUTREACH, lambda s, a: tasks.interaction_names(s, actor=a, ids=[interaction_id(s, a.id)])),
     ("outreach.tasks.complete", Perm.EDIT_OUTREACH, lambda s, a: tasks.complete(s, actor=a, kind="task", item_id=task_id(s, a.id))),
     ("outreach.tasks.snooze", Perm.EDIT_OUTREACH, lambda s, a: tasks.snooze(s, actor=a, kind="follow_up", item_id=interaction_id(s, a.id, follow_up_on=date.today()), until=date.today())),
     ("outreach.tasks.reassign", Perm.EDIT_OUTREACH, lambda s, a: tasks.reassign(s, actor=a, kind="task", item_id=task_id(s, a.id), assignee_id=a.id)),

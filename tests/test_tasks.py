@@ -9,6 +9,7 @@ from icalendar import Calendar
 from sqlmodel import select
 
 from crmcore.admin import auth
+from crmcore.admin.permissions import PermissionDenied
 from crmcore.models import AuditLog, Interaction, Task
 from crmcore.outreach import calendar, interactions, tasks
 
@@ -140,3 +141,15 @@ def test_a_feed_is_served_for_its_token_until_it_is_reset_or_access_is_lost(db, 
         auth.set_role(s, actor=staff["admin"], username="outreach", role="viewer")  # lost access to outreach
     with db.read() as s:
         assert calendar.feed(s, token=new) is None
+
+def test_interaction_names_name_organizations_and_contacts_for_staff_who_see_outreach(db, staff):
+    me = staff["outreach"]
+    with db.write() as s:
+        iid = interactions.log_interaction(s, actor=me, kind="meeting", new_organizations=["PTA"], new_contacts=[{"first_name": "Ana", "last_name": "Diaz"}]).id
+        other = interactions.log_interaction(s, actor=me, kind="visit", new_organizations=["Food bank"]).id
+    with db.read() as s:
+        assert tasks.interaction_names(s, actor=me, ids=[iid]) == {iid: ["PTA", "Ana Diaz"]}
+        assert tasks.interaction_names(s, actor=me, ids=[]) == {}
+        assert set(tasks.interaction_names(s, actor=me, ids=[iid, other])) == {iid, other}
+        with pytest.raises(PermissionDenied):
+            tasks.interaction_names(s, actor=staff["viewer"], ids=[iid])

@@ -175,7 +175,7 @@ def profile(session: Session, *, actor: Actor, patron_id: int, months: int = 24)
         "interests": [i.strip() for i in (patron.interests or "").split(",") if i.strip()],
         "consent": {channel: {topic: current.get((channel, topic)) for topic in consent.TOPICS} for channel in consent.CHANNELS},
         "consent_history": history,
-        "activity": activity_by_month(session, patron_id=patron_id, months=months),
+        "activity": _activity_by_month(session, patron_id=patron_id, months=months),
     }
 
 
@@ -199,7 +199,7 @@ def record_patron_request(
                  detail={"channel": channel, "topic": topic, "granted": granted, "way": way})
 
 
-def activity_by_month(session: Session, *, patron_id: int, months: int = 24, today: date | None = None) -> list[dict[str, Any]]:
+def _activity_by_month(session: Session, *, patron_id: int, months: int = 24, today: date | None = None) -> list[dict[str, Any]]:
     """The patron's monthly activity from the rollups, newest month first: {"Month", kind: count, …}."""
     today = today or date.today()
     index = today.year * 12 + today.month - 1 - (months - 1)

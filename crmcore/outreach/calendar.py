@@ -16,7 +16,7 @@ from icalendar import Calendar, Event
 from sqlalchemy import delete
 from sqlmodel import Session, select
 
-from crmcore.admin import settings
+from crmcore.admin import auth, settings
 from crmcore.admin.permissions import Actor, Perm, Role, allowed, require
 from crmcore.models import CalendarFeed, Interaction, StaffUser
 from crmcore.outreach import tasks
@@ -32,9 +32,10 @@ def _summary(kind: str, names: list[str]) -> str:
     return f"{KINDS.get(kind, kind)}: {', '.join(sorted(names)) or '—'}"
 
 
-def build_calendar(session: Session, *, staff_id: int, today: date | None = None) -> bytes:
-    """The .ics of one staff member: open follow-ups and dated tasks (all-day) and their outreach events."""
+def _build_calendar(session: Session, *, actor: Actor, today: date | None = None) -> bytes:
+    """The .ics of the actor: open follow-ups and dated tasks (all-day) and their outreach events."""
     today = today or date.today()
+    staff_id = actor.id
     user = session.get(StaffUser, staff_id)
     cal = Calendar()
     cal.add("prodid", "-//Liaison//Outreach follow-ups//EN")
@@ -44,7 +45,7 @@ def build_calendar(session: Session, *, staff_id: int, today: date | None = None
     cal.add("refresh-interval", timedelta(hours=1), parameters={"VALUE": "DURATION"})
     cal.add("x-published-ttl", "PT1H")
     stamp = datetime.now(timezone.utc)
-    for item in tasks.open_items(session, staff_id=staff_id, until=today + timedelta(days=FUTURE_DAYS), today=today):
+    for item in tasks.my_followups(session, actor=actor, horizon_days=FUTURE_DAYS, today=today):
         if item["due_on"] is None:
             continue
         event = Event()
@@ -59,7 +60,7 @@ def build_calendar(session: Session, *, staff_id: int, today: date | None = None
     interactions = list(
         session.exec(select(Interaction).where(Interaction.staff_id == staff_id, Interaction.occurred_at >= window[0], Interaction.occurred_at < window[1]))
     )
-    names = tasks.interaction_names(session, [i.id for i in interactions])
+    names = tasks.interaction_names(session, actor=actor, ids=[i.id for i in interactions])
     for interaction in interactions:
         event = Event()
         event.add("uid", f"interaction-{interaction.id}@liaison")
@@ -75,7 +76,7 @@ def build_calendar(session: Session, *, staff_id: int, today: date | None = None
 def my_calendar(session: Session, *, actor: Actor, today: date | None = None) -> bytes:
     """The actor's own .ics, for a one-off download."""
     require(actor, Perm.VIEW_OUTREACH)
-    return build_calendar(session, staff_id=actor.id, today=today)
+    return _build_calendar(session, actor=actor, today=today)
 
 
 def feed_token(session: Session, *, actor: Actor) -> str | None:
@@ -122,4 +123,4 @@ def feed(session: Session, *, token: str) -> bytes | None:
     user = found[1]
     if not user.is_active or not allowed(Role(user.role), Perm.VIEW_OUTREACH):
         return None
-    return build_calendar(session, staff_id=user.id)
+    return _build_calendar(session, actor=auth.actor_for(user))  # the token stands for its staff member

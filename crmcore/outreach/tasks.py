@@ -92,7 +92,9 @@ def _status(due_on: date | None, today: date) -> str:
     return "overdue" if due_on < today else "due today" if due_on == today else "upcoming"
 
 
-def interaction_names(session: Session, ids: list[int]) -> dict[int, list[str]]:
+def interaction_names(session: Session, *, actor: Actor, ids: list[int]) -> dict[int, list[str]]:
+    """The names of the organizations and contacts of each interaction: interaction id → names."""
+    require(actor, Perm.VIEW_OUTREACH)
     names: dict[int, list[str]] = {}
     if not ids:
         return names
@@ -105,8 +107,9 @@ def interaction_names(session: Session, ids: list[int]) -> dict[int, list[str]]:
     return names
 
 
-def open_items(session: Session, *, staff_id: int, until: date | None = None, today: date | None = None) -> list[dict[str, Any]]:
-    """Open follow-ups and tasks of one staff member due up to `until` (tasks without a date too), soonest first."""
+def _open_items(session: Session, *, actor: Actor, until: date | None = None, today: date | None = None) -> list[dict[str, Any]]:
+    """Open follow-ups and tasks of the actor due up to `until` (tasks without a date too), soonest first."""
+    staff_id = actor.id
     today = today or date.today()
     follow_ups = select(Interaction).where(
         func.coalesce(Interaction.follow_up_assignee_id, Interaction.staff_id) == staff_id,
@@ -118,7 +121,7 @@ def open_items(session: Session, *, staff_id: int, until: date | None = None, to
         follow_ups = follow_ups.where(Interaction.follow_up_on <= until)
         task_query = task_query.where(or_(Task.due_on.is_(None), Task.due_on <= until))
     interactions = list(session.exec(follow_ups))
-    names = interaction_names(session, [i.id for i in interactions])
+    names = interaction_names(session, actor=actor, ids=[i.id for i in interactions])
     items = [
         {
             "kind": "follow_up",
@@ -141,7 +144,7 @@ def my_followups(session: Session, *, actor: Actor, horizon_days: int = 7, today
     """The actor's overdue, due and coming (within `horizon_days`) follow-ups and tasks."""
     require(actor, Perm.VIEW_OUTREACH)
     today = today or date.today()
-    return open_items(session, staff_id=actor.id, until=today + timedelta(days=horizon_days), today=today)
+    return _open_items(session, actor=actor, until=today + timedelta(days=horizon_days), today=today)
 
 
 def _item(session: Session, kind: str, item_id: int) -> Task | Interaction:
