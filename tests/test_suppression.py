@@ -1,7 +1,6 @@
 """Small-cell suppression: primary cells, complementary cells (no subtraction recovers a small group),
 remainders beside totals, changes, and the dashboard's own figures and downloads."""
 
-import io
 from datetime import date
 
 import numpy as np
