@@ -5,6 +5,8 @@ from pathlib import Path
 import streamlit as st
 
 import ui
+from crmcore.admin import backup
+from crmcore.admin.permissions import Perm
 
 st.set_page_config(page_title="Liaison", page_icon=":material/diversity_3:", layout="wide")
 
@@ -36,6 +38,8 @@ else:
         if spec.perm is None or actor.can(spec.perm):
             sections.setdefault(spec.section, []).append(st.Page(spec.path, title=spec.title, icon=spec.icon))
     page = st.navigation({**sections, "": public} if public else sections)
+    if actor.can(Perm.BACKUP) and (trouble := backup.health(actor=actor)):
+        st.error(ui.md(trouble), icon=":material/database:")  # on every page, until the database and its backups are sound
     with st.sidebar:
         st.caption(f"Signed in as **{ui.md(actor.username)}** ({actor.role})")
         if st.button("Sign out", icon=":material/logout:"):

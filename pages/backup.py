@@ -28,7 +28,8 @@ def forget_pending() -> None:
 # it is confirmed, cancelled or dismissed.
 @st.dialog("Restore this backup?", on_dismiss=forget_pending)
 def confirm_restore(path: str, label: str) -> None:
-    st.warning(f"This replaces the whole database with {ui.md(label)}. Everything changed since that backup is lost (the current database is backed up first).")
+    st.warning(f"This replaces the whole database with {ui.md(label)}. Everything changed since that backup is lost (the current database is backed up first). "
+               "Everyone, you included, signs in again afterwards.")
     left, right = st.columns(2)
     if right.button("Cancel", key="backup-cancel"):
         forget_pending()
@@ -43,8 +44,6 @@ def confirm_restore(path: str, label: str) -> None:
 
 
 with ui.user_errors():
-    if problem := backup.health(actor=me):
-        st.error(ui.md(problem), icon=":material/warning:")
     if st.button("Back up now", type="primary", icon=":material/backup:", key="backup-now"):
         with st.spinner("Backing up…"):
             made = backup.create_backup(db, actor=me)

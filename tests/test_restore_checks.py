@@ -323,7 +323,8 @@ def test_a_damaged_live_database_is_replaced_by_a_good_backup_its_copy_kept_asid
     assert len(branch_codes(sqlite_db)) == 3000
 
 
-def test_the_backup_page_shows_a_failed_integrity_check(app, tmp_path, staff):
+@pytest.mark.parametrize("page", ["pages/backup.py", "pages/dashboard.py"])
+def test_every_page_shows_admins_a_failed_integrity_check(app, tmp_path, staff, page):
     damaged_file = tmp_path / "elsewhere" / "crm.db"
     damaged_file.parent.mkdir()
     migrate(f"sqlite:///{damaged_file}")
@@ -331,8 +332,10 @@ def test_the_backup_page_shows_a_failed_integrity_check(app, tmp_path, staff):
     elsewhere = Database(f"sqlite:///{damaged_file}")
     backup.check_database(elsewhere)
     elsewhere.dispose()
-    at = app(role="admin", page="pages/backup.py").run()
-    assert not at.exception and "failed its integrity check" in at.error[0].value
+    at = app(role="admin", page=page).run()
+    assert not at.exception and ["failed its integrity check" in e.value for e in at.error] == [True]
+    at = app(role="manager", page="pages/dashboard.py").run()  # others cannot act on it
+    assert not at.exception and not at.error
 
 
 def test_what_a_killed_backup_or_restore_left_behind_is_swept_once_old(sqlite_db, backup_folder):

@@ -57,7 +57,8 @@ DB_CASES = [
 
 # Functions that take an actor only to name who acted, not to authorise anything. (downloads.offer keeps a file
 # for the staff member it names: what goes in was authorised where it was made.)
-NOT_AUTHORISING = {"privacy.audit.record", "admin.permissions.require", "privacy.downloads.offer"}
+# sessions.start: the actor is the staff member who has just signed in.
+NOT_AUTHORISING = {"privacy.audit.record", "admin.permissions.require", "privacy.downloads.offer", "admin.sessions.start"}
 
 
 # --- the public surface without an actor -----------------------------------------------------------
@@ -79,20 +80,49 @@ AGGREGATE = "takes a Session and returns only aggregate counts; kpis.dashboard.d
 IMPORTER = "the importers' machinery: rows of a file the operator supplied, run under imports.run_import (which checks the actor) or the CLI"
 INBOUND = "the inbound mail listener: answers mail providers and patrons, no staff member"
 TOKEN_ROUTE = "public route: the patron's signed token authorises, and it reaches only that patron's own record"
+SIGNIN = "the sign-in gate: a session, cookie or ticket the browser holds reaches only its own staff member"
+FILES = "makes files and folders owner-only: no records"
+UPLOAD = "the Imports page's uploaded file, kept for imports.run_import (which checks the actor): no records returned"
 HELPER = "a helper of its package's service functions, called after their require(); returns no name, address or note"
 
 # Every public crmcore function that takes no `actor`, and why it needs none. A new one fails
 # test_every_public_function_without_an_actor_is_listed: give it `actor` and require(), make it private,
 # or add it here with an honest reason.
 NO_ACTOR: dict[str, str] = {
+    "admin.backup.check_database": "checks a database file's integrity and schema (restore, the daily check): no records returned",
+    "admin.backup.pg_archive_problems": PARSE,
+    "admin.schemas.deferrable_indexes": PLUMBING,
+    "admin.schemas.differences": PURE,
+    "admin.schemas.pg_schema": PLUMBING,
+    "admin.schemas.pg_scratch": PLUMBING,
+    "admin.schemas.sqlite_schema": PLUMBING,
+    "admin.sessions.cookie_value": PURE,
+    "admin.sessions.current": SIGNIN,
+    "admin.sessions.end": SIGNIN,
+    "admin.sessions.end_everyone": "called by backup.restore (which checks the actor): ends every session, returns nothing",
+    "admin.sessions.resume": SIGNIN,
+    "admin.sessions.take_ticket": SIGNIN,
+    "admin.sessions.token_from_cookie": PURE,
+    "admin.settings.version": CONFIG,
+    "campaigns.outbox.writable": WORKER,
+    "db.is_busy": PURE,
+    "files.private_dir": FILES,
+    "files.private_file": FILES,
+    "files.write_private": FILES,
+    "imports.reading.file_encoding": PARSE,
+    "imports.reading.too_long_reason": PARSE,
+    "imports.uploads.directory": CONFIG,
+    "imports.uploads.discard": UPLOAD,
+    "imports.uploads.remove_stale": UPLOAD,
+    "imports.uploads.save": UPLOAD,
+    "models.admin.new_epoch": PURE,
+    "web.routes.session_cookie": "public route: the one-use ticket the sign-in page just made authorises; sets that session's cookie only",
     # admin
     "admin.auth.actor_for": "turns a StaffUser row already loaded by sign-in into an Actor: no data access",
     "admin.auth.check_password_strength": PURE,
-    "admin.auth.current_actor": "the sign-in gate: the signed-in session's own account, or None when it is gone or disabled",
     "admin.auth.ensure_admin": "`init` on first start: creates the `admin` account when there is no account at all; returns its generated password to show once",
     "admin.auth.hash_password": PURE,
     "admin.auth.sign_in": "public: the password authorises; returns only the signed-in staff member's own Actor",
-    "admin.auth.staff_names": "staff display names by id (not patrons); called nowhere today — TODO-lead: give it an actor or drop it",
     "admin.backup.backup_dir": CONFIG,
     "admin.backup.check_revision": PARSE,
     "admin.backup.check_sqlite_file": PARSE,

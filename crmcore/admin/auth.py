@@ -227,12 +227,6 @@ def list_users(session: Session, *, actor: Actor) -> list[StaffUser]:
     return list(session.exec(select(StaffUser).order_by(StaffUser.username)))
 
 
-def staff_names(session: Session) -> dict[int, str]:
-    """Active staff ids to display names, for pickers (assignee, staff filter)."""
-    rows = session.exec(select(StaffUser).where(StaffUser.is_active).order_by(StaffUser.username))
-    return {u.id: u.display_name or u.username for u in rows}
-
-
 def ensure_admin(session: Session) -> str | None:
     """On first start, create the `admin` account. Returns a generated password to show once, else None."""
     if session.exec(select(func.count()).select_from(StaffUser)).one():

@@ -39,6 +39,7 @@ from sqlalchemy import create_engine
 from sqlalchemy.engine import make_url
 from sqlmodel import SQLModel
 
+from crmcore import files
 from crmcore.admin import config, schemas, sessions, settings
 from crmcore.admin.permissions import Actor, Perm, require
 from crmcore.bulk import restore_indexes
@@ -74,10 +75,7 @@ def backup_dir() -> Path:
 def _private_dir(path: Path) -> None:
     """Make `path` (and missing parents) a folder only its owner can enter; never adds rights it lacks."""
     try:
-        path.mkdir(mode=0o700, parents=True, exist_ok=True)
-        mode = path.stat().st_mode & 0o777
-        if mode & 0o077:
-            os.chmod(path, mode & 0o700)
+        files.private_dir(path)
     except OSError as exc:
         raise ValueError(f"The backup folder {path} cannot be used ({exc.strerror or exc}); check that it exists and that Liaison may write to it.") from None
 
@@ -85,14 +83,6 @@ def _private_dir(path: Path) -> None:
 def _writable(folder: Path) -> None:
     if not os.access(folder, os.W_OK | os.X_OK):
         raise ValueError(f"Liaison may not write to the backup folder {folder} (permission denied); nothing was changed. Give the account Liaison runs as write access to it, or set CRM_BACKUP_DIR.")
-
-
-def _private_file(path: Path) -> Path:
-    """Create `path` empty and owner-only (0600): SQLite then keeps that mode, and gives it to its journals."""
-    fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
-    os.close(fd)
-    os.chmod(path, 0o600)
-    return path
 
 
 def _new_path(db: Database, kind: str | None) -> Path:
@@ -133,7 +123,7 @@ def _take(db: Database, target: Path) -> None:
     problem = None
     try:
         part.unlink(missing_ok=True)
-        _private_file(part)
+        files.private_file(part)
         if db.is_sqlite:
             _sqlite_copy(_sqlite_file(db), part)
             _sqlite_single_file(part)
@@ -243,11 +233,7 @@ def save_upload(name: str, data: bytes) -> Path:
     _private_dir(folder)
     _writable(folder)
     safe = re.sub(r"[^A-Za-z0-9._-]", "_", Path(name).name)[-100:] or "backup"
-    path = folder / f"{utcnow():%Y%m%d-%H%M%S}-{safe}"
-    path.unlink(missing_ok=True)
-    _private_file(path)
-    path.write_bytes(data)
-    return path
+    return files.write_private(folder / f"{utcnow():%Y%m%d-%H%M%S}-{safe}", data)
 
 
 # --- health: the database's integrity check and the last backup's verification ----------------------
@@ -269,12 +255,7 @@ def _record(what: str, *, ok: bool, detail: str) -> None:
     try:
         state = _read_health()
         state[what] = {"at": utcnow().strftime("%Y-%m-%d %H:%M UTC"), "ok": ok, "detail": detail}
-        path = _health_path()
-        part = path.with_name(path.name + ".part")
-        part.unlink(missing_ok=True)
-        _private_file(part)
-        part.write_text(json.dumps(state))
-        os.replace(part, path)
+        files.write_private(_health_path(), json.dumps(state).encode())
     except (OSError, ValueError) as exc:
         log.error("cannot record the %s check in the backup folder: %s", what, type(exc).__name__)
 
@@ -468,7 +449,7 @@ def _restore_sqlite(db: Database, source: Path) -> dict:
     live = _sqlite_file(db)
     try:
         with tempfile.TemporaryDirectory(dir=backup_dir(), prefix=".restore-") as tmp:  # a private (0700) folder
-            work = _private_file(Path(tmp) / "restore.db")
+            work = files.private_file(Path(tmp) / "restore.db")
             try:  # through SQLite, so a file still in WAL mode comes with what its -wal holds
                 _sqlite_copy(source, work)
             except sqlite3.DatabaseError as exc:

@@ -8,7 +8,6 @@ from __future__ import annotations
 import errno
 import os
 import re
-import stat
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from email import policy
@@ -18,6 +17,7 @@ from pathlib import Path
 
 from sqlmodel import Session
 
+from crmcore import files
 from crmcore.admin import config
 from crmcore.admin.permissions import Actor, Perm, require
 from crmcore.campaigns.mime import Mail
@@ -30,20 +30,9 @@ def directory() -> Path:
     return Path(config.get("CRM_OUTBOX_DIR", str(config.DATA_DIR / "outbox")))
 
 
-def _private_folder() -> Path:
-    """The outbox folder, made owner-only (0700) whatever the umask. An existing folder only loses
-    group and other bits: Liaison never grants itself a permission an administrator took away."""
-    folder = directory()
-    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-    mode = stat.S_IMODE(folder.stat().st_mode)
-    if mode & 0o077:
-        os.chmod(folder, mode & 0o700)
-    return folder
-
-
 def writable() -> Path:
     """The outbox folder, or OSError (e.g. PermissionError) if messages cannot be written there."""
-    folder = _private_folder()
+    folder = files.private_dir(directory())
     if not os.access(folder, os.W_OK | os.X_OK):
         raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(folder))
     return folder
@@ -52,19 +41,8 @@ def writable() -> Path:
 def write(mail: Mail) -> Path:
     """Write one message atomically, named after its Message-ID (so a rewrite replaces, never duplicates);
     the file is owner-only (0600) whatever the umask."""
-    folder = _private_folder()
     name = _UNSAFE.sub("_", mail.message_id.strip("<>") or "message") + ".eml"
-    path = folder / name
-    tmp = folder / f".{name}.{os.getpid()}.tmp"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        os.fchmod(fd, 0o600)  # a leftover temporary file keeps its old mode through O_CREAT
-        with os.fdopen(fd, "wb", closefd=False) as f:
-            f.write(mail.data)
-    finally:
-        os.close(fd)
-    os.replace(tmp, path)
-    return path
+    return files.write_private(files.private_dir(directory()) / name, mail.data)
 
 
 def remove_patron(*, actor: Actor, patron_id: int) -> int:

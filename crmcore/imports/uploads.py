@@ -14,6 +14,7 @@ import time
 from datetime import timedelta
 from pathlib import Path
 
+from crmcore import files
 from crmcore.admin import config
 
 STALE_AFTER = timedelta(days=1)
@@ -22,9 +23,7 @@ STALE_AFTER = timedelta(days=1)
 def directory(root: Path | None = None) -> Path:
     """The private uploads folder (created 0700, and made so if it was not)."""
     folder = Path(root) if root is not None else config.DATA_DIR / "uploads"
-    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-    os.chmod(folder, 0o700)
-    return folder
+    return files.private_dir(folder)
 
 
 def save(data: bytes, *, name: str, root: Path | None = None) -> Path:
@@ -34,17 +33,7 @@ def save(data: bytes, *, name: str, root: Path | None = None) -> Path:
     if path.exists():
         os.utime(path)  # in use again: not stale
         return path
-    tmp = folder / f".{path.name}.{os.getpid()}.{time.monotonic_ns()}.tmp"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        os.fchmod(fd, 0o600)  # exactly owner-only, whatever the umask
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return path
+    return files.write_private(path, data)
 
 
 def discard(path: Path | None, *, root: Path | None = None) -> bool:
