@@ -263,3 +263,23 @@ def test_lock_a_flood_of_anonymous_sign_ins_never_makes_a_patrons_save_fail(db, 
     assert saves[0] > 20 and len(timings) > 10
     p95 = statistics.quantiles(timings, n=20)[-1]
     assert p95 < 1.0, f"sign-in p95 {p95:.3f} s over {len(timings)} attempts"
+
+
+def test_files_the_commands_of_make_run_create_are_owner_only_under_umask_022(tmp_path):
+    """`make run` is `init` then `serve` (the app and the worker): run init and one worker round as a
+    service manager would, under the usual umask, and look at every file they left."""
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    env = {**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path / 'data' / 'crm.db'}", "CRM_BACKUP_DIR": str(tmp_path / "data" / "backups"),
+           "CRM_OUTBOX_DIR": str(tmp_path / "data" / "outbox"), "CRM_SECRET_KEY": "modes", "CRM_ADMIN_PASSWORD": "a long password 1"}
+    for command in (["init", "--patrons", "200"], ["worker", "--once"]):
+        subprocess.run([sys.executable, "-m", "crmcore", *command], env=env, cwd=ROOT, check=True, capture_output=True, timeout=300,
+                       preexec_fn=lambda: os.umask(0o022))
+    made = sorted(tmp_path.rglob("*"))
+    assert {p.name for p in made} >= {"crm.db", "backups", "health.json"} and any(p.name.startswith("liaison-daily-") for p in made)
+    loose = {str(p.relative_to(tmp_path)): oct(stat.S_IMODE(p.stat().st_mode)) for p in made
+             if stat.S_IMODE(p.stat().st_mode) & 0o077}
+    assert loose == {}

@@ -4,7 +4,6 @@ small rendering helpers. UI only: behaviour lives in crmcore.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -106,9 +105,19 @@ def sign_in(username: str, password: str, *, next_path: str) -> str | None:
             raise
         return BUSY
     st.session_state[SESSION] = started.session_id
-    target = json.dumps(f"/session/{started.ticket}?{urlencode({'next': next_path})}")
-    st.html(f"<script>window.location.replace({target})</script>", unsafe_allow_javascript=True)
+    redirect(f"/session/{started.ticket}?{urlencode({'next': next_path})}")
     return None
+
+
+_REDIRECT = re.compile(r"/session/[A-Za-z0-9_-]+\?next=[A-Za-z0-9%._~+-]*")
+
+
+def redirect(target: str) -> None:
+    """Send the browser to `target`: only the session route, in URL-safe characters (a next path arrives
+    percent-encoded), so nothing typed or asked for can become markup or script."""
+    if not _REDIRECT.fullmatch(target):
+        raise ValueError(f"Not an address to send the browser to: {target[:80]!r}.")
+    st.html(f"<script>window.location.replace('{target}')</script>", unsafe_allow_javascript=True)
 
 
 def asked_for(page) -> str:
