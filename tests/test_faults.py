@@ -97,15 +97,15 @@ def test_sending_with_the_outbox_under_a_file_keeps_messages_queued_and_says_why
 
 
 def test_sending_when_the_outbox_turns_unwritable_mid_batch_gives_the_rest_back(db, staff, tmp_path):
-    """The folder check passes, then a write fails (a read-only file where the message goes): that message
+    """The folder check passes, then a write fails (a folder where the message's file must go): that message
     and the rest wait; none is unknown."""
     with db.write() as s:
         ids = add_patrons(s, 3)
         cid = add_campaign(s, patron_ids=ids)
     folder = tmp_path / "outbox"
     folder.mkdir(mode=0o700)
-    blocker = folder / f".campaign-{cid}.patron-{ids[1]}_library.test.eml.{os.getpid()}.tmp"
-    blocker.mkdir()  # a folder where the message's temporary file must go: the write fails
+    blocker = folder / f"campaign-{cid}.patron-{ids[1]}_library.test.eml"
+    blocker.mkdir()  # a folder where the message's file must go: the write fails
     assert sending.send_pending(db) == {"sent": 1}
     assert statuses(db, cid) == {"sent": 1, "queued": 2}
     with db.read() as s:
