@@ -10,7 +10,7 @@ import streamlit as st
 
 import ui
 from crmcore.admin.permissions import Perm
-from crmcore.campaigns import drafts, results, sending
+from crmcore.campaigns import drafts, results
 from crmcore.campaigns.templates import MERGE_FIELDS
 from crmcore.library import consent
 
@@ -162,11 +162,7 @@ def results_tab(campaign) -> None:
         st.caption("Failed, and why:")
         st.dataframe(pd.DataFrame(sorted(r["failure_reasons"].items(), key=lambda kv: -kv[1]), columns=["reason", "messages"]), hide_index=True)
     if r["queued"]:
-        with db.read() as session:
-            queue = sending.status(session, actor=me)
-        if queue["paused"]:
-            st.warning(f"Sending is paused: {queue['paused']} (since {queue['paused_at']:%H:%M} UTC). "
-                       f"{queue['waiting']:,} messages wait and go out once this is fixed.")
+        ui.sending_paused()
     if r["unknown"]:
         st.warning(f"{r['unknown']:,} messages were in flight when a worker stopped: they may or may not have arrived, and are never resent.")
     if "recipients_n" not in r:

@@ -5,7 +5,7 @@ import streamlit as st
 
 import ui
 from crmcore.admin import config
-from crmcore.campaigns import inbound, outbox, results, sending
+from crmcore.campaigns import inbound, outbox, results
 
 st.title("Sent mail")
 db, me = ui.db(), ui.actor()
@@ -15,13 +15,10 @@ else:
     st.caption("No SMTP server is configured: every message is written here as an .eml file instead of being sent.")
 
 with ui.user_errors():
+    queue = ui.sending_paused()
     with db.read() as session:
-        queue = sending.status(session, actor=me)
         failed = results.failures(session, actor=me)
-    if queue["paused"]:
-        st.warning(f"Sending is paused: {queue['paused']} (since {queue['paused_at']:%H:%M} UTC). "
-                   f"{queue['waiting']:,} messages wait; they go out once this is fixed (the worker tries again every minute).")
-    elif queue["waiting"]:
+    if not queue["paused"] and queue["waiting"]:
         st.caption(f"{queue['waiting']:,} messages wait to go out.")
     if failed:
         with st.expander(f"Messages that failed ({len(failed):,}{'+' if len(failed) == 200 else ''})"):

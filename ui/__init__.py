@@ -17,6 +17,7 @@ from sqlalchemy.exc import OperationalError
 from crmcore import exports
 from crmcore.admin import auth, config, sessions
 from crmcore.admin.permissions import Actor, Perm, PermissionDenied
+from crmcore.campaigns import sending
 from crmcore.db import Database, DatabaseError, is_busy, shared
 from crmcore.privacy import downloads
 
@@ -151,6 +152,16 @@ def user_errors() -> Iterator[None]:
         if not is_busy(exc):
             raise
         st.error(BUSY)
+
+
+def sending_paused() -> dict:
+    """Warn when the worker cannot send (outbox or SMTP down); the queue's status (crmcore.campaigns.sending)."""
+    with db().read() as session:
+        queue = sending.status(session, actor=actor())
+    if queue["paused"]:
+        st.warning(f"Sending is paused: {md(queue['paused'])} (since {queue['paused_at']:%H:%M} UTC). "
+                   f"{queue['waiting']:,} messages wait; they go out once this is fixed (the worker tries again every minute).")
+    return queue
 
 
 def refresh_after_write() -> None:
