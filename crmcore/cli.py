@@ -142,11 +142,11 @@ def cmd_backup(args) -> None:
 
 
 def cmd_restore(args) -> None:
-    from crmcore.admin import backup
+    from crmcore.admin import restore
 
     if not args.yes:
         raise ValueError("Restoring replaces the whole database (after backing it up); add --yes to go ahead.")
-    result = backup.restore(open_database(), actor=auth.CLI_ACTOR, path=args.path)
+    result = restore.restore(open_database(), actor=auth.CLI_ACTOR, path=args.path)
     print(f"Restored {args.path} (schema {result['file_revision']} → {result['now_revision']}); the previous database was saved as {result['previous_saved_as']}.")
 
 

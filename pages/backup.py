@@ -6,7 +6,7 @@ import pandas as pd
 import streamlit as st
 
 import ui
-from crmcore.admin import backup
+from crmcore.admin import backup, restore
 
 st.title("Backup and restore")
 st.caption(
@@ -37,7 +37,7 @@ def confirm_restore(path: str, label: str) -> None:
     if left.button("Restore now", type="primary", key="backup-confirm"):
         forget_pending()
         with ui.user_errors():
-            result = backup.restore(db, actor=me, path=path)
+            result = restore.restore(db, actor=me, path=path)
             ui.refresh_after_write()
             st.session_state["backup-done"] = f"Restored {ui.md(label)}; the previous database was saved as {ui.md(result['previous_saved_as'])}."
             st.rerun()

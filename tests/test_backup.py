@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import func, select, text
 
 from crmcore import cli, worker
-from crmcore.admin import backup, settings
+from crmcore.admin import backup, restore, settings
 from crmcore.admin.auth import CLI_ACTOR
 from crmcore.db import migrate
 from crmcore.models import AuditLog, Branch
@@ -38,7 +38,7 @@ def test_backup_then_restore_brings_back_the_backed_up_state(db, staff, backup_f
     path = backup.create_backup(db, actor=staff["admin"])
     assert path.parent == backup_folder and path.stat().st_size > 0
     add_branch(db, "B")
-    result = backup.restore(db, actor=staff["admin"], path=path)
+    result = restore.restore(db, actor=staff["admin"], path=path)
     assert branch_codes(db) == ["A"]
     assert result["file_revision"] == result["now_revision"]
     # The database as it was before the restore was saved first.
@@ -56,10 +56,10 @@ def test_restore_refuses_a_file_of_an_unknown_schema_version(db, staff):
         s.execute(text("UPDATE alembic_version SET version_num = '9999'"))
     path = backup.create_backup(db, actor=staff["admin"])
     with db.write() as s:
-        s.execute(text("UPDATE alembic_version SET version_num = :v"), {"v": backup.head_revision()})
+        s.execute(text("UPDATE alembic_version SET version_num = :v"), {"v": restore.head_revision()})
     add_branch(db, "B")
     with pytest.raises(ValueError, match=r"Restore refused: .* schema version '9999'.*nothing was changed"):
-        backup.restore(db, actor=staff["admin"], path=path)
+        restore.restore(db, actor=staff["admin"], path=path)
     assert branch_codes(db) == ["A", "B"]
 
 
@@ -68,9 +68,9 @@ def test_restore_refuses_a_file_that_is_not_a_backup(db, staff, backup_folder):
     junk = backup.backup_dir() / "junk.bin"
     junk.write_bytes(b"not a database at all " * 500)
     with pytest.raises(ValueError, match="Restore refused: junk.bin is not a readable"):
-        backup.restore(db, actor=staff["admin"], path=junk)
+        restore.restore(db, actor=staff["admin"], path=junk)
     with pytest.raises(ValueError, match="there is no file 'missing.db'"):
-        backup.restore(db, actor=staff["admin"], path=backup_folder / "missing.db")
+        restore.restore(db, actor=staff["admin"], path=backup_folder / "missing.db")
     assert branch_codes(db) == ["A"]
     assert not any("prerestore" in p.name for p in backup_folder.iterdir())
 
@@ -85,7 +85,7 @@ def test_restore_refuses_a_corrupt_sqlite_file_and_leaves_the_database_untouched
         f.write(os.urandom(8192))
     add_branch(sqlite_db, "LATE")
     with pytest.raises(ValueError, match=r"Restore refused: .*(integrity check|not a readable)"):
-        backup.restore(sqlite_db, actor=CLI_ACTOR, path=path)
+        restore.restore(sqlite_db, actor=CLI_ACTOR, path=path)
     assert len(branch_codes(sqlite_db)) == 301
     with sqlite3.connect(backup._sqlite_file(sqlite_db)) as con:
         assert con.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
@@ -96,7 +96,7 @@ def test_restore_refuses_a_sqlite_file_without_a_schema_version(sqlite_db, tmp_p
     with sqlite3.connect(other) as con:
         con.execute("CREATE TABLE t (a)")
     with pytest.raises(ValueError, match="not a Liaison database"):
-        backup.restore(sqlite_db, actor=CLI_ACTOR, path=other)
+        restore.restore(sqlite_db, actor=CLI_ACTOR, path=other)
 
 
 def test_restore_of_an_older_schema_migrates_it_up(sqlite_db, tmp_path):
@@ -104,11 +104,11 @@ def test_restore_of_an_older_schema_migrates_it_up(sqlite_db, tmp_path):
     migrate(f"sqlite:///{old}", revision="0001")
     with sqlite3.connect(old) as con:
         con.execute("INSERT INTO branch (code, name) VALUES ('OLD', 'From the old version')")
-    result = backup.restore(sqlite_db, actor=CLI_ACTOR, path=old)
-    assert result["file_revision"] == "0001" and result["now_revision"] == backup.head_revision()
+    result = restore.restore(sqlite_db, actor=CLI_ACTOR, path=old)
+    assert result["file_revision"] == "0001" and result["now_revision"] == restore.head_revision()
     assert branch_codes(sqlite_db) == ["OLD"]
     with sqlite_db.read() as s:
-        assert s.execute(text("SELECT version_num FROM alembic_version")).scalar() == backup.head_revision()
+        assert s.execute(text("SELECT version_num FROM alembic_version")).scalar() == restore.head_revision()
 
 
 def test_online_backup_while_a_writer_keeps_writing(sqlite_db, tmp_path):
@@ -188,7 +188,7 @@ def test_a_truncated_postgresql_dump_is_refused_without_changing_anything(db, st
     path.write_bytes(data[: len(data) * 2 // 3])
     add_branch(db, "LATE")
     with pytest.raises(ValueError, match="Restore refused"):
-        backup.restore(db, actor=staff["admin"], path=path)
+        restore.restore(db, actor=staff["admin"], path=path)
     assert len(branch_codes(db)) == 51
     with db.read() as s:
         assert s.execute(select(func.count()).select_from(AuditLog)).scalar() > 0

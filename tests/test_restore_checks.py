@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, func, select, text
 
-from crmcore.admin import backup, schemas, settings
+from crmcore.admin import backup, restore, schemas, settings
 from crmcore.admin.auth import CLI_ACTOR
 from crmcore.admin.permissions import Role
 from crmcore.db import Database, migrate
@@ -123,9 +123,9 @@ def test_a_crafted_sqlite_file_is_refused_and_the_live_database_is_intact(librar
     add_branch(library, "LATE")  # the live database moved on after the backup
     before = live_state(library)
     with pytest.raises(ValueError, match=r"Restore refused: crafted\.db .*" + reason):
-        backup.restore(library, actor=CLI_ACTOR, path=path)
+        restore.restore(library, actor=CLI_ACTOR, path=path)
     assert live_state(library) == before
-    assert before["schema"] == schemas.sqlite_reference(backup.head_revision())  # no trigger reached the live file
+    assert before["schema"] == schemas.sqlite_reference(restore.head_revision())  # no trigger reached the live file
     assert not list(backup_folder.glob("liaison-prerestore-*"))  # refused before anything was touched
     assert not list(backup_folder.glob(".restore-*"))  # and the work files are gone
 
@@ -134,24 +134,24 @@ def test_a_file_holding_only_alembic_version_is_refused(library, tmp_path):
     path = tmp_path / "only-version.db"
     with sqlite3.connect(path) as con:
         con.execute("CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL PRIMARY KEY)")
-        con.execute("INSERT INTO alembic_version VALUES (?)", (backup.head_revision(),))
+        con.execute("INSERT INTO alembic_version VALUES (?)", (restore.head_revision(),))
     before = live_state(library)
     with pytest.raises(ValueError, match=r"only-version\.db does not hold the schema .*table audit_log is missing.* and \d+ more; nothing was changed"):
-        backup.restore(library, actor=CLI_ACTOR, path=path)
+        restore.restore(library, actor=CLI_ACTOR, path=path)
     assert live_state(library) == before
 
 
 def test_the_genuine_file_the_crafts_start_from_is_restored(library, tmp_path):
     path = crafted(library, tmp_path, [])
     add_branch(library, "LATE")
-    backup.restore(library, actor=CLI_ACTOR, path=path)
+    restore.restore(library, actor=CLI_ACTOR, path=path)
     assert branch_codes(library) == ["EAST", "MAIN"]
 
 
 def test_an_index_a_killed_bulk_load_left_missing_is_tolerated_and_rebuilt(library, tmp_path):
     path = crafted(library, tmp_path, ["DROP INDEX ix_patron_name"])
-    backup.restore(library, actor=CLI_ACTOR, path=path)
-    assert live_state(library)["schema"] == schemas.sqlite_reference(backup.head_revision())
+    restore.restore(library, actor=CLI_ACTOR, path=path)
+    assert live_state(library)["schema"] == schemas.sqlite_reference(restore.head_revision())
 
 
 def test_an_older_file_is_checked_against_its_own_version(sqlite_db, tmp_path):
@@ -160,7 +160,7 @@ def test_an_older_file_is_checked_against_its_own_version(sqlite_db, tmp_path):
     with sqlite3.connect(old) as con:
         con.execute(WIPE_AUDIT)
     with pytest.raises(ValueError, match=r"version '0001': trigger wipe \(Liaison creates no such object\)"):
-        backup.restore(sqlite_db, actor=CLI_ACTOR, path=old)
+        restore.restore(sqlite_db, actor=CLI_ACTOR, path=old)
 
 
 def test_restoring_the_pre_restore_copy_brings_the_database_back(db, staff, backup_folder):
@@ -168,9 +168,9 @@ def test_restoring_the_pre_restore_copy_brings_the_database_back(db, staff, back
     first = backup.create_backup(db, actor=staff["admin"])
     add_branch(db, "NEW")
     before = live_state(db)
-    result = backup.restore(db, actor=staff["admin"], path=first)
+    result = restore.restore(db, actor=staff["admin"], path=first)
     assert branch_codes(db) == ["OLD"]
-    again = backup.restore(db, actor=staff["admin"], path=backup_folder / result["previous_saved_as"])
+    again = restore.restore(db, actor=staff["admin"], path=backup_folder / result["previous_saved_as"])
     assert branch_codes(db) == ["NEW", "OLD"]
     after = live_state(db)
     assert after["staff"] == before["staff"] and after["schema"] == before["schema"]
@@ -185,7 +185,7 @@ def test_a_page_size_other_than_the_live_one_is_restored(library, tmp_path):
     con.execute("VACUUM INTO ?", (str(path),))
     con.close()
     add_branch(library, "LATE")
-    backup.restore(library, actor=CLI_ACTOR, path=path)
+    restore.restore(library, actor=CLI_ACTOR, path=path)
     assert branch_codes(library) == ["EAST", "MAIN"]
 
 
@@ -200,7 +200,7 @@ def test_backups_and_their_folder_are_owner_only_under_umask_022(db, staff, back
     old = os.umask(0o022)
     try:
         made = backup.create_backup(db, actor=staff["admin"])
-        result = backup.restore(db, actor=staff["admin"], path=made)
+        result = restore.restore(db, actor=staff["admin"], path=made)
         upload = backup.save_upload("mine.db", made.read_bytes())
         backup.check_database(db)
     finally:
@@ -242,7 +242,7 @@ def test_an_unwritable_backup_folder_is_a_clear_error_for_backup_and_restore(lib
     with pytest.raises(ValueError, match=rf"backup folder {unwritable_folder}"):
         backup.create_backup(library, actor=CLI_ACTOR)
     with pytest.raises(ValueError, match=rf"backup folder {unwritable_folder}"):
-        backup.restore(library, actor=CLI_ACTOR, path=good)
+        restore.restore(library, actor=CLI_ACTOR, path=good)
     assert live_state(library) == before
 
 
@@ -306,7 +306,7 @@ def test_a_corrupted_database_is_flagged_its_backup_does_not_count_and_rotation_
     # Once the database passes again, rotation resumes; the last good backup is one a restore accepts.
     assert backup.check_database(sqlite_db).endswith("passes the integrity check")
     assert backup.prune(keep=1) == [goods[0].name]
-    backup.restore(sqlite_db, actor=staff_admin, path=goods[1])
+    restore.restore(sqlite_db, actor=staff_admin, path=goods[1])
 
 
 def test_a_damaged_live_database_is_replaced_by_a_good_backup_its_copy_kept_aside(sqlite_db, staff_admin, backup_folder):
@@ -316,7 +316,7 @@ def test_a_damaged_live_database_is_replaced_by_a_good_backup_its_copy_kept_asid
     sqlite_db.dispose()
     corrupt(backup._sqlite_file(sqlite_db))
     assert backup.check_database(sqlite_db).endswith("FAILS the integrity check")
-    result = backup.restore(sqlite_db, actor=staff_admin, path=good)
+    result = restore.restore(sqlite_db, actor=staff_admin, path=good)
     assert result["previous_saved_as"].startswith("damaged-liaison-prerestore-")
     assert (backup_folder / result["previous_saved_as"]).exists()
     assert backup.check_database(sqlite_db).endswith("passes the integrity check")
@@ -425,7 +425,7 @@ def test_a_crafted_postgresql_dump_is_refused_before_anything_changes(pg, staff,
     add_branch(pg, "LATE")
     before = live_state(pg)
     with pytest.raises(ValueError, match=r"Restore refused: crafted\.dump does not hold the schema .*" + reason):
-        backup.restore(pg, actor=staff["admin"], path=path)
+        restore.restore(pg, actor=staff["admin"], path=path)
     assert live_state(pg) == before
     assert not list(backup_folder.glob("liaison-prerestore-*"))
 
@@ -437,7 +437,7 @@ def test_a_postgresql_dump_whose_statements_differ_from_the_reference_is_refused
     add_branch(pg, "LATE")
     before = live_state(pg)
     with pytest.raises(ValueError, match=r"Restore refused: crafted\.dump .*a statement Liaison's schema does not have: CREATE TABLE public\.branch"):
-        backup.restore(pg, actor=staff["admin"], path=path)
+        restore.restore(pg, actor=staff["admin"], path=path)
     assert live_state(pg) == before
     assert not list(backup_folder.glob("liaison-prerestore-*"))
 
@@ -445,7 +445,7 @@ def test_a_postgresql_dump_whose_statements_differ_from_the_reference_is_refused
 def test_a_postgresql_dump_with_a_deferred_index_missing_is_restored_and_the_index_rebuilt(pg, staff, tmp_path):
     path = pg_crafted(pg, tmp_path, ["DROP INDEX ix_patron_name"], ["CREATE INDEX ix_patron_name ON patron (last_name, first_name)"])
     add_branch(pg, "LATE")
-    backup.restore(pg, actor=staff["admin"], path=path)
+    restore.restore(pg, actor=staff["admin"], path=path)
     assert branch_codes(pg) == ["EAST", "MAIN"]
     assert "index ix_patron_name" in live_state(pg)["schema"]
 
@@ -457,7 +457,7 @@ def test_the_postgresql_reference_is_what_a_migrated_database_holds(pg):
             found = schemas.pg_schema(conn, "public")
     finally:
         engine.dispose()
-    assert schemas.differences(found, schemas.pg_reference(pg.url, backup.head_revision())) == []
+    assert schemas.differences(found, schemas.pg_reference(pg.url, restore.head_revision())) == []
     assert not [key for key in found if key.split()[0] in ("trigger", "function", "view", "rule", "policy")]
 
 
@@ -465,7 +465,7 @@ def test_fresh_sqlite_databases_match_the_reference(sqlite_template, tmp_path):
     db = fresh_sqlite(sqlite_template, tmp_path)
     con = sqlite3.connect(backup._sqlite_file(db))
     try:
-        assert schemas.differences(schemas.sqlite_schema(con), schemas.sqlite_reference(backup.head_revision())) == []
+        assert schemas.differences(schemas.sqlite_schema(con), schemas.sqlite_reference(restore.head_revision())) == []
     finally:
         con.close()
         db.dispose()

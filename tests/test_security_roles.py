@@ -24,7 +24,7 @@ from sqlalchemy import select
 import crmcore
 import ui
 from crmcore import imports
-from crmcore.admin import backup
+from crmcore.admin import backup, restore
 from crmcore.admin.permissions import Perm, PermissionDenied, Role, allowed
 from crmcore.campaigns import drafts
 from crmcore.models import Patron
@@ -45,7 +45,7 @@ DB_CASES = [
     ("admin.backup.create_backup", Perm.BACKUP, lambda db, a, tmp: backup.create_backup(db, actor=a, path=tmp / "b")),
     ("admin.backup.list_backups", Perm.BACKUP, lambda db, a, tmp: backup.list_backups(actor=a)),
     ("admin.backup.health", Perm.BACKUP, lambda db, a, tmp: backup.health(actor=a)),
-    ("admin.backup.restore", Perm.BACKUP, lambda db, a, tmp: backup.restore(db, actor=a, path=backup.create_backup(db, actor=None, path=tmp / "r"))),
+    ("admin.restore.restore", Perm.BACKUP, lambda db, a, tmp: restore.restore(db, actor=a, path=backup.create_backup(db, actor=None, path=tmp / "r"))),
     ("imports.choose_mapping", Perm.IMPORT_DATA, lambda db, a, tmp: imports.choose_mapping(db, actor=a, kind="patrons", path=SAMPLES / "koha_borrowers.csv")),
     ("imports.runner.run_import", Perm.IMPORT_DATA, lambda db, a, tmp: imports.run_import(
         db, actor=a, kind="zones", path=SAMPLES / "zones.csv", dry_run=True,
@@ -90,7 +90,7 @@ HELPER = "a helper of its package's service functions, called after their requir
 # or add it here with an honest reason.
 NO_ACTOR: dict[str, str] = {
     "admin.backup.check_database": "checks a database file's integrity and schema (restore, the daily check): no records returned",
-    "admin.backup.pg_archive_problems": PARSE,
+    "admin.restore.pg_archive_problems": PARSE,
     "admin.schemas.deferrable_indexes": PLUMBING,
     "admin.schemas.differences": PURE,
     "admin.schemas.pg_schema": PLUMBING,
@@ -99,7 +99,7 @@ NO_ACTOR: dict[str, str] = {
     "admin.sessions.cookie_value": PURE,
     "admin.sessions.current": SIGNIN,
     "admin.sessions.end": SIGNIN,
-    "admin.sessions.end_everyone": "called by backup.restore (which checks the actor): ends every session, returns nothing",
+    "admin.sessions.end_everyone": "called by restore.restore (which checks the actor): ends every session, returns nothing",
     "admin.sessions.resume": SIGNIN,
     "admin.sessions.take_ticket": SIGNIN,
     "admin.sessions.token_from_cookie": PURE,
@@ -124,11 +124,11 @@ NO_ACTOR: dict[str, str] = {
     "admin.auth.hash_password": PURE,
     "admin.auth.sign_in": "public: the password authorises; returns only the signed-in staff member's own Actor",
     "admin.backup.backup_dir": CONFIG,
-    "admin.backup.check_revision": PARSE,
-    "admin.backup.check_sqlite_file": PARSE,
+    "admin.restore.check_revision": PARSE,
+    "admin.restore.check_sqlite_file": PARSE,
     "admin.backup.daily_backup": WORKER,
     "admin.backup.prune": WORKER,
-    "admin.backup.save_upload": "stores a file uploaded on the Backup page for backup.restore (which checks the actor); returns its path only",
+    "admin.backup.save_upload": "stores a file uploaded on the Backup page for restore.restore (which checks the actor); returns its path only",
     "admin.config.database_url": CONFIG,
     "admin.config.get": CONFIG,
     "admin.permissions.allowed": PURE,

@@ -9,7 +9,7 @@ import httpx
 import pytest
 from sqlalchemy import update
 
-from crmcore.admin import auth, backup, sessions
+from crmcore.admin import auth, backup, restore, sessions
 from crmcore.admin.permissions import Role
 from crmcore.models import StaffSession, StaffUser, utcnow
 from tests.campaign_fixtures import _isolated_mail_config  # noqa: F401  (the test's own data folder)
@@ -108,6 +108,6 @@ def test_a_restore_signs_everyone_out_even_sessions_the_file_holds(db, staff, tm
     kept_id, _ = signed_in(db, staff["viewer"])  # open in the file the backup takes
     path = backup.create_backup(db, actor=staff["admin"], path=tmp_path / "liaison-20260101-000000.db" if db.is_sqlite else None)
     admin_id, _ = signed_in(db, staff["admin"])
-    backup.restore(db, actor=staff["admin"], path=path)
+    restore.restore(db, actor=staff["admin"], path=path)
     assert sessions.current(db, session_id=kept_id) is None
     assert sessions.current(db, session_id=admin_id) is None
