@@ -38,8 +38,10 @@ else:
         if spec.perm is None or actor.can(spec.perm):
             sections.setdefault(spec.section, []).append(st.Page(spec.path, title=spec.title, icon=spec.icon))
     page = st.navigation({**sections, "": public} if public else sections)
-    if actor.can(Perm.BACKUP) and (trouble := backup.health(actor=actor)):
-        st.error(ui.md(trouble), icon=":material/database:")  # on every page, until the database and its backups are sound
+    if actor.can(Perm.BACKUP):
+        with ui.user_errors():  # a backup folder that cannot be read says so here, and the pages still open
+            if trouble := backup.health(actor=actor):
+                st.error(ui.md(trouble), icon=":material/database:")  # on every page, until the database and its backups are sound
     with st.sidebar:
         st.caption(f"Signed in as **{ui.md(actor.username)}** ({actor.role})")
         if st.button("Sign out", icon=":material/logout:"):

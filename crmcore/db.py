@@ -84,7 +84,8 @@ def make_engine(url: str | None = None, *, wait_ms: int = BUSY_TIMEOUT_MS) -> En
         event.listen(engine, "connect", _sqlite_pragmas(wait_ms))
         event.listen(engine, "begin", _sqlite_begin)
         return engine
-    options = {"options": f"-c lock_timeout={int(wait_ms)}"} if wait_ms < BUSY_TIMEOUT_MS else {}
+    given = parsed.query.get("options", "")  # e.g. a search_path in DATABASE_URL: kept
+    options = {"options": f"{given} -c lock_timeout={int(wait_ms)}".strip()} if wait_ms < BUSY_TIMEOUT_MS else {}
     return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10, connect_args=options)
 
 

@@ -111,3 +111,13 @@ def test_a_restore_signs_everyone_out_even_sessions_the_file_holds(db, staff, tm
     restore.restore(db, actor=staff["admin"], path=path)
     assert sessions.current(db, session_id=kept_id) is None
     assert sessions.current(db, session_id=admin_id) is None
+
+
+def test_a_ticket_link_followed_from_another_site_signs_nobody_in(db, web, staff):
+    """An attacker's own ticket sent as a link would put the victim's browser in the attacker's session."""
+    with db.write() as s:
+        started = sessions.start(s, actor=staff["viewer"])
+    answer = httpx.get(f"{web}/session/{started.ticket}", headers={"Sec-Fetch-Site": "cross-site"}, follow_redirects=False)
+    assert answer.status_code == 403 and "set-cookie" not in answer.headers
+    with pytest.raises(ValueError), db.write() as s:  # and the ticket is not spent either way: it was never taken
+        sessions.take_ticket(s, ticket="not-" + started.ticket)

@@ -195,3 +195,27 @@ def test_the_withheld_board_keeps_its_card_labels_and_downloads_nothing(branch_l
     _value, board = _registered(db, branch_ids=(ids["C"],), patron_types=("adult",))
     assert {c.value for c in board.cards} == {f"<{K}"} and {c.change for c in board.cards} == {None}
     assert "leave out fewer than 5 patrons" in board.withheld
+
+
+def test_two_selections_of_several_values_never_differ_by_a_group_below_k(branch_library):
+    """Types {adult, homebound} and {adult} are both far from "all types" once children join; their difference
+    is the one homebound patron. A selection of several values is also compared with each value left out."""
+    from crmcore.library import activity
+    from crmcore.models import ActivityEvent, Patron
+
+    db, ids = branch_library
+    with db.write() as s:
+        for i in range(10):
+            p = Patron(ils_id=f"child{i}", branch_id=ids["C"], zone_id=ids["N"], patron_type="child", registered_on=date(2020, 1, 1))
+            s.add(p)
+            s.flush()
+            s.add(ActivityEvent(patron_id=p.id, occurred_on=date(2025, 5, 3), kind="checkout", branch_id=ids["C"]))
+        s.flush()
+        activity.rebuild_rollups(s)
+        kpis.refresh_summaries(s, today=date(2025, 6, 15))
+    assert _registered(db)[0] == 53
+    adults, _ = _registered(db, patron_types=("adult",))
+    both, board = _registered(db, patron_types=("adult", "homebound"))
+    assert adults == 42 and both == f"<{K}" and board.withheld  # not 43 beside 42
+    shown, board = _registered(db, patron_types=("adult", "child"))  # 52: one patron from all, but 10 from adults alone
+    assert shown == f"<{K}" and board.withheld  # …and 1 from "all types": withheld as before

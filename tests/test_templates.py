@@ -41,6 +41,14 @@ ERRORS = {
     "{% macro d(s, n) %}{% if n %}{{ d(s ~ s, n - 1) }}{% else %}{{ s|length }}{% endif %}{% endmacro %}{{ d('x', 19) }}":
         "the template builds a value of more than 200,000",
     "{% set ns = namespace(s='x') %}": "'namespace' is undefined",
+    "{% set s = 'x' * 150 %}{% for a in s %}{% for b in s %}{% for c in s %}{% endfor %}{% endfor %}{% endfor %}":
+        "the loops go round more than 10,000 times in all",
+    "{% set s = 'x' * 200000 %}{% for a in s %}{% for b in s %}{% endfor %}{% endfor %}": "the loops go round more than 10,000",
+    "{% set s = 'ab' * 1000 %}{{ s.replace('a', s) }}": "the string method replace() is not available",
+    "{% set s = 'x' * 200000 %}{{ [s] * 200000 }}": "the template repeats a text or list to more than 200,000",
+    "{% set s = 'x' * 100 %}{{ 'a' ~ ([s] * 3000) }}": "the template repeats a text or list to more than 200,000",
+    "{{ [first_name, first_name] }}": "a whole list cannot be put in a message",
+    "{{ range(5)|string }}": "No filter named 'string'",
     "{{ lipsum() }}": "'lipsum' is undefined",
     "{{ first_name.__class__.__mro__ }}": "Body, line 1: the template tries something templates may not do",
 }
@@ -78,7 +86,7 @@ def test_a_template_failing_only_for_some_names_passes_the_check_and_fails_for_t
 
 
 def test_ordinary_templates_still_work_with_loops_filters_and_escaping():
-    body = "Dear {{ first_name|title }},\n\n{% for i in range(3) %}{{ i }} {% endfor %}at {{ branch|upper }}.\n{{ 'a-b'.replace('-', '+') }}"
+    body = "Dear {{ first_name|title }},\n\n{% for i in range(3) %}{{ i }} {% endfor %}at {{ branch|upper }}.\n{{ 'a-b'|replace('-', '+') }}"
     shown = templates.render(subject="Hi {{ first_name }}", body=body, context={**templates.SAMPLE_CONTEXT, "first_name": "jo & co <x>"})
     assert shown.subject == "Hi jo & co <x>"
     assert "Dear Jo & Co <X>,\n\n0 1 2 at CENTRAL LIBRARY.\na+b" in shown.text

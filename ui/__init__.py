@@ -96,7 +96,7 @@ def sign_in(username: str, password: str, *, next_path: str) -> str | None:
     """Sign in; returns the error message to show, or None once signed in. The browser is then sent through
     /session/… once, which sets its session cookie, and on to `next_path` (the page it asked for)."""
     try:
-        signed_in = auth.sign_in(db(), username=username, password=password, client=st.context.ip_address or "local")
+        signed_in = auth.sign_in(db(), username=username, password=password, client=st.context.ip_address)  # None on loopback: the operator
         with db().write() as session:
             started = sessions.start(session, actor=signed_in)
     except (auth.SignInError, LookupError) as exc:

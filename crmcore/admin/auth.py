@@ -117,7 +117,7 @@ def sign_in(db: Database, *, username: str, password: str, client: str | None = 
     locked = user.locked_until is not None and user.locked_until > utcnow()
     ok = not locked and _verify(user.password_hash, password)
     with db.write() as session:
-        actor = _record_attempt(session, user.id, ok=ok, locked=locked, password=password)
+        actor = _record_attempt(session, user.id, ok=ok, locked=locked, password=password, checked=user.password_hash)
     if actor is None:
         _throttle.failed(*keys)
         raise SignInError(SIGN_IN_FAILED)
@@ -131,12 +131,14 @@ def _verify(password_hash: str, password: str) -> bool:
         return False
 
 
-def _record_attempt(session: Session, user_id: int, *, ok: bool, locked: bool, password: str) -> Actor | None:
-    """Count and audit a checked attempt; the actor when it succeeded on an active account."""
+def _record_attempt(session: Session, user_id: int, *, ok: bool, locked: bool, password: str, checked: str) -> Actor | None:
+    """Count and audit a checked attempt; the actor when it succeeded on an active account whose password is
+    still the one checked (`checked`, its hash: a reset meanwhile wins)."""
     user = session.get(StaffUser, user_id)
     now = utcnow()
     if user is None:
         return None
+    ok = ok and user.password_hash == checked
     if not ok or not user.is_active:
         if not ok and not locked:
             user.failed_attempts += 1

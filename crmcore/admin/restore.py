@@ -23,6 +23,7 @@ from pathlib import Path
 
 from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine
+from sqlalchemy.exc import OperationalError
 from sqlmodel import SQLModel
 
 from crmcore import files
@@ -66,13 +67,28 @@ def restore(db: Database, *, actor: Actor, path: str | Path) -> dict:
     else:
         result = _restore_pg(db, source)
     db.engine.dispose()  # pooled connections of this process start afresh on the restored database
-    with db.write() as session:
-        sessions.end_everyone(session)  # whoever the restored file names, everyone signs in again
-        # The restored database may predate the restoring account: then the entry names it without the link.
-        known = actor.id is not None and session.get(StaffUser, actor.id) is not None
-        recorded_as = actor if known else Actor(id=None, username=actor.username, role=actor.role)
-        audit.record(session, actor=recorded_as, action="backup.restore", entity="backup", entity_id=source.name, detail=result)
+    try:
+        with db.write() as session:
+            sessions.end_everyone(session)  # PostgreSQL's (SQLite's copy had it before going live); whoever the file names
+            # The restored database may predate the restoring account: then the entry names it without the link.
+            known = actor.id is not None and session.get(StaffUser, actor.id) is not None
+            recorded_as = actor if known else Actor(id=None, username=actor.username, role=actor.role)
+            audit.record(session, actor=recorded_as, action="backup.restore", entity="backup", entity_id=source.name, detail=result)
+    except OperationalError as exc:
+        raise ValueError(
+            f"{source.name} was restored (the previous database is saved as {result['previous_saved_as']}), but the database was "
+            f"too busy to record it in the audit log and sign everyone out ({exc.orig}). Ask everyone to sign out and in again."
+        ) from None
     return result
+
+
+def _sign_everyone_out(url: str) -> None:
+    work = Database(url)
+    try:
+        with work.write() as session:
+            sessions.end_everyone(session)
+    finally:
+        work.dispose()
 
 
 def _known_revisions() -> list[str]:
@@ -168,6 +184,7 @@ def _restore_sqlite(db: Database, source: Path) -> dict:
                 raise ValueError(f"Restore refused: {source.name} is not a readable SQLite database ({exc}); nothing was changed.") from None
             revision = check_sqlite_file(work, name=source.name, tolerate_missing=schemas.deferrable_indexes())
             _migrate_work(f"sqlite:///{work}", name=source.name)
+            _sign_everyone_out(f"sqlite:///{work}")  # in the copy, before it goes live: no session of the file holds
             check_sqlite_file(work, name=f"{source.name} (migrated to {head_revision()})", integrity=False)
             _sqlite_single_file(work)
             _match_page_size(work, _page_size(live))

@@ -79,12 +79,14 @@ def start(session: Session, *, actor: Actor) -> Started:
 
 def take_ticket(session: Session, *, ticket: str) -> str:
     """Exchange a fresh ticket for the session's cookie token (a new one; the ticket is spent)."""
-    row = session.exec(select(StaffSession).where(StaffSession.ticket_hash == _hash(ticket))).first()
-    if row is None or row.ended_at is not None or utcnow() - row.started_at > TICKET_TTL:
-        raise ValueError(TICKET_REFUSED)
     token = secrets.token_urlsafe(32)
-    row.ticket_hash, row.token_hash = None, _hash(token)
-    session.add(row)
+    taken = session.execute(  # one statement: two requests with the same ticket cannot both win
+        update(StaffSession)
+        .where(StaffSession.ticket_hash == _hash(ticket), StaffSession.ended_at.is_(None), StaffSession.started_at >= utcnow() - TICKET_TTL)
+        .values(ticket_hash=None, token_hash=_hash(token))
+    )
+    if taken.rowcount != 1:
+        raise ValueError(TICKET_REFUSED)
     return token
 
 

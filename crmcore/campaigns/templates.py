@@ -29,7 +29,7 @@ from crmcore.models import Branch, Patron
 MAX_SUBJECT_CHARS = 300  # the column's size
 MAX_BODY_CHARS = 20_000
 MAX_RANGE = 1_000  # items in one range()
-MAX_LOOP_STEPS = 10_000  # range() items in all, per part of one message
+MAX_LOOP_STEPS = 10_000  # rounds of every loop in all, per part of one message
 MAX_OUTPUT_CHARS = 200_000  # per part of one message, and for any value built on the way
 MAX_MACRO_DEPTH = 20
 MAX_NUMBER_ARGUMENT = 10_000  # widths, lengths and counts given to filters and methods
@@ -94,8 +94,24 @@ def _budget() -> _Budget:
     return budget
 
 
+def _weight(value: Any, cap: int = MAX_OUTPUT_CHARS) -> int:
+    """Characters and items in `value`, lists and dicts counted with what they hold; stops counting past `cap`."""
+    if isinstance(value, str):
+        return len(value)
+    if isinstance(value, dict):
+        value = [*value.keys(), *value.values()]
+    if not isinstance(value, (list, tuple)):
+        return 1
+    total = 0
+    for item in value:
+        total += 1 + _weight(item, cap - total)
+        if total > cap:
+            break
+    return total
+
+
 def _sized(value: Any) -> Any:
-    if isinstance(value, (str, list, tuple, dict)) and len(value) > MAX_OUTPUT_CHARS:
+    if isinstance(value, (str, list, tuple, dict)) and _weight(value) > MAX_OUTPUT_CHARS:
         raise _Limit(f"the template builds a value of more than {MAX_OUTPUT_CHARS:,} characters or items")
     return value
 
@@ -108,11 +124,17 @@ def _numbers_checked(args: tuple, kwargs: dict) -> None:
             raise _Limit(f"a number given to a filter or method is {value:,}; at most {MAX_NUMBER_ARGUMENT:,}")
 
 
-def _range(*args: int):
-    """range() with at most MAX_RANGE items, each one counted against the message's loop steps."""
+def _range(*args: int) -> range:
+    """range() with at most MAX_RANGE items."""
     items = range(*args)
     if len(items) > MAX_RANGE:
         raise _Limit(f"a loop over {len(items):,} items; at most {MAX_RANGE:,}")
+    return items
+
+
+def _rounds(items: Any):
+    """What every {% for %} goes round (put there by `_compiled`): each round counted against the message's
+    loop steps, the clock read every hundred."""
     budget = _budget()
     for item in items:
         budget.steps -= 1
@@ -154,12 +176,13 @@ def _filter(name: str, function):
 # `center`, `indent` or `wordwrap` (widths make huge strings), nothing random or reaching for attributes.
 _FILTERS = (
     "abs", "capitalize", "count", "d", "default", "e", "escape", "first", "float", "int", "join", "last", "length", "list",
-    "lower", "max", "min", "replace", "reverse", "round", "sort", "string", "striptags", "sum", "title", "trim", "truncate",
+    "lower", "max", "min", "replace", "reverse", "round", "sort", "striptags", "sum", "title", "trim", "truncate",
     "unique", "upper", "wordcount",
 )
-# Methods of strings a template may call (str.format and the padding methods are left out: widths).
+# Methods of strings a template may call (str.format and the padding methods are left out: widths; replace
+# too: the filter of that name checks what it builds).
 _STR_METHODS = frozenset(
-    ("capitalize", "casefold", "count", "endswith", "find", "isalpha", "isdigit", "isspace", "lower", "lstrip", "replace",
+    ("capitalize", "casefold", "count", "endswith", "find", "isalpha", "isdigit", "isspace", "lower", "lstrip",
      "rstrip", "split", "startswith", "strip", "title", "upper")
 )
 
@@ -171,8 +194,8 @@ class _LimitedEnvironment(SandboxedEnvironment):
     intercepted_binops = frozenset(("*", "+", "**", "%"))
 
     def __init__(self, **options: Any):
-        super().__init__(undefined=StrictUndefined, **options)
-        self.globals = {"range": _range, "dict": dict}
+        super().__init__(undefined=StrictUndefined, finalize=_shown, **options)
+        self.globals = {"range": _range, "dict": dict, "_rounds": _rounds}
         self.filters = {name: _filter(name, self.filters[name]) for name in _FILTERS}
         self.tests = dict(self.tests)
 
@@ -184,7 +207,7 @@ class _LimitedEnvironment(SandboxedEnvironment):
             raise _Limit(f"{left} ** {right} is too large a number")
         if operator == "*":
             seq, times = (left, right) if isinstance(left, (str, list, tuple)) else (right, left)
-            if isinstance(seq, (str, list, tuple)) and isinstance(times, int) and len(seq) * times > MAX_OUTPUT_CHARS:
+            if isinstance(seq, (str, list, tuple)) and isinstance(times, int) and _weight(seq) * times > MAX_OUTPUT_CHARS:
                 raise _Limit(f"the template repeats a text or list to more than {MAX_OUTPUT_CHARS:,} characters or items")
         return _sized(super().call_binop(context, operator, left, right))
 
@@ -212,6 +235,14 @@ class _LimitedEnvironment(SandboxedEnvironment):
         _budget().tick()
         _str_method_allowed(obj, argument)
         return super().getitem(obj, argument)
+
+
+def _shown(value: Any) -> Any:
+    """What an expression puts in the message: text and numbers, never a whole list or dict (whose text could
+    be far larger than what the list holds)."""
+    if isinstance(value, (list, tuple, dict, set)):
+        raise _Limit("a whole list cannot be put in a message; loop over it or join it")
+    return value
 
 
 def _str_method_allowed(obj: Any, name: Any) -> None:
@@ -245,6 +276,8 @@ def _compiled(html_part: bool, source: str):
     for kind, label in _NO_LOADER.items():
         for node in tree.find_all(kind):
             raise TemplateSyntaxError(f"{label} is not available: a message is one template, there are no other files to use", node.lineno)
+    for loop in tree.find_all(nodes.For):  # every loop's rounds are counted, whatever it goes over
+        loop.iter = nodes.Call(nodes.Name("_rounds", "load"), [loop.iter], [], None, None, lineno=loop.lineno)
     return env.from_string(tree)
 
 

@@ -103,10 +103,12 @@ def file_encoding(path: Path, *, name: str | None = None) -> str:
     byte, else cp1252 or latin-1); ValueError naming the line when UTF-8 text turns into something else."""
     stat = path.stat()
     key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
-    if key not in _checked:
+    found = _checked.get(key)
+    if found is None:
+        found = _whole_file_encoding(path, name or path.name)
         _checked.clear()  # one file at a time is what anyone inspects
-        _checked[key] = _whole_file_encoding(path, name or path.name)
-    return _checked[key]
+        _checked[key] = found
+    return found
 
 
 def _whole_file_encoding(path: Path, name: str) -> str:

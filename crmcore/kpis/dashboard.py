@@ -201,22 +201,28 @@ def zone_shapes(session: Session) -> dict | None:
     return {"type": "FeatureCollection", "features": features} if features else None
 
 
-def _wider(filters: f.Filters) -> list[f.Filters]:
-    """The selections a filtered one could be compared with: each filter dropped in turn, and none at all."""
+def _neighbours(filters: f.Filters) -> list[f.Filters]:
+    """The selections a filtered one could be compared with: each filter dropped in turn, none at all, and
+    for a filter of several values each value left out in turn ({adult, homebound} against {adult})."""
     dims = [name for name in ("branch_ids", "zone_ids", "patron_types") if getattr(filters, name)]
     if not dims:
         return []
     out = [replace(filters, **{name: ()}) for name in dims]
     if len(dims) > 1:
         out.append(replace(filters, branch_ids=(), zone_ids=(), patron_types=()))
+    for name in dims:
+        values = getattr(filters, name)
+        if len(values) > 1:
+            out += [replace(filters, **{name: tuple(v for v in values if v != left_out)}) for left_out in values]
     return out
 
 
 def _differencing_risk(session: Session, *, filters: f.Filters, k: int, months: tuple[date, ...]) -> str | None:
     """Why a filtered selection must be suppressed as a whole, or None: its registered patrons at one of
-    `months` are fewer than k, or differ from a wider selection's (a filter dropped) by fewer than k, so
-    two views subtracted ("all types: 311", "all but homebound: 310") would single patrons out."""
-    wider = _wider(filters)
+    `months` are fewer than k, or differ from a neighbouring selection's (a filter dropped, or one of its
+    values) by fewer than k, so two views subtracted ("all types: 311", "all but homebound: 310") would
+    single patrons out."""
+    wider = _neighbours(filters)
     if not wider:
         return None
     for month in months:
@@ -224,10 +230,10 @@ def _differencing_risk(session: Session, *, filters: f.Filters, k: int, months: 
         if small_cells.is_small(own, k):
             return f"These filters select fewer than {k} patrons: their figures are withheld. Choose a wider selection."
         for other in wider:
-            rest = f.registered_patrons(f.lifecycle_counts(session, filters=other, month=month)) - own
+            rest = abs(f.registered_patrons(f.lifecycle_counts(session, filters=other, month=month)) - own)
             if small_cells.is_small(rest, k):
                 return (
-                    f"These filters leave out fewer than {k} patrons of a wider selection, so comparing the two would single "
+                    f"These filters leave out fewer than {k} patrons of a neighbouring selection (or add fewer than {k} to it), so comparing the two would single "
                     "them out: their figures are withheld. Choose a selection that leaves out more patrons, or none."
                 )
     return None

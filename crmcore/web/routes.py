@@ -120,7 +120,10 @@ def _local_path(value: str | None) -> str:
 
 async def session_cookie(request: Request) -> Response:
     """GET /session/{ticket}?next=/page: the sign-in page sends the browser here once, to set the session
-    cookie (HttpOnly, SameSite=Strict: no script and no other site can use it), then on to the page."""
+    cookie (HttpOnly, SameSite=Strict: no script and no other site can use it), then on to the page. Only
+    from this app's own page: a link from elsewhere cannot sign a browser in to someone else's session."""
+    if request.headers.get("sec-fetch-site", "same-origin") != "same-origin":
+        return HTMLResponse(page("Sign in", sessions.TICKET_REFUSED), status_code=403, headers=NO_STORE)
     def take() -> str:
         with _db().write() as session:
             return sessions.take_ticket(session, ticket=request.path_params["ticket"])
