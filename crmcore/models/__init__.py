@@ -6,7 +6,7 @@ the worker query by. Importing this package registers every table on `SQLModel.m
 `open_database` rely on it).
 """
 
-from crmcore.models.admin import AuditLog, Download, ImportMapping, ImportRun, ProgramEvent, Setting, StaffSession, StaffUser
+from crmcore.models.admin import AuditLog, Download, ImportMapping, ImportRun, ProgramEvent, ProgramLabel, Setting, StaffSession, StaffUser
 from crmcore.models.base import utcnow
 from crmcore.models.campaigns import Bounce, Campaign, InboundMail, Message, Segment
 from crmcore.models.community import (
@@ -23,11 +23,11 @@ from crmcore.models.community import (
     Task,
 )
 from crmcore.models.dashboard import DashActivity, DashCohort, DashFlow, DashRegistration, DashState
-from crmcore.models.library import ActivityEvent, ActivityMonthly, Branch, ConsentRecord, CurrentConsent, Patron, Suppression, Zone
+from crmcore.models.library import ActivityEvent, ActivityMonthly, Branch, CategoryTerm, CirculationMonthly, ConsentRecord, CurrentConsent, Patron, Suppression, Zone
 
 __all__ = [
-    "ActivityEvent", "ActivityMonthly", "AuditLog", "Bounce", "Branch", "CalendarFeed", "Campaign", "ConsentRecord", "Contact", "ContactTag",
+    "ActivityEvent", "ActivityMonthly", "AuditLog", "Bounce", "Branch", "CalendarFeed", "Campaign", "CategoryTerm", "CirculationMonthly", "ConsentRecord", "Contact", "ContactTag",
     "CurrentConsent", "DashActivity", "DashCohort", "DashFlow", "DashRegistration", "DashState", "Download", "ImportMapping", "ImportRun",
     "InboundMail", "Interaction", "InteractionContact", "InteractionOrganization", "InteractionTag", "Message", "Organization", "OrganizationTag",
-    "Patron", "ProgramEvent", "Segment", "Setting", "StaffSession", "StaffUser", "Suppression", "Tag", "Task", "Zone", "utcnow",
+    "Patron", "ProgramEvent", "ProgramLabel", "Segment", "Setting", "StaffSession", "StaffUser", "Suppression", "Tag", "Task", "Zone", "utcnow",
 ]  # fmt: skip

@@ -6,7 +6,7 @@ import secrets
 from datetime import date, datetime
 from typing import Any, Optional
 
-from sqlalchemy import JSON, LargeBinary, UniqueConstraint
+from sqlalchemy import JSON, Index, LargeBinary, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from crmcore.models.base import utcnow
@@ -82,6 +82,16 @@ class ProgramEvent(SQLModel, table=True):
     row_hash: Optional[str] = Field(default=None, max_length=64)
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
+
+
+class ProgramLabel(SQLModel, table=True):
+    """One category or audience of a program: a cell "Adults, Seniors" gives two rows."""
+
+    __tablename__ = "program_label"
+    __table_args__ = (Index("ix_program_label_kind_label", "kind", "label"),)
+    program_id: int = Field(foreign_key="program_event.id", primary_key=True)
+    kind: str = Field(primary_key=True, max_length=10)  # category or audience
+    label: str = Field(primary_key=True, max_length=120)
 
 
 class ImportRun(SQLModel, table=True):

@@ -16,6 +16,8 @@ class Branch(SQLModel, table=True):
     id: Optional[int] = Field(default=None, primary_key=True)
     code: str = Field(unique=True, max_length=40)
     name: str = Field(max_length=200)
+    # The zone the branch stands in (an admin's choice): programs per capita by zone read it.
+    zone_id: Optional[int] = Field(default=None, foreign_key="zone.id")
 
 
 class Zone(SQLModel, table=True):
@@ -61,6 +63,17 @@ class Patron(SQLModel, table=True):
     expires_on: Optional[date] = Field(default=None, index=True)
     interests: Optional[str] = Field(default=None, max_length=500)
     history_opt_in: bool = False
+    # What an export says when it carries no address: "has an email address" (an anonymised usage export).
+    # None when the file did not say; a stored email address counts as yes wherever this is read.
+    has_email: Optional[bool] = None
+    # Lives in the library's service area (an export's "outside of county" turned round); None = not known.
+    resident: Optional[bool] = None
+    # Lifetime totals to date as the ILS counts them: distributions and segments, never monthly trends.
+    lifetime_checkouts: Optional[int] = None
+    lifetime_renewals: Optional[int] = None
+    # The last activity the ILS reports (a date, or the first of a month); last_activity_on is the later
+    # of this and what imported activity says.
+    ils_last_activity_on: Optional[date] = None
     # From the ILS notice preference (how overdue and hold notices go): a channel, not a marketing opt-in.
     preferred_channel: Optional[str] = Field(default=None, max_length=10)
     # What the last import stated about consent ("email/services=1;…"): imports record a consent change
@@ -119,6 +132,30 @@ class ActivityMonthly(SQLModel, table=True):
     kind: str = Field(primary_key=True, max_length=30)
     branch_id: int = Field(default=0, primary_key=True)  # 0 = unknown branch
     count: int = 0
+
+
+class CirculationMonthly(SQLModel, table=True):
+    """Circulation counts without patrons (a title-level export with its titles dropped): month × branch × kind × material type."""
+
+    __tablename__ = "circulation_monthly"
+    month: date = Field(primary_key=True)  # first day of the month
+    branch_id: int = Field(default=0, primary_key=True)  # 0 = unknown branch
+    kind: str = Field(primary_key=True, max_length=30)
+    material_type: str = Field(default="", primary_key=True, max_length=80)  # "" = not given
+    count: int = 0
+
+
+class CategoryTerm(SQLModel, table=True):
+    """The controlled vocabulary of item categories (material types and genres): an admin-managed list.
+
+    An activity's category and a circulation row's material type must be one of these, so a title can
+    never be stored through a category field."""
+
+    __tablename__ = "category_term"
+    id: Optional[int] = Field(default=None, primary_key=True)
+    name: str = Field(unique=True, max_length=80)
+    group: str = Field(default="genre", max_length=20)  # material or genre
+    created_at: datetime = Field(default_factory=utcnow)
 
 
 class ConsentRecord(SQLModel, table=True):
