@@ -7,13 +7,11 @@ import streamlit as st
 import ui
 from crmcore import imports
 from crmcore.imports import mapping as mappings
-from crmcore.imports import uploads
-from crmcore.imports.values import DATE_ORDERS
-from crmcore.library.activity import KINDS as ACTIVITY_KINDS
-from crmcore.library.consent import TOPICS
+from crmcore.imports import uploads, zones
+from ui.imports import mapping_form
 
-NOT_MAPPED = "(not mapped)"
 BY_HAND = "(map by hand)"
+SLOTS = ("import-upload", "import-upload-geojson")
 
 st.title("Imports")
 st.caption(
@@ -41,54 +39,10 @@ def saved_upload(uploaded, slot: str) -> Path:
 
 def end_uploads() -> None:
     """The import ended (done or failed): its files are deleted and the file pickers emptied."""
-    for slot in ("import-upload", "import-upload-geojson"):
+    for slot in SLOTS:
         if st.session_state.get(slot):
             uploads.discard(Path(st.session_state.pop(slot)))
     st.session_state["import-picker"] = st.session_state.get("import-picker", 0) + 1
-
-
-def mapping_form(kind: str, header: list[str], base: dict, key: str) -> dict:
-    """Widgets for every field of the kind; returns the mapping they describe."""
-    options = [NOT_MAPPED, *header]
-    columns = {}
-    grid = st.columns(2)
-    for i, (field, spec) in enumerate(mappings.FIELDS[kind].items()):
-        current = base.get("columns", {}).get(field)
-        index = options.index(current) if current in options else 0
-        label = spec.label + (" *" if spec.required else "")
-        chosen = grid[i % 2].selectbox(label, options, index=index, key=f"{key}-{field}")
-        if chosen != NOT_MAPPED:
-            columns[field] = chosen
-    out = {"columns": columns}
-    orders = list(DATE_ORDERS)
-    out["date_order"] = st.radio("Dates are written", orders, index=orders.index(base.get("date_order", "iso")), format_func=DATE_ORDERS.get, horizontal=True, key=f"{key}-order")
-    if kind == "patrons":
-        id_choice = st.radio("Patron id", ["from the ILS id column", "made from columns", "the row number"], horizontal=True, key=f"{key}-idmode",
-                             index=1 if base.get("id_columns") else 2 if base.get("id_from_row") else 0)
-        if id_choice == "made from columns":
-            out["id_columns"] = st.multiselect("Columns the id is made from", header, default=[c for c in base.get("id_columns", []) if c in header], key=f"{key}-idcols")
-        elif id_choice == "the row number":
-            out["id_from_row"] = True
-        out["consent_topics"] = st.multiselect("The opt-in columns (Email opt-in, Text message opt-in) cover the topics", list(TOPICS),
-                                               default=base.get("consent_topics", mappings.OPT_IN_TOPICS), key=f"{key}-topics")
-        codes = {}
-        for field, label in (("consent_email", "Email opt-in"), ("consent_sms", "Text message opt-in")):
-            if field in columns:
-                code = st.text_input(f"{label}: Koha patron attribute code, when the column is Koha's patron_attributes (leave empty for a yes/no column)",
-                                     value=base.get("attribute_codes", {}).get(field, ""), key=f"{key}-attr-{field}")
-                if code.strip():
-                    codes[field] = code.strip()
-        if codes:
-            out["attribute_codes"] = codes
-        st.caption("A notice preference (how overdue and hold notices go) is not a marketing opt-in: it sets the preferred channel and "
-                   "grants library services only. Consent changes only when the file's value changed since the last import, and never "
-                   "over a choice the patron made themselves.")
-    if kind == "activity":
-        kinds = list(ACTIVITY_KINDS)
-        out["default_kind"] = st.selectbox("Kind when the file has no kind column", kinds, index=kinds.index(base.get("default_kind", "checkout")), key=f"{key}-kind")
-    if kind == "zones":
-        out["census_columns"] = st.multiselect("Other census figures to keep", header, default=[c for c in base.get("census_columns", []) if c in header], key=f"{key}-census")
-    return out
 
 
 def show_summary(summary) -> None:
@@ -105,26 +59,38 @@ kind = st.selectbox("What are you importing?", list(imports.KIND_LABELS), format
 picker = st.session_state.get("import-picker", 0)  # a new key empties the pickers after an import
 uploaded = st.file_uploader("File (comma, semicolon or tab separated; any common encoding)", type=["csv", "tsv", "txt"], key=f"import-file-{picker}")
 shapes = st.file_uploader("Zone shapes (GeoJSON, optional)", type=["geojson", "json"], key=f"import-geojson-{picker}") if kind == "zones" else None
-if uploaded is None and st.session_state.get("import-upload"):
-    uploads.discard(Path(st.session_state.pop("import-upload")))  # the file was removed from the picker
+for slot, picked in zip(SLOTS, (uploaded, shapes)):
+    if picked is None and st.session_state.get(slot):
+        uploads.discard(Path(st.session_state.pop(slot)))  # the file was removed from the picker (or the kind changed)
 
 if uploaded is not None:
     with ui.user_errors():
         path = saved_upload(uploaded, "import-upload")
         inspection = imports.inspect(path, name=uploaded.name)
-        st.subheader("First rows")
-        st.caption(ui.md(f"{uploaded.name}: {inspection.format.describe()}"))
-        st.dataframe(inspection.first_rows, hide_index=True)
+        geojson = saved_upload(shapes, "import-upload-geojson") if shapes is not None else None
+        properties = zones.geojson_properties(geojson) if geojson is not None else None
 
         st.subheader("Map the columns")
+        st.caption(ui.md(f"{uploaded.name}: {inspection.format.describe()}"))
+        header = inspection.format.header
         with database.read() as session:
             saved = mappings.saved(session, actor=actor, kind=kind)
         presets = [name for name, (preset_kind, _m) in mappings.PRESETS.items() if preset_kind == kind]
         sources = [BY_HAND, *presets, *saved]
         suggested = inspection.suggested_preset if inspection.suggested_preset in sources else BY_HAND
         source = st.selectbox("Start from a preset or a saved mapping", sources, index=sources.index(suggested), key=f"import-source-{kind}")
-        base = mappings.preset(source)[1] if source in presets else saved.get(source, {})
-        chosen = mapping_form(kind, inspection.format.header, base, key=f"map-{kind}-{source}")
+        base = mappings.fit_preset(kind, mappings.preset(source)[1], header) if source in presets else saved.get(source, {})
+        if base.get("missing_columns"):
+            st.caption(ui.md(f"This file has no {', '.join(base['missing_columns'].values())} column: those fields are left as they are."))
+        chosen = mapping_form(kind, header, base, key=f"map-{kind}-{source}", geojson_properties=properties)
+
+        st.subheader("First rows")
+        shown = mappings.mapped_columns(chosen)
+        if shown:
+            st.caption("The mapped columns only: the others are never read.")
+            st.dataframe(imports.first_rows(path, inspection.format, columns=shown), hide_index=True)
+        else:
+            st.caption("Map a column to see its first rows.")
 
         with st.form("save-mapping", border=False):
             cols = st.columns([3, 1])
@@ -140,7 +106,6 @@ if uploaded is not None:
         action = "import" if real.button("Import", type="primary", icon=":material/upload:") else action
         if action:
             bar = st.progress(0.0, text="Reading …")
-            geojson = saved_upload(shapes, "import-upload-geojson") if shapes is not None else None
 
             def report(fraction: float, summary) -> None:
                 bar.progress(fraction, text=f"{summary.total:,} rows read — {summary.new:,} new, {summary.updated:,} updated, {len(summary.rejected):,} rejected")

@@ -227,6 +227,7 @@ NO_ACTOR: dict[str, str] = {
     "cli.main": "the CLI's entry point: the operator at the server's shell",
     # imports
     "imports.inspect": "the first rows of a file the caller uploaded itself, to map its columns",
+    "imports.first_rows": "the first rows of the mapped columns of a file the caller uploaded itself",
     "imports.activity_rows.activity_kind": PARSE,
     "imports.batch.digest": PURE,
     "imports.batch.digests": PURE,
@@ -240,6 +241,9 @@ NO_ACTOR: dict[str, str] = {
     "imports.koha_sample.write": "writes a fictitious sample file for tests and benchmarks",
     "imports.mapping.check_kind": PARSE,
     "imports.mapping.clean_mapping": PARSE,
+    "imports.mapping.fit_preset": PURE,
+    "imports.mapping.mapped_columns": PURE,
+    "imports.mapping.mapping_notes": PURE,
     "imports.mapping.preset": PURE,
     "imports.mapping.suggest_preset": PURE,
     "imports.patrons.notice_channel": PARSE,
@@ -260,6 +264,7 @@ NO_ACTOR: dict[str, str] = {
         PARSE,
     ),
     "imports.zones.features_by_code": "reads a zone boundary file the caller supplied (no personal data)",
+    "imports.zones.geojson_properties": "reads a zone boundary file the caller supplied (no personal data)",
     # kpis
     "kpis.dashboard.dashboard_data": "the suppressed dashboard behind kpis.dashboard.dashboard (which checks the actor), for its cache and the benchmark",
     "kpis.dashboard.partition": PURE,

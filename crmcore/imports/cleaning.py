@@ -18,8 +18,8 @@ from operator import itemgetter
 from typing import Any
 
 from crmcore.imports import reading, values
-from crmcore.imports.batch import Batch
-from crmcore.imports.mapping import FIELDS, FieldSpec
+from crmcore.imports.batch import Batch, digest
+from crmcore.imports.mapping import FIELDS, ID_FIELDS, FieldSpec
 
 FIRST_BIRTH_YEAR = 1880
 
@@ -99,10 +99,13 @@ class Cleaner:
             for f, c in mapping["columns"].items()
         ]
         self.year_month = [
-            (f, at[index[p["year"]]], at[index[p["month"]]] if p.get("month") else None, fields[f].required)
+            (f, at[index[p["year"]]] if p.get("year") else None, p.get("year_value"), at[index[p["month"]]] if p.get("month") else None, fields[f].required)
             for f, p in year_month.items()
         ]
         self.id_columns = [at[index[c]] for c in mapping.get("id_columns") or []]
+        # Attendance and activity ids made here (a patron id is made by the patron importer from id_parts).
+        self.made_id = ID_FIELDS[kind] if kind in ("attendance", "activity") and (self.id_columns or mapping.get("id_from_row")) else None
+        self.missing = frozenset(mapping.get("missing_values") or ())  # the file's own codes for 'missing' (census -1, -3, -9)
         self.census = [(c, at[index[c]]) for c in mapping.get("census_columns") or []]
         # An opt-in kept as a Koha patron attribute: the cell is "CODE:value,CODE2:value"; the field reads its code's value.
         self.attributes = [(at[index[mapping["columns"][f]]], code) for f, code in (mapping.get("attribute_codes") or {}).items()]
@@ -116,14 +119,23 @@ class Cleaner:
         if n and min(map(len, records)) < self.width:
             records = [r if len(r) >= self.width else r + [""] * (self.width - len(r)) for r in records]
         picked = [list(map(str.strip, cells)) for cells in zip(*map(self._pick, records))] if n else [[]] * self.used
+        if self.missing:
+            missing = self.missing
+            picked = [[("" if c in missing else c) for c in cells] if not missing.isdisjoint(cells) else cells for cells in picked]
         for at, code in self.attributes:
             picked[at] = [attribute(cell, code) for cell in picked[at]]
         failed: dict[int, tuple[str, str]] = {}  # row → its first failing field and why
         if too_long:
             failed.update((k, (too_long[line], reading.too_long_reason())) for k, line in enumerate(lines) if line in too_long)
         columns = {field: _column(field, picked[at], fast, exact, required, missing, failed) for field, at, fast, exact, required, missing in self.plan}
-        for field, year_at, month_at, required in self.year_month:
-            columns[field] = _year_month(field, picked[year_at], picked[month_at] if month_at is not None else None, required, failed)
+        for field, year_at, year_value, month_at, required in self.year_month:
+            months = picked[month_at] if month_at is not None else None
+            if year_at is None:  # a month column whose year the mapping gives
+                columns[field] = _month_of_year(field, str(year_value), months or [""] * n, required, failed)
+            else:
+                columns[field] = _year_month(field, picked[year_at], months, required, failed)
+        if self.made_id:
+            columns[self.made_id] = self._made_ids(picked, first_ordinal, n, failed)
         if self.census:
             columns["census"] = [self._census(k, picked, failed) for k in range(n)]
         batch = Batch(
@@ -134,6 +146,19 @@ class Cleaner:
         )
         batch.drop(failed)
         return batch
+
+    def _made_ids(self, picked: list[list[str]], first_ordinal: int, n: int, failed: dict) -> list[str | None]:
+        """Ids from the chosen columns (the same cells give the same id in every file), else from the row number."""
+        if not self.id_columns:
+            return [f"row-{first_ordinal + k}" for k in range(n)]
+        out: list[str | None] = []
+        for k, parts in enumerate(zip(*(picked[at] for at in self.id_columns))):
+            if any(parts):
+                out.append("gen-" + digest(*(p.lower() for p in parts))[:24])
+            else:
+                failed.setdefault(k, (self.made_id, "the columns the id is made from are all empty"))
+                out.append(None)
+        return out
 
     def _census(self, k: int, picked: list[list[str]], failed: dict) -> dict[str, float | int]:
         figures: dict[str, float | int] = {}
@@ -185,6 +210,22 @@ def _column(field: str, cells: list[str], fast, exact, required: bool, missing: 
     out: list = [None] * len(cells)
     for k, value in zip(present, parsed):
         out[k] = value
+    return out
+
+
+def _month_of_year(field: str, year: str, months: list[str], required: bool, failed: dict) -> list:
+    out: list = []
+    for k, month in enumerate(months):
+        if values.is_missing(month):
+            if required:
+                failed.setdefault(k, (field, "month is missing"))
+            out.append(None)
+            continue
+        try:
+            out.append(values.year_month(year, month))
+        except ValueError as exc:
+            failed.setdefault(k, (field, str(exc)))
+            out.append(None)
     return out
 
 

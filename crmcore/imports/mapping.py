@@ -8,6 +8,7 @@ field for what a patron borrowed (titles, item identifiers) in any kind.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
 from sqlmodel import Session, select
@@ -158,6 +159,40 @@ def suggest_preset(header: list[str]) -> str | None:
     return best
 
 
+def fit_preset(kind: str, mapping: dict[str, Any], header: list[str]) -> dict[str, Any]:
+    """A preset applied to a file: the columns the header has, the required ones whatever (clean_mapping says
+    when one is absent), and the optional ones not found under `missing_columns` for the run's summary."""
+    check_kind(kind)
+    present = set(header)
+    columns, missing = {}, {}
+    for field, column in mapping.get("columns", {}).items():
+        if column in present or (field in FIELDS[kind] and FIELDS[kind][field].required):
+            columns[field] = column
+        else:
+            missing[field] = column
+    out = {**mapping, "columns": columns}
+    if missing:
+        out["missing_columns"] = missing
+    return out
+
+
+def mapped_columns(mapping: dict[str, Any]) -> list[str]:
+    """The file columns a mapping reads (fields, year and month, ids, census figures), each once, in mapping order."""
+    columns = list((mapping.get("columns") or {}).values())
+    for parts in (mapping.get("year_month") or {}).values():
+        columns += [parts.get("year"), parts.get("month")]
+    columns += list(mapping.get("id_columns") or []) + list(mapping.get("census_columns") or [])
+    return list(dict.fromkeys(c for c in columns if c and isinstance(c, str)))
+
+
+def mapping_notes(mapping: dict[str, Any]) -> list[str]:
+    """What a run's summary says about a cleaned mapping: the preset columns the file lacked."""
+    missing = mapping.get("missing_columns") or {}
+    if not missing:
+        return []
+    return [f"The preset's columns {', '.join(missing.values())} were not in the file; those fields were left as they are."]
+
+
 def preset(name: str) -> tuple[str, dict[str, Any]]:
     if name not in PRESETS:
         raise ValueError(f"Unknown preset {name!r}; presets are {', '.join(PRESETS)}.")
@@ -165,9 +200,64 @@ def preset(name: str) -> tuple[str, dict[str, Any]]:
     return kind, {**mapping, "columns": dict(mapping["columns"])}
 
 
+# The field an id made from columns or the row number fills, per kind (patrons: the ILS id; attendance: the
+# event id; activity: the transaction id that tells identical rows apart).
+ID_FIELDS = {"patrons": "ils_id", "attendance": "event_id", "activity": "source_id"}
+FIRST_YEAR = 1900  # the earliest year a date of any import may have
+
+
+def _year_month(fields: dict[str, FieldSpec], mapping: dict[str, Any], present: set[str]) -> dict[str, dict[str, Any]]:
+    """The date fields that come from a year and a month column, or from a month column and a fixed year."""
+    out = {}
+    for field, parts in (mapping.get("year_month") or {}).items():
+        if field not in fields or fields[field].type != "date":
+            raise ValueError(f"Mapping: {field!r} is not a date field, so it cannot come from year and month columns.")
+        if not isinstance(parts, dict):
+            raise ValueError(f"Mapping: year_month for {fields[field].label} must say its \"year\" and \"month\" columns.")
+        label = fields[field].label
+        for column in (parts.get("year"), parts.get("month")):
+            if column and column not in present:
+                raise ValueError(f"Mapping: column {column!r} (for {label}) is not in the file.")
+        if parts.get("year_value") not in (None, ""):
+            try:
+                year = int(str(parts["year_value"]).strip())
+            except ValueError:
+                raise ValueError(f"Mapping: the year for {label} must be a number, not {parts['year_value']!r}.") from None
+            last = date.today().year + 1
+            if not FIRST_YEAR <= year <= last:
+                raise ValueError(f"Mapping: the year for {label} must be between {FIRST_YEAR} and {last}, not {year}.")
+            if not parts.get("month"):
+                raise ValueError(f"Mapping: {label} with a fixed year needs the month column.")
+            out[field] = {"year_value": year, "month": parts["month"]}
+        elif parts.get("year"):
+            out[field] = {"year": parts["year"], "month": parts.get("month") or None}
+        else:
+            raise ValueError(f"Mapping: {label} from two columns needs the year column (or a fixed year_value).")
+    return out
+
+
+def _missing_values(raw: Any) -> list[str]:
+    """The cells that mean 'missing' in this file (census codes such as -1, -3, -9): a list, or one comma-separated text."""
+    if raw in (None, ""):
+        return []
+    items = raw.split(",") if isinstance(raw, str) else raw
+    if not isinstance(items, list):
+        raise ValueError("Mapping: missing_values must be a list of values, e.g. [\"-1\", \"-3\", \"-9\"].")
+    out = []
+    for item in items:
+        if isinstance(item, (dict, list)) or item is None:
+            raise ValueError(f"Mapping: {item!r} cannot be a missing value: give text or numbers.")
+        text = str(item).strip()
+        if text and text not in out:
+            out.append(text)
+    return out
+
+
 def clean_mapping(kind: str, mapping: dict[str, Any], header: list[str]) -> dict[str, Any]:
     """The mapping checked against the kind's fields and the file's header, keeping only known keys."""
     check_kind(kind)
+    if not isinstance(mapping, dict):
+        raise ValueError("Mapping: a mapping is a JSON object with at least \"columns\".")
     fields, present = FIELDS[kind], set(header)
     columns = {f: c for f, c in (mapping.get("columns") or {}).items() if c}
     for field, column in columns.items():
@@ -175,24 +265,21 @@ def clean_mapping(kind: str, mapping: dict[str, Any], header: list[str]) -> dict
             raise ValueError(f"Mapping: {field!r} is not a field of a {kind} import.")
         if column not in present:
             raise ValueError(f"Mapping: column {column!r} (for {fields[field].label}) is not in the file.")
-    year_month = {}
-    for field, parts in (mapping.get("year_month") or {}).items():
-        if field not in fields or fields[field].type != "date":
-            raise ValueError(f"Mapping: {field!r} is not a date field, so it cannot come from year and month columns.")
-        for column in (parts.get("year"), parts.get("month")):
-            if column and column not in present:
-                raise ValueError(f"Mapping: column {column!r} is not in the file.")
-        if not parts.get("year"):
-            raise ValueError(f"Mapping: {fields[field].label} from two columns needs the year column.")
-        year_month[field] = {"year": parts["year"], "month": parts.get("month") or None}
+    year_month = _year_month(fields, mapping, present)
+    for field in year_month:
+        columns.pop(field, None)  # the two columns replace the one
     id_columns = [c for c in mapping.get("id_columns") or [] if c]
     for column in id_columns:
         if column not in present:
             raise ValueError(f"Mapping: id column {column!r} is not in the file.")
     id_from_row = bool(mapping.get("id_from_row"))
+    if (id_columns or id_from_row) and kind not in ID_FIELDS:
+        raise ValueError(f"Mapping: ids made from columns or the row number are for {', '.join(ID_FIELDS)} files, not {kind}.")
+    generated = ID_FIELDS.get(kind) if id_columns or id_from_row else None
+    if generated and kind != "patrons":
+        columns.pop(generated, None)  # the made id replaces the column (patrons: the importer makes it over the column)
     for field, spec in fields.items():
-        generated = kind == "patrons" and field == "ils_id" and (id_columns or id_from_row)
-        if spec.required and field not in columns and field not in year_month and not generated:
+        if spec.required and field not in columns and field not in year_month and field != generated:
             raise ValueError(f"Mapping: {spec.label} must be mapped to a column.")
     order = mapping.get("date_order") or "iso"
     if order not in DATE_ORDERS:
@@ -200,11 +287,16 @@ def clean_mapping(kind: str, mapping: dict[str, Any], header: list[str]) -> dict
     out: dict[str, Any] = {"columns": columns, "date_order": order}
     if year_month:
         out["year_month"] = year_month
+    if id_columns:
+        out["id_columns"] = id_columns
+    elif id_from_row:
+        out["id_from_row"] = True
+    if missing := _missing_values(mapping.get("missing_values")):
+        out["missing_values"] = missing
+    not_found = {f: c for f, c in (mapping.get("missing_columns") or {}).items() if f in fields and f not in columns and f not in year_month}
+    if not_found:
+        out["missing_columns"] = not_found
     if kind == "patrons":
-        if id_columns:
-            out["id_columns"] = id_columns
-        elif id_from_row:
-            out["id_from_row"] = True
         codes = {f: str(c).strip() for f, c in (mapping.get("attribute_codes") or {}).items() if str(c or "").strip()}
         for field in codes:
             if field not in ("consent_email", "consent_sms") or field not in columns:
@@ -227,6 +319,8 @@ def clean_mapping(kind: str, mapping: dict[str, Any], header: list[str]) -> dict
                 raise ValueError(f"Mapping: census column {column!r} is not in the file.")
         if census:
             out["census_columns"] = census
+        if prop := str(mapping.get("geojson_property") or "").strip():
+            out["geojson_property"] = prop
     return out
 
 

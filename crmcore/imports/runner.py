@@ -27,7 +27,7 @@ from crmcore.imports import batches, reading
 from crmcore.imports.activity_rows import ActivityImport
 from crmcore.imports.attendance import AttendanceImport
 from crmcore.imports.batch import Rejected
-from crmcore.imports.mapping import check_kind, clean_mapping
+from crmcore.imports.mapping import check_kind, clean_mapping, mapping_notes
 from crmcore.imports.organizations import OrganizationImport
 from crmcore.imports.patrons import PatronImport
 from crmcore.imports.zones import ZoneImport
@@ -120,7 +120,8 @@ def run_import(
         session.add(run)
         session.flush()
         run_id = run.id
-    summary = Summary(run_id=run_id, kind=kind, file_name=file_name, file_hash=file_hash, dry_run=dry_run, file_format=fmt.describe())
+    summary = Summary(run_id=run_id, kind=kind, file_name=file_name, file_hash=file_hash, dry_run=dry_run, file_format=fmt.describe(),
+                      notes=mapping_notes(mapping))
     importer_args = {"mapping": mapping, "file_name": file_name, "now": now, "actor": actor}
     importer = IMPORTERS[kind](**importer_args)
     try:
