@@ -112,7 +112,8 @@ if uploaded is not None:
 
             try:
                 st.session_state["import-summary"] = imports.run_import(
-                    database, actor=actor, kind=kind, path=path, file_name=uploaded.name, mapping=chosen, dry_run=action == "dry", geojson=geojson, progress=report
+                    database, actor=actor, kind=kind, path=path, file_name=uploaded.name, mapping=chosen, dry_run=action == "dry", geojson=geojson,
+                    geojson_name=shapes.name if shapes is not None else None, progress=report
                 )
             finally:
                 if action == "import":  # a dry run keeps the file for the import that follows it

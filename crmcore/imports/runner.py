@@ -100,10 +100,12 @@ def run_import(
     file_name: str | None = None,
     dry_run: bool = False,
     geojson: Path | None = None,
+    geojson_name: str | None = None,
     progress: Progress | None = None,
     batch_size: int = BATCH_SIZE,
 ) -> Summary:
-    """Import (or dry-run) one file; ValueError with a clear message when the file or mapping is unusable."""
+    """Import (or dry-run) one file; ValueError with a clear message when the file or mapping is unusable.
+    `file_name`, `geojson_name`: the names the files had when uploaded, for the summary."""
     require(actor, Perm.IMPORT_DATA)
     check_kind(kind)
     path = Path(path)
@@ -127,6 +129,7 @@ def run_import(
     try:
         if geojson is not None:
             importer.geojson = Path(geojson)
+            importer.geojson_name = geojson_name or Path(geojson).name
         with _cycle_collector_paused():
             with _first_load(db, importer, dry_run=dry_run):
                 job = batches.Job(kind, mapping, fmt, path, batch_size, IMPORTERS[kind], importer_args)

@@ -69,6 +69,7 @@ class ZoneImport:
         self.census_columns = mapping.get("census_columns") or []
         self.property = mapping.get("geojson_property")
         self.geojson: Path | None = None
+        self.geojson_name = ""  # the shapes file's name as uploaded
         self.codes: set[str] = set()
 
     def prepare(self, batch: Batch) -> list[tuple[int, dict[str, Any]]]:
@@ -112,7 +113,7 @@ class ZoneImport:
                     session.execute(update(ZONE).where(ZONE.c.code == code).values(geojson=json.dumps(features[code], separators=(",", ":"))))
         unmatched = len(self.codes) - len(matched)
         verb = "would get" if dry_run else "got"
-        note = f"{len(matched)} zones {verb} a shape from {self.geojson.name}" + (f"; {unmatched} zones have none in it." if unmatched else ".")
+        note = f"{len(matched)} zones {verb} a shape from {self.geojson_name or self.geojson.name}" + (f"; {unmatched} zones have none in it." if unmatched else ".")
         if self.codes and not matched:
             tried = [self.property] if self.property else [*CODE_KEYS, "the feature id"]
             available = geojson_properties(self.geojson)
