@@ -104,6 +104,17 @@ def test_activity_with_year_and_month_columns_and_row_number_ids_keeps_identical
     assert run(db, staff["admin"], "activity", path, chosen).unchanged == len(frame)  # the same file again adds nothing
 
 
+def test_patron_dates_from_year_and_month_columns_are_stored(db, staff, tmp_path):
+    path = tmp_path / "patrons.csv"
+    path.write_text("card,joined year,joined month,expires\n1,2019,5,2027-01-31\n2,2021,Jun,\n3,2022,,2026-12-31\n", encoding="utf-8")
+    chosen = {"columns": {"ils_id": "card", "expires_on": "expires"}, "year_month": {"registered_on": {"year": "joined year", "month": "joined month"}}}
+    assert run(db, staff["admin"], "patrons", path, chosen).new == 3
+    with db.read() as s:
+        stored = {p.ils_id: (p.registered_on, p.expires_on) for p in s.exec(select(Patron))}
+    assert stored == {"1": (date(2019, 5, 1), date(2027, 1, 31)), "2": (date(2021, 6, 1), None), "3": (date(2022, 1, 1), date(2026, 12, 31))}
+    assert run(db, staff["admin"], "patrons", path, chosen).unchanged == 3
+
+
 # --- ids for attendance ------------------------------------------------------------------------------------------------
 
 def test_attendance_ids_made_from_columns_with_missing_codes(db, staff):

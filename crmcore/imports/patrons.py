@@ -74,7 +74,7 @@ class PatronImport:
     bulk_tables = (PATRON, CONSENT, CURRENT)  # a first load goes in without their secondary indexes
 
     def __init__(self, *, mapping: dict[str, Any], file_name: str, now: datetime, **_: Any):
-        self.fields = [f for f in COLUMNS if f in mapping["columns"] or f == "ils_id"]
+        self.fields = [f for f in COLUMNS if f in mapping["columns"] or f in (mapping.get("year_month") or {}) or f == "ils_id"]
         self.topics = mapping.get("consent_topics", OPT_IN_TOPICS)  # what the opt-in columns cover
         for topic in self.topics:
             consent.check("email", topic)
