@@ -284,3 +284,26 @@ def test_circulation_from_the_page(app, db):
     at = app(role="admin", page="pages/imports.py").run()
     choose(at, "What are you importing?", "circulation")
     assert not at.exception
+
+
+def test_a_saved_mapping_brings_back_its_dates_ids_and_missing_codes(app, db):
+    at = start(app, "attendance", FIXTURES / "programs_by_month.csv")
+    choose(at, "Program title", "Program")
+    choose(at, "Date is in", "month column with a fixed year", kind="radio")
+    widget(at, "number_input", "Date: the year").set_value(2024)
+    choose(at, "Date: month column", "Month")
+    choose(at, "Event id", "the row number", kind="radio")
+    widget(at, "text_input", "Values that mean 'missing' (comma-separated)").input("-1, n/r")
+    widget(at, "text_input", "Save this mapping as").input("Monthly programs")
+    button(at, "Save mapping").click().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    with db.read() as s:
+        saved = s.exec(select(ImportMapping)).one().mapping
+    assert (saved["year_month"], saved["id_from_row"], saved["missing_values"]) == ({"held_on": {"year_value": 2024, "month": "Month"}}, True, ["-1", "n/r"])
+
+    again = start(app, "attendance", FIXTURES / "programs_by_month.csv")
+    choose(again, "Start from a preset or a saved mapping", "Monthly programs")
+    assert widget(again, "radio", "Date is in").value == "month column with a fixed year"
+    assert (widget(again, "number_input", "Date: the year").value, widget(again, "selectbox", "Date: month column").value) == (2024, "Month")
+    assert widget(again, "radio", "Event id").value == "the row number"
+    assert widget(again, "text_input", "Values that mean 'missing' (comma-separated)").value == "-1, n/r"
