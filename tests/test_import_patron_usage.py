@@ -16,6 +16,8 @@ from crmcore.campaigns.rules.language import FIELDS
 from crmcore.imports import mapping, values
 from crmcore.imports.cleaning import Cleaner
 from crmcore.imports.patrons import ROW_ID_WARNING
+from crmcore.library import patrons
+from crmcore.privacy import rights
 from crmcore.models import ActivityEvent, Branch, Patron, Zone
 
 FIXTURE = Path(__file__).resolve().parent / "fixtures" / "patron_usage.csv"
@@ -261,3 +263,21 @@ def test_the_segment_builder_offers_the_new_fields_and_counts_with_them(db, staf
     assert at.metric[0].value == f"{int((df['checkouts'] >= 10).sum()):,}"
     next(s for s in at.selectbox if s.label == "Field").set_value("resident").run()
     assert at.metric[0].value == f"{int(df['resident'].sum()):,}"
+
+
+def test_the_profile_and_the_access_export_show_the_usage_fields(db, staff):
+    df = frame()
+    load(db, staff["admin"])
+    k = int(df.index[df["last"].notna() & (df["checkouts"] > 0)][0])
+    with db.read() as s:
+        patron_id = s.exec(select(Patron.id).where(Patron.ils_id == f"row-{k + 1}")).one()
+    with db.write() as s:
+        details = patrons.profile(s, actor=staff["manager"], patron_id=patron_id)["details"]
+        export = rights.access_export(s, actor=staff["admin"], patron_id=patron_id)["patron"]
+    row = df.loc[k]
+    assert details["Lifetime checkouts (ILS)"] == row["checkouts"] and details["Lifetime renewals (ILS)"] == row["renewals"]
+    assert details["Resident of the service area"] == ("yes" if row["resident"] else "no")
+    assert details["Has an email address"] == ("yes" if row["has_email"] else "no")
+    assert details["Last activity the ILS reports"] == details["Last activity"] == row["last"].date()
+    assert (export["lifetime_checkouts"], export["resident"], export["has_email"]) == (row["checkouts"], bool(row["resident"]), bool(row["has_email"]))
+    assert export["ils_last_activity_on"] == row["last"].date().isoformat()
