@@ -12,6 +12,8 @@ from sqlmodel import func, select
 
 from crmcore import imports
 from crmcore.campaigns import segments
+from crmcore.campaigns.rules import language as segments_language
+from crmcore.campaigns.rules import tree
 from crmcore.campaigns.rules.language import FIELDS
 from crmcore.imports import mapping, values
 from crmcore.imports.cleaning import Cleaner
@@ -281,3 +283,21 @@ def test_the_profile_and_the_access_export_show_the_usage_fields(db, staff):
     assert details["Last activity the ILS reports"] == details["Last activity"] == row["last"].date()
     assert (export["lifetime_checkouts"], export["resident"], export["has_email"]) == (row["checkouts"], bool(row["resident"]), bool(row["has_email"]))
     assert export["ils_last_activity_on"] == row["last"].date().isoformat()
+
+
+@pytest.mark.parametrize(
+    ("rule", "message"),
+    [
+        ({"field": "lifetime_checkouts", "op": ">=", "value": -1}, "rule all[0].value: Lifetime checkouts (ILS total): enter a number between 0 and 1000000."),
+        ({"field": "lifetime_renewals", "op": "between", "value": [5, 2_000_000]}, "Lifetime renewals (ILS total): enter a number between 0 and 1000000."),
+        ({"field": "lifetime_checkouts", "op": ">=", "value": "10"}, "rule all[0].value: must be a whole number, not '10'."),
+        ({"field": "resident", "op": "is", "value": "yes"}, "rule all[0].value: must be true or false, not 'yes'."),
+        ({"field": "lifetime_checkouts", "op": "in", "value": [1]}, "'in' is not an operator of lifetime_checkouts"),
+    ],
+)
+def test_rules_on_the_new_fields_are_bounded_like_the_others(rule, message):
+    with pytest.raises(ValueError) as caught:
+        segments_language.validate({"all": [rule]})
+    assert message in str(caught.value)
+    assert tree.describe({"field": "lifetime_checkouts", "op": ">=", "value": 10}) == "Lifetime checkouts (ILS total) ≥ 10"
+    assert tree.default_leaf("lifetime_renewals") == {"field": "lifetime_renewals", "op": ">=", "value": 10}
