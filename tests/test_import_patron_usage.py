@@ -3,6 +3,7 @@ lowercase booleans, 'None' as a year, month names, blank zones): imported with a
 Liaison stores equals pandas on the same file, segments on the new fields count what pandas counts, and a
 re-sorted file with row-number ids is warned about."""
 
+import json
 from datetime import date
 from pathlib import Path
 
@@ -10,7 +11,7 @@ import pandas as pd
 import pytest
 from sqlmodel import func, select
 
-from crmcore import imports
+from crmcore import cli, imports
 from crmcore.campaigns import segments
 from crmcore.campaigns.rules import language as segments_language
 from crmcore.campaigns.rules import tree
@@ -301,3 +302,19 @@ def test_rules_on_the_new_fields_are_bounded_like_the_others(rule, message):
     assert message in str(caught.value)
     assert tree.describe({"field": "lifetime_checkouts", "op": ">=", "value": 10}) == "Lifetime checkouts (ILS total) ≥ 10"
     assert tree.default_leaf("lifetime_renewals") == {"field": "lifetime_renewals", "op": ">=", "value": 10}
+
+
+def test_the_cli_imports_the_usage_export_with_a_mapping_file_and_warns_on_a_resorted_one(db, staff, monkeypatch, tmp_path, capsys):
+    monkeypatch.setenv("DATABASE_URL", db.url)
+    chosen = tmp_path / "usage.json"
+    chosen.write_text(json.dumps(USAGE), encoding="utf-8")
+    assert cli.main(["import", "patrons", str(FIXTURE), "--mapping", str(chosen)]) == 0
+    df = frame()
+    assert f"{len(df):,} new" in capsys.readouterr().out
+    got = stored(db)
+    assert groups(got["branch"]) == groups(df["Home Library Definition"]) and int(got["checkouts"].sum()) == int(df["checkouts"].sum())
+    lines = FIXTURE.read_text(encoding="utf-8").splitlines(keepends=True)
+    reversed_file = tmp_path / "reversed.csv"
+    reversed_file.write_text(lines[0] + "".join(reversed(lines[1:])), encoding="utf-8")
+    assert cli.main(["import", "patrons", str(reversed_file), "--mapping", str(chosen), "--dry-run"]) == 0
+    assert "row-number ids matched the wrong patrons" in capsys.readouterr().out
