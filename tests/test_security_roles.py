@@ -259,8 +259,8 @@ NO_ACTOR: dict[str, str] = {
     "imports.reading.sha256": PARSE,
     "imports.reading.sniff": PARSE,
     **dict.fromkeys(
-        [f"imports.values.{n}" for n in ("bool_column", "count_column", "date_column", "email_column", "is_missing", "parse_bool", "parse_date",
-                                         "parse_email", "parse_int", "parse_phone", "phone_column", "text_column", "year_column", "year_month")],
+        [f"imports.values.{n}" for n in ("bool_column", "count_column", "date_column", "email_column", "is_missing", "last_year", "parse_bool", "parse_date",
+                                         "parse_email", "parse_int", "parse_month", "parse_phone", "phone_column", "text_column", "year_column", "year_month")],
         PARSE,
     ),
     "imports.zones.features_by_code": "reads a zone boundary file the caller supplied (no personal data)",
