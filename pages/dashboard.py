@@ -75,7 +75,8 @@ def _cards(board: kpis.Dashboard) -> None:
     for i, card in enumerate(board.cards):
         value = "–" if card.value is None else (f"{card.value:,}" if isinstance(card.value, int) else str(card.value))
         delta = None if card.change is None else (f"{card.change:+,}" if isinstance(card.change, (int, float)) else str(card.change))
-        cols[i % 4].metric(card.label, value, delta, help=f"{card.definition} Change: against the previous period.", delta_color="off" if card.key in ("lapsed", "at_risk") else "normal")
+        neutral = card.key in ("lapsed", "at_risk") or not isinstance(card.change, (int, float))  # "no earlier data", "<k": no arrow colour
+        cols[i % 4].metric(card.label, value, delta, help=f"{card.definition} Change: against the previous period.", delta_color="off" if neutral else "normal")
 
 
 def _chart_footer(chart: kpis.Chart, key: str) -> None:

@@ -200,3 +200,26 @@ def test_a_branch_gets_its_name_and_zone_on_the_settings_page(app, library, db):
     at.text_input(key=f"branch-name-{branch.id}").set_value("   ")
     next(b for b in at.button if b.label == "Save branches").click().run()
     assert "the name cannot be blank" in at.error[0].value
+
+
+def test_a_library_whose_data_ends_years_ago_is_shown_at_its_last_month(app, db):
+    """Activity and registrations end in March 2022: the period offered ends there, patrons are active in it."""
+    with db.write() as s:
+        branch = Branch(code="C", name="Central")
+        s.add(branch)
+        s.flush()
+        for i in range(20):
+            patron = Patron(ils_id=f"old{i}", branch_id=branch.id, patron_type="adult", registered_on=date(2019, 5, 1))
+            s.add(patron)
+            s.flush()
+            for month in (1, 2, 3):
+                s.add(ActivityEvent(patron_id=patron.id, occurred_on=date(2022, month, 9), kind="checkout", count=1, branch_id=branch.id))
+        s.flush()
+        activity.rebuild_rollups(s)
+    at = app(role="viewer", page="pages/dashboard.py").run()
+    assert not at.exception and not at.error
+    assert at.selectbox(key="dash-to").value == date(2022, 3, 1)
+    assert at.selectbox(key="dash-from").value == date(2021, 4, 1)
+    metrics = {m.label: m for m in at.metric}
+    assert (metrics["Registered patrons"].value, metrics["Active patrons"].value, metrics["Lapsed"].value) == ("20", "20", "0")
+    assert metrics["Active patrons"].delta == "no earlier data"
