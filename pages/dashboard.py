@@ -223,6 +223,31 @@ def _programs(board: kpis.Dashboard) -> None:
     _chart_footer(chart, "programs-zone")
 
 
+@st.cache_data(ttl=600, show_spinner="Counting lifetime totals…")
+def _lifetime(url: str, role: str, filters: tuple, settings_version: str, _actor) -> list:
+    with ui.db().read() as session:
+        return kpis.lifetime.lifetime_distributions(session, actor=_actor, filters=kpis.Filters(*filters))
+
+
+def _lifetime_section(board: kpis.Dashboard, actor) -> None:
+    st.subheader("Lifetime totals")
+    st.caption("Lifetime checkouts and renewals to date, as the ILS reported them at the last patron import: whole lifetimes, so never shown by month.")
+    if not st.toggle("Show patrons by lifetime checkouts and renewals", key="dash-lifetime"):
+        return
+    f = board.filters
+    shown = _lifetime(ui.db().url, actor.role.value, (f.end_month, f.months, f.branch_ids, f.zone_ids, f.patron_types), version, actor)
+    if not shown:
+        st.info("No lifetime totals imported: map a patron file's lifetime checkouts or renewals columns (Imports → Patrons).")
+        return
+    for column, chart in zip(st.columns(len(shown)), shown):
+        with column:
+            long = small_cells.numeric(chart.frame).melt(id_vars="band", var_name="residence", value_name="patrons")
+            _plot(px.bar(long, x="band", y="patrons", color="residence", title=chart.title, category_orders={"band": list(chart.frame["band"])}))
+            _table(chart.frame)
+            st.caption(chart.caption)
+            ui.download_buttons(chart.frame, name=f"dashboard-lifetime-{chart.key}", key=f"dl-lifetime-{chart.key}")
+
+
 def _outreach(board: kpis.Dashboard) -> None:
     st.subheader("Outreach")
     left, right = st.columns(2)
@@ -284,5 +309,6 @@ with ui.user_errors():
         _lifecycle(board)
         _branches(board)
         _programs(board)
+        _lifetime_section(board, actor)
         _outreach(board)
     _campaigns(actor)

@@ -10,7 +10,7 @@ from crmcore.library import activity
 from crmcore.models import ActivityEvent, Branch, Interaction, Patron, Zone
 
 SECRET = "Zebulon Quartermaine"
-SECTIONS = ["Trends", "Market penetration by zone", "Lifecycle", "Branches", "Programs", "Outreach"]
+SECTIONS = ["Trends", "Market penetration by zone", "Lifecycle", "Branches", "Programs", "Lifetime totals", "Outreach"]
 SQUARE = {"type": "Feature", "geometry": {"type": "Polygon", "coordinates": [[[0, 0], [0, 1], [1, 1], [1, 0], [0, 0]]]}}
 
 

@@ -41,6 +41,7 @@ CASES: list[tuple[str, Perm, Callable]] = [
     ("admin.auth.set_active", Perm.MANAGE_STAFF, lambda s, a: auth.set_active(s, actor=a, username="viewer", active=False)),
     ("admin.auth.set_password(other)", Perm.MANAGE_STAFF, lambda s, a: auth.set_password(s, actor=a, username="viewer" if a.username != "viewer" else "outreach", password="another long pw")),
     ("admin.settings.put", Perm.MANAGE_SETTINGS, lambda s, a: settings.put(s, actor=a, key="small_cell_k", value=7)),
+    ("kpis.lifetime.lifetime_distributions", Perm.VIEW_DASHBOARD, lambda s, a: kpis.lifetime.lifetime_distributions(s, actor=a, filters=kpis.Filters(date(2025, 6, 1)))),
     ("admin.branches.list_branches", Perm.MANAGE_SETTINGS, lambda s, a: branches.list_branches(s, actor=a)),
     ("admin.branches.zone_names", Perm.MANAGE_SETTINGS, lambda s, a: branches.zone_names(s, actor=a)),
     ("admin.branches.update_branch", Perm.MANAGE_SETTINGS, lambda s, a: branches.update_branch(s, actor=a, branch_id=new_branch_id(s), name="Renamed", zone_id=None)),

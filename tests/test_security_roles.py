@@ -279,7 +279,8 @@ NO_ACTOR: dict[str, str] = {
     **dict.fromkeys(
         [f"kpis.figures.{n}" for n in ("first_data_month", "last_data_month", "first_outreach_month")]
         + [f"kpis.programs.{n}" for n in ("first_program_month", "last_program_month", "program_totals", "programs_by_branch", "programs_by_label",
-                                          "programs_by_month", "programs_by_zone")],
+                                          "programs_by_month", "programs_by_zone")]
+        + ["kpis.lifetime.lifetime_bands"],
         AGGREGATE,
     ),
     "kpis.summaries.age_band": PURE,

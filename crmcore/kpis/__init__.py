@@ -1,7 +1,7 @@
-"""The manager dashboard's figures: definitions (figures, and programs for the imported programs), summary
+"""The manager dashboard's figures: definitions (figures; programs for the imported programs; lifetime for the lifetime totals), summary
 tables (summaries), and the one call that computes everything the page shows, suppressed (dashboard)."""
 
-from crmcore.kpis import figures, programs
+from crmcore.kpis import figures, lifetime, programs
 from crmcore.kpis.dashboard import Card, Chart, Dashboard, FilterOptions, dashboard, dashboard_data, filter_options
 from crmcore.kpis.figures import Filters
 from crmcore.kpis.summaries import Summaries, compute_summaries, refresh_summaries
@@ -30,6 +30,7 @@ DEFINITIONS = (
     programs.programs_by_branch,
     programs.programs_by_label,
     programs.programs_by_zone,
+    lifetime.lifetime_bands,
 )
 
 __all__ = ["Card", "Chart", "DEFINITIONS", "Dashboard", "FilterOptions", "Filters", "Summaries", "compute_summaries", "dashboard", "dashboard_data", "figures", "filter_options", "refresh_summaries"]
