@@ -98,7 +98,7 @@ def _no_earlier(card: Card) -> Card:
     return replace(card, previous=None, change=NO_EARLIER)
 
 
-def _cards(session: Session, filters: f.Filters, k: int, now: dict, before: dict, activity: pd.DataFrame, outreach: pd.DataFrame) -> list[Card]:
+def _cards(session: Session, filters: f.Filters, k: int, now: dict, before: dict, activity: pd.DataFrame, outreach: pd.DataFrame, first_program: date | None) -> list[Card]:
     """The KPI cards; the previous period is the same number of months just before, and a card whose
     previous period starts before its first month of data says "no earlier data" instead of a change."""
     previous = filters.previous()
@@ -127,7 +127,6 @@ def _cards(session: Session, filters: f.Filters, k: int, now: dict, before: dict
     cards.append(Card("per_capita", "Activity per capita", per_capita[0], per_capita[1], _per_capita_change(*per_capita), _doc(f.activity_per_capita)))
     if not earlier:
         cards = [_no_earlier(card) for card in cards]
-    first_program = p.first_program_month(session)
     if first_program is not None:  # imported programs: attendance as the events system reports it (no patrons, nothing to suppress)
         now_n, before_n = p.program_totals(session, filters=filters)[1], p.program_totals(session, filters=previous)[1]
         card = Card("program_attendance", "Program attendance", now_n, before_n, now_n - before_n, _doc(f.program_attendance))
@@ -285,7 +284,8 @@ def dashboard_data(session: Session, *, filters: f.Filters, today: date) -> Dash
     registrations = f.registrations_by_month(session, filters=filters, first=trend_first, last=trend_last)
 
     board = Dashboard(filters=filters, k=k, zone_shapes=zone_shapes(session))
-    board.cards = _cards(session, filters, k, now, before, activity, outreach)
+    first_program = p.first_program_month(session)
+    board.cards = _cards(session, filters, k, now, before, activity, outreach, first_program)
     regs = small_cells.suppress_column(registrations, k, sizes="patrons", complement=True)
     outreach_trend = outreach[outreach["month"].between(trend_first, trend_last)] if len(outreach) else outreach
     cards_issued = outreach_trend.groupby("month", as_index=False)["cards_issued"].sum() if len(outreach_trend) else pd.DataFrame(columns=["month", "cards_issued"])
@@ -299,7 +299,7 @@ def dashboard_data(session: Session, *, filters: f.Filters, today: date) -> Dash
         Chart("age_branch", "Registered patrons by age band and branch", _doc(f.age_band_by_branch), _age_chart(session, filters, k)),
         Chart("outreach", "Outreach interactions per month by type", _doc(f.outreach_by_month), outreach_trend.drop(columns=["cards_issued"]) if len(outreach_trend) else outreach_trend),
         Chart("cards_issued", "Library cards issued at outreach interactions", _doc(f.outreach_by_month), small_cells.suppress_column(cards_issued, k, sizes="cards_issued")),
-        *_program_charts(session, filters, trend_first, trend_last),
+        *_program_charts(session, filters, trend_first, trend_last, any_programs=first_program is not None),
     ]
     board.charts = {chart.key: chart for chart in charts}
     board.withheld = _differencing_risk(session, filters=filters, k=k, months=(end, previous.end_month))
@@ -310,8 +310,20 @@ def dashboard_data(session: Session, *, filters: f.Filters, today: date) -> Dash
     return board
 
 
-def _program_charts(session: Session, filters: f.Filters, trend_first: date, trend_last: date) -> list[Chart]:
+_PROGRAM_CHARTS = (  # key, title, the figure defining it, the columns of its frame
+    ("programs_month", "Programs per month", p.programs_by_month, ["month", "sessions", "in_person", "online", "attendees", "average"]),
+    ("programs_branch", "Programs by branch", p.programs_by_branch, ["branch", "sessions", "in_person", "online", "attendees", "average"]),
+    ("programs_category", "Programs by category", p.programs_by_label, ["label", "sessions", "in_person", "online", "attendees", "average"]),
+    ("programs_audience", "Programs by audience", p.programs_by_label, ["label", "sessions", "in_person", "online", "attendees", "average"]),
+    ("programs_category_month", "Attendees per month by category", p.programs_by_label, ["label", "month", "sessions", "attendees"]),
+    ("programs_zone", "Program attendance per 1,000 residents by zone", p.programs_by_zone, ["zone", "population", "sessions", "attendees", "attendees_per_1000"]),
+)
+
+
+def _program_charts(session: Session, filters: f.Filters, trend_first: date, trend_last: date, *, any_programs: bool) -> list[Chart]:
     """The Programs section: programs carry no patrons, so nothing here is suppressed."""
+    if not any_programs:  # nothing imported: empty frames, without a query each
+        return [Chart(key, title, _doc(fn), pd.DataFrame(columns=columns)) for key, title, fn, columns in _PROGRAM_CHARTS]
     where = "Branch and zone filters select where a program was held (a branch's zone is set under Administration → Settings); the patron type filter does not apply."
     by_month = p.programs_by_month(session, filters=filters, first=trend_first, last=trend_last)
     charts = [
