@@ -10,7 +10,7 @@ from datetime import date
 import pytest
 
 from crmcore import kpis
-from crmcore.admin import auth, settings
+from crmcore.admin import auth, branches, settings
 from crmcore.admin.permissions import ROLE_PERMISSIONS, Perm, PermissionDenied, Role, allowed
 from crmcore.campaigns import drafts, inbound, outbox, results, segments, sending
 from crmcore.imports import mapping as import_mapping
@@ -24,6 +24,15 @@ from tests.outreach_records import contact_id, interaction_id, org_id, task_id
 from tests.privacy_records import patron_id
 from tests.segment_records import segment_id
 
+def new_branch_id(session) -> int:
+    from crmcore.models import Branch
+
+    branch = Branch(code="PERM", name="Branch")
+    session.add(branch)
+    session.flush()
+    return branch.id
+
+
 # (label, permission it requires, call(session, actor)) — the call must succeed on an empty database with staff.
 CASES: list[tuple[str, Perm, Callable]] = [
     ("admin.auth.list_users", Perm.MANAGE_STAFF, lambda s, a: auth.list_users(s, actor=a)),
@@ -32,6 +41,10 @@ CASES: list[tuple[str, Perm, Callable]] = [
     ("admin.auth.set_active", Perm.MANAGE_STAFF, lambda s, a: auth.set_active(s, actor=a, username="viewer", active=False)),
     ("admin.auth.set_password(other)", Perm.MANAGE_STAFF, lambda s, a: auth.set_password(s, actor=a, username="viewer" if a.username != "viewer" else "outreach", password="another long pw")),
     ("admin.settings.put", Perm.MANAGE_SETTINGS, lambda s, a: settings.put(s, actor=a, key="small_cell_k", value=7)),
+    ("kpis.lifetime.lifetime_distributions", Perm.VIEW_DASHBOARD, lambda s, a: kpis.lifetime.lifetime_distributions(s, actor=a, filters=kpis.Filters(date(2025, 6, 1)))),
+    ("admin.branches.list_branches", Perm.MANAGE_SETTINGS, lambda s, a: branches.list_branches(s, actor=a)),
+    ("admin.branches.zone_names", Perm.MANAGE_SETTINGS, lambda s, a: branches.zone_names(s, actor=a)),
+    ("admin.branches.update_branch", Perm.MANAGE_SETTINGS, lambda s, a: branches.update_branch(s, actor=a, branch_id=new_branch_id(s), name="Renamed", zone_id=None)),
     ("privacy.rights.find_patrons", Perm.PRIVACY_REQUESTS, lambda s, a: rights.find_patrons(s, actor=a, query="PRIV-1")),
     ("privacy.rights.access_export", Perm.PRIVACY_REQUESTS, lambda s, a: rights.access_export(s, actor=a, patron_id=patron_id(s))),
     ("privacy.rights.erase", Perm.PRIVACY_REQUESTS, lambda s, a: rights.erase(s, actor=a, patron_id=patron_id(s))),

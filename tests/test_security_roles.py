@@ -229,6 +229,7 @@ NO_ACTOR: dict[str, str] = {
     "imports.inspect": "the first rows of a file the caller uploaded itself, to map its columns",
     "imports.first_rows": "the first rows of the mapped columns of a file the caller uploaded itself",
     "imports.activity_rows.activity_kind": PARSE,
+    "imports.attendance.split_labels": PARSE,
     "imports.batch.digest": PURE,
     "imports.batch.digests": PURE,
     "imports.batch.signed64": PURE,
@@ -279,6 +280,13 @@ NO_ACTOR: dict[str, str] = {
         [f"kpis.figures.{n}" for n in ("active_patrons", "activity_per_capita", "activity_total", "at_risk_patrons", "lapsed_patrons",
                                        "outreach_interactions", "program_attendance", "registered_patrons")],
         PURE + " (a figure from counts already computed)",
+    ),
+    **dict.fromkeys(
+        [f"kpis.figures.{n}" for n in ("first_data_month", "last_data_month", "first_outreach_month")]
+        + [f"kpis.programs.{n}" for n in ("first_program_month", "last_program_month", "program_totals", "programs_by_branch", "programs_by_label",
+                                          "programs_by_month", "programs_by_zone")]
+        + ["kpis.lifetime.lifetime_bands"],
+        AGGREGATE,
     ),
     "kpis.summaries.age_band": PURE,
     "kpis.summaries.classify": PURE,

@@ -20,14 +20,14 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
 from sqlmodel import Session
 
-from crmcore.models import ActivityMonthly, DashActivity, DashCohort, DashFlow, DashRegistration, DashState, Patron
+from crmcore.models import ActivityMonthly, DashActivity, DashCohort, DashFlow, DashRegistration, DashState, Patron, ProgramEvent
 
 # Lifecycle states, in display order; 0 (not yet registered) appears only as the origin of flows.
 STATES = ("unregistered", "new_active", "new_inactive", "regular", "occasional", "at_risk", "lapsed")
 ACTIVE_STATES = ("new_active", "regular", "occasional", "at_risk")
 NEW_WEEKS = 12  # "new": registered in the 12 weeks up to the month's end
 REGULAR_MONTHS = 6  # "regular": activity in at least 6 of the last 12 calendar months
-MAX_MONTHS = 60  # months kept in the summaries (the dashboard's date range reaches this far back)
+MAX_MONTHS = 120  # months kept before the last month with data (the dashboard's date range reaches this far back)
 FLOW_LAGS = (1, 3, 6, 12)  # period lengths, in months, whose lifecycle flows are kept
 CHUNK = 50_000
 
@@ -130,10 +130,18 @@ class _Counter:
 
 
 def _window(session: Session, today: date) -> tuple[int, int]:
+    """The months summarised: from the first month with activity or programs (or, without either, with
+    registrations) to today's, so every month with data can be chosen however long ago the data ends; at
+    least 12 months, and at most MAX_MONTHS before the last month with data."""
     end = month_index(today)
-    earliest = session.execute(select(func.min(ActivityMonthly.month))).scalar()
-    start = month_index(earliest) if earliest else end - 11
-    return max(min(start, end - 11), end - MAX_MONTHS + 1), end
+    first_activity, last_activity = session.execute(select(func.min(ActivityMonthly.month), func.max(ActivityMonthly.month))).one()
+    first_program, last_program = session.execute(select(func.min(ProgramEvent.held_on), func.max(ProgramEvent.held_on))).one()
+    first_reg, last_reg = session.execute(select(func.min(Patron.registered_on), func.max(Patron.registered_on))).one()
+    lasts = [month_index(_day(d)) for d in (last_activity, last_program, last_reg) if d]
+    last_data = min(max(lasts), end) if lasts else end
+    firsts = [month_index(_day(d)) for d in (first_activity, first_program) if d] or [month_index(_day(d)) for d in (first_reg,) if d]
+    start = min(firsts) if firsts else end - 11
+    return max(min(start, last_data - 11), last_data - MAX_MONTHS + 1), end
 
 
 def _patron_chunks(session: Session):
