@@ -318,3 +318,27 @@ def test_the_cli_imports_the_usage_export_with_a_mapping_file_and_warns_on_a_res
     reversed_file.write_text(lines[0] + "".join(reversed(lines[1:])), encoding="utf-8")
     assert cli.main(["import", "patrons", str(reversed_file), "--mapping", str(chosen), "--dry-run"]) == 0
     assert "row-number ids matched the wrong patrons" in capsys.readouterr().out
+
+
+def test_the_dashboard_of_a_usage_export_counts_its_last_active_months(db, staff):
+    """A usage export carries no events, only each patron's last active month: the dashboard's Active and
+    Lapsed at the export's last month equal pandas on the file (active = last active month within the 12
+    months ending then), not "everyone lapsed"."""
+    from crmcore import kpis
+    from crmcore.kpis import figures as f
+    from crmcore.kpis.summaries import month_index, month_of
+
+    df = frame()
+    load(db, staff["admin"])
+    with db.write() as s:
+        kpis.refresh_summaries(s, today=TODAY)
+        options = kpis.filter_options(s, actor=staff["manager"])
+    last = df["last"].max().date()
+    assert options.last_data == last
+    period = kpis.Filters(last, 12)
+    window_start = pd.Timestamp(month_of(month_index(last) - 11))
+    with db.read() as s:
+        counts = f.lifecycle_counts(s, filters=period, month=last)
+    active = int((df["last"] >= window_start).sum())
+    assert 0 < f.active_patrons(counts) == active < len(df)
+    assert f.active_patrons(counts) + f.lapsed_patrons(counts) == f.registered_patrons(counts) == len(df)

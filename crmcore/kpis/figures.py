@@ -17,7 +17,7 @@ from sqlalchemy import func, select
 from sqlmodel import Session
 
 from crmcore.kpis.summaries import ACTIVE_STATES, STATES, month_index, month_of, month_start
-from crmcore.models import Branch, DashActivity, DashCohort, DashFlow, DashRegistration, DashState, Interaction, ProgramEvent, Zone
+from crmcore.models import Branch, DashActivity, DashCohort, DashFlow, DashRegistration, DashState, Interaction, Patron, ProgramEvent, Zone
 
 PROGRAM_KIND = "event_attendance"
 
@@ -309,12 +309,12 @@ def first_data_month(session: Session) -> date | None:
 
 
 def last_data_month(session: Session) -> date | None:
-    """The last month with activity, registrations or programs among the months summarised (the period
-    offered by default ends there)."""
+    """The last month with activity, registrations, programs or a last active month an ILS reported, among
+    the months summarised (the period offered by default ends there)."""
     lasts = [session.execute(select(func.max(model.month))).scalar() for model in (DashActivity, DashRegistration)]
-    program = session.execute(select(func.max(ProgramEvent.held_on))).scalar()
-    if program is not None:
-        lasts.append(month_of(month_index(date.fromisoformat(program) if isinstance(program, str) else program)))
+    for day in (session.execute(select(func.max(column))).scalar() for column in (ProgramEvent.held_on, Patron.ils_last_activity_on)):
+        if day is not None:
+            lasts.append(month_of(month_index(date.fromisoformat(day) if isinstance(day, str) else day)))
     lasts = [m for m in lasts if m is not None]
     latest = latest_month(session)
     return min(max(lasts), latest) if lasts and latest else None

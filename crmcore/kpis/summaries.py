@@ -137,9 +137,10 @@ def _window(session: Session, today: date) -> tuple[int, int]:
     first_activity, last_activity = session.execute(select(func.min(ActivityMonthly.month), func.max(ActivityMonthly.month))).one()
     first_program, last_program = session.execute(select(func.min(ProgramEvent.held_on), func.max(ProgramEvent.held_on))).one()
     first_reg, last_reg = session.execute(select(func.min(Patron.registered_on), func.max(Patron.registered_on))).one()
-    lasts = [month_index(_day(d)) for d in (last_activity, last_program, last_reg) if d]
+    first_ils, last_ils = session.execute(select(func.min(Patron.ils_last_activity_on), func.max(Patron.ils_last_activity_on))).one()
+    lasts = [month_index(_day(d)) for d in (last_activity, last_program, last_reg, last_ils) if d]
     last_data = min(max(lasts), end) if lasts else end
-    firsts = [month_index(_day(d)) for d in (first_activity, first_program) if d] or [month_index(_day(d)) for d in (first_reg,) if d]
+    firsts = [month_index(_day(d)) for d in (first_activity, first_program, first_ils) if d] or [month_index(_day(d)) for d in (first_reg,) if d]
     start = min(firsts) if firsts else end - 11
     return max(min(start, last_data - 11), last_data - MAX_MONTHS + 1), end
 
@@ -148,7 +149,10 @@ def _patron_chunks(session: Session):
     """Patrons in id order, CHUNK at a time, as plain driver rows (typed rows cost seconds at 1M)."""
     conn = session.connection()
     mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
-    sql = f"SELECT id, branch_id, zone_id, patron_type, age_band, birth_year, registered_on FROM patron WHERE id > {mark} ORDER BY id LIMIT {CHUNK}"
+    sql = (
+        "SELECT id, branch_id, zone_id, patron_type, age_band, birth_year, registered_on, ils_last_activity_on "
+        f"FROM patron WHERE id > {mark} ORDER BY id LIMIT {CHUNK}"
+    )
     last = 0
     while rows := conn.exec_driver_sql(sql, (last,)).fetchall():
         last = rows[-1][0]
@@ -205,6 +209,10 @@ def compute_summaries(session: Session, *, today: date | None = None) -> Summari
             .distinct()
         ):
             active[np.searchsorted(ids, patron_id), month_index(month) - first + 12] = 1
+        # A usage export states only each patron's last active month (no events): that month counts as active.
+        for k, row in enumerate(rows):
+            if row[7] and 0 <= (column := month_index(_day(row[7])) - first + 12) < months + 12:
+                active[k, column] = 1
         state = classify(active, registered, first)
         month_no = np.arange(months)[None, :]
 
