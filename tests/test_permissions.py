@@ -8,6 +8,7 @@ from collections.abc import Callable
 from datetime import date
 
 import pytest
+from sqlalchemy import select
 
 from crmcore import kpis
 from crmcore.admin import auth, settings
@@ -15,7 +16,8 @@ from crmcore.admin.permissions import ROLE_PERMISSIONS, Perm, PermissionDenied, 
 from crmcore.campaigns import drafts, inbound, outbox, results, segments, sending
 from crmcore.imports import mapping as import_mapping
 from crmcore.imports import runner as import_runner
-from crmcore.library import patrons
+from crmcore.library import categories, patrons
+from crmcore.models import CategoryTerm
 from crmcore.outreach import calendar, contacts, duplicates, interactions, organizations, tags, tasks
 from crmcore.outreach.kpis import outreach_kpis
 from crmcore.privacy import audit, rights
@@ -111,7 +113,14 @@ CASES: list[tuple[str, Perm, Callable]] = [
     ("imports.mapping.find", Perm.IMPORT_DATA, lambda s, a: import_mapping.find(s, actor=a, kind="patrons", name="Koha borrowers")),
     ("imports.mapping.saved", Perm.IMPORT_DATA, lambda s, a: import_mapping.saved(s, actor=a, kind="patrons")),
     ("imports.runner.recent_runs", Perm.IMPORT_DATA, lambda s, a: import_runner.recent_runs(s, actor=a)),
+    ("library.categories.list_terms", Perm.IMPORT_DATA, lambda s, a: categories.list_terms(s, actor=a, group="material")),
+    ("library.categories.add_term", Perm.MANAGE_SETTINGS, lambda s, a: categories.add_term(s, actor=a, name="Zines", group="genre")),
+    ("library.categories.remove_term", Perm.MANAGE_SETTINGS, lambda s, a: categories.remove_term(s, actor=a, term_id=term_id(s, "Kit"))),
 ]
+
+
+def term_id(session, name: str) -> int:
+    return session.execute(select(CategoryTerm.id).where(CategoryTerm.name == name)).scalar_one()
 
 
 def kept_mail(session) -> int:

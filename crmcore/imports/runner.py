@@ -27,6 +27,7 @@ from crmcore.imports import batches, reading
 from crmcore.imports.activity_rows import ActivityImport
 from crmcore.imports.attendance import AttendanceImport
 from crmcore.imports.batch import Rejected
+from crmcore.imports.circulation import CirculationImport
 from crmcore.imports.mapping import check_kind, clean_mapping
 from crmcore.imports.organizations import OrganizationImport
 from crmcore.imports.patrons import PatronImport
@@ -37,6 +38,7 @@ from crmcore.privacy import audit
 IMPORTERS = {
     "patrons": PatronImport,
     "activity": ActivityImport,
+    "circulation": CirculationImport,
     "attendance": AttendanceImport,
     "zones": ZoneImport,
     "organizations": OrganizationImport,
@@ -137,6 +139,8 @@ def run_import(
                 if hasattr(importer, "loaded"):
                     importer.loaded(db)  # may start reading what finish() needs while the indexes are built
             summary.notes.extend(importer.finish(db, dry_run=dry_run))
+            if getattr(importer, "totals", None) is not None:  # an importer that counts what it stores, not rows (circulation cells)
+                summary.new, summary.updated, summary.unchanged = importer.totals
     except Exception as exc:
         _close(db, summary, actor, status="failed", error=str(exc)[:1000])
         raise
