@@ -15,6 +15,7 @@ from crmcore.admin import auth, settings
 from crmcore.admin.permissions import ROLE_PERMISSIONS, Perm, PermissionDenied, Role, allowed
 from crmcore.campaigns import drafts, inbound, outbox, results, segments, sending
 from crmcore.imports import mapping as import_mapping
+from crmcore.kpis import circulation
 from crmcore.imports import runner as import_runner
 from crmcore.library import categories, patrons
 from crmcore.models import CategoryTerm
@@ -102,6 +103,8 @@ CASES: list[tuple[str, Perm, Callable]] = [
     ("campaigns.results.failures", Perm.COMPOSE_CAMPAIGNS, lambda s, a: results.failures(s, actor=a)),
     ("kpis.dashboard.dashboard", Perm.VIEW_DASHBOARD, lambda s, a: kpis.dashboard(s, actor=a, filters=kpis.Filters(date(2025, 6, 1)), today=date(2025, 6, 15))),
     ("kpis.dashboard.filter_options", Perm.VIEW_DASHBOARD, lambda s, a: kpis.filter_options(s, actor=a)),
+    ("kpis.circulation.circulation_options", Perm.VIEW_DASHBOARD, lambda s, a: circulation.circulation_options(s, actor=a)),
+    ("kpis.circulation.circulation_trends", Perm.VIEW_DASHBOARD, lambda s, a: circulation.circulation_trends(s, actor=a, first=date(2025, 1, 1), last=date(2025, 6, 1), by="branch")),
     ("library.patrons.choices", Perm.VIEW_PATRONS, lambda s, a: patrons.choices(s, actor=a)),
     ("library.patrons.search", Perm.VIEW_PATRONS, lambda s, a: patrons.search(s, actor=a, by="ils_id", query="PRIV-1")),
     ("library.patrons.record_patron_request", Perm.VIEW_PII, lambda s, a: patrons.record_patron_request(
