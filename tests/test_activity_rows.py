@@ -7,7 +7,7 @@ import pytest
 from sqlmodel import func, select
 
 from crmcore import imports
-from crmcore.imports import activity_rows, batches
+from crmcore.imports import activity_rows, batches, runner
 from crmcore.imports import mapping as import_mapping
 from crmcore.models import ActivityEvent, ActivityMonthly, Patron
 
@@ -54,6 +54,7 @@ def test_identical_rows_are_separate_events_and_reimporting_adds_nothing(db, sta
     with db.read() as s:
         assert s.exec(select(func.sum(ActivityEvent.count))).one() == frame["count"].astype(int).sum()
 
+    monkeypatch.setattr(runner, "_complete_run", lambda *a, **k: None)  # read the file again, row by row
     again = imports.run_import(db, actor=staff["admin"], kind="activity", path=IDENTICAL, mapping=MAPPING, batch_size=13)
     assert (again.new, again.unchanged) == (0, len(frame))
     assert "Monthly activity rebuilt" not in " ".join(again.notes)  # nothing added: the rollups were left as they were
@@ -101,3 +102,25 @@ def test_occurrences_count_copies_across_batches_in_order():
     assert copies.number([7, 9, 5, -3, 9]) == [2, 1, 4, 1, 2]
     assert copies.number([]) == []
     assert copies.number([-3, 10**18, -(10**18)]) == [2, 1, 1]
+
+
+def test_a_file_imported_completely_is_not_read_again_but_one_with_rejected_rows_is(db, staff, tmp_path):
+    with_patrons(db, staff["admin"])
+    first = imports.run_import(db, actor=staff["admin"], kind="activity", path=IDENTICAL, mapping=MAPPING)
+    again = imports.run_import(db, actor=staff["admin"], kind="activity", path=IDENTICAL, mapping=MAPPING)
+    assert (again.total, again.new, again.unchanged, again.rejected) == (first.total, 0, first.total, [])
+    assert "was not read again" in again.describe() and "Nothing changed" in again.describe()
+    dry = imports.run_import(db, actor=staff["admin"], kind="activity", path=IDENTICAL, mapping=MAPPING, dry_run=True)
+    assert (dry.new, dry.unchanged) == (0, first.total) and "not read again" not in dry.describe()  # a dry run checks every row
+
+    # A file with a row for a patron not imported yet: imported again once the patron is there, that row lands.
+    path = tmp_path / "later.csv"
+    path.write_text("patron_barcode,date,type,branch,count,genre\n2000000001,2025-03-02,Checkout,CPL,1,Mystery\nNEW-CARD-1,2025-03-02,Checkout,CPL,1,\n")
+    partial = imports.run_import(db, actor=staff["admin"], kind="activity", path=path, mapping=MAPPING)
+    assert (partial.new, len(partial.rejected)) == (1, 1)
+    with db.write() as s:
+        s.add(Patron(ils_id="NEW-CARD-1"))
+    complete = imports.run_import(db, actor=staff["admin"], kind="activity", path=path, mapping=MAPPING)
+    assert (complete.new, complete.unchanged, complete.rejected) == (1, 1, [])
+    with db.read() as s:
+        assert s.exec(select(func.count()).select_from(ActivityEvent)).one() == first.total + 2

@@ -43,6 +43,10 @@ def activity_kind(text: str) -> str:
 
 class ActivityImport:
     kind = "activity"
+    bulk_tables = (EVENT,)  # a first load goes in without the secondary indexes (ext_key's unique one stays)
+    # Recorded with each run's mapping: a run whose rows were all stored or there already, under these keys,
+    # makes importing the same file again a no-op the runner answers without reading it (runner._complete_run).
+    run_marks = {"activity_keys": "identical rows numbered"}
 
     def __init__(self, *, mapping: dict[str, Any], file_name: str, now: datetime, **_: Any):
         self.default_kind = mapping.get("default_kind", "checkout")
