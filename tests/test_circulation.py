@@ -39,8 +39,11 @@ def stored_cells(db) -> dict[tuple, int]:
 
 
 def test_title_level_rows_become_monthly_cells_equal_to_pandas_and_titles_are_never_stored(db, staff):
-    result = imports.run_import(db, actor=staff["admin"], kind="circulation", path=TITLES, mapping=MAPPING, batch_size=17)
     expected = expected_cells(TITLES)
+    dry = imports.run_import(db, actor=staff["admin"], kind="circulation", path=TITLES, mapping=MAPPING, dry_run=True)
+    assert (dry.new, dry.updated, dry.unchanged) == (len(expected), 0, 0) and stored_cells(db) == {}
+    assert "Would create branches: BAL, CEN, COL" in dry.describe()
+    result = imports.run_import(db, actor=staff["admin"], kind="circulation", path=TITLES, mapping=MAPPING, batch_size=17)
     assert stored_cells(db) == expected
     assert (result.new, result.updated, result.unchanged) == (len(expected), 0, 0)
     assert sorted(r.field for r in result.rejected) == ["material_type", "material_type"]
@@ -83,3 +86,19 @@ def test_rows_without_a_plausible_month_or_kind_are_rejected_with_their_line(db,
     result = imports.run_import(db, actor=staff["admin"], kind="circulation", path=path, mapping=chosen)
     assert sorted((r.line, r.field) for r in result.rejected) == [(3, "month"), (4, "kind")]
     assert stored_cells(db) == {(date(2025, 2, 1), "CEN", "renewal", "DVD"): 5}  # a blank count is 1
+
+
+def test_imports_page_takes_a_circulation_file(app, db, tmp_path):
+    csv = "Month,Library,Material,Checkouts,Title\n2025-01-01,CEN,BOOK,5,Dune\n2025-01-01,CEN,book,2,Emma\n2025-02-01,BAL,DVD,1,Heat\n2025-02-01,BAL,VIDEODISC,1,Alien\n"
+    at = app(role="admin", page="pages/imports.py").run()
+    next(s for s in at.selectbox if s.label == "What are you importing?").set_value("circulation").run()
+    at.file_uploader[0].set_value(("checkouts by title.csv", csv.encode(), "text/csv")).run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    for label, column in (("Month", "Month"), ("Branch code", "Library"), ("Material type", "Material"), ("Count", "Checkouts")):
+        next(s for s in at.selectbox if s.label.startswith(label)).set_value(column).run()
+    assert not any(s.label.startswith("Title") for s in at.selectbox)  # there is no field for a title
+    next(b for b in at.button if b.label == "Import").click().run()
+    assert not at.exception
+    assert "4 rows — 2 new" in at.success[0].value and "monthly cells" in at.success[0].value  # two cells from three good rows
+    assert "1 rows were rejected" in at.warning[0].value
+    assert stored_cells(db) == {(date(2025, 1, 1), "CEN", "checkout", "Book"): 7, (date(2025, 2, 1), "BAL", "checkout", "DVD"): 1}

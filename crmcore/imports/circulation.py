@@ -74,10 +74,11 @@ class CirculationImport:
             return []
         with db.read() if dry_run else db.write() as session:
             self.branches.resolve(session, (code for _m, code, _k, _t in self.sums), dry_run=dry_run)
+            would_create = {code: -1 - k for k, code in enumerate(self.branches.created)}  # a dry run's new branches: no id yet
             cells: dict[Cell, int] = defaultdict(int)
             for (month, code, kind, material), count in self.sums.items():
                 branch_id = 0 if code is None else self.branches.id(code)
-                cells[(month, -1 if branch_id is None else branch_id, kind, material)] += count  # -1: a branch a dry run would create
+                cells[(month, would_create[code] if branch_id is None else branch_id, kind, material)] += count
             covered = {(m, b, k) for m, b, k, _t in cells}
             stored = self._stored(session, covered)
             changed = {cell: count for cell, count in cells.items() if stored.get(cell) != count}
