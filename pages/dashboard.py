@@ -284,6 +284,45 @@ def _campaigns(actor) -> None:
     st.dataframe(pd.DataFrame(rows).astype("string").fillna("–"), hide_index=True)
 
 
+def _circulation(actor) -> None:
+    """Circulation counts without patrons (imported as circulation), by material type or branch: small multiples.
+    One self-contained section: its own period, widgets and figure (crmcore.kpis.circulation)."""
+    import altair as alt
+
+    from crmcore.kpis import circulation
+
+    with ui.db().read() as session:
+        options = circulation.circulation_options(session, actor=actor)
+    if not options.months:  # no circulation counts imported: no section
+        return
+    st.subheader("Circulation")
+    label = lambda m: m.strftime("%B %Y")  # noqa: E731
+    cols = st.columns(4)
+    last = cols[1].selectbox("To", options.months, format_func=label, key="circ-to")
+    first = cols[0].selectbox("From", options.months, index=min(23, len(options.months) - 1), format_func=label, key="circ-from")
+    by = cols[2].radio("One panel per", list(circulation.BY), format_func=circulation.BY.get, horizontal=True, key="circ-by")
+    kind = cols[3].selectbox("Kind", [None, *options.kinds], format_func=lambda k: "All kinds" if k is None else k.replace("_", " "), key="circ-kind")
+    with ui.user_errors():
+        with ui.db().read() as session:
+            chart = circulation.circulation_trends(session, actor=actor, first=first, last=last, by=by, kind=kind)
+        series = circulation.BY[by]
+        data = pd.DataFrame({"month": pd.to_datetime(chart.frame["month"]), "series": chart.frame[series], "count": chart.frame["count"]})
+        lines = (
+            alt.Chart(data)
+            .mark_line(point=True)
+            .encode(
+                x=alt.X("month:T", title=None, axis=alt.Axis(format="%b %Y")),
+                y=alt.Y("count:Q", title="count"),
+                tooltip=[alt.Tooltip("series:N", title=series), alt.Tooltip("month:T", format="%B %Y"), alt.Tooltip("count:Q", format=",")],
+            )
+            .properties(width=230, height=140)
+            .facet(facet=alt.Facet("series:N", title=None), columns=3)
+            .properties(title=chart.title)
+        )
+        st.altair_chart(lines)
+        _chart_footer(chart, "circulation")
+
+
 st.title("Dashboard")
 actor = ui.actor()
 options = _options(ui.db().url, actor.role.value, actor)
@@ -312,3 +351,4 @@ with ui.user_errors():
         _lifetime_section(board, actor)
         _outreach(board)
     _campaigns(actor)
+_circulation(actor)

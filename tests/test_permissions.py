@@ -8,14 +8,17 @@ from collections.abc import Callable
 from datetime import date
 
 import pytest
+from sqlalchemy import select
 
 from crmcore import kpis
 from crmcore.admin import auth, branches, settings
 from crmcore.admin.permissions import ROLE_PERMISSIONS, Perm, PermissionDenied, Role, allowed
 from crmcore.campaigns import drafts, inbound, outbox, results, segments, sending
 from crmcore.imports import mapping as import_mapping
+from crmcore.kpis import circulation
 from crmcore.imports import runner as import_runner
-from crmcore.library import patrons
+from crmcore.library import categories, patrons
+from crmcore.models import CategoryTerm
 from crmcore.outreach import calendar, contacts, duplicates, interactions, organizations, tags, tasks
 from crmcore.outreach.kpis import outreach_kpis
 from crmcore.privacy import audit, rights
@@ -113,6 +116,8 @@ CASES: list[tuple[str, Perm, Callable]] = [
     ("campaigns.results.failures", Perm.COMPOSE_CAMPAIGNS, lambda s, a: results.failures(s, actor=a)),
     ("kpis.dashboard.dashboard", Perm.VIEW_DASHBOARD, lambda s, a: kpis.dashboard(s, actor=a, filters=kpis.Filters(date(2025, 6, 1)), today=date(2025, 6, 15))),
     ("kpis.dashboard.filter_options", Perm.VIEW_DASHBOARD, lambda s, a: kpis.filter_options(s, actor=a)),
+    ("kpis.circulation.circulation_options", Perm.VIEW_DASHBOARD, lambda s, a: circulation.circulation_options(s, actor=a)),
+    ("kpis.circulation.circulation_trends", Perm.VIEW_DASHBOARD, lambda s, a: circulation.circulation_trends(s, actor=a, first=date(2025, 1, 1), last=date(2025, 6, 1), by="branch")),
     ("library.patrons.choices", Perm.VIEW_PATRONS, lambda s, a: patrons.choices(s, actor=a)),
     ("library.patrons.search", Perm.VIEW_PATRONS, lambda s, a: patrons.search(s, actor=a, by="ils_id", query="PRIV-1")),
     ("library.patrons.record_patron_request", Perm.VIEW_PII, lambda s, a: patrons.record_patron_request(
@@ -124,7 +129,14 @@ CASES: list[tuple[str, Perm, Callable]] = [
     ("imports.mapping.find", Perm.IMPORT_DATA, lambda s, a: import_mapping.find(s, actor=a, kind="patrons", name="Koha borrowers")),
     ("imports.mapping.saved", Perm.IMPORT_DATA, lambda s, a: import_mapping.saved(s, actor=a, kind="patrons")),
     ("imports.runner.recent_runs", Perm.IMPORT_DATA, lambda s, a: import_runner.recent_runs(s, actor=a)),
+    ("library.categories.list_terms", Perm.IMPORT_DATA, lambda s, a: categories.list_terms(s, actor=a, group="material")),
+    ("library.categories.add_term", Perm.MANAGE_SETTINGS, lambda s, a: categories.add_term(s, actor=a, name="Zines", group="genre")),
+    ("library.categories.remove_term", Perm.MANAGE_SETTINGS, lambda s, a: categories.remove_term(s, actor=a, term_id=term_id(s, "Kit"))),
 ]
+
+
+def term_id(session, name: str) -> int:
+    return session.execute(select(CategoryTerm.id).where(CategoryTerm.name == name)).scalar_one()
 
 
 def kept_mail(session) -> int:

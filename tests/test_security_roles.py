@@ -297,6 +297,8 @@ NO_ACTOR: dict[str, str] = {
     "kpis.summaries.refresh_summaries": "rewrites the aggregate summary tables after an import or a rollup rebuild: returns nothing",
     # library
     "library.activity.first_of_month": PURE,
+    "library.categories.not_a_term": PURE,
+    "library.categories.vocabulary": IMPORTER + "; the item-category terms, no patron data",
     "library.activity.last_month_column": PURE,
     "library.activity.rebuild_rollups": IMPORTER + "; rewrites monthly counts, returns nothing",
     "library.activity.widen_last_months": IMPORTER + "; returns nothing",

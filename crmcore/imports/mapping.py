@@ -36,6 +36,7 @@ class FieldSpec:
 KIND_LABELS = {
     "patrons": "Patrons (ILS export)",
     "activity": "Activity events (checkouts, visits, sessions …)",
+    "circulation": "Circulation counts (no patrons: monthly by branch, kind and material type)",
     "attendance": "Event attendance (programs)",
     "zones": "Zones and census figures",
     "organizations": "Organizations and contacts",
@@ -75,6 +76,13 @@ FIELDS: dict[str, dict[str, FieldSpec]] = {
         "count": FieldSpec("Count", "int"),
         "category": FieldSpec("Item category / genre (kept only with history opt-in)", max_len=80),
         "source_id": FieldSpec("Transaction id (tells identical rows apart)", max_len=64),
+    },
+    "circulation": {
+        "month": FieldSpec("Month (a date, or year and month columns)", "date", required=True),
+        "branch": FieldSpec("Branch code", "code", max_len=40),
+        "kind": FieldSpec("Kind (" + ", ".join(ACTIVITY_KINDS) + ")", max_len=30),
+        "material_type": FieldSpec("Material type (one of the item categories' material types)", max_len=80),
+        "count": FieldSpec("Count (checkouts, renewals …; 1 when not mapped)", "int"),
     },
     "attendance": {
         "event_id": FieldSpec("Event id", required=True, max_len=64),
@@ -316,7 +324,7 @@ def clean_mapping(kind: str, mapping: dict[str, Any], header: list[str]) -> dict
         for topic in topics:
             consent.check("email", topic)
         out["consent_topics"] = topics
-    if kind == "activity":
+    if kind in ("activity", "circulation"):
         default_kind = mapping.get("default_kind") or "checkout"
         if default_kind not in ACTIVITY_KINDS:
             raise ValueError(f"Mapping: activity kind must be one of {', '.join(ACTIVITY_KINDS)}.")
