@@ -328,6 +328,7 @@ actor = ui.actor()
 options = _options(ui.db().url, actor.role.value, actor)
 if not options.months:
     st.info("No figures yet: import patrons and activity (or load the demo library) and they appear here.")
+    _circulation(actor)  # circulation counts need no patrons
     st.stop()
 filters = _filters(options)
 with ui.db().read() as session:

@@ -78,3 +78,12 @@ def test_dashboard_draws_circulation_small_multiples_with_caption_and_download(a
     assert not at.exception
     spec = json.loads(at.get("vega_lite_chart")[0].proto.spec)
     assert spec["title"] == "Circulation by branch"
+
+
+def test_a_library_with_circulation_counts_only_sees_them(app, db, staff):
+    """No patrons imported yet (no summaries): the dashboard says so and still draws the circulation counts."""
+    imports.run_import(db, actor=staff["admin"], kind="circulation", path=TITLES, mapping=MAPPING)
+    at = app(role="viewer", page="pages/dashboard.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert any("No figures yet" in i.value for i in at.info)
+    assert "Circulation" in [h.value for h in at.subheader] and len(at.get("vega_lite_chart")) == 1

@@ -275,15 +275,22 @@ def test_organizations_from_the_page(app, db):
 
 
 def test_circulation_from_the_page(app, db):
-    import pytest
+    """A title-level file: year and month columns, the kind for the whole file, cells equal to pandas'."""
+    from tests.test_circulation import TITLES, expected_cells, stored_cells
 
-    from crmcore import imports
-
-    if "circulation" not in imports.KIND_LABELS:
-        pytest.skip("the circulation kind is not on this branch yet")
-    at = app(role="admin", page="pages/imports.py").run()
-    choose(at, "What are you importing?", "circulation")
-    assert not at.exception
+    at = start(app, "circulation", TITLES)
+    for label, column in (("Branch code", "Branch"), ("Material type (one of the item categories' material types)", "MaterialType"),
+                          ("Count (checkouts, renewals …; 1 when not mapped)", "Checkouts")):
+        choose(at, label, column)
+    label = "Month (a date, or year and month columns)"
+    choose(at, f"{label} is in", "year and month in two columns", kind="radio")
+    choose(at, f"{label}: year column", "CheckoutYear")
+    choose(at, f"{label}: month column", "CheckoutMonth")
+    choose(at, "Kind when the file has no kind column", "checkout")
+    assert "Title" not in at.dataframe[0].value.columns and "Author" not in at.dataframe[0].value.columns
+    expected = expected_cells(TITLES)
+    dry_run_then_import(at, f"{len(expected)} new")
+    assert stored_cells(db) == expected
 
 
 def test_a_saved_mapping_brings_back_its_dates_ids_and_missing_codes(app, db):

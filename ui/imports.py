@@ -57,7 +57,7 @@ def mapping_form(kind: str, header: list[str], base: dict, key: str, geojson_pro
         out["missing_values"] = values
     if kind == "patrons":
         out.update(_consent(columns, base, key))
-    if kind == "activity":
+    if kind in ("activity", "circulation"):
         kinds = list(ACTIVITY_KINDS)
         out["default_kind"] = st.selectbox("Kind when the file has no kind column", kinds, index=kinds.index(base.get("default_kind", "checkout")), key=f"{key}-default-kind")
     if kind == "zones":
