@@ -12,6 +12,7 @@ from crmcore.models import (
     ActivityEvent,
     ActivityMonthly,
     Branch,
+    Contact,
     ConsentRecord,
     CurrentConsent,
     Interaction,
@@ -148,3 +149,19 @@ def test_the_demo_on_an_empty_database_without_staff_attributes_interactions_to_
         assert set(s.execute(select(Interaction.staff_id).distinct()).scalars()) == {None}
         assert _count(s, StaffUser) == 0
     db.dispose()
+
+
+def test_the_demo_suggests_only_the_records_it_entered_twice_strongest_first(db, demo, staff):
+    from crmcore.demo.community import ENTERED_TWICE, ORGANIZATIONS
+    from crmcore.outreach import duplicates
+
+    with db.read() as s:
+        orgs = duplicates.suggestions(s, actor=staff["outreach"], kind="organization")
+        people = duplicates.suggestions(s, actor=staff["outreach"], kind="contact")
+        contacts = s.execute(select(func.count()).select_from(Contact)).scalar_one()
+        shared_phones = s.execute(text("SELECT count(*) FROM organization a JOIN organization b ON a.phone = b.phone AND a.id < b.id")).scalar_one()
+    # Organizations share switchboard numbers by the dozen; a phone alone suggests nothing.
+    assert shared_phones > 50
+    assert orgs["total"] == people["total"] == ENTERED_TWICE and orgs["pages"] == people["pages"] == 1
+    assert {p["other_id"] for p in orgs["pairs"]} == set(range(ORGANIZATIONS - ENTERED_TWICE + 1, ORGANIZATIONS + 1))
+    assert {p["other_id"] for p in people["pairs"]} == set(range(contacts - ENTERED_TWICE + 1, contacts + 1))
