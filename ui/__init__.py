@@ -51,6 +51,7 @@ PAGES: list[PageSpec] = [
     PageSpec("pages/audit_log.py", "Audit log", ":material/policy:", Perm.VIEW_AUDIT, "Administration"),
     PageSpec("pages/privacy_requests.py", "Privacy requests", ":material/privacy_tip:", Perm.PRIVACY_REQUESTS, "Administration"),
     PageSpec("pages/backup.py", "Backup", ":material/backup:", Perm.BACKUP, "Administration"),
+    PageSpec("pages/account.py", "My account", ":material/person:", None, "Account"),
 ]
 
 # Reached without signing in (a patron following a link from a message).
