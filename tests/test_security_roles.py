@@ -251,6 +251,7 @@ NO_ACTOR: dict[str, str] = {
     "imports.patrons.notice_channel": PARSE,
     "imports.patrons.parse_stated": PARSE,
     "imports.patrons.stated_text": PURE,
+    "imports.reading.check_text": PARSE,
     "imports.reading.check_size": PARSE,
     "imports.reading.detect_delimiter": PARSE,
     "imports.reading.detect_encoding": PARSE,
