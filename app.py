@@ -8,7 +8,8 @@ import ui
 from crmcore.admin import backup
 from crmcore.admin.permissions import Perm
 
-st.set_page_config(page_title="Liaison", page_icon=":material/diversity_3:", layout="wide")
+# The tab icon is a file served by this app: a ":material/…:" icon would make every page fetch it from fonts.gstatic.com.
+st.set_page_config(page_title="Liaison", page_icon=str(Path(__file__).parent / "ui" / "favicon.png"), layout="wide")
 
 
 def sign_in_page() -> None:

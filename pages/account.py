@@ -7,7 +7,7 @@ from crmcore.admin import auth
 
 me = ui.actor()
 st.title("My account")
-st.caption(f"Signed in as {ui.md(me.username)} ({ui.md(me.role)}).")
+st.caption(f"Your staff account: {ui.md(me.username)}, role {ui.md(me.role)}.")
 if message := st.session_state.pop("account-done", None):
     st.success(message)
 
