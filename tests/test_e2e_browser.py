@@ -457,7 +457,10 @@ def test_no_page_requests_anything_from_another_origin(live_app, browser):
             page.goto(f"{base}/{Path(spec.path).stem}")  # the cookie resumes the session on each address
             page.get_by_test_id("stSidebarUserContent").get_by_text(f"Signed in as {ADMIN_USER}").wait_for()
             settle(page)
-            page.wait_for_timeout(1500)  # charts and maps load what they need after the run
+            for _ in range(2):  # charts and maps load what they need once drawn: scroll everything into view, let it load
+                page.evaluate("for (const pane of document.querySelectorAll('[data-testid=stMain], [data-testid=stAppViewContainer]')) pane.scrollTo(0, pane.scrollHeight)")
+                page.wait_for_load_state("networkidle")
+                page.wait_for_timeout(1000)
             no_exception(page)
             visited[spec.title] = outside[before:]
         before = len(outside)
