@@ -1,4 +1,4 @@
-"""python -m bench --size N [--only B1,B3] [--reps 3]: run the benchmarks, print a table, write latest.json
+"""python -m bench --size N [--only B1,B3] [--reps 3] [--rows N (B1b)]: run the benchmarks, print a table, write latest.json
 (and size-N.json, the newest run at that size).
 
 Defined in BENCHMARKS.md (shared folder). Run by hand (`make bench SIZE=100000`), never in CI.
@@ -21,6 +21,7 @@ from bench.common import RESULTS_DIR, Context, Row, WrongAnswer, machine, say
 # id -> module (bench/<module>.py) with `WHAT`, `TARGET` and `run(ctx) -> list[Row]`.
 BENCHMARKS = {
     "B1": "b1_import",
+    "B1b": "b1b_activity",
     "B2": "b2_dashboard",
     "B3": "b3_segments",
     "B4": "b4_sending",
@@ -83,16 +84,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--size", type=int, default=10_000, help="patrons in the demo library (about 20 events each)")
     parser.add_argument("--only", default="", help="comma-separated ids, e.g. B1,B3 (default: all)")
     parser.add_argument("--reps", type=int, default=3, help="timed repetitions after the warm-up (median reported)")
+    parser.add_argument("--rows", type=int, default=None, help="B1b: activity rows in its file (default 2,000,000)")
     parser.add_argument("--regenerate", action="store_true", help="regenerate the cached data set")
     args = parser.parse_args(argv)
     if args.reps < 3:
         parser.error("--reps must be at least 3 (figures are medians of at least 3 runs)")
-    ids = [i.strip().upper() for i in args.only.split(",") if i.strip()] or list(BENCHMARKS)
+    by_upper = {b.upper(): b for b in BENCHMARKS}
+    ids = [by_upper.get(i.strip().upper(), i.strip()) for i in args.only.split(",") if i.strip()] or list(BENCHMARKS)
     unknown = [i for i in ids if i not in BENCHMARKS]
     if unknown:
         parser.error(f"unknown benchmark {', '.join(unknown)}; known: {', '.join(BENCHMARKS)}")
 
-    ctx = Context(size=args.size, reps=args.reps, regenerate=args.regenerate)
+    ctx = Context(size=args.size, reps=args.reps, regenerate=args.regenerate, rows=args.rows)
     started = time.perf_counter()
     rows: list[Row] = []
     for bench_id in ids:

@@ -236,6 +236,7 @@ class Context:
     size: int
     reps: int = 3
     regenerate: bool = False
+    rows: int | None = None  # B1b's activity rows (None: its default)
     _open: dict[int, Database] = field(default_factory=dict)
 
     def db(self, size: int | None = None) -> Database:

@@ -1,10 +1,10 @@
-"""Administration → Settings: the run-time settings, validated by crmcore; SMTP as configured."""
+"""Administration → Settings: the run-time settings, validated by crmcore; branches (name, zone); SMTP as configured."""
 
 import pandas as pd
 import streamlit as st
 
 import ui
-from crmcore.admin import config, settings
+from crmcore.admin import branches, config, settings
 
 st.title("Settings")
 db, me = ui.db(), ui.actor()
@@ -33,6 +33,38 @@ if save:
             ui.refresh_after_write()  # cached figures follow the new values (other processes: crmcore.admin.settings.version)
         st.session_state["settings-done"] = f"Saved {len(changed)} change(s)." if changed else "Nothing changed."
         st.rerun()
+
+st.subheader("Branches")
+st.caption(
+    "Imports create a branch from its code. Give it a name, and the zone it stands in: the dashboard's program "
+    "attendance per 1,000 residents by zone counts a branch's programs in its zone."
+)
+with db.read() as session:
+    rows, zones = branches.list_branches(session, actor=me), branches.zone_names(session, actor=me)
+if not rows:
+    st.info("No branches yet: imports create them from the branch codes in their files.")
+else:
+    choices = {None: "(no zone)", **zones}
+    with st.form("branches"):
+        entered = []
+        for row in rows:
+            code, name, zone = st.columns([1, 3, 3])
+            code.markdown(ui.md(row["code"]))
+            entered.append((
+                row["id"],
+                name.text_input(f"Name of {ui.md(row['code'])}", value=row["name"], max_chars=branches.NAME_MAX, key=f"branch-name-{row['id']}"),
+                zone.selectbox(f"Zone of {ui.md(row['code'])}", list(choices), index=list(choices).index(row["zone_id"]) if row["zone_id"] in choices else 0,
+                               format_func=choices.get, key=f"branch-zone-{row['id']}"),
+            ))
+        save_branches = st.form_submit_button("Save branches")
+    if save_branches:
+        with ui.user_errors():
+            with db.write() as session:  # all or nothing
+                changed = sum(branches.update_branch(session, actor=me, branch_id=i, name=name, zone_id=zone) for i, name, zone in entered)
+            if changed:
+                ui.refresh_after_write()
+            st.session_state["settings-done"] = f"Saved {changed} branch change(s)." if changed else "No branch changed."
+            st.rerun()
 
 st.subheader("Outgoing mail (SMTP)")
 st.caption(

@@ -9,6 +9,7 @@ from __future__ import annotations
 import html
 from datetime import date
 
+import altair as alt
 import pandas as pd
 import plotly.express as px
 import streamlit as st
@@ -55,8 +56,10 @@ def _filters(options: kpis.FilterOptions) -> kpis.Filters:
     cols = st.columns([2, 2, 2, 2, 2])
     months = options.months  # newest first
     label = lambda m: m.strftime("%B %Y")  # noqa: E731
-    last = cols[1].selectbox("To", months, format_func=label, key="dash-to")
-    first = cols[0].selectbox("From", months, index=min(11, len(months) - 1), format_func=label, key="dash-from")
+    # Offered by default: the 12 months ending with the last month with data (not today's, which may be years later).
+    latest = months.index(options.last_data) if options.last_data in months else 0
+    last = cols[1].selectbox("To", months, index=latest, format_func=label, key="dash-to")
+    first = cols[0].selectbox("From", months, index=min(latest + 11, len(months) - 1), format_func=label, key="dash-from")
     if first > last:
         st.caption("The months were chosen backwards: showing the period between them.")
     branch_names = {0: "(branch unknown)", **options.branches}
@@ -72,7 +75,8 @@ def _cards(board: kpis.Dashboard) -> None:
     for i, card in enumerate(board.cards):
         value = "–" if card.value is None else (f"{card.value:,}" if isinstance(card.value, int) else str(card.value))
         delta = None if card.change is None else (f"{card.change:+,}" if isinstance(card.change, (int, float)) else str(card.change))
-        cols[i % 4].metric(card.label, value, delta, help=f"{card.definition} Change: against the previous period.", delta_color="off" if card.key in ("lapsed", "at_risk") else "normal")
+        neutral = card.key in ("lapsed", "at_risk") or not isinstance(card.change, (int, float))  # "no earlier data", "<k": no arrow colour
+        cols[i % 4].metric(card.label, value, delta, help=f"{card.definition} Change: against the previous period.", delta_color="off" if neutral else "normal")
 
 
 def _chart_footer(chart: kpis.Chart, key: str) -> None:
@@ -164,6 +168,86 @@ def _branches(board: kpis.Dashboard) -> None:
         _chart_footer(ages, "age-branch")
 
 
+def _altair(chart) -> None:
+    st.altair_chart(chart, width="stretch")
+
+
+def _programs(board: kpis.Dashboard) -> None:
+    st.subheader("Programs")
+    charts = board.charts
+    if not len(charts["programs_branch"].frame):
+        st.info("No programs held in this period: import a program file (Imports → Event attendance) to see sessions and attendees here.")
+        return
+    st.caption(
+        "Sessions and attendees as the events system reports them. Programs carry no patrons, so their counts are shown whole; "
+        "the branch and zone filters select where a program was held, the patron type filter does not apply."
+    )
+    left, right = st.columns(2)
+    with left:
+        chart = charts["programs_month"]
+        long = chart.frame[["month", "in_person", "online"]].melt(id_vars="month", var_name="attended", value_name="attendees")
+        _plot(px.bar(long, x="month", y="attendees", color="attended", title=chart.title, hover_data={"attended": True}))
+        _table(chart.frame)
+        _chart_footer(chart, "programs-month")
+    with right:
+        chart = charts["programs_branch"]
+        frame = chart.frame.assign(branch=chart.frame["branch"].map(_label))
+        _plot(px.bar(frame, x="branch", y=["sessions", "attendees"], barmode="group", title=chart.title))
+        _table(chart.frame)
+        _chart_footer(chart, "programs-branch")
+    left, right = st.columns(2)
+    for column, kind in ((left, "category"), (right, "audience")):
+        with column:
+            chart = charts[f"programs_{kind}"]
+            dots = alt.Chart(chart.frame, title=chart.title).mark_circle(size=90).encode(
+                x=alt.X("average:Q", title="average attendance per session"),
+                y=alt.Y("label:N", sort="-x", title=kind),
+                size=alt.Size("sessions:Q", title="sessions"),
+                tooltip=["label", "sessions", "attendees", "average"],
+            )
+            _altair(dots)
+            _table(chart.frame)
+            _chart_footer(chart, f"programs-{kind}")
+    chart = charts["programs_category_month"]
+    if len(chart.frame):
+        top = chart.frame.groupby("label")["attendees"].sum().nlargest(12).index
+        lines = alt.Chart(chart.frame[chart.frame["label"].isin(top)]).mark_line(point=True).encode(
+            x=alt.X("month:T", title=None), y=alt.Y("attendees:Q"), tooltip=["label", "month", "sessions", "attendees"],
+        ).properties(width=160, height=110).facet(facet=alt.Facet("label:N", title=None), columns=4, title=chart.title)
+        _altair(lines)
+    _chart_footer(chart, "programs-category-month")
+    chart = charts["programs_zone"]
+    frame = chart.frame.assign(zone=chart.frame["zone"].map(_label)).dropna(subset=["attendees_per_1000"]).sort_values("attendees_per_1000")
+    _plot(px.bar(frame, x="attendees_per_1000", y="zone", orientation="h", title=chart.title))
+    _table(chart.frame)
+    _chart_footer(chart, "programs-zone")
+
+
+@st.cache_data(ttl=600, show_spinner="Counting lifetime totals…")
+def _lifetime(url: str, role: str, filters: tuple, settings_version: str, _actor) -> list:
+    with ui.db().read() as session:
+        return kpis.lifetime.lifetime_distributions(session, actor=_actor, filters=kpis.Filters(*filters))
+
+
+def _lifetime_section(board: kpis.Dashboard, actor) -> None:
+    st.subheader("Lifetime totals")
+    st.caption("Lifetime checkouts and renewals to date, as the ILS reported them at the last patron import: whole lifetimes, so never shown by month.")
+    if not st.toggle("Show patrons by lifetime checkouts and renewals", key="dash-lifetime"):
+        return
+    f = board.filters
+    shown = _lifetime(ui.db().url, actor.role.value, (f.end_month, f.months, f.branch_ids, f.zone_ids, f.patron_types), version, actor)
+    if not shown:
+        st.info("No lifetime totals imported: map a patron file's lifetime checkouts or renewals columns (Imports → Patrons).")
+        return
+    for column, chart in zip(st.columns(len(shown)), shown):
+        with column:
+            long = small_cells.numeric(chart.frame).melt(id_vars="band", var_name="residence", value_name="patrons")
+            _plot(px.bar(long, x="band", y="patrons", color="residence", title=chart.title, category_orders={"band": list(chart.frame["band"])}))
+            _table(chart.frame)
+            st.caption(chart.caption)
+            ui.download_buttons(chart.frame, name=f"dashboard-lifetime-{chart.key}", key=f"dl-lifetime-{chart.key}")
+
+
 def _outreach(board: kpis.Dashboard) -> None:
     st.subheader("Outreach")
     left, right = st.columns(2)
@@ -200,6 +284,45 @@ def _campaigns(actor) -> None:
     st.dataframe(pd.DataFrame(rows).astype("string").fillna("–"), hide_index=True)
 
 
+def _circulation(actor) -> None:
+    """Circulation counts without patrons (imported as circulation), by material type or branch: small multiples.
+    One self-contained section: its own period, widgets and figure (crmcore.kpis.circulation)."""
+    import altair as alt
+
+    from crmcore.kpis import circulation
+
+    with ui.db().read() as session:
+        options = circulation.circulation_options(session, actor=actor)
+    if not options.months:  # no circulation counts imported: no section
+        return
+    st.subheader("Circulation")
+    label = lambda m: m.strftime("%B %Y")  # noqa: E731
+    cols = st.columns(4)
+    last = cols[1].selectbox("To", options.months, format_func=label, key="circ-to")
+    first = cols[0].selectbox("From", options.months, index=min(23, len(options.months) - 1), format_func=label, key="circ-from")
+    by = cols[2].radio("One panel per", list(circulation.BY), format_func=circulation.BY.get, horizontal=True, key="circ-by")
+    kind = cols[3].selectbox("Kind", [None, *options.kinds], format_func=lambda k: "All kinds" if k is None else k.replace("_", " "), key="circ-kind")
+    with ui.user_errors():
+        with ui.db().read() as session:
+            chart = circulation.circulation_trends(session, actor=actor, first=first, last=last, by=by, kind=kind)
+        series = circulation.BY[by]
+        data = pd.DataFrame({"month": pd.to_datetime(chart.frame["month"]), "series": chart.frame[series], "count": chart.frame["count"]})
+        lines = (
+            alt.Chart(data)
+            .mark_line(point=True)
+            .encode(
+                x=alt.X("month:T", title=None, axis=alt.Axis(format="%b %Y")),
+                y=alt.Y("count:Q", title="count"),
+                tooltip=[alt.Tooltip("series:N", title=series), alt.Tooltip("month:T", format="%B %Y"), alt.Tooltip("count:Q", format=",")],
+            )
+            .properties(width=230, height=140)
+            .facet(facet=alt.Facet("series:N", title=None), columns=3)
+            .properties(title=chart.title)
+        )
+        st.altair_chart(lines)
+        _chart_footer(chart, "circulation")
+
+
 st.title("Dashboard")
 actor = ui.actor()
 options = _options(ui.db().url, actor.role.value, actor)
@@ -224,5 +347,8 @@ with ui.user_errors():
         _zones(board)
         _lifecycle(board)
         _branches(board)
+        _programs(board)
+        _lifetime_section(board, actor)
         _outreach(board)
     _campaigns(actor)
+_circulation(actor)

@@ -7,6 +7,7 @@ PostgreSQL is a failure, not a skip.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import shutil
 from pathlib import Path
@@ -75,7 +76,18 @@ def _truncate_all(url: str) -> None:
     engine = create_engine(url)
     with engine.begin() as conn:
         conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+        _refill_vocabulary(conn)
     engine.dispose()
+
+
+def _refill_vocabulary(conn) -> None:
+    """The item categories migration 0006 pre-fills, as in a freshly migrated database (TRUNCATE emptied them)."""
+    path = Path(__file__).resolve().parent.parent / "crmcore" / "migrations" / "versions" / "0006_real_exports.py"
+    spec = importlib.util.spec_from_file_location("migration_0006", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    terms = [(n, "material") for n in module.MATERIAL_TYPES] + [(n, "genre") for n in module.GENRES]
+    conn.execute(text('INSERT INTO category_term (name, "group", created_at) VALUES (:name, :group, now())'), [{"name": n, "group": g} for n, g in terms])
 
 
 def fresh_sqlite(template: Path, directory: Path) -> Database:

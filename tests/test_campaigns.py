@@ -71,9 +71,9 @@ def test_preview_renders_for_a_sample_patron_and_test_send_goes_to_the_staff_add
 def test_launch_freezes_the_audience_minus_every_exclusion_and_counts_them(db, staff):
     with db.write() as s:
         ok = add_patrons(s, 40)
-        no_consent = add_patrons(s, 3, consented=False, start=100)
-        no_email = add_patrons(s, 2, email=False, start=200)
-        other_topic = add_patrons(s, 2, topic="fundraising", start=300)
+        add_patrons(s, 3, consented=False, start=100)
+        add_patrons(s, 2, email=False, start=200)
+        add_patrons(s, 2, topic="fundraising", start=300)
         bounced = add_patrons(s, 1, start=400)
         do_not_mail.suppress(s, email=s.get(Patron, bounced[0]).email.upper(), reason="hard bounce")
         withdrawn = add_patrons(s, 1, start=500)
@@ -153,7 +153,7 @@ def test_schedule_then_cancel_stops_what_is_not_sent(db, staff):
 
 def test_results_compare_recipients_with_the_holdout(db, staff):
     with db.write() as s:
-        ids = add_patrons(s, 60)
+        add_patrons(s, 60)
         seg = add_segment(s, branches=["MAIN"])
         cid = draft(s, staff["manager"], seg, holdout_pct=30)
     with db.write() as s:

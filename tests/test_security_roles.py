@@ -231,6 +231,7 @@ NO_ACTOR: dict[str, str] = {
     "imports.inspect": "the first rows of a file the caller uploaded itself, to map its columns",
     "imports.first_rows": "the first rows of the mapped columns of a file the caller uploaded itself",
     "imports.activity_rows.activity_kind": PARSE,
+    "imports.attendance.split_labels": PARSE,
     "imports.batch.digest": PURE,
     "imports.batch.digests": PURE,
     "imports.batch.signed64": PURE,
@@ -262,8 +263,8 @@ NO_ACTOR: dict[str, str] = {
     "imports.reading.sha256": PARSE,
     "imports.reading.sniff": PARSE,
     **dict.fromkeys(
-        [f"imports.values.{n}" for n in ("bool_column", "count_column", "date_column", "email_column", "is_missing", "parse_bool", "parse_date",
-                                         "parse_email", "parse_int", "parse_phone", "phone_column", "text_column", "year_column", "year_month")],
+        [f"imports.values.{n}" for n in ("bool_column", "count_column", "date_column", "email_column", "is_missing", "last_year", "parse_bool", "parse_date",
+                                         "parse_email", "parse_int", "parse_month", "parse_phone", "phone_column", "text_column", "year_column", "year_month")],
         PARSE,
     ),
     "imports.zones.features_by_code": "reads a zone boundary file the caller supplied (no personal data)",
@@ -283,6 +284,13 @@ NO_ACTOR: dict[str, str] = {
                                        "outreach_interactions", "program_attendance", "registered_patrons")],
         PURE + " (a figure from counts already computed)",
     ),
+    **dict.fromkeys(
+        [f"kpis.figures.{n}" for n in ("first_data_month", "last_data_month", "first_outreach_month")]
+        + [f"kpis.programs.{n}" for n in ("first_program_month", "last_program_month", "program_totals", "programs_by_branch", "programs_by_label",
+                                          "programs_by_month", "programs_by_zone")]
+        + ["kpis.lifetime.lifetime_bands"],
+        AGGREGATE,
+    ),
     "kpis.summaries.age_band": PURE,
     "kpis.summaries.classify": PURE,
     "kpis.summaries.compute_summaries": "builds the dashboard's aggregate summary tables (counts only) for refresh_summaries",
@@ -292,6 +300,8 @@ NO_ACTOR: dict[str, str] = {
     "kpis.summaries.refresh_summaries": "rewrites the aggregate summary tables after an import or a rollup rebuild: returns nothing",
     # library
     "library.activity.first_of_month": PURE,
+    "library.categories.not_a_term": PURE,
+    "library.categories.vocabulary": IMPORTER + "; the item-category terms, no patron data",
     "library.activity.last_month_column": PURE,
     "library.activity.rebuild_rollups": IMPORTER + "; rewrites monthly counts, returns nothing",
     "library.activity.widen_last_months": IMPORTER + "; returns nothing",

@@ -118,7 +118,7 @@ def test_a_5xx_fails_and_a_hard_bounce_suppresses_the_address(db, smtp):
         assert s.scalar(select(func.count()).select_from(Suppression)) == 1
     # A later campaign skips the suppressed address at send time.
     with db.write() as s:
-        cid2 = add_campaign(s, patron_ids=ids[:1])
+        add_campaign(s, patron_ids=ids[:1])
     assert sending.send_pending(db) == {"skipped": 1}
 
 

@@ -50,6 +50,7 @@ PAGES: list[PageSpec] = [
     PageSpec("pages/imports.py", "Imports", ":material/upload_file:", Perm.IMPORT_DATA, "Administration"),
     PageSpec("pages/admin_staff.py", "Staff", ":material/manage_accounts:", Perm.MANAGE_STAFF, "Administration"),
     PageSpec("pages/admin_settings.py", "Settings", ":material/settings:", Perm.MANAGE_SETTINGS, "Administration"),
+    PageSpec("pages/categories.py", "Item categories", ":material/category:", Perm.MANAGE_SETTINGS, "Administration"),
     PageSpec("pages/audit_log.py", "Audit log", ":material/policy:", Perm.VIEW_AUDIT, "Administration"),
     PageSpec("pages/privacy_requests.py", "Privacy requests", ":material/privacy_tip:", Perm.PRIVACY_REQUESTS, "Administration"),
     PageSpec("pages/backup.py", "Backup", ":material/backup:", Perm.BACKUP, "Administration"),

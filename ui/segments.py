@@ -61,12 +61,13 @@ def _value(spec, leaf: dict, op: str, choices: dict, key: str) -> Any:
         picked = st.multiselect("Values", options + [v for v in chosen if v not in options], default=chosen, format_func=fmt, key=key,
                                 accept_new_options=spec.kind in ("category", "age_band"), placeholder="Choose one or more")
         return list(picked)
-    if spec.kind in ("number", "activity"):
+    if spec.kind in ("number", "activity", "total"):
         if op == "between":
             low, high = value if isinstance(value, list) else (0, 10)
             a, b = st.columns(2)
             return [int(a.number_input("From", min_value=0, value=int(low), key=key + "-lo")), int(b.number_input("To", min_value=0, value=int(high), key=key + "-hi"))]
-        return int(st.number_input("Days" if spec.kind == "number" else "Count", min_value=0, value=int(value if isinstance(value, int) else (180 if spec.kind == "number" else 1)), key=key))
+        start = {"number": 180, "activity": 1, "total": 10}[spec.kind]
+        return int(st.number_input("Days" if spec.kind == "number" else "Count", min_value=0, value=int(value if isinstance(value, int) else start), key=key))
     if spec.kind == "date":
         if op in ("on_or_after", "before"):
             return st.date_input("Date", value=date.fromisoformat(value) if value else date.today(), key=key).isoformat()

@@ -301,7 +301,7 @@ _PG_DATA_LINE = re.compile(
     r"^(SET [a-z_]+ = [A-Za-z0-9_']+;"
     r"|SELECT pg_catalog\.set_config\('search_path', '', false\);"
     r"|SELECT pg_catalog\.setval\('public\.[a-z0-9_]+', \d+, (true|false)\);"
-    r"|COPY public\.(?P<table>[a-z0-9_]+) \((?P<columns>[a-z0-9_, \"]+)\) FROM stdin;)$"  # a reserved word as a column is quoted ("group")
+    r'|COPY public\.(?P<table>[a-z0-9_]+) \((?P<columns>[a-z0-9_, "]+)\) FROM stdin;)$'  # "group": a quoted column
 )
 
 

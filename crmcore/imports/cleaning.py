@@ -31,7 +31,7 @@ def _text(max_len: int, text: str) -> str:
 
 
 def _year(order: str, text: str) -> int:
-    year = int(text) if len(text) == 4 and text.isdigit() else values.parse_date(text, order).year
+    year = int(text) if len(text) == 4 and text.isdigit() else values.parse_date(text, order, first_year=1, last_year=9999).year
     if not FIRST_BIRTH_YEAR <= year <= date.today().year:
         raise ValueError(f"{text!r} is not a plausible birth year")
     return year
@@ -54,7 +54,7 @@ def parser(spec: FieldSpec, order: str) -> Callable[[str], Any]:
         "code": partial(_text, spec.max_len),
         "word": partial(_text, spec.max_len),
         "bool": values.parse_bool,
-        "date": partial(values.parse_date, order=order),
+        "date": partial(values.parse_date, order=order, last_year=values.last_year(spec.years_ahead)),
         "year": partial(_year, order),
         "int": _count,
         "email": values.parse_email,
@@ -69,7 +69,7 @@ def column_parser(spec: FieldSpec) -> Callable[[list[str]], list]:
         "code": partial(values.text_column, max_len=spec.max_len),
         "word": partial(values.text_column, max_len=spec.max_len),
         "bool": values.bool_column,
-        "date": values.date_column,
+        "date": partial(values.date_column, last_year=values.last_year(spec.years_ahead)),
         "year": partial(values.year_column, low=FIRST_BIRTH_YEAR, high=date.today().year),
         "int": values.count_column,
         "email": values.email_column,

@@ -30,11 +30,13 @@ class FieldSpec:
     type: str = "text"  # text, code, word (where 'None' is a value), bool, date, year, int, email, phone
     required: bool = False
     max_len: int = 200
+    years_ahead: int = 1  # a date's latest plausible year: next year, unless the field looks further ahead
 
 
 KIND_LABELS = {
     "patrons": "Patrons (ILS export)",
     "activity": "Activity events (checkouts, visits, sessions …)",
+    "circulation": "Circulation counts (no patrons: monthly by branch, kind and material type)",
     "attendance": "Event attendance (programs)",
     "zones": "Zones and census figures",
     "organizations": "Organizations and contacts",
@@ -53,12 +55,18 @@ FIELDS: dict[str, dict[str, FieldSpec]] = {
         "branch": FieldSpec("Home branch code", "code", max_len=40),
         "patron_type": FieldSpec("Patron type", max_len=40),
         "registered_on": FieldSpec("Registered on", "date"),
-        "expires_on": FieldSpec("Card expires on", "date"),
+        "expires_on": FieldSpec("Card expires on", "date", years_ahead=100),
         "interests": FieldSpec("Interests", max_len=500),
         "history_opt_in": FieldSpec("Keeps reading history (opt-in)", "bool"),
         "contact_method": FieldSpec("Notice preference (email, sms, phone, print, none)", "word", max_len=20),
         "consent_email": FieldSpec("Email opt-in (yes/no)", "bool"),
         "consent_sms": FieldSpec("Text message opt-in (yes/no)", "bool"),
+        "last_activity": FieldSpec("Last activity (a date, or year and month columns)", "date"),
+        "has_email": FieldSpec("Has an email address (yes/no, without the address)", "bool"),
+        "resident": FieldSpec("Resident of the service area (yes/no)", "bool"),
+        "non_resident": FieldSpec("Outside the service area (yes/no, e.g. Outside of County)", "bool"),
+        "lifetime_checkouts": FieldSpec("Lifetime checkouts (total to date)", "int"),
+        "lifetime_renewals": FieldSpec("Lifetime renewals (total to date)", "int"),
     },
     "activity": {
         "patron": FieldSpec("Patron ILS id", required=True, max_len=64),
@@ -68,6 +76,13 @@ FIELDS: dict[str, dict[str, FieldSpec]] = {
         "count": FieldSpec("Count", "int"),
         "category": FieldSpec("Item category / genre (kept only with history opt-in)", max_len=80),
         "source_id": FieldSpec("Transaction id (tells identical rows apart)", max_len=64),
+    },
+    "circulation": {
+        "month": FieldSpec("Month (a date, or year and month columns)", "date", required=True),
+        "branch": FieldSpec("Branch code", "code", max_len=40),
+        "kind": FieldSpec("Kind (" + ", ".join(ACTIVITY_KINDS) + ")", max_len=30),
+        "material_type": FieldSpec("Material type (one of the item categories' material types)", max_len=80),
+        "count": FieldSpec("Count (checkouts, renewals …; 1 when not mapped)", "int"),
     },
     "attendance": {
         "event_id": FieldSpec("Event id", required=True, max_len=64),
@@ -297,6 +312,8 @@ def clean_mapping(kind: str, mapping: dict[str, Any], header: list[str]) -> dict
     if not_found:
         out["missing_columns"] = not_found
     if kind == "patrons":
+        if "resident" in columns and "non_resident" in columns:
+            raise ValueError("Mapping: map either Resident or Outside the service area, not both (one is the other turned round).")
         codes = {f: str(c).strip() for f, c in (mapping.get("attribute_codes") or {}).items() if str(c or "").strip()}
         for field in codes:
             if field not in ("consent_email", "consent_sms") or field not in columns:
@@ -307,7 +324,7 @@ def clean_mapping(kind: str, mapping: dict[str, Any], header: list[str]) -> dict
         for topic in topics:
             consent.check("email", topic)
         out["consent_topics"] = topics
-    if kind == "activity":
+    if kind in ("activity", "circulation"):
         default_kind = mapping.get("default_kind") or "checkout"
         if default_kind not in ACTIVITY_KINDS:
             raise ValueError(f"Mapping: activity kind must be one of {', '.join(ACTIVITY_KINDS)}.")

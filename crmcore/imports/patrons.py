@@ -14,6 +14,7 @@ from datetime import datetime
 from itertools import repeat
 from typing import Any
 
+from sqlalchemy import or_, update
 from sqlmodel import Session
 
 from crmcore import kpis
@@ -32,9 +33,18 @@ COLUMNS = {
     "birth_year": "birth_year", "age_band": "age_band", "zone": "zone_id", "branch": "branch_id",
     "patron_type": "patron_type", "registered_on": "registered_on", "expires_on": "expires_on",
     "interests": "interests", "history_opt_in": "history_opt_in",
+    # What an anonymised usage export says instead of names and addresses (non_resident arrives as resident).
+    "last_activity": "ils_last_activity_on", "has_email": "has_email", "resident": "resident",
+    "lifetime_checkouts": "lifetime_checkouts", "lifetime_renewals": "lifetime_renewals",
 }
-DATES = {"registered_on", "expires_on"}
-TEXT_FIELDS = {f for f in COLUMNS if f not in DATES and f not in ("birth_year", "history_opt_in")}
+DATES = {"registered_on", "expires_on", "last_activity"}
+NOT_TEXT = {"birth_year", "history_opt_in", "has_email", "resident", "lifetime_checkouts", "lifetime_renewals"}
+TEXT_FIELDS = {f for f in COLUMNS if f not in DATES and f not in NOT_TEXT}
+# Row-number ids: when more than this share of the rows whose id is already stored differ from the stored
+# patron, the file is probably sorted differently from the last one and the ids matched the wrong patrons.
+ROW_ID_DIFFER_SHARE = 0.5
+ROW_ID_WARNING = ("Most rows differ from the stored patrons with the same row numbers: if this file is sorted differently from the "
+                  "last one, row-number ids matched the wrong patrons. Use an id column, or ids made from columns.")
 CHANNEL_WORDS = {
     "email": "email", "emailpro": "email", "e-mail": "email",
     "sms": "sms", "mobile": "sms", "text": "sms", "smsalertnumber": "sms",
@@ -74,7 +84,10 @@ class PatronImport:
     bulk_tables = (PATRON, CONSENT, CURRENT)  # a first load goes in without their secondary indexes
 
     def __init__(self, *, mapping: dict[str, Any], file_name: str, now: datetime, **_: Any):
-        self.fields = [f for f in COLUMNS if f in mapping["columns"] or f in (mapping.get("year_month") or {}) or f == "ils_id"]
+        # A field comes from a column, from year and month columns, or (resident) from its negation.
+        self.flip_resident = "non_resident" in mapping["columns"]
+        mapped = set(mapping["columns"]) | set(mapping.get("year_month") or {}) | ({"resident"} if self.flip_resident else set())
+        self.fields = [f for f in COLUMNS if f in mapped or f == "ils_id"]
         self.topics = mapping.get("consent_topics", OPT_IN_TOPICS)  # what the opt-in columns cover
         for topic in self.topics:
             consent.check("email", topic)
@@ -90,7 +103,10 @@ class PatronImport:
         # Patron columns worked out from the consent fields, written only when the mapping has those.
         self.derived = (["preferred_channel"] if "contact_method" in mapping["columns"] else []) + (["ils_consent"] if self.states_consent else [])
         self.changed = 0
+        self.stored_seen = 0  # rows whose id was already stored (row-number ids)
+        self.stored_differ = 0  # … and that differ from the stored patron
         self._summaries: Future | None = None
+        self._widened = False
 
     def prepare(self, batch: Batch) -> Batch:
         """Cross-field work, column by column: the ILS id (read or generated), the consent wanted, the row hash."""
@@ -101,6 +117,8 @@ class PatronImport:
             batch.drop(failed)
         elif self.id_from_row:
             columns["ils_id"] = [f"row-{ordinal}" for ordinal in batch.ordinals]
+        if self.flip_resident:  # "Outside of County: true" → not a resident
+            columns["resident"] = [None if v is None else not v for v in columns.pop("non_resident")]
         consent_columns = [columns.get(f) or [None] * len(batch) for f in ("contact_method", "consent_email", "consent_sms")]
         chosen: dict[tuple, tuple[tuple, str]] = {}  # (method, email, sms) → (sorted ((channel, topic), wanted) pairs, hash suffix)
         for key in set(zip(*consent_columns)):
@@ -141,6 +159,10 @@ class PatronImport:
             result.new = len(changed)
         else:
             changed = self._changed(batch, existing, result)
+        if self.id_from_row and existing:
+            stored = [k for k, key in enumerate(keys) if key in existing and existing[key][2] is None]
+            self.stored_seen += len(stored)
+            self.stored_differ += sum(existing[keys[k]][1] != columns["row_hash"][k] for k in stored)
         pick = (lambda column: column) if len(changed) == len(keys) else (lambda column: [column[k] for k in changed])
         self.branches.resolve(session, set(pick(columns["branch"])) if "branch" in columns else (), dry_run=dry_run)
         self.zones.resolve(session, set(pick(columns["zone"])) if "zone" in columns else (), dry_run=dry_run)
@@ -239,6 +261,10 @@ class PatronImport:
     def loaded(self, db) -> None:
         """Every batch is written: work out the dashboard summaries from a read snapshot in the background,
         overlapping a first load's index builds (which run in the database, outside Python's lock)."""
+        if self.changed and "last_activity" in self.fields and not self._widened:
+            with db.write() as session:
+                _widen_last_activity(session)
+            self._widened = True
         if self.changed and self._summaries is None:
             pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="import-summaries")
             self._summaries = pool.submit(_compute_summaries, db)
@@ -252,6 +278,8 @@ class PatronImport:
                 notes.append(f"{'Would create' if dry_run else 'Created'} {len(codes.created)} {what}: {shown}.")
         if self.notice_values:
             notes.append("Notice preference values: " + "; ".join(_notice_note(v, n) for v, n in sorted(self.notice_values.items(), key=lambda i: -i[1])) + ".")
+        if self.id_from_row and self.stored_seen and self.stored_differ > ROW_ID_DIFFER_SHARE * self.stored_seen:
+            notes.append(ROW_ID_WARNING)
         if self.consents_recorded:
             notes.append(f"{self.consents_recorded:,} consent records written (source {self.source!r}).")
         if self.consents_kept:
@@ -264,6 +292,14 @@ class PatronImport:
                 summaries.store(session)  # registrations, lifecycle states and penetration follow the patrons
             notes.append("Dashboard figures updated.")
         return notes
+
+
+def _widen_last_activity(session: Session) -> int:
+    """Each patron's last activity becomes the later of what imported activity says and what the ILS reports
+    (`ils_last_activity_on`); only ever later, as crmcore.library.activity's rebuild moves it. Patrons changed."""
+    last, ils = PATRON.c.last_activity_on, PATRON.c.ils_last_activity_on
+    result = session.execute(update(PATRON).where(ils.is_not(None), or_(last.is_(None), last < ils)).values(last_activity_on=ils))
+    return result.rowcount or 0
 
 
 def _compute_summaries(db) -> kpis.Summaries:

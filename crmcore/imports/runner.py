@@ -2,7 +2,9 @@
 
 Each batch is one write transaction that also moves the run's counters, so a process killed at any
 moment leaves whole batches and matching counts; running the same file again lands the rest (rows
-already there are unchanged and skipped). A dry run does everything but write. A large file is read
+already there are unchanged and skipped). A dry run does everything but write. For a kind whose
+importer says so (`run_marks`: activity), a file that an earlier run imported completely, read the same
+way, is not read again: every row of it is there already. A large file is read
 and cleaned in a second process while this one writes (batches.py).
 """
 
@@ -27,6 +29,7 @@ from crmcore.imports import batches, reading
 from crmcore.imports.activity_rows import ActivityImport
 from crmcore.imports.attendance import AttendanceImport
 from crmcore.imports.batch import Rejected
+from crmcore.imports.circulation import CirculationImport
 from crmcore.imports.mapping import check_kind, clean_mapping, mapping_notes
 from crmcore.imports.organizations import OrganizationImport
 from crmcore.imports.patrons import PatronImport
@@ -37,6 +40,7 @@ from crmcore.privacy import audit
 IMPORTERS = {
     "patrons": PatronImport,
     "activity": ActivityImport,
+    "circulation": CirculationImport,
     "attendance": AttendanceImport,
     "zones": ZoneImport,
     "organizations": OrganizationImport,
@@ -117,13 +121,26 @@ def run_import(
     mapping = clean_mapping(kind, mapping, fmt.header)
     file_hash = reading.sha256(path)
     now = utcnow()
+    marks = getattr(IMPORTERS[kind], "run_marks", None)  # how the importer reads a file, recorded with the mapping
+    recorded = {**mapping, **marks} if marks else mapping
     with db.write() as session:
-        run = ImportRun(kind=kind, file_name=file_name[:300], file_hash=file_hash, actor_id=actor.id, dry_run=dry_run, mapping=mapping, started_at=now)
+        earlier = _complete_run(session, kind=kind, file_hash=file_hash, recorded=recorded) if marks and not dry_run else None
+        run = ImportRun(kind=kind, file_name=file_name[:300], file_hash=file_hash, actor_id=actor.id, dry_run=dry_run, mapping=recorded, started_at=now)
         session.add(run)
         session.flush()
         run_id = run.id
     summary = Summary(run_id=run_id, kind=kind, file_name=file_name, file_hash=file_hash, dry_run=dry_run, file_format=fmt.describe(),
                       notes=mapping_notes(mapping))
+    if earlier is not None:
+        summary.total = summary.unchanged = earlier.rows_total
+        summary.notes.append(
+            f"This file (the same bytes, with the same mapping) was imported completely on {earlier.started_at:%d %B %Y} "
+            f"(import {earlier.id}): every row of it is in Liaison already, so it was not read again."
+        )
+        _close(db, summary, actor, status="done")
+        if progress:
+            progress(1.0, summary)
+        return summary
     importer_args = {"mapping": mapping, "file_name": file_name, "now": now, "actor": actor}
     importer = IMPORTERS[kind](**importer_args)
     try:
@@ -141,6 +158,8 @@ def run_import(
                 if hasattr(importer, "loaded"):
                     importer.loaded(db)  # may start reading what finish() needs while the indexes are built
             summary.notes.extend(importer.finish(db, dry_run=dry_run))
+            if getattr(importer, "totals", None) is not None:  # an importer that counts what it stores, not rows (circulation cells)
+                summary.new, summary.updated, summary.unchanged = importer.totals
     except Exception as exc:
         _close(db, summary, actor, status="failed", error=str(exc)[:1000])
         raise
@@ -150,6 +169,21 @@ def run_import(
     if progress:
         progress(1.0, summary)
     return summary
+
+
+def _complete_run(session: Session, *, kind: str, file_hash: str, recorded: dict[str, Any]) -> ImportRun | None:
+    """An earlier run of this very file, read the same way, that stored or found every row (none rejected):
+    importing it again can add nothing (for kinds whose rows, once stored, stay until retention or erasure
+    removes them, which a re-import must not undo)."""
+    runs = session.exec(
+        select(ImportRun)
+        .where(ImportRun.kind == kind, ImportRun.file_hash == file_hash, ImportRun.status == "done", ImportRun.dry_run.is_(False), ImportRun.rows_rejected == 0)
+        .order_by(ImportRun.id.desc())
+    )
+    for run in runs:
+        if run.mapping == recorded and run.rows_total > 0 and run.rows_new + run.rows_unchanged == run.rows_total:
+            return run
+    return None
 
 
 @contextmanager

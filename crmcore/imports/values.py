@@ -21,6 +21,13 @@ MISSING = frozenset({"", "NONE", "NULL", "N/A"})
 TRUE = frozenset({"TRUE", "T", "YES", "Y", "1"})
 FALSE = frozenset({"FALSE", "F", "NO", "N", "0"})
 DATE_ORDERS = {"iso": "ISO (2024-03-31)", "dmy": "day/month/year (31/03/2024)", "mdy": "month/day/year (03/31/2024)"}
+# A plausible year: a month number mapped as a year (5 → 0005) or a typo (2204) is a row error, not a date.
+FIRST_YEAR = 1900
+
+
+def last_year(years_ahead: int = 1) -> int:
+    """The latest plausible year of a date: next year (a card's expiry may lie further ahead)."""
+    return date.today().year + years_ahead
 
 # The common shape of an address, checked without email_validator (tens of microseconds a call);
 # anything else, and special-use domains, go through crmcore.validation for the real verdict.
@@ -48,12 +55,13 @@ def is_missing(text: str) -> bool:
 
 
 def parse_bool(text: str) -> bool:
+    """true/false, yes/no, y/n, t/f, 1/0 in any case (an export's "true", "TRUE" and "True" alike)."""
     upper = text.upper()
     if upper in TRUE:
         return True
     if upper in FALSE:
         return False
-    raise ValueError(f"{text!r} is not yes/no (use true/false, yes/no, Y/N or 1/0)")
+    raise ValueError(f"{text!r} is not yes/no (use true/false, yes/no, Y/N, T/F or 1/0)")
 
 
 def parse_int(text: str) -> int:
@@ -67,27 +75,47 @@ def parse_int(text: str) -> int:
     return int(number)
 
 
-def parse_date(text: str, order: str = "iso") -> date:
-    """A date in the chosen order; a bare year (1987) means 1 January; ISO is always accepted."""
+def parse_date(text: str, order: str = "iso", *, first_year: int = FIRST_YEAR, last_year: int | None = None) -> date:
+    """A date in the chosen order; a bare year (1987) means 1 January; ISO is always accepted. Its year must
+    lie between `first_year` and `last_year` (default next year)."""
+    last = _last(last_year)
     head = text[:10]
     if len(head) == 10 and head[4] == "-" and head[7] == "-":
         try:
-            return date.fromisoformat(head)
+            day = date.fromisoformat(head)
         except ValueError:
             raise ValueError(f"{text!r} is not a valid date") from None
+        return _plausible(day, text, first_year, last)
     if len(text) == 4 and text.isdigit():
-        return _checked(int(text), 1, 1, text)
+        return _checked(_plausible_year(int(text), text, first_year, last), 1, 1, text)
     parts = text.split(" ")[0].replace(".", "/").replace("-", "/").split("/")
     if len(parts) != 3 or not all(p.isdigit() for p in parts):
         raise ValueError(f"{text!r} is not a date ({DATE_ORDERS[order]})")
     a, b, c = (int(p) for p in parts)
     if len(parts[0]) == 4:  # 2024/03/31 whatever the chosen order
-        return _checked(a, b, c, text)
+        return _plausible(_checked(a, b, c, text), text, first_year, last)
+    year = _year(c) if len(parts[2]) <= 2 else c  # 24 is 2024, but 0005 is the year 5 (and implausible)
     if order == "mdy":
-        return _checked(_year(c), a, b, text)
+        return _plausible(_checked(year, a, b, text), text, first_year, last)
     if order == "dmy":
-        return _checked(_year(c), b, a, text)
+        return _plausible(_checked(year, b, a, text), text, first_year, last)
     raise ValueError(f"{text!r} is not an ISO date (choose day/month/year or month/day/year in the mapping)")
+
+
+def _last(last_year: int | None) -> int:
+    return date.today().year + 1 if last_year is None else last_year
+
+
+def _plausible_year(year: int, text: str, first_year: int, last_year: int) -> int:
+    if not first_year <= year <= last_year:
+        raise ValueError(f"{text!r} is not a plausible year ({first_year}–{last_year})")
+    return year
+
+
+def _plausible(day: date, text: str, first_year: int, last_year: int) -> date:
+    if not first_year <= day.year <= last_year:
+        raise ValueError(f"{text!r} is not a plausible date (years {first_year}–{last_year})")
+    return day
 
 
 def _year(value: int) -> int:
@@ -101,16 +129,41 @@ def _checked(year: int, month: int, day: int, text: str) -> date:
         raise ValueError(f"{text!r} is not a valid date") from None
 
 
-def year_month(year_text: str, month_text: str | None) -> date:
-    """The first day of a month given as a year column and a month column (number or name)."""
-    year = parse_int(year_text)
-    month = 1
-    if month_text:
-        month = _MONTHS.get(month_text[:3].lower()) or parse_int(month_text)
-    return _checked(year, month, 1, f"{year_text}-{month_text}")
+def parse_month(text: str) -> int:
+    """A month as a number (1–12, "05") or an English name or abbreviation ("May", "sept.", "DEC")."""
+    word = text.strip().rstrip(".").lower()
+    if word in _MONTH_WORDS:
+        return _MONTH_WORDS[word]
+    try:
+        month = parse_int(text)
+    except ValueError:
+        raise ValueError(f"{text!r} is not a month (1–12, or a name such as May or Sep)") from None
+    if not 1 <= month <= 12:
+        raise ValueError(f"{text!r} is not a month (1–12, or a name such as May or Sep)")
+    return month
 
 
-_MONTHS = {m: i for i, m in enumerate(["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"], 1)}
+def year_month(year_text: str | int | None, month_text: str | None, *, first_year: int = FIRST_YEAR, last_year: int | None = None) -> date | None:
+    """The first day of a month given as a year column (or the mapping's year) and a month column (number
+    or name); None when the year is missing (blank, 'None', 'NULL', 'N/A': no such month, not an error)."""
+    if year_text is None or (isinstance(year_text, str) and is_missing(year_text.strip())):
+        return None
+    shown = str(year_text).strip()
+    try:
+        year = year_text if isinstance(year_text, int) else parse_int(shown)
+    except ValueError:
+        raise ValueError(f"{shown!r} is not a year") from None
+    _plausible_year(year, shown, first_year, _last(last_year))
+    month = parse_month(month_text) if month_text and not is_missing(month_text.strip()) else 1
+    return _checked(year, month, 1, f"{shown}-{month_text}")
+
+
+_MONTH_NAMES = ["january", "february", "march", "april", "may", "june", "july", "august", "september", "october", "november", "december"]
+_MONTH_WORDS = {
+    **{name: i for i, name in enumerate(_MONTH_NAMES, 1)},
+    **{name[:3]: i for i, name in enumerate(_MONTH_NAMES, 1)},
+    "sept": 9,
+}
 
 
 def parse_email(text: str) -> str:
@@ -167,14 +220,18 @@ def bool_column(cells: list[str]) -> list:
     return [get(c, SLOW) for c in cells]
 
 
-def date_column(cells: list[str]) -> list:
-    """ISO dates (anything after the tenth character ignored, as parse_date does)."""
+def date_column(cells: list[str], *, first_year: int = FIRST_YEAR, last_year: int | None = None) -> list:
+    """ISO dates (anything after the tenth character ignored, as parse_date does) with a plausible year."""
     heads = [c[:10] for c in cells]
     if _every_cell(_ISO_DATES, heads):
         try:
-            return list(map(date.fromisoformat, heads))
+            days = list(map(date.fromisoformat, heads))
         except ValueError:
-            pass
+            return [SLOW] * len(cells)
+        last = _last(last_year)
+        if first_year <= min(days).year and max(days).year <= last:
+            return days
+        return [d if first_year <= d.year <= last else SLOW for d in days]
     return [SLOW] * len(cells)
 
 
@@ -183,7 +240,7 @@ def year_column(cells: list[str], low: int, high: int) -> list:
     if _every_cell(_YEARS, cells):
         years = list(map(int, cells))
     else:
-        days = date_column(cells)
+        days = date_column(cells, first_year=1, last_year=9999)  # the bounds checked are low..high
         if SLOW in days:
             return days
         years = [d.year for d in days]

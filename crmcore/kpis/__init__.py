@@ -1,7 +1,7 @@
-"""The manager dashboard's figures: definitions (figures), summary tables (summaries), and the one call
-that computes everything the page shows, suppressed (dashboard)."""
+"""The manager dashboard's figures: definitions (figures; programs for the imported programs; lifetime for the lifetime totals), summary
+tables (summaries), and the one call that computes everything the page shows, suppressed (dashboard)."""
 
-from crmcore.kpis import figures
+from crmcore.kpis import figures, lifetime, programs
 from crmcore.kpis.dashboard import Card, Chart, Dashboard, FilterOptions, dashboard, dashboard_data, filter_options
 from crmcore.kpis.figures import Filters
 from crmcore.kpis.summaries import Summaries, compute_summaries, refresh_summaries
@@ -25,6 +25,12 @@ DEFINITIONS = (
     figures.branch_comparison,
     figures.age_band_by_branch,
     figures.outreach_by_month,
+    programs.program_totals,
+    programs.programs_by_month,
+    programs.programs_by_branch,
+    programs.programs_by_label,
+    programs.programs_by_zone,
+    lifetime.lifetime_bands,
 )
 
 __all__ = ["Card", "Chart", "DEFINITIONS", "Dashboard", "FilterOptions", "Filters", "Summaries", "compute_summaries", "dashboard", "dashboard_data", "figures", "filter_options", "refresh_summaries"]

@@ -18,11 +18,16 @@ from sqlmodel import Session
 from crmcore.admin import settings
 from crmcore.admin.permissions import Actor, Perm, require
 from crmcore.kpis import figures as f
+from crmcore.kpis import programs as p
 from crmcore.kpis.summaries import ACTIVE_STATES, STATES, month_index, month_of
 from crmcore.models import Branch, DashState, Zone
 from crmcore.privacy import small_cells
 
-TREND_MONTHS = 24
+NO_EARLIER = "no earlier data"  # a card's change when the previous period lies (partly) before the first month of data
+PARTIAL = (
+    "The current month, still under way, is left out of trends and retention (a month two days old would read as a cliff); "
+    "the cards include it."
+)
 FINE_STATES = STATES[1:]  # the finest partition of registered patrons at a month's end
 LIFECYCLE = {  # what the lifecycle chart shows, from the finest cells
     "new": ("new_active", "new_inactive"),
@@ -89,8 +94,16 @@ def _events_shown(events: int, patrons: int, k: int) -> object:
     return small_cells.label(k) if small_cells.is_small(patrons, k) else events
 
 
-def _cards(session: Session, filters: f.Filters, k: int, now: dict, before: dict, activity: pd.DataFrame, outreach: pd.DataFrame) -> list[Card]:
+def _no_earlier(card: Card) -> Card:
+    return replace(card, previous=None, change=NO_EARLIER)
+
+
+def _cards(session: Session, filters: f.Filters, k: int, now: dict, before: dict, activity: pd.DataFrame, outreach: pd.DataFrame, first_program: date | None) -> list[Card]:
+    """The KPI cards; the previous period is the same number of months just before, and a card whose
+    previous period starts before its first month of data says "no earlier data" instead of a change."""
     previous = filters.previous()
+    first_data = f.first_data_month(session)
+    earlier = first_data is not None and previous.first_month >= first_data
     this_part, prev_part = partition(now, k), partition(before, k)
     cards = [
         _card(key, label, this_part[key], prev_part[key], k, _doc(fn))
@@ -104,18 +117,28 @@ def _cards(session: Session, filters: f.Filters, k: int, now: dict, before: dict
     new_now, new_before = f.new_registrations(session, filters=filters), f.new_registrations(session, filters=previous)
     cards.append(_card("new_registrations", "New registrations", small_cells.count(new_now, k), small_cells.count(new_before, k), k, _doc(f.new_registrations)))
     residents = f.population(session, filters=filters)
-    in_period, in_previous = activity[activity["month"] >= filters.first_month], activity[activity["month"] < filters.first_month]
     per_capita = []
     attendance = []
-    for part in (in_period, in_previous):
+    for period in (filters, previous):
+        part = activity[activity["month"].between(period.first_month, period.end_month)]
         events, patrons = f.activity_total(part)
         per_capita.append(small_cells.label(k) if small_cells.is_small(patrons, k) else f.activity_per_capita(events, residents))
         attendance.append(_events_shown(*f.program_attendance(part), k))
     cards.append(Card("per_capita", "Activity per capita", per_capita[0], per_capita[1], _per_capita_change(*per_capita), _doc(f.activity_per_capita)))
-    cards.append(_card("program_attendance", "Program attendance", attendance[0], attendance[1], k, _doc(f.program_attendance)))
+    if not earlier:
+        cards = [_no_earlier(card) for card in cards]
+    if first_program is not None:  # imported programs: attendance as the events system reports it (no patrons, nothing to suppress)
+        now_n, before_n = p.program_totals(session, filters=filters)[1], p.program_totals(session, filters=previous)[1]
+        card = Card("program_attendance", "Program attendance", now_n, before_n, now_n - before_n, _doc(f.program_attendance))
+        cards.append(card if previous.first_month >= first_program else _no_earlier(card))
+    else:
+        card = _card("program_attendance", "Program attendance", attendance[0], attendance[1], k, _doc(f.program_attendance))
+        cards.append(card if earlier else _no_earlier(card))
     now_n = f.outreach_interactions(outreach, first=filters.first_month, last=filters.end_month)
     before_n = f.outreach_interactions(outreach, first=previous.first_month, last=previous.end_month)
-    cards.append(Card("outreach_interactions", "Outreach interactions", now_n, before_n, now_n - before_n, _doc(f.outreach_interactions)))
+    card = Card("outreach_interactions", "Outreach interactions", now_n, before_n, now_n - before_n, _doc(f.outreach_interactions))
+    first_outreach = f.first_outreach_month(session)
+    cards.append(card if first_outreach is not None and previous.first_month >= first_outreach else _no_earlier(card))
     return cards
 
 
@@ -146,8 +169,10 @@ def _lifecycle_charts(session: Session, filters: f.Filters, k: int, now: dict, s
     ]
 
 
-def _cohort_chart(session: Session, filters: f.Filters, k: int, first: date, registrations: pd.DataFrame) -> Chart:
-    frame = f.cohort_retention(session, filters=filters, first=first, last=filters.end_month)
+def _cohort_chart(session: Session, filters: f.Filters, k: int, first: date, last: date, registrations: pd.DataFrame) -> Chart:
+    """Retention of the cohorts registered from `first` to `last`, up to `last` (the last complete month
+    shown): a month after it has not happened (or is under way) and is left empty, never drawn as 0 %."""
+    frame = f.cohort_retention(session, filters=filters, first=first, last=last)
     sizes = registrations.set_index("month")["patrons"]
     grid = frame.groupby(["cohort_month", "months_since"])["active"].sum().unstack(fill_value=0)
     grid = grid.reindex(sizes.index, fill_value=0).astype(float)
@@ -157,8 +182,12 @@ def _cohort_chart(session: Session, filters: f.Filters, k: int, first: date, reg
     share = (100 * grid.to_numpy() / np.where(totals > 0, totals, np.nan)).round(1)
     out = pd.DataFrame(share, index=grid.index, columns=[str(c) for c in grid.columns]).astype(object)
     out[hidden] = small_cells.label(k)
+    if len(out):
+        ahead = np.array([[month_index(c) + int(m) > month_index(last) for m in grid.columns] for c in grid.index], dtype=bool).reshape(out.shape)
+        out[ahead] = np.nan
     out.insert(0, "patrons", [small_cells.label(k) if m else int(n) for m, n in zip(size_mask, sizes)])
-    return Chart("cohorts", "Cohort retention (% of the cohort active, by months since registration)", _doc(f.cohort_retention), out.rename_axis("cohort").reset_index())
+    caption = f"{_doc(f.cohort_retention)} Months after {last:%B %Y} are left empty. {PARTIAL}"
+    return Chart("cohorts", "Cohort retention (% of the cohort active, by months since registration)", caption, out.rename_axis("cohort").reset_index())
 
 
 def _active_split(frame: pd.DataFrame, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -244,30 +273,33 @@ def dashboard_data(session: Session, *, filters: f.Filters, today: date) -> Dash
     k = int(settings.get(session, "small_cell_k"))
     end = min(filters.end_month, month_of(month_index(today)))
     filters = f.Filters(end, filters.months, filters.branch_ids, filters.zone_ids, filters.patron_types)
-    earliest = f.earliest_month(session) or end
-    trend_first = max(earliest, month_of(month_index(end) - TREND_MONTHS + 1))
+    # Trends follow the chosen period, without the month still under way (see PARTIAL).
+    trend_first = filters.first_month
+    trend_last = min(end, month_of(month_index(today) - 1))
     previous = filters.previous()
-    activity = f.activity_by_month(session, filters=filters, first=min(trend_first, previous.first_month), last=end)
-    outreach = f.outreach_by_month(session, first=min(trend_first, previous.first_month), last=end)
+    activity = f.activity_by_month(session, filters=filters, first=previous.first_month, last=end)
+    outreach = f.outreach_by_month(session, first=previous.first_month, last=end)
     now = f.lifecycle_counts(session, filters=filters, month=end)
     before = f.lifecycle_counts(session, filters=filters, month=previous.end_month)
-    registrations = f.registrations_by_month(session, filters=filters, first=trend_first, last=end)
+    registrations = f.registrations_by_month(session, filters=filters, first=trend_first, last=trend_last)
 
     board = Dashboard(filters=filters, k=k, zone_shapes=zone_shapes(session))
-    board.cards = _cards(session, filters, k, now, before, activity, outreach)
+    first_program = p.first_program_month(session)
+    board.cards = _cards(session, filters, k, now, before, activity, outreach, first_program)
     regs = small_cells.suppress_column(registrations, k, sizes="patrons", complement=True)
-    outreach_trend = outreach[outreach["month"] >= trend_first] if len(outreach) else outreach
+    outreach_trend = outreach[outreach["month"].between(trend_first, trend_last)] if len(outreach) else outreach
     cards_issued = outreach_trend.groupby("month", as_index=False)["cards_issued"].sum() if len(outreach_trend) else pd.DataFrame(columns=["month", "cards_issued"])
     charts = [
-        _activity_chart(activity[activity["month"] >= trend_first], k),
-        Chart("registrations", "New registrations per month", _doc(f.registrations_by_month), regs),
+        _activity_chart(activity[activity["month"].between(trend_first, trend_last)], k),
+        Chart("registrations", "New registrations per month", f"{_doc(f.registrations_by_month)} {PARTIAL}", regs),
         _zone_chart(session, filters, k),
         *_lifecycle_charts(session, filters, k, now, before),
-        _cohort_chart(session, filters, k, trend_first, registrations),
+        _cohort_chart(session, filters, k, trend_first, trend_last, registrations),
         _branch_chart(session, filters, k, filters.first_month),
         Chart("age_branch", "Registered patrons by age band and branch", _doc(f.age_band_by_branch), _age_chart(session, filters, k)),
         Chart("outreach", "Outreach interactions per month by type", _doc(f.outreach_by_month), outreach_trend.drop(columns=["cards_issued"]) if len(outreach_trend) else outreach_trend),
         Chart("cards_issued", "Library cards issued at outreach interactions", _doc(f.outreach_by_month), small_cells.suppress_column(cards_issued, k, sizes="cards_issued")),
+        *_program_charts(session, filters, trend_first, trend_last, any_programs=first_program is not None),
     ]
     board.charts = {chart.key: chart for chart in charts}
     board.withheld = _differencing_risk(session, filters=filters, k=k, months=(end, previous.end_month))
@@ -276,6 +308,34 @@ def dashboard_data(session: Session, *, filters: f.Filters, today: date) -> Dash
         board.cards = [replace(card, value=hidden, previous=hidden, change=None) for card in board.cards]
         board.charts, board.zone_shapes = {}, None
     return board
+
+
+_PROGRAM_CHARTS = (  # key, title, the figure defining it, the columns of its frame
+    ("programs_month", "Programs per month", p.programs_by_month, ["month", "sessions", "in_person", "online", "attendees", "average"]),
+    ("programs_branch", "Programs by branch", p.programs_by_branch, ["branch", "sessions", "in_person", "online", "attendees", "average"]),
+    ("programs_category", "Programs by category", p.programs_by_label, ["label", "sessions", "in_person", "online", "attendees", "average"]),
+    ("programs_audience", "Programs by audience", p.programs_by_label, ["label", "sessions", "in_person", "online", "attendees", "average"]),
+    ("programs_category_month", "Attendees per month by category", p.programs_by_label, ["label", "month", "sessions", "attendees"]),
+    ("programs_zone", "Program attendance per 1,000 residents by zone", p.programs_by_zone, ["zone", "population", "sessions", "attendees", "attendees_per_1000"]),
+)
+
+
+def _program_charts(session: Session, filters: f.Filters, trend_first: date, trend_last: date, *, any_programs: bool) -> list[Chart]:
+    """The Programs section: programs carry no patrons, so nothing here is suppressed."""
+    if not any_programs:  # nothing imported: empty frames, without a query each
+        return [Chart(key, title, _doc(fn), pd.DataFrame(columns=columns)) for key, title, fn, columns in _PROGRAM_CHARTS]
+    where = "Branch and zone filters select where a program was held (a branch's zone is set under Administration → Settings); the patron type filter does not apply."
+    by_month = p.programs_by_month(session, filters=filters, first=trend_first, last=trend_last)
+    charts = [
+        Chart("programs_month", "Programs per month", f"{_doc(p.programs_by_month)} {PARTIAL}", by_month),
+        Chart("programs_branch", "Programs by branch", f"{_doc(p.programs_by_branch)} {where}", p.programs_by_branch(session, filters=filters)),
+    ]
+    for kind, title in (("category", "Programs by category"), ("audience", "Programs by audience")):
+        charts.append(Chart(f"programs_{kind}", title, _doc(p.programs_by_label), p.programs_by_label(session, filters=filters, kind=kind)))
+    monthly = p.programs_by_label(session, filters=filters, kind="category", monthly=True, first=trend_first, last=trend_last)
+    charts.append(Chart("programs_category_month", "Attendees per month by category", f"{_doc(p.programs_by_label)} {PARTIAL}", monthly[["label", "month", "sessions", "attendees"]]))
+    charts.append(Chart("programs_zone", "Program attendance per 1,000 residents by zone", f"{_doc(p.programs_by_zone)} {where}", p.programs_by_zone(session, filters=filters)))
+    return charts
 
 
 def _age_chart(session: Session, filters: f.Filters, k: int) -> pd.DataFrame:
@@ -295,13 +355,18 @@ class FilterOptions:
     branches: dict[int, str]  # id -> name (0: unknown)
     zones: dict[int, str]
     patron_types: list[str]
+    last_data: date | None = None  # the last month with activity or registrations: the period offered ends there
 
 
 def filter_options(session: Session, *, actor: Actor) -> FilterOptions:
-    """What the dashboard's filters offer: the months summarised, branches, zones and patron types."""
+    """What the dashboard's filters offer: the months summarised (every month with data, to today's), branches,
+    zones and patron types, and the last month with data."""
     require(actor, Perm.VIEW_DASHBOARD)
-    months = [m for (m,) in session.execute(select(DashState.month).distinct().order_by(DashState.month.desc()))]
+    # Every month from the first with data (activity, registrations, programs) to the last summarised (today's).
+    firsts = [m for m in (f.earliest_month(session), f.first_data_month(session), p.first_program_month(session)) if m]
+    lasts = [m for m in (f.latest_month(session), p.last_program_month(session)) if m]
+    months = [month_of(i) for i in range(month_index(max(lasts)), month_index(min(firsts)) - 1, -1)] if firsts and lasts else []
     types = [t for (t,) in session.execute(select(DashState.patron_type).distinct().order_by(DashState.patron_type)) if t]
     branches = dict(session.execute(select(Branch.id, Branch.name).order_by(Branch.name)).all())
     zones = dict(session.execute(select(Zone.id, Zone.name).order_by(Zone.name)).all())
-    return FilterOptions(months, branches, zones, types)
+    return FilterOptions(months, branches, zones, types, f.last_data_month(session) or (months[0] if months else None))

@@ -17,7 +17,7 @@ from sqlalchemy import func, select
 from sqlmodel import Session
 
 from crmcore.kpis.summaries import ACTIVE_STATES, STATES, month_index, month_of, month_start
-from crmcore.models import Branch, DashActivity, DashCohort, DashFlow, DashRegistration, DashState, Interaction, Zone
+from crmcore.models import Branch, DashActivity, DashCohort, DashFlow, DashRegistration, DashState, Interaction, Patron, ProgramEvent, Zone
 
 PROGRAM_KIND = "event_attendance"
 
@@ -146,7 +146,8 @@ def activity_per_capita(events: int, residents: int) -> float | None:
 
 
 def program_attendance(activity: pd.DataFrame) -> tuple[int, int]:
-    """Program attendance: event attendances recorded in the period."""
+    """Program attendance: attendees (in person and online) of the programs held in the period, as the
+    imported programs report them; without imported programs, event attendances recorded as patron activity."""
     return activity_total(activity, kind=PROGRAM_KIND)
 
 
@@ -298,3 +299,30 @@ def latest_month(session: Session) -> date | None:
 def earliest_month(session: Session) -> date | None:
     """The first month the summaries cover."""
     return session.execute(select(func.min(DashState.month))).scalar()
+
+
+def first_data_month(session: Session) -> date | None:
+    """The first month with activity or registrations in the summaries ("no earlier data" before it)."""
+    firsts = [session.execute(select(func.min(model.month))).scalar() for model in (DashActivity, DashRegistration)]
+    firsts = [m for m in firsts if m is not None]
+    return min(firsts) if firsts else None
+
+
+def last_data_month(session: Session) -> date | None:
+    """The last month with activity, registrations, programs or a last active month an ILS reported, among
+    the months summarised (the period offered by default ends there)."""
+    lasts = [session.execute(select(func.max(model.month))).scalar() for model in (DashActivity, DashRegistration)]
+    for day in (session.execute(select(func.max(column))).scalar() for column in (ProgramEvent.held_on, Patron.ils_last_activity_on)):
+        if day is not None:
+            lasts.append(month_of(month_index(date.fromisoformat(day) if isinstance(day, str) else day)))
+    lasts = [m for m in lasts if m is not None]
+    latest = latest_month(session)
+    return min(max(lasts), latest) if lasts and latest else None
+
+
+def first_outreach_month(session: Session) -> date | None:
+    """The month of the first outreach interaction logged."""
+    first = session.execute(select(func.min(Interaction.occurred_at))).scalar()
+    if isinstance(first, str):
+        first = datetime.fromisoformat(first)
+    return first.date().replace(day=1) if first else None

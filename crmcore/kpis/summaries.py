@@ -20,14 +20,14 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
 from sqlmodel import Session
 
-from crmcore.models import ActivityMonthly, DashActivity, DashCohort, DashFlow, DashRegistration, DashState, Patron
+from crmcore.models import ActivityMonthly, DashActivity, DashCohort, DashFlow, DashRegistration, DashState, Patron, ProgramEvent
 
 # Lifecycle states, in display order; 0 (not yet registered) appears only as the origin of flows.
 STATES = ("unregistered", "new_active", "new_inactive", "regular", "occasional", "at_risk", "lapsed")
 ACTIVE_STATES = ("new_active", "regular", "occasional", "at_risk")
 NEW_WEEKS = 12  # "new": registered in the 12 weeks up to the month's end
 REGULAR_MONTHS = 6  # "regular": activity in at least 6 of the last 12 calendar months
-MAX_MONTHS = 60  # months kept in the summaries (the dashboard's date range reaches this far back)
+MAX_MONTHS = 120  # months kept before the last month with data (the dashboard's date range reaches this far back)
 FLOW_LAGS = (1, 3, 6, 12)  # period lengths, in months, whose lifecycle flows are kept
 CHUNK = 50_000
 
@@ -130,17 +130,29 @@ class _Counter:
 
 
 def _window(session: Session, today: date) -> tuple[int, int]:
+    """The months summarised: from the first month with activity or programs (or, without either, with
+    registrations) to today's, so every month with data can be chosen however long ago the data ends; at
+    least 12 months, and at most MAX_MONTHS before the last month with data."""
     end = month_index(today)
-    earliest = session.execute(select(func.min(ActivityMonthly.month))).scalar()
-    start = month_index(earliest) if earliest else end - 11
-    return max(min(start, end - 11), end - MAX_MONTHS + 1), end
+    first_activity, last_activity = session.execute(select(func.min(ActivityMonthly.month), func.max(ActivityMonthly.month))).one()
+    first_program, last_program = session.execute(select(func.min(ProgramEvent.held_on), func.max(ProgramEvent.held_on))).one()
+    first_reg, last_reg = session.execute(select(func.min(Patron.registered_on), func.max(Patron.registered_on))).one()
+    first_ils, last_ils = session.execute(select(func.min(Patron.ils_last_activity_on), func.max(Patron.ils_last_activity_on))).one()
+    lasts = [month_index(_day(d)) for d in (last_activity, last_program, last_reg, last_ils) if d]
+    last_data = min(max(lasts), end) if lasts else end
+    firsts = [month_index(_day(d)) for d in (first_activity, first_program, first_ils) if d] or [month_index(_day(d)) for d in (first_reg,) if d]
+    start = min(firsts) if firsts else end - 11
+    return max(min(start, last_data - 11), last_data - MAX_MONTHS + 1), end
 
 
 def _patron_chunks(session: Session):
     """Patrons in id order, CHUNK at a time, as plain driver rows (typed rows cost seconds at 1M)."""
     conn = session.connection()
     mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
-    sql = f"SELECT id, branch_id, zone_id, patron_type, age_band, birth_year, registered_on FROM patron WHERE id > {mark} ORDER BY id LIMIT {CHUNK}"
+    sql = (
+        "SELECT id, branch_id, zone_id, patron_type, age_band, birth_year, registered_on, ils_last_activity_on "
+        f"FROM patron WHERE id > {mark} ORDER BY id LIMIT {CHUNK}"
+    )
     last = 0
     while rows := conn.exec_driver_sql(sql, (last,)).fetchall():
         last = rows[-1][0]
@@ -197,6 +209,10 @@ def compute_summaries(session: Session, *, today: date | None = None) -> Summari
             .distinct()
         ):
             active[np.searchsorted(ids, patron_id), month_index(month) - first + 12] = 1
+        # A usage export states only each patron's last active month (no events): that month counts as active.
+        for k, row in enumerate(rows):
+            if row[7] and 0 <= (column := month_index(_day(row[7])) - first + 12) < months + 12:
+                active[k, column] = 1
         state = classify(active, registered, first)
         month_no = np.arange(months)[None, :]
 

@@ -30,7 +30,8 @@ def first_of_month(day: date) -> date:
 
 def rebuild_rollups(session: Session, *, since: date | None = None) -> None:
     """Recompute `activity_monthly` for the months from `since` on (default: every month raw events cover)
-    and widen the patrons' first/last activity dates to what the raw events show."""
+    and widen the patrons' first/last activity dates to what the raw events show (only ever outwards: a last
+    activity date a patron import took from the ILS, `ils_last_activity_on`, stays when it is the later one)."""
     earliest_raw = session.execute(select(func.min(_event.c.occurred_on))).scalar()
     if earliest_raw is None:
         _refresh_dashboard(session)

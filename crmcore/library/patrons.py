@@ -156,6 +156,11 @@ def profile(session: Session, *, actor: Actor, patron_id: int, months: int = 24)
         "Card expires": patron.expires_on,
         "First activity": patron.first_activity_on,
         "Last activity": patron.last_activity_on,
+        "Last activity the ILS reports": patron.ils_last_activity_on,
+        "Lifetime checkouts (ILS)": patron.lifetime_checkouts,
+        "Lifetime renewals (ILS)": patron.lifetime_renewals,
+        "Resident of the service area": {True: "yes", False: "no"}.get(patron.resident),
+        "Has an email address": "yes" if patron.email or patron.has_email else ("no" if patron.has_email is False else None),
         "Reading history kept": "yes (opted in)" if patron.history_opt_in else "no",
         "Preferred channel (ILS notices)": patron.preferred_channel,
     }

@@ -195,7 +195,13 @@ def _leaf(node: dict, today: date, *, probe: bool = False) -> ColumnElement[bool
         return ~exists().where(_msg.patron_id == _p.id, *conds)
     if field == "history_opt_in":
         return _p.history_opt_in.is_(True) if value else _p.history_opt_in.is_(False)
-    has_email = and_(_p.email.is_not(None), _p.email != "")
+    if field == "resident":  # unknown (not in the file) is neither
+        return _p.resident.is_(True) if value else _p.resident.is_(False)
+    if field in ("lifetime_checkouts", "lifetime_renewals"):
+        column = _p.lifetime_checkouts if field == "lifetime_checkouts" else _p.lifetime_renewals
+        return _some(column, _number(op, column, value))  # a patron whose total is not known matches no comparison
+    # An address stored, or an export that says there is one without giving it.
+    has_email = or_(_p.has_email.is_(True), and_(_p.email.is_not(None), _p.email != ""))
     return has_email if value else not_(has_email)
 
 

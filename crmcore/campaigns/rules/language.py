@@ -30,7 +30,7 @@ FIRST_DATE, LAST_DATE = date(1900, 1, 1), date(2200, 12, 31)
 @dataclass(frozen=True)
 class FieldSpec:
     label: str
-    kind: str  # how the value is checked and compiled
+    kind: str  # how the value is checked and compiled (number: days; activity: a count summed; total: a stored total)
     ops: tuple[str, ...]
     extras: tuple[str, ...] = ()  # further keys of the leaf (kind, days, channel, topic)
 
@@ -50,7 +50,10 @@ FIELDS: dict[str, FieldSpec] = {
     "consent": FieldSpec("Consent", "consent", ("granted", "not_granted"), ("channel", "topic")),
     "campaign": FieldSpec("Campaign history", "campaign", ("received", "not_received")),
     "history_opt_in": FieldSpec("Reading history opt-in", "flag", ("is",)),
-    "has_email": FieldSpec("Has an email address", "flag", ("is",)),
+    "has_email": FieldSpec("Has an email address", "flag", ("is",)),  # an address stored, or the export says so
+    "resident": FieldSpec("Resident of the service area", "flag", ("is",)),
+    "lifetime_checkouts": FieldSpec("Lifetime checkouts (ILS total)", "total", NUMBER_OPS),
+    "lifetime_renewals": FieldSpec("Lifetime renewals (ILS total)", "total", NUMBER_OPS),
 }
 NO_VALUE_OPS = {"is_empty", "never", "granted", "not_granted", "attended", "not_attended"}
 OP_LABELS = {
@@ -130,7 +133,7 @@ def _check_value(spec: FieldSpec, op: str, value: Any, where: str) -> None:
         _strings(value, where)
     elif spec.kind == "stage":
         _strings(value, where, STAGES)
-    elif spec.kind in ("number", "activity"):
+    elif spec.kind in ("number", "activity", "total"):
         check = _bounded(spec.label, "a number of days", 0, MAX_DAYS) if spec.kind == "number" else _bounded(spec.label, "a number", 0, MAX_COUNT)
         if op == "between":
             _pair(value, where, check)
