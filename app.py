@@ -8,7 +8,8 @@ import ui
 from crmcore.admin import backup
 from crmcore.admin.permissions import Perm
 
-st.set_page_config(page_title="Liaison", page_icon=":material/diversity_3:", layout="wide")
+# The tab icon is a file served by this app: a ":material/…:" icon would make every page fetch it from fonts.gstatic.com.
+st.set_page_config(page_title="Liaison", page_icon=str(Path(__file__).parent / "ui" / "favicon.png"), layout="wide")
 
 
 def sign_in_page() -> None:
@@ -34,16 +35,21 @@ if actor is None:
     page = st.navigation([st.Page(sign_in_page, title="Sign in", icon=":material/login:", default=True), *gates, *public], position="hidden")
 else:
     sections: dict[str, list] = {}
+    account = []  # linked under the signed-in name, not in the menu (a longer menu hides pages behind "View more")
     for spec in ui.PAGES:
-        if spec.perm is None or actor.can(spec.perm):
+        if spec.section == ui.ACCOUNT:
+            account.append(st.Page(spec.path, title=spec.title, icon=spec.icon, visibility="hidden"))
+        elif spec.perm is None or actor.can(spec.perm):
             sections.setdefault(spec.section, []).append(st.Page(spec.path, title=spec.title, icon=spec.icon))
-    page = st.navigation({**sections, "": public} if public else sections)
+    page = st.navigation({**sections, "": [*account, *public]})
     if actor.can(Perm.BACKUP):
         with ui.user_errors():  # a backup folder that cannot be read says so here, and the pages still open
             if trouble := backup.health(actor=actor):
                 st.error(ui.md(trouble), icon=":material/database:")  # on every page, until the database and its backups are sound
     with st.sidebar:
         st.caption(f"Signed in as **{ui.md(actor.username)}** ({actor.role})")
+        for spec in account:
+            st.page_link(spec, label=spec.title, icon=spec.icon)
         if st.button("Sign out", icon=":material/logout:"):
             ui.sign_out()
             st.rerun()

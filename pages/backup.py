@@ -61,13 +61,23 @@ with ui.user_errors():
             }
         )
         st.dataframe(table, hide_index=True, width="stretch")
-        chosen = st.selectbox("Backup to restore", [f["name"] for f in files], key="backup-choice")
-        if st.button("Restore the chosen backup…", key="backup-restore-listed"):
+        chosen = st.selectbox("Backup", [f["name"] for f in files], key="backup-choice")
+        restore_col, download_col = st.columns(2)
+        if restore_col.button("Restore the chosen backup…", key="backup-restore-listed"):
             st.session_state["backup-pending"] = (str(backup.backup_dir() / chosen), chosen)
+        with download_col:  # a backup holds every patron's personal data: a one-use link, audited
+            ui.personal_download(
+                "Download the chosen backup", file_name=chosen, content_type="application/octet-stream",
+                make=lambda: backup.backup_file(actor=me, name=chosen).read_bytes(), key="backup-download",
+            )
     else:
         st.info("No backups yet.")
 
     st.subheader("Restore from a file")
+    st.caption(
+        f"Uploads up to {st.get_option('server.maxUploadSize')} MB. A bigger backup needs no upload: copy the .db or .dump file into "
+        f"{ui.md(str(backup.backup_dir()))} on the server, reload this page and pick it under Backups above."
+    )
     uploaded = st.file_uploader("Backup file (.db or .dump)", key="backup-upload")
     if uploaded is not None and st.button("Restore the uploaded file…", key="backup-restore-upload"):
         target = backup.save_upload(uploaded.name, uploaded.getvalue())

@@ -3,6 +3,7 @@
 import json
 from datetime import date, timedelta
 
+import pytest
 from sqlalchemy import func, select
 
 from crmcore.admin import backup, settings
@@ -184,3 +185,59 @@ def test_privacy_page_exports_and_erases_a_patron(app, db):
         assert s.execute(select(func.count()).select_from(Suppression)).scalar() == 1
         actions = set(s.execute(select(AuditLog.action)).scalars())
     assert {"pii.view", "privacy.access", "privacy.erase"} <= actions
+
+
+def test_every_role_changes_its_own_password_on_my_account(app, db, staff):
+    from crmcore.admin import auth, sessions
+    from tests.conftest import PASSWORD
+
+    for role in ("viewer", "admin"):
+        with db.write() as s:
+            other = sessions.start(s, actor=staff[role]).session_id  # the same account signed in elsewhere
+        at = app(role=role, page="pages/account.py").run()
+        for field, value in zip(at.text_input, ("wrong password!", "brand new password", "brand new password")):
+            field.input(value)
+        at.button(key="FormSubmitter:own-password-Change password").click().run()
+        assert not at.exception and "current password is not right" in at.error[0].value
+        for field, value in zip(at.text_input, (PASSWORD, "brand new password", "brand new password")):
+            field.input(value)
+        at.button(key="FormSubmitter:own-password-Change password").click().run()
+        assert not at.exception and "Password changed." in at.success[0].value
+        assert sessions.current(db, session_id=at.session_state["staff_session"]) == staff[role]  # still signed in here
+        assert sessions.current(db, session_id=other) is None
+        assert auth.sign_in(db, username=role, password="brand new password") == staff[role]
+
+
+def test_backup_page_downloads_a_backup_through_a_one_use_link_audited(app, db, staff):
+    made = backup.create_backup(db, actor=staff["admin"])
+    at = app(role="admin", page="pages/backup.py").run()
+    at.button(key="backup-download").click().run()
+    assert not at.exception
+    taken = take_download(at, db)
+    assert (taken.name, taken.data) == (made.name, made.read_bytes())
+    with db.read() as s:
+        offered = s.execute(select(AuditLog.detail).where(AuditLog.action == "download.offer")).scalars().all()
+    assert offered == [{"file": made.name, "bytes": made.stat().st_size}]
+    with pytest.raises(LookupError, match="no backup named"):
+        backup.backup_file(actor=staff["admin"], name="../crm.db")
+    with pytest.raises(PermissionDenied):
+        backup.backup_file(actor=staff["manager"], name=made.name)
+
+
+def test_a_backup_too_big_to_upload_is_copied_into_the_folder_and_restored_from_the_list(app, db, staff):
+    with db.write() as s:
+        s.add(Branch(code="KEPT", name="Kept"))
+    made = backup.create_backup(db, actor=staff["admin"])
+    copied = made.rename(backup.backup_dir() / ("branch-library-copy.db" if made.suffix == ".db" else "branch-library-copy.dump"))
+    with db.write() as s:
+        s.add(Branch(code="LOST", name="Added after the backup"))
+    at = app(role="admin", page="pages/backup.py").run()
+    assert "needs no upload" in texts(at)
+    at.selectbox(key="backup-choice").select(copied.name).run()
+    at.button(key="backup-restore-listed").click().run()
+    at.button(key="backup-confirm").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    with db.read() as s:  # restored (and everyone, the admin too, signs in again)
+        assert s.execute(select(Branch.code)).scalars().all() == ["KEPT"]
+        restored = s.execute(select(AuditLog.entity_id).where(AuditLog.action == "backup.restore")).scalars().all()
+    assert restored == [copied.name]

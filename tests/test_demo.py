@@ -12,6 +12,7 @@ from crmcore.models import (
     ActivityEvent,
     ActivityMonthly,
     Branch,
+    Contact,
     ConsentRecord,
     CurrentConsent,
     Interaction,
@@ -101,21 +102,27 @@ def test_consent_history_and_current_consent_agree(db, demo):
     assert no_address == 0 and withdrawn > 0 and channels == set(consent.CHANNELS)
 
 
-def test_rollups_equal_a_direct_group_by_of_raw_events(db, demo):
+def test_rollups_equal_a_direct_group_by_of_raw_events_in_the_retention_window_and_hold_two_years(db, demo):
+    from crmcore.privacy import retention
+
     with db.read() as s:
+        kept_from = retention.cutoff(s)
         month = activity.month_start(ActivityEvent.occurred_on)
         branch = func.coalesce(ActivityEvent.branch_id, 0)
         raw = s.execute(
             select(ActivityEvent.patron_id, month, ActivityEvent.kind, branch, func.sum(ActivityEvent.count))
             .group_by(ActivityEvent.patron_id, month, ActivityEvent.kind, branch)
         ).all()
-        rolled = s.execute(select(ActivityMonthly.patron_id, ActivityMonthly.month, ActivityMonthly.kind, ActivityMonthly.branch_id, ActivityMonthly.count)).all()
+        rolled = s.execute(select(ActivityMonthly.patron_id, ActivityMonthly.month, ActivityMonthly.kind, ActivityMonthly.branch_id, ActivityMonthly.count)
+                           .where(ActivityMonthly.month >= kept_from)).all()
+        first_rolled, first_raw = s.execute(select(func.min(ActivityMonthly.month))).scalar_one(), s.execute(select(func.min(ActivityEvent.occurred_on))).scalar_one()
         behind = s.execute(text(
             "SELECT count(*) FROM patron p JOIN (SELECT patron_id, max(occurred_on) AS last_on FROM activity_event GROUP BY patron_id) e "
             "ON e.patron_id = p.id WHERE p.last_activity_on IS NULL OR p.last_activity_on < e.last_on"
         )).scalar_one()
         kinds = set(s.execute(select(ActivityEvent.kind).distinct()).scalars())
     assert sorted(map(tuple, raw)) == sorted(map(tuple, rolled))
+    assert first_raw >= kept_from and first_rolled <= date.today() - timedelta(days=WINDOW_DAYS - 31)  # older months: rollups only
     assert behind == 0
     assert kinds <= set(activity.KINDS) and {"checkout", "digital_loan", "visit"} <= kinds
 
@@ -148,3 +155,52 @@ def test_the_demo_on_an_empty_database_without_staff_attributes_interactions_to_
         assert set(s.execute(select(Interaction.staff_id).distinct()).scalars()) == {None}
         assert _count(s, StaffUser) == 0
     db.dispose()
+
+
+def test_the_demo_suggests_only_the_records_it_entered_twice_strongest_first(db, demo, staff):
+    from crmcore.demo.community import ENTERED_TWICE, ORGANIZATIONS
+    from crmcore.outreach import duplicates
+
+    with db.read() as s:
+        orgs = duplicates.suggestions(s, actor=staff["outreach"], kind="organization")
+        people = duplicates.suggestions(s, actor=staff["outreach"], kind="contact")
+        contacts = s.execute(select(func.count()).select_from(Contact)).scalar_one()
+        shared_phones = s.execute(text("SELECT count(*) FROM organization a JOIN organization b ON a.phone = b.phone AND a.id < b.id")).scalar_one()
+    # Organizations share switchboard numbers by the dozen; a phone alone suggests nothing.
+    assert shared_phones > 50
+    assert orgs["total"] == people["total"] == ENTERED_TWICE and orgs["pages"] == people["pages"] == 1
+    assert {p["other_id"] for p in orgs["pairs"]} == set(range(ORGANIZATIONS - ENTERED_TWICE + 1, ORGANIZATIONS + 1))
+    assert {p["other_id"] for p in people["pairs"]} == set(range(contacts - ENTERED_TWICE + 1, contacts + 1))
+
+
+def test_the_first_retention_run_after_seeding_deletes_nothing(db, staff, demo):
+    from crmcore.privacy import retention
+
+    with db.read() as s:
+        before = _count(s, ActivityEvent)
+        rolled = s.execute(select(func.count(), func.sum(ActivityMonthly.count)).select_from(ActivityMonthly)).one()
+    preview = retention.preview(db)
+    result = retention.run(db, actor=None)
+    with db.read() as s:
+        assert _count(s, ActivityEvent) == before == demo["activity events"] > 0
+        assert s.execute(select(func.count(), func.sum(ActivityMonthly.count)).select_from(ActivityMonthly)).one() == rolled
+    assert preview["events_before_cutoff"] == 0 and result["events_deleted"] == 0, result
+
+
+def test_every_demo_zone_has_a_shape_so_the_dashboard_draws_its_map(db, demo):
+    import json
+
+    import importlib
+
+    with db.read() as s:
+        shapes = importlib.import_module("crmcore.kpis.dashboard").zone_shapes(s)  # the package exports a function of that name
+        codes = set(s.execute(select(Zone.code)).scalars())
+    assert {f["id"] for f in shapes["features"]} == codes and len(codes) == 12
+    rings = [f["geometry"]["coordinates"][0] for f in shapes["features"]]
+    assert all(f["geometry"]["type"] == "Polygon" and len(r) == 7 and r[0] == r[-1] for f, r in zip(shapes["features"], rings))
+    # Clockwise (negative shoelace area), as d3's map projection takes a small area; hexagons side by side, none overlapping.
+    area = [sum(a[0] * b[1] - b[0] * a[1] for a, b in zip(r, r[1:])) / 2 for r in rings]
+    assert all(x < 0 for x in area)
+    centres = [(sum(p[0] for p in r[:-1]) / 6, sum(p[1] for p in r[:-1]) / 6) for r in rings]
+    assert len({(round(x, 4), round(y, 4)) for x, y in centres}) == 12
+    assert json.loads(json.dumps(shapes)) == shapes

@@ -32,6 +32,7 @@ CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"]
 ARTIFACTS = ROOT / "tests" / "artifacts"
 STAFF_USER = "e2e-manager"
+ADMIN_USER = "e2e-admin"  # sees every page
 DEMO_PATRONS = 300
 MANAGER = Actor(id=None, username="e2e-check", role=Role.MANAGER)
 WAIT_MS = 60_000  # Streamlit reruns asynchronously: wait for what a step should show, up to this long
@@ -75,6 +76,7 @@ def _seed(url: str) -> None:
     generate(db, patrons=DEMO_PATRONS, seed=7)
     with db.write() as session:
         session.add(StaffUser(username=STAFF_USER, role="manager", password_hash=auth.hash_password(PASSWORD), display_name="E2E Manager"))
+        session.add(StaffUser(username=ADMIN_USER, role="admin", password_hash=auth.hash_password(PASSWORD), display_name="E2E Admin"))
     db.dispose()
 
 
@@ -186,12 +188,32 @@ def no_exception(page) -> None:
     assert boxes.count() == 0, boxes.first.inner_text()
 
 
-def sign_in(page, base: str) -> None:
+def sign_in(page, base: str, username: str = STAFF_USER) -> None:
     page.goto(base)
-    page.get_by_role("textbox", name="Username").fill(STAFF_USER)
+    page.get_by_role("textbox", name="Username").fill(username)
     page.get_by_role("textbox", name="Password").fill(PASSWORD)
     page.get_by_role("button", name="Sign in").click()
-    page.get_by_text(f"Signed in as {STAFF_USER}").wait_for(timeout=WAIT_MS)
+    page.get_by_text(f"Signed in as {username}").wait_for(timeout=WAIT_MS)
+
+
+def record_outside_requests(context, base: str) -> list[str]:
+    """Every request the pages of `context` make to another origin than the app's (a font, an icon, a map
+    tile, a script from a CDN), as "METHOD url" in the order made. A library's staff app requests nothing
+    from outside its own server."""
+    from urllib.parse import urlsplit
+
+    own = urlsplit(base)
+    outside: list[str] = []
+
+    def seen(request) -> None:
+        where = urlsplit(request.url)
+        if where.scheme in ("data", "blob", "about", "chrome-extension"):
+            return
+        if (where.scheme.replace("ws", "http"), where.netloc) != (own.scheme, own.netloc):
+            outside.append(f"{request.method} {request.url}")
+
+    context.on("request", seen)
+    return outside
 
 
 def open_page(page, title: str) -> None:
@@ -293,6 +315,7 @@ def wait_for_results(page, expected: int) -> None:
 def test_a_manager_works_through_the_day_in_chromium(live_app, browser, smtp_sink):
     steps = Steps("manager_day")
     context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    outside = record_outside_requests(context, live_app["url"])
     page = context.new_page()
     page.set_default_timeout(WAIT_MS)
     try:
@@ -363,6 +386,7 @@ def test_a_manager_works_through_the_day_in_chromium(live_app, browser, smtp_sin
         assert charts.count() >= 2
         no_exception(page)
         steps.shot(page, "dashboard")
+        assert outside == [], outside
     except Exception:
         try:
             steps.shot(page, "FAILED")
@@ -412,3 +436,39 @@ def test_sign_in_survives_a_reload_and_a_new_tab_lands_on_the_asked_page_and_sig
         no_exception(other)
     finally:
         context.close()
+
+
+def test_no_page_requests_anything_from_another_origin(live_app, browser):
+    """Every page an admin reaches, the sign-in page and a patron's preference page: all from this server only."""
+    import ui
+
+    base = live_app["url"]
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    outside = record_outside_requests(context, base)
+    page = context.new_page()
+    page.set_default_timeout(WAIT_MS)
+    visited = {}
+    try:
+        sign_in(page, base, ADMIN_USER)
+        settle(page)
+        visited["sign-in"] = list(outside)
+        for spec in ui.PAGES:
+            before = len(outside)
+            page.goto(f"{base}/{Path(spec.path).stem}")  # the cookie resumes the session on each address
+            page.get_by_test_id("stSidebarUserContent").get_by_text(f"Signed in as {ADMIN_USER}").wait_for()
+            settle(page)
+            for _ in range(2):  # charts and maps load what they need once drawn: scroll everything into view, let it load
+                page.evaluate("for (const pane of document.querySelectorAll('[data-testid=stMain], [data-testid=stAppViewContainer]')) pane.scrollTo(0, pane.scrollHeight)")
+                page.wait_for_load_state("networkidle")
+                page.wait_for_timeout(1000)
+            no_exception(page)
+            visited[spec.title] = outside[before:]
+        before = len(outside)
+        page.goto(f"{base}/preferences?token=not-a-real-token")
+        page.get_by_role("heading", name="Your preferences").wait_for()
+        settle(page)
+        visited["Your preferences"] = outside[before:]
+    finally:
+        context.close()
+    assert len(visited) == len(ui.PAGES) + 2
+    assert {name: found for name, found in visited.items() if found} == {}

@@ -193,3 +193,41 @@ def test_a_header_with_a_huge_column_name_is_refused(tmp_path):
     path.write_text("id," + "n" * 5000 + "\n1,2\n")
     with pytest.raises(ValueError, match="line 1 must name the columns"):
         reading.sniff(path)
+
+
+FIXTURES = __import__("pathlib").Path(__file__).parent / "fixtures"
+
+
+@pytest.mark.parametrize("data,looks", [
+    ((FIXTURES / "photo.png").read_bytes(), "it looks like a PNG image"),
+    (b"\xff\xd8\xff\xe0\x00\x10JFIF" + bytes(200), "it looks like a JPEG image"),
+    (b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj", "it looks like a PDF document"),
+    (b"PK\x03\x04\x14\x00\x06\x00[Content_Types].xml", "an Excel .xlsx workbook is"),
+    (b"cardnumber,surname\n1,Lee\x00\x00\x00\n", "it looks like binary data"),
+])
+def test_a_binary_file_renamed_csv_is_refused_by_its_uploaded_name(tmp_path, data, looks):
+    stored = tmp_path / "3f2a9c0d1e4b5a6978c1d2e3f4a5b6c7.csv"  # an upload is stored under its hash
+    stored.write_bytes(data)
+    with pytest.raises(ValueError) as refused:
+        reading.sniff(stored, name="photo.csv")
+    message = str(refused.value)
+    assert message.startswith("photo.csv is not a text file (") and looks in message and message.endswith("export the data as CSV and upload that.")
+    assert stored.stem not in message
+
+
+def test_an_empty_or_utf16_upload_is_named_as_uploaded(tmp_path):
+    stored = tmp_path / "e3b0c44298fc1c149afbf4c8996fb924.csv"
+    for data in (b"", b"  \r\n\n"):
+        stored.write_bytes(data)
+        with pytest.raises(ValueError, match=r"^borrowers\.csv is empty: the first line must name the columns\.$"):
+            reading.sniff(stored, name="borrowers.csv")
+    stored.write_bytes(codecs.BOM_UTF16_LE + "cardnumber,surname\n1,Lee\n".encode("utf-16-le"))
+    with pytest.raises(ValueError, match=r"^borrowers\.csv is saved as UTF-16 .* save it again as CSV UTF-8\.$"):
+        reading.sniff(stored, name="borrowers.csv")
+
+
+def test_latin1_text_with_accents_is_still_text(tmp_path):
+    path = tmp_path / "x.csv"
+    path.write_bytes("cardnumber,surname\n1,Müller\n2,Ibáñez\n".encode("latin-1"))
+    fmt = reading.sniff(path, name="x.csv")
+    assert fmt.header == ["cardnumber", "surname"] and fmt.encoding in ("cp1252", "latin-1")

@@ -51,3 +51,18 @@ def test_stale_uploads_are_removed_and_fresh_ones_kept(tmp_path):
     assert not old.exists() and fresh.exists()
     assert uploads.remove_stale(root=root, older_than=timedelta(0), now=time.time() + 1) == 1
     assert not fresh.exists()
+
+
+@pytest.mark.parametrize("name,data,shown", [
+    ("photo.csv", None, "photo.csv is not a text file (it looks like a PNG image): export the data as CSV and upload that."),
+    ("borrowers.csv", b"", "borrowers.csv is empty: the first line must name the columns."),
+])
+def test_the_imports_page_names_a_refused_upload_as_the_librarian_uploaded_it(app, name, data, shown):
+    from pathlib import Path
+
+    if data is None:
+        data = (Path(__file__).parent / "fixtures" / "photo.png").read_bytes()
+    at = app(role="admin", page="pages/imports.py").run()
+    at.file_uploader[0].set_value((name, data, "text/csv")).run()
+    assert not at.exception and [e.value for e in at.error] == [shown]
+    assert not at.dataframe or "cardnumber" not in at.dataframe[0].value.columns

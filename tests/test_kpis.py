@@ -209,8 +209,11 @@ def test_every_definition_is_in_the_readme():
 @pytest.fixture
 def demo_library(db):
     """A small demo library (seeded, so repeatable), its summaries built as of TODAY."""
+    from crmcore.admin import auth, settings
     from crmcore.demo.library import generate
 
+    with db.write() as s:  # the demo keeps raw events inside the retention window: here, all of its two years
+        settings.put(s, actor=auth.CLI_ACTOR, key="retention_months", value=36)
     generate(db, patrons=300, seed=7, today=TODAY)
     with db.write() as s:
         kpis.refresh_summaries(s, today=TODAY)

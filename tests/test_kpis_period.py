@@ -20,8 +20,11 @@ ACTIVE = ("new_active", "regular", "occasional", "at_risk")
 
 def _library(db, data_today: date, staff):
     """A demo library of 300 patrons whose data ends at `data_today`, its summaries built as of TODAY."""
+    from crmcore.admin import auth, settings
     from crmcore.demo.library import generate
 
+    with db.write() as s:  # the demo keeps raw events inside the retention window: here, all of its two years
+        settings.put(s, actor=auth.CLI_ACTOR, key="retention_months", value=36)
     generate(db, patrons=300, seed=11, today=data_today)
     with db.write() as s:
         kpis.refresh_summaries(s, today=TODAY)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import re
+from hashlib import sha1
 from datetime import date, datetime, timedelta, timezone
 
 import openpyxl
@@ -207,28 +208,57 @@ def test_edit_interaction_changes_links_and_audits(db, staff):
         interactions.update_interaction(s, actor=staff["manager"], interaction_id=iid, organization_ids=[])
 
 
-def test_possible_duplicates_are_flagged_by_similar_name_email_and_phone(db, staff):
+def test_possible_duplicates_need_an_email_a_like_name_or_a_phone_with_a_like_name_strongest_first(db, staff):
     a = org(db, staff["outreach"], name="The Lincoln Elementary PTA")
     b = org(db, staff["outreach"], name="Lincoln Elementary P.T.A.")
     c = org(db, staff["outreach"], name="Rotary", email="info@rotary.example.org")
     d = org(db, staff["outreach"], name="Rotary Club of Springfield", email="INFO@rotary.example.org")
-    e = org(db, staff["outreach"], name="Garden Club", phone="202-555-0101")
-    f = org(db, staff["outreach"], name="Community Gardeners", phone="+1 202 555 0101")
+    org(db, staff["outreach"], name="Garden Club", phone="202-555-0101")  # a switchboard shared by unrelated groups
+    org(db, staff["outreach"], name="Community Gardeners", phone="+1 202 555 0101")
+    g = org(db, staff["outreach"], name="Northside Boys and Girls Club", phone="202-555-0199")
+    h = org(db, staff["outreach"], name="Northside Boys & Girls Club of America", phone="+1 202 555 0199")
     org(db, staff["outreach"], name="Chess Club")
     with db.read() as s:
-        pairs = {(p["keep_id"], p["other_id"]): p["reason"] for p in duplicates.organization_duplicates(s, actor=staff["outreach"])}
+        found = duplicates.organization_duplicates(s, actor=staff["outreach"])
         similar = duplicates.similar_organizations(s, actor=staff["outreach"], name="lincoln elementary pta")
-    assert pairs == {(a, b): "similar name", (c, d): "same email", (e, f): "same phone"}
+        by_phone = duplicates.similar_organizations(s, actor=staff["outreach"], name="Garden Club Annex", phone="202 555 0101")
+    pairs = [(p["keep_id"], p["other_id"], p["reason"]) for p in found]
+    assert pairs == [(c, d, "same email"), (g, h, "same phone, similar name"), (a, b, "similar name")]
+    assert [p["strength"] for p in found] == sorted((p["strength"] for p in found), reverse=True)
     assert {r["id"] for r in similar} == {a, b}
+    assert by_phone == []
 
 
 def test_contact_duplicates(db, staff):
     a = contact(db, staff["outreach"], first_name="Jon", last_name="Smith", email="js@example.org")
     b = contact(db, staff["outreach"], first_name="John", last_name="Smith")
     c = contact(db, staff["outreach"], first_name="Ann", last_name="Lee", email="JS@example.org")
+    contact(db, staff["outreach"], first_name="Bo", last_name="Park", phone="202-555-0101")  # the same office line
+    contact(db, staff["outreach"], first_name="Di", last_name="Okafor", phone="202-555-0101")
     with db.read() as s:
         pairs = {(p["keep_id"], p["other_id"]): p["reason"] for p in duplicates.contact_duplicates(s, actor=staff["outreach"])}
     assert pairs == {(a, b): "similar name", (a, c): "same email"}
+
+
+def test_a_pair_marked_not_a_duplicate_is_never_suggested_again_and_pages_hold_twenty(db, staff):
+    ids = [org(db, staff["outreach"], name=f"Club {sha1(str(n).encode()).hexdigest()[:10]}", email=f"club{n // 2}@example.org") for n in range(50)]  # 25 pairs by email
+    with db.read() as s:
+        first = duplicates.suggestions(s, actor=staff["outreach"], kind="organization", page=1)
+        last = duplicates.suggestions(s, actor=staff["outreach"], kind="organization", page=9)  # past the end: the last page
+    assert (first["total"], first["pages"], len(first["pairs"]), last["page"], len(last["pairs"])) == (25, 2, 20, 2, 5)
+    assert {(p["keep_id"], p["other_id"]) for p in first["pairs"] + last["pairs"]} == {(ids[n], ids[n + 1]) for n in range(0, 50, 2)}
+    with db.write() as s:
+        duplicates.not_a_duplicate(s, actor=staff["outreach"], kind="organization", first_id=ids[1], second_id=ids[0])
+        duplicates.not_a_duplicate(s, actor=staff["outreach"], kind="organization", first_id=ids[0], second_id=ids[1])  # twice is once
+    with db.read() as s:
+        after = duplicates.suggestions(s, actor=staff["outreach"], kind="organization")
+        logged = s.exec(select(AuditLog).where(AuditLog.action == "organization.not_duplicate")).all()
+    assert after["total"] == 24 and (ids[0], ids[1]) not in {(p["keep_id"], p["other_id"]) for p in after["pairs"]}
+    assert [(e.entity_id, e.detail) for e in logged] == [(str(ids[0]), {"other": ids[1]})]
+    with pytest.raises(ValueError, match="pick two different ones"), db.write() as s:
+        duplicates.not_a_duplicate(s, actor=staff["outreach"], kind="organization", first_id=ids[2], second_id=ids[2])
+    with pytest.raises(ValueError, match="organization or contact"), db.read() as s:
+        duplicates.suggestions(s, actor=staff["outreach"], kind="patron")
 
 
 def test_merge_organizations_keeps_every_interaction_contact_tag_and_task(db, staff):

@@ -4,6 +4,7 @@ user text (names, notes, tags) is rendered escaped everywhere, for a corpus of X
 from __future__ import annotations
 
 import re
+from hashlib import sha1
 from datetime import date, timedelta
 
 import pytest
@@ -20,7 +21,7 @@ from crmcore.models import (
     Tag,
     Task,
 )
-from crmcore.outreach import calendar, contacts, interactions, organizations, tasks
+from crmcore.outreach import calendar, contacts, duplicates, interactions, organizations, tasks
 
 XSS = [
     "<script>alert('x')</script>",
@@ -92,6 +93,7 @@ def test_quick_log_flags_a_new_organization_that_looks_like_an_existing_one(app,
 def test_create_organization_page_refuses_a_bad_email_then_creates_and_flags_a_duplicate(app, db, staff):
     with db.write() as s:
         organizations.create_organization(s, actor=staff["outreach"], name="Food Bank", phone="202-555-0100")
+        organizations.create_organization(s, actor=staff["outreach"], name="Springfield Food Bank", phone="202-555-0100")
     at = app(role="outreach", page="pages/organizations.py").run()
     at.text_input(key="new-org-name").input("Springfield Food Pantry")
     at.text_input(key="new-org-email").input("pantry@")
@@ -100,7 +102,7 @@ def test_create_organization_page_refuses_a_bad_email_then_creates_and_flags_a_d
     assert "email: 'pantry@' is not a valid email address" in at.error[0].value
     at.text_input(key="new-org-email").input("pantry@example.org")
     button(at, "Create").click().run()
-    assert not at.error and "Food Bank \\(same phone\\)" in at.warning[0].value
+    assert not at.error and "duplicate of: Springfield Food Bank \\(same phone, similar name\\)" in at.warning[0].value  # a phone alone is not enough
     with db.read() as s:
         made = s.exec(select(Organization).where(Organization.name == "Springfield Food Pantry")).one()
     assert (made.email, made.phone, made.created_by_id) == ("pantry@example.org", "+12025550100", staff["outreach"].id)
@@ -123,6 +125,23 @@ def test_merge_from_the_duplicates_page_keeps_the_interactions(app, db, staff):
         merged = s.get(Organization, dup)
     assert linked == [keep, keep] and merged.merged_into_id == keep and merged.archived
     assert "No possible duplicate organizations." in [c.value for c in at.caption]
+
+
+def test_the_duplicates_page_shows_twenty_at_a_time_and_forgets_a_pair_marked_not_a_duplicate(app, db, staff):
+    with db.write() as s:
+        ids = [organizations.create_organization(s, actor=staff["outreach"], name=f"Club {sha1(str(n).encode()).hexdigest()[:10]}", email=f"club{n // 2}@example.org").id for n in range(46)]
+    at = app(role="outreach", page="pages/duplicates.py").run()
+    assert "Organizations (23)" in [h.value for h in at.subheader]
+    assert sum("same email" in m.value for m in at.markdown) == 20 and "Page 1 of 2" in [c.value for c in at.caption]
+    button(at, "Next").click().run()
+    assert sum("same email" in m.value for m in at.markdown) == 3 and "Page 2 of 2" in [c.value for c in at.caption]
+    button(at, "Previous").click().run()
+    assert "Page 1 of 2" in [c.value for c in at.caption]
+    next(b for b in at.button if b.key == f"not-dup-organization-{ids[0]}-{ids[1]}").click().run()
+    assert not at.exception and f"Club {sha1(b'0').hexdigest()[:10]} and Club {sha1(b'1').hexdigest()[:10]} will not be suggested again." in at.success[0].value
+    assert "Organizations (22)" in [h.value for h in at.subheader]
+    with db.read() as s:
+        assert (ids[0], ids[1]) not in {(p["keep_id"], p["other_id"]) for p in duplicates.organization_duplicates(s, actor=staff["outreach"])}
 
 
 def test_follow_up_completion_snooze_reassign_and_new_task(app, db, staff):

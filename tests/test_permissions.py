@@ -71,6 +71,8 @@ CASES: list[tuple[str, Perm, Callable]] = [
     ("outreach.contacts.contact_choices", Perm.VIEW_OUTREACH, lambda s, a: contacts.contact_choices(s, actor=a)),
     ("outreach.duplicates.organization_duplicates", Perm.VIEW_OUTREACH, lambda s, a: duplicates.organization_duplicates(s, actor=a)),
     ("outreach.duplicates.contact_duplicates", Perm.VIEW_OUTREACH, lambda s, a: duplicates.contact_duplicates(s, actor=a)),
+    ("outreach.duplicates.suggestions", Perm.VIEW_OUTREACH, lambda s, a: duplicates.suggestions(s, actor=a, kind="organization")),
+    ("outreach.duplicates.not_a_duplicate", Perm.EDIT_OUTREACH, lambda s, a: duplicates.not_a_duplicate(s, actor=a, kind="organization", first_id=org_id(s), second_id=org_id(s, "Other Org"))),
     ("outreach.duplicates.similar_organizations", Perm.VIEW_OUTREACH, lambda s, a: duplicates.similar_organizations(s, actor=a, name="PTA")),
     ("outreach.duplicates.similar_contacts", Perm.VIEW_OUTREACH, lambda s, a: duplicates.similar_contacts(s, actor=a, first_name=None, last_name="Lee")),
     ("outreach.duplicates.merge_organizations", Perm.EDIT_OUTREACH, lambda s, a: duplicates.merge_organizations(s, actor=a, keep_id=org_id(s), merge_id=org_id(s))),

@@ -7,11 +7,12 @@ from datetime import timedelta
 
 import httpx
 import pytest
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from crmcore.admin import auth, backup, restore, sessions
 from crmcore.admin.permissions import Role
-from crmcore.models import StaffSession, StaffUser, utcnow
+from crmcore.models import AuditLog, StaffSession, StaffUser, utcnow
+from tests.conftest import PASSWORD
 from tests.campaign_fixtures import _isolated_mail_config  # noqa: F401  (the test's own data folder)
 from tests.web_server import web  # noqa: F401  (fixture)
 
@@ -121,3 +122,46 @@ def test_a_ticket_link_followed_from_another_site_signs_nobody_in(db, web, staff
     assert answer.status_code == 403 and "set-cookie" not in answer.headers
     with pytest.raises(ValueError), db.write() as s:  # and the ticket is not spent either way: it was never taken
         sessions.take_ticket(s, ticket="not-" + started.ticket)
+
+
+def test_changing_ones_own_password_keeps_this_session_and_ends_the_others(db, staff):
+    here, _ = signed_in(db, staff["outreach"])
+    elsewhere, _ = signed_in(db, staff["outreach"])
+    colleague, _ = signed_in(db, staff["viewer"])
+    auth.change_own_password(db, actor=staff["outreach"], current_password=PASSWORD, new_password="a new long password", repeated="a new long password", session_id=here)
+    assert sessions.current(db, session_id=here) == staff["outreach"]
+    assert sessions.current(db, session_id=elsewhere) is None
+    assert sessions.current(db, session_id=colleague) == staff["viewer"]
+    assert auth.sign_in(db, username="outreach", password="a new long password") == staff["outreach"]
+    with pytest.raises(auth.SignInError):
+        auth.sign_in(db, username="outreach", password=PASSWORD)
+    with db.read() as s:
+        logged = s.execute(select(AuditLog.actor_id, AuditLog.detail).where(AuditLog.action == "staff.password")).all()
+    assert logged == [(staff["outreach"].id, {"own": True})]
+
+
+@pytest.mark.parametrize("current,new,again,message", [
+    ("not my password", "a new long password", "a new long password", "current password is not right"),
+    (PASSWORD, "a new long password", "a new long passw0rd", "its repetition differ"),
+    (PASSWORD, "short", "short", "at least 10 characters"),
+    (PASSWORD, PASSWORD, PASSWORD, "is the current one"),
+])
+def test_a_refused_password_change_changes_nothing_and_says_why(db, staff, current, new, again, message):
+    here, _ = signed_in(db, staff["manager"])
+    with db.read() as s:
+        before = s.get(StaffUser, staff["manager"].id).password_hash
+    with pytest.raises(ValueError, match=message):
+        auth.change_own_password(db, actor=staff["manager"], current_password=current, new_password=new, repeated=again, session_id=here)
+    with db.read() as s:
+        assert s.get(StaffUser, staff["manager"].id).password_hash == before
+    assert sessions.current(db, session_id=here) == staff["manager"]
+
+
+def test_wrong_current_passwords_lock_the_account_like_failed_sign_ins(db, staff):
+    for _ in range(auth.MAX_FAILED_ATTEMPTS):
+        with pytest.raises(ValueError, match="not right"):
+            auth.change_own_password(db, actor=staff["viewer"], current_password="guess guess guess", new_password="a new long password", repeated="a new long password")
+    with pytest.raises(ValueError, match="Sign-in failed"):  # locked: even the right one waits
+        auth.change_own_password(db, actor=staff["viewer"], current_password=PASSWORD, new_password="a new long password", repeated="a new long password")
+    with pytest.raises(auth.SignInError):
+        auth.sign_in(db, username="viewer", password=PASSWORD)

@@ -31,6 +31,8 @@ class PageSpec:
     section: str
 
 
+ACCOUNT = "Account"  # pages of one's own account: every signed-in role, linked beside the Sign out button
+
 # Every page of the app, in menu order; app.py shows a role the pages whose permission it has.
 PAGES: list[PageSpec] = [
     PageSpec("pages/dashboard.py", "Dashboard", ":material/monitoring:", Perm.VIEW_DASHBOARD, "Overview"),
@@ -52,6 +54,7 @@ PAGES: list[PageSpec] = [
     PageSpec("pages/audit_log.py", "Audit log", ":material/policy:", Perm.VIEW_AUDIT, "Administration"),
     PageSpec("pages/privacy_requests.py", "Privacy requests", ":material/privacy_tip:", Perm.PRIVACY_REQUESTS, "Administration"),
     PageSpec("pages/backup.py", "Backup", ":material/backup:", Perm.BACKUP, "Administration"),
+    PageSpec("pages/account.py", "My account", ":material/person:", None, ACCOUNT),
 ]
 
 # Reached without signing in (a patron following a link from a message).

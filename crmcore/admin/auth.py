@@ -14,12 +14,13 @@ from datetime import timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import update
 from sqlmodel import Session, func, select
 
 from crmcore.admin import config
 from crmcore.admin.permissions import Actor, Perm, Role, require
 from crmcore.db import Database
-from crmcore.models import StaffUser, utcnow
+from crmcore.models import StaffSession, StaffUser, utcnow
 from crmcore.models.admin import new_epoch
 from crmcore.privacy import audit
 
@@ -195,6 +196,53 @@ def set_password(session: Session, *, actor: Actor, username: str, password: str
     user.session_epoch = new_epoch()  # signed out everywhere, this browser too
     session.add(user)
     audit.record(session, actor=actor, action="staff.password", entity="staff_user", entity_id=user.id)
+
+
+WRONG_CURRENT = "The current password is not right; nothing was changed."
+
+
+def change_own_password(db: Database, *, actor: Actor, current_password: str, new_password: str, repeated: str, session_id: int | None = None) -> None:
+    """A signed-in staff member changes their own password: the current one, the new one twice.
+
+    argon2's work happens outside any transaction. Every other session of the account ends; `session_id`
+    (the one making the change) stays signed in. Wrong current passwords count towards the lockout."""
+    if actor.id is None:
+        raise ValueError("Only a signed-in staff account has a password to change.")
+    if new_password != repeated:
+        raise ValueError("The new password and its repetition differ; nothing was changed.")
+    check_password_strength(new_password)
+    if new_password == current_password:
+        raise ValueError("The new password is the current one: choose a different one.")
+    with db.read() as session:
+        user = session.get(StaffUser, actor.id)
+    if user is None or not user.is_active:
+        raise LookupError("This staff account no longer exists or is disabled.")
+    if user.locked_until is not None and user.locked_until > utcnow():
+        raise ValueError(SIGN_IN_FAILED)
+    ok = _verify(user.password_hash, current_password)
+    fresh = hash_password(new_password) if ok else None
+    with db.write() as session:
+        row = session.get(StaffUser, actor.id)
+        if row is None or row.password_hash != user.password_hash:  # changed meanwhile (an admin's reset): that wins
+            raise ValueError("The password was changed meanwhile; sign in again with the new one.")
+        if not ok:
+            row.failed_attempts += 1
+            if row.failed_attempts >= MAX_FAILED_ATTEMPTS:
+                row.locked_until, row.failed_attempts = utcnow() + LOCKOUT, 0
+            session.add(row)
+            audit.record(session, actor=actor, action="staff.password_refused", entity="staff_user", entity_id=row.id, detail={"reason": "current password"})
+        else:
+            old_epoch = row.session_epoch
+            row.password_hash, row.failed_attempts, row.locked_until = fresh, 0, None
+            row.session_epoch = new_epoch()  # every session of the account ends…
+            session.add(row)
+            if session_id is not None:  # …but the one making the change
+                session.execute(update(StaffSession)
+                    .where(StaffSession.id == session_id, StaffSession.user_id == row.id, StaffSession.epoch == old_epoch, StaffSession.ended_at.is_(None))
+                    .values(epoch=row.session_epoch))
+            audit.record(session, actor=actor, action="staff.password", entity="staff_user", entity_id=row.id, detail={"own": True})
+    if not ok:
+        raise ValueError(WRONG_CURRENT)
 
 
 def set_active(session: Session, *, actor: Actor, username: str, active: bool) -> None:

@@ -34,6 +34,7 @@ log = logging.getLogger("liaison.backup")
 
 # liaison-[daily-|prerestore-]YYYYmmdd-HHMMSS[-n].db|.dump
 NAME = re.compile(r"^liaison-(?:(daily|prerestore)-)?\d{8}-\d{6}(?:-\d+)?\.(db|dump)$")
+COPIED = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*\.(db|dump)$")  # a backup an operator copied into the folder (too big to upload)
 DAMAGED = "damaged-"  # a backup that failed verification: kept for inspection, never matches NAME
 HEALTH_FILE = "health.json"
 PG_TIMEOUT_S = 3600
@@ -151,12 +152,23 @@ def _verify(db: Database, path: Path) -> str | None:
 
 
 def list_backups(*, actor: Actor) -> list[dict]:
-    """The backup files in the backup folder, newest first: name, path, bytes, created (UTC)."""
+    """The backup files in the backup folder, newest first: name, path, bytes, created (UTC).
+
+    Liaison's own backups, and any .db or .dump file an operator copied in (one too big to upload)."""
     require(actor, Perm.BACKUP)
-    return _backups()
+    return _backups(copied=True)
 
 
-def _backups(kind: str | None = "any", *, damaged: bool = False) -> list[dict]:
+def backup_file(*, actor: Actor, name: str) -> Path:
+    """The file of the backup called `name` in the backup folder (to download it); LookupError if there is none."""
+    require(actor, Perm.BACKUP)
+    for row in _backups(copied=True):
+        if row["name"] == name:
+            return row["path"]
+    raise LookupError(f"There is no backup named {name!r} in the backup folder.")
+
+
+def _backups(kind: str | None = "any", *, damaged: bool = False, copied: bool = False) -> list[dict]:
     rows = []
     for path in backup_dir().iterdir():
         if damaged:  # damaged-<a backup's name>: the copies that failed verification
@@ -164,6 +176,10 @@ def _backups(kind: str | None = "any", *, damaged: bool = False) -> list[dict]:
         else:
             name = path.name
         match = NAME.match(name)
+        if not match and copied and not name.startswith(DAMAGED):
+            match = COPIED.match(name)
+            if match and kind != "any":
+                continue
         if match and path.is_file() and (kind == "any" or match.group(1) == kind):
             stat = path.stat()
             rows.append({"name": path.name, "path": path, "bytes": stat.st_size, "modified": stat.st_mtime})

@@ -26,6 +26,8 @@ from crmcore.models import (
 )
 
 ORGANIZATIONS = 150
+ENTERED_TWICE = 5  # organizations, and contacts, entered a second time under a variant name
+VARIANTS = [lambda n: f"The {n}", lambda n: n.replace(" and ", " & ") if " and " in n else f"{n} Inc.", lambda n: n.upper(), lambda n: n.replace("St. ", "Saint ") if "St. " in n else n + "."]
 INTERACTIONS = 600
 TASKS = 40
 TAGS = ["literacy", "esl", "seniors", "stem", "early childhood", "job seekers", "arts", "health", "immigrants",
@@ -47,7 +49,8 @@ PLACES = ["Downtown", "Old Town", "Riverside", "Mill District", "Northgate", "La
 SURNAMES = ["Alvarez", "Brennan", "Chowdhury", "Delgado", "Eriksen", "Fofana", "Goldberg", "Hoang", "Ibarra",
             "Jablonski", "Kaur", "Lindqvist", "Mbeki", "Navarro", "Osei", "Pereira", "Quinn", "Rahman"]
 FIRST = ["Alex", "Beatriz", "Chen", "Dana", "Esther", "Farid", "Gwen", "Hector", "Ines", "Jamal", "Keiko", "Lamar",
-         "Marisol", "Nadia", "Owen", "Pilar", "Rashid", "Sunita", "Tobias", "Vera"]
+         "Marisol", "Nadia", "Owen", "Pilar", "Rashid", "Sunita", "Tobias", "Vera", "Abdul", "Brigid", "Cosmo", "Dolores",
+         "Emeka", "Fiona", "Gustavo", "Halima", "Ivo", "Josefina", "Kwame", "Lucia", "Mateus", "Nkechi", "Oskar", "Paloma"]
 TITLES = ["Principal", "Librarian", "Program Director", "Volunteer Coordinator", "Executive Director", "Teacher",
           "Outreach Manager", "Pastor", "Owner", "Community Liaison", "Case Manager"]
 # Keys of crmcore.outreach.interactions.KINDS, weighted by how often each happens.
@@ -64,6 +67,17 @@ NOTES = {
 OUTCOMES = ["Agreed on a date", "Will follow up next month", "Interested; needs board approval", "Not now", "Partnership confirmed", None]
 
 
+def _entered_twice(orgs: list[dict], rng: np.random.Generator) -> None:
+    """Make the last few organizations second entries of earlier ones (a variant name, the same email or phone),
+    so the Duplicates page has something true to find."""
+    for org in orgs[-ENTERED_TWICE:]:
+        first = orgs[int(rng.integers(0, len(orgs) - ENTERED_TWICE))]
+        first["archived"] = org["archived"] = False
+        variant = VARIANTS[int(rng.integers(0, len(VARIANTS)))](first["name"])
+        same = {"email": first["email"]} if rng.random() < 0.5 else {"phone": first["phone"]}
+        org.update(name=variant, sector=first["sector"], zone_id=first["zone_id"], **same)
+
+
 def _at(day: date, rng: np.random.Generator) -> datetime:
     return datetime.combine(day, time(int(rng.integers(9, 18)), int(rng.integers(0, 60))), tzinfo=timezone.utc)
 
@@ -78,8 +92,11 @@ def generate(conn: Connection, *, rng: np.random.Generator, today: date, zones: 
     for org_id in range(1, ORGANIZATIONS + 1):
         sector = sectors[int(rng.integers(0, len(sectors)))]
         patterns, likely_tags = SECTORS[sector]
-        place, surname = PLACES[int(rng.integers(0, len(PLACES)))], SURNAMES[int(rng.integers(0, len(SURNAMES)))]
-        name = patterns[int(rng.integers(0, len(patterns)))].format(place=place, surname=surname)
+        for _ in range(30):  # a real directory rarely holds the same name twice: draw again
+            place, surname = PLACES[int(rng.integers(0, len(PLACES)))], SURNAMES[int(rng.integers(0, len(SURNAMES)))]
+            name = patterns[int(rng.integers(0, len(patterns)))].format(place=place, surname=surname)
+            if name not in names:
+                break
         if name in names:
             name = f"{name} ({org_id})"
         names.add(name)
@@ -96,13 +113,18 @@ def generate(conn: Connection, *, rng: np.random.Generator, today: date, zones: 
         })
         for tag in rng.choice(likely_tags, size=int(rng.integers(1, 3)), replace=False).tolist():
             org_tags.add((org_id, tag_ids[tag]))
+    _entered_twice(orgs, rng)
     conn.execute(Organization.__table__.insert(), orgs)
     conn.execute(OrganizationTag.__table__.insert(), [{"organization_id": o, "tag_id": t} for o, t in sorted(org_tags)])
 
-    contacts = []
+    contacts, people = [], set()
     for org in orgs:
         for _ in range(int(rng.integers(1, 4))):
-            first, last = FIRST[int(rng.integers(0, len(FIRST)))], SURNAMES[int(rng.integers(0, len(SURNAMES)))]
+            for _ in range(30):  # the same full name twice would read as one person entered twice
+                first, last = FIRST[int(rng.integers(0, len(FIRST)))], SURNAMES[int(rng.integers(0, len(SURNAMES)))]
+                if (first, last) not in people:
+                    break
+            people.add((first, last))
             contacts.append({
                 "id": len(contacts) + 1, "first_name": first, "last_name": last,
                 "email": f"{first.lower()}.{last.lower()}@{'example.net' if rng.random() < 0.5 else 'example.org'}",
@@ -110,6 +132,9 @@ def generate(conn: Connection, *, rng: np.random.Generator, today: date, zones: 
                 "job_title": TITLES[int(rng.integers(0, len(TITLES)))], "organization_id": org["id"],
                 "created_at": org["created_at"], "updated_at": org["created_at"],
             })
+    for contact in contacts[-ENTERED_TWICE:]:  # a few people entered twice, as happens: a nickname, the same address
+        first = contacts[int(rng.integers(0, len(contacts) - ENTERED_TWICE))]
+        contact.update(first_name=first["first_name"][:-1] or first["first_name"], last_name=first["last_name"], email=first["email"], phone=first["phone"])
     conn.execute(Contact.__table__.insert(), contacts)
     by_org: dict[int, list[dict]] = {}
     for contact in contacts:

@@ -1,7 +1,8 @@
 """The demo library: a deterministic, realistic library to try Liaison on (`python -m crmcore demo`).
 
-Six branches, twelve zones with census figures, N patrons with two years of activity (summer reading
-peak, December dip, a third of cardholders lapsed), consent records, and the community side
+Six branches, twelve zones with census figures and shapes (hexagons on a grid, so the dashboard's map shows),
+N patrons with two years of activity (summer reading peak, December dip, a third of cardholders lapsed; raw
+events only inside the retention window, the older months in the monthly rollups), consent records, and the community side
 (organizations, contacts, interactions, tasks). Everything comes from one seed: the same seed gives
 the same library (relative to today). Patrons are made in numpy chunks and appended in bulk, so a
 million patrons with twenty million events take minutes; the rollups are rebuilt at the end.
@@ -9,12 +10,14 @@ million patrons with twenty million events take minutes; the rollups are rebuilt
 
 from __future__ import annotations
 
+import json
 import logging
+import math
 import time
 from datetime import date, timedelta
 
 import numpy as np
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 from sqlmodel import Session
 
 from crmcore.bulk import BulkWriter, indexes_deferred
@@ -22,6 +25,7 @@ from crmcore.db import Database, describe
 from crmcore.demo import community
 from crmcore.library import activity, consent
 from crmcore.models import ActivityEvent, ActivityMonthly, Branch, ConsentRecord, CurrentConsent, Patron, Zone
+from crmcore.privacy import retention
 
 log = logging.getLogger("liaison.demo")
 CHUNK = 25_000
@@ -119,10 +123,33 @@ def generate(db: Database, *, patrons: int = 20_000, seed: int = 1, today: date 
             log.info("demo: community records done (%.0f s); rebuilding the monthly rollups", time.monotonic() - began)
             with conn.begin():
                 activity.rebuild_rollups(Session(conn))
+                counts["activity events"] -= _as_retention_left_it(conn, today)
             log.info("demo: rollups done (%.0f s); building indexes", time.monotonic() - began)
     db.analyze()
     log.info("demo: done (%.0f s)", time.monotonic() - began)
     return counts
+
+
+def _as_retention_left_it(conn, today: date) -> int:
+    """Keep raw events only inside the retention window, as a library running Liaison has them: the older
+    months live on in the rollups and the patrons' dates, and the worker's first retention run deletes nothing."""
+    kept_from = retention.cutoff(Session(conn), today=today)
+    return conn.execute(delete(ActivityEvent.__table__).where(ActivityEvent.__table__.c.occurred_on < kept_from)).rowcount or 0
+
+
+def _zone_shape(index: int) -> dict:
+    """A generated shape for the demo's zone `index`: a hexagon on a 4 × 3 grid around a made-up town
+    (GeoJSON Polygon, its ring clockwise as the map's d3 projection draws a small area)."""
+    column, row = index % 4, index // 4
+    radius_km, lat0, lon0 = 2.6, 42.28, -83.74
+    km_lat, km_lon = 1 / 110.57, 1 / (111.32 * math.cos(math.radians(lat0)))
+    x = 1.5 * radius_km * column
+    y = -math.sqrt(3) * radius_km * (row + 0.5 * (column % 2))
+    ring = []
+    for step in range(6, -1, -1):  # 360° down to 0°: clockwise, closed
+        angle = math.radians(60 * step)
+        ring.append([round(lon0 + (x + radius_km * math.cos(angle)) * km_lon, 5), round(lat0 + (y + radius_km * math.sin(angle)) * km_lat, 5)])
+    return {"type": "Polygon", "coordinates": [ring]}
 
 
 class _bulk_connection:
@@ -159,7 +186,7 @@ def _structure(conn, patrons: int) -> None:
         census = {"under_18_share": round(0.16 + 0.02 * (i % 5), 2), "over_65_share": round(0.12 + 0.015 * (i % 6), 3),
                   "non_english_at_home_share": round(0.08 + 0.03 * (i % 4), 2), "source": "demo census"}
         rows.append({"id": i + 1, "code": code, "name": name, "population": population, "households": round(population / 2.4),
-                     "median_income": income, "census": census})
+                     "median_income": income, "census": census, "geojson": json.dumps(_zone_shape(i))})
     conn.execute(Zone.__table__.insert(), rows)
     writer = BulkWriter(conn)
     writer.sync_id_sequence(Branch.__table__)

@@ -171,22 +171,50 @@ def detect_delimiter(text: str) -> str:
     return best
 
 
+# The first bytes of files people upload by mistake (a photo, a spreadsheet, a PDF renamed .csv).
+MAGIC = [
+    (b"\x89PNG\r\n\x1a\n", "a PNG image"), (b"\xff\xd8\xff", "a JPEG image"), (b"GIF87a", "a GIF image"), (b"GIF89a", "a GIF image"),
+    (b"%PDF-", "a PDF document"), (b"PK\x03\x04", "a ZIP archive, as an Excel .xlsx workbook is"), (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", "an old Excel .xls workbook"),
+    (b"\x1f\x8b", "a gzip archive"), (b"SQLite format 3\x00", "a SQLite database"), (b"7z\xbc\xaf\x27\x1c", "a 7-Zip archive"), (b"Rar!\x1a\x07", "a RAR archive"),
+    (b"II*\x00", "a TIFF image"), (b"MM\x00*", "a TIFF image"), (b"\x7fELF", "a program"),
+]
+_UTF16_BOMS = (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
+
+
+def check_text(sample: bytes, *, name: str) -> None:
+    """ValueError when the file's first bytes are not text: a known binary format (named), NUL bytes, or UTF-16."""
+    if sample.startswith(_UTF16_BOMS) or sample.startswith((codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE)):
+        raise ValueError(f"{name} is saved as UTF-16 or UTF-32 text, which imports do not read: save it again as CSV UTF-8.")
+    looks = next((what for magic, what in MAGIC if sample.startswith(magic)), None)
+    if looks is None and sample.startswith(b"RIFF") and sample[8:12] == b"WEBP":
+        looks = "a WebP image"
+    if looks is None and b"\x00" in sample:
+        looks = "binary data"
+    if looks:
+        raise ValueError(f"{name} is not a text file (it looks like {looks}): export the data as CSV and upload that.")
+
+
 def sniff(path: Path, *, name: str | None = None) -> FileFormat:
-    """Encoding, delimiter and header of a file; ValueError when it has no header line (`name`: the file's name for messages)."""
+    """Encoding, delimiter and header of a file; ValueError when it is not text or has no header line (`name`:
+    the file's name as uploaded, for messages: the stored copy is named by its hash)."""
+    name = name or path.name
     with path.open("rb") as f:
         sample = f.read(SNIFF_BYTES)
+    if not sample.strip():
+        raise ValueError(f"{name} is empty: the first line must name the columns.")
+    check_text(sample, name=name)
     encoding = file_encoding(path, name=name)
     text = sample.decode(encoding, errors="ignore")
     if not text.strip():
-        raise ValueError(f"{path.name} is empty: the first line must name the columns.")
+        raise ValueError(f"{name} is empty: the first line must name the columns.")
     delimiter = detect_delimiter(text.lstrip("\ufeff"))
     with open_text(path, encoding) as stream:
         header = next(csv.reader(stream, delimiter=delimiter), [])
     header = [h.strip() for h in header]
     if any(len(h) > MAX_HEADER_CHARS for h in header):
-        raise ValueError(f"{path.name}: line 1 must name the columns, but a column name there is longer than {MAX_HEADER_CHARS:,} characters.")
+        raise ValueError(f"{name}: line 1 must name the columns, but a column name there is longer than {MAX_HEADER_CHARS:,} characters.")
     if not any(header):
-        raise ValueError(f"{path.name}: line 1 must name the columns.")
+        raise ValueError(f"{name}: line 1 must name the columns.")
     return FileFormat(encoding=encoding, delimiter=delimiter, header=header)
 
 

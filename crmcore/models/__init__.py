@@ -17,6 +17,7 @@ from crmcore.models.community import (
     InteractionContact,
     InteractionOrganization,
     InteractionTag,
+    NotDuplicate,
     Organization,
     OrganizationTag,
     Tag,
@@ -28,6 +29,6 @@ from crmcore.models.library import ActivityEvent, ActivityMonthly, Branch, Categ
 __all__ = [
     "ActivityEvent", "ActivityMonthly", "AuditLog", "Bounce", "Branch", "CalendarFeed", "Campaign", "CategoryTerm", "CirculationMonthly", "ConsentRecord", "Contact", "ContactTag",
     "CurrentConsent", "DashActivity", "DashCohort", "DashFlow", "DashRegistration", "DashState", "Download", "ImportMapping", "ImportRun",
-    "InboundMail", "Interaction", "InteractionContact", "InteractionOrganization", "InteractionTag", "Message", "Organization", "OrganizationTag",
+    "InboundMail", "Interaction", "InteractionContact", "InteractionOrganization", "InteractionTag", "Message", "NotDuplicate", "Organization", "OrganizationTag",
     "Patron", "ProgramEvent", "ProgramLabel", "Segment", "Setting", "StaffSession", "StaffUser", "Suppression", "Tag", "Task", "Zone", "utcnow",
 ]  # fmt: skip

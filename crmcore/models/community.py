@@ -123,6 +123,17 @@ class Task(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow)
 
 
+class NotDuplicate(SQLModel, table=True):
+    """Two organizations (or two contacts) a staff member said are not the same: never suggested again."""
+
+    __tablename__ = "not_duplicate"
+    kind: str = Field(primary_key=True, max_length=20)  # 'organization' | 'contact'
+    first_id: int = Field(primary_key=True)  # the lower id of the pair
+    second_id: int = Field(primary_key=True)
+    decided_by_id: Optional[int] = Field(default=None, foreign_key="staff_user.id")
+    decided_at: datetime = Field(default_factory=utcnow)
+
+
 class CalendarFeed(SQLModel, table=True):
     """A staff member's secret-token iCalendar feed of follow-ups and outreach events."""
 

@@ -1,4 +1,7 @@
-"""Possible duplicate organizations and contacts (similar name, same email or phone), and merging them.
+"""Possible duplicate organizations and contacts (same email, similar name, or same phone with a like name), and merging them.
+
+Suggestions come strongest first; a pair a staff member marks "not a duplicate" (`not_duplicate` table) is
+never suggested again.
 
 A merge keeps every interaction, tag, contact and task of the record merged away: they move to the one
 kept, blank fields of the kept record are filled from the other, and the other is archived with
@@ -22,6 +25,7 @@ from crmcore.models import (
     ContactTag,
     InteractionContact,
     InteractionOrganization,
+    NotDuplicate,
     Organization,
     OrganizationTag,
     Task,
@@ -30,7 +34,9 @@ from crmcore.models import (
 from crmcore.outreach.cleaning import full_name
 from crmcore.privacy import audit
 
-SIMILARITY = 0.88  # names at least this alike (difflib ratio of their keys) are flagged
+SIMILARITY = 0.88  # names at least this alike (difflib ratio of their keys) are flagged on their own
+WITH_PHONE = 0.8  # a shared phone (a switchboard serves many) counts only with names at least this alike
+KINDS = ("organization", "contact")
 _NOISE = {"the", "of", "and", "inc", "llc", "ltd", "co", "corp", "a"}
 
 
@@ -40,22 +46,35 @@ def name_key(name: str | None) -> str:
     return " ".join(w for w in words if w not in _NOISE)
 
 
-def _similar(a: str, b: str) -> bool:
-    return bool(a) and bool(b) and (a == b or SequenceMatcher(None, a, b).ratio() >= SIMILARITY)
+def _likeness(a: str, b: str) -> float:
+    if not a or not b:
+        return 0.0
+    return 1.0 if a == b else SequenceMatcher(None, a, b).ratio()
 
 
-def _reason(a: dict, b: dict) -> str | None:
-    if a["email"] and a["email"].lower() == (b["email"] or "").lower():
-        return "same email"
-    if a["phone"] and a["phone"] == b["phone"]:
-        return "same phone"
-    if _similar(a["key"], b["key"]):
-        return "similar name"
-    return None
+def _judge(a: dict, b: dict) -> tuple[float, str] | None:
+    """How strongly two records look like one (higher is stronger) and why, or None when they do not.
+
+    A phone alone never suffices: organizations share switchboards and people share office lines.
+    """
+    same_email = bool(a["email"]) and a["email"].lower() == (b["email"] or "").lower()
+    same_phone = bool(a["phone"]) and a["phone"] == b["phone"]
+    alike = _likeness(a["key"], b["key"])
+    if not (same_email or alike >= SIMILARITY or (same_phone and alike >= WITH_PHONE)):
+        return None
+    reasons = [r for r, yes in (("same email", same_email), ("same phone", same_phone)) if yes]
+    if alike >= WITH_PHONE:
+        reasons.append("same name" if alike == 1.0 else "similar name")
+    return 2 * same_email + same_phone + alike, ", ".join(reasons)
 
 
-def _pairs(records: list[dict], limit: int) -> list[dict[str, Any]]:
-    """Pairs of records that look alike, found by grouping on email, phone and sorted name keys."""
+def _dismissed(session: Session, kind: str) -> set[tuple[int, int]]:
+    rows = session.exec(select(NotDuplicate.first_id, NotDuplicate.second_id).where(NotDuplicate.kind == kind))
+    return {(a, b) for a, b in rows}
+
+
+def _pairs(records: list[dict], dismissed: set[tuple[int, int]], limit: int | None) -> list[dict[str, Any]]:
+    """Pairs of records that look alike, strongest first, found by grouping on email, phone and sorted name keys."""
     candidates: set[tuple[int, int]] = set()
     by_id = {r["id"]: r for r in records}
     for field in ("email", "phone", "key"):
@@ -71,11 +90,16 @@ def _pairs(records: list[dict], limit: int) -> list[dict[str, Any]]:
         for other in ordered[i + 1 : i + 4]:
             candidates.add(tuple(sorted((r["id"], other["id"]))))
     out = []
-    for a_id, b_id in sorted(candidates):
-        reason = _reason(by_id[a_id], by_id[b_id])
-        if reason:
-            out.append({"keep_id": a_id, "keep_name": by_id[a_id]["name"], "other_id": b_id, "other_name": by_id[b_id]["name"], "reason": reason})
-    return out[:limit]
+    for a_id, b_id in candidates - dismissed:
+        judged = _judge(by_id[a_id], by_id[b_id])
+        if judged:
+            strength, reason = judged
+            out.append({
+                "keep_id": a_id, "keep_name": by_id[a_id]["name"], "other_id": b_id, "other_name": by_id[b_id]["name"],
+                "reason": reason, "strength": round(strength, 3),
+            })
+    out.sort(key=lambda p: (-p["strength"], p["keep_id"], p["other_id"]))
+    return out if limit is None else out[:limit]
 
 
 def _org_records(session: Session, *where) -> list[dict]:
@@ -94,16 +118,50 @@ def _contact_records(session: Session, *where) -> list[dict]:
     return [{"id": i, "name": full_name(f, l), "email": e, "phone": p, "key": name_key(full_name(f, l))} for i, f, l, e, p in rows]
 
 
-def organization_duplicates(session: Session, *, actor: Actor, limit: int = 200) -> list[dict[str, Any]]:
-    """Pairs of active organizations that may be the same one, older first, with the reason."""
-    require(actor, Perm.VIEW_OUTREACH)
-    return _pairs(_org_records(session), limit)
+_RECORDS = {"organization": _org_records, "contact": _contact_records}
 
 
-def contact_duplicates(session: Session, *, actor: Actor, limit: int = 200) -> list[dict[str, Any]]:
-    """Pairs of active contacts that may be the same person, older first, with the reason."""
+def organization_duplicates(session: Session, *, actor: Actor, limit: int | None = None) -> list[dict[str, Any]]:
+    """Pairs of active organizations that may be the same one, strongest first, with the reason."""
     require(actor, Perm.VIEW_OUTREACH)
-    return _pairs(_contact_records(session), limit)
+    return _pairs(_org_records(session), _dismissed(session, "organization"), limit)
+
+
+def contact_duplicates(session: Session, *, actor: Actor, limit: int | None = None) -> list[dict[str, Any]]:
+    """Pairs of active contacts that may be the same person, strongest first, with the reason."""
+    require(actor, Perm.VIEW_OUTREACH)
+    return _pairs(_contact_records(session), _dismissed(session, "contact"), limit)
+
+
+def _check_kind(kind: str) -> None:
+    if kind not in KINDS:
+        raise ValueError(f"Unknown kind of record {kind!r}: choose organization or contact.")
+
+
+def suggestions(session: Session, *, actor: Actor, kind: str, page: int = 1, per_page: int = 20) -> dict[str, Any]:
+    """One page of possible duplicates of `kind` (strongest first): the pairs, the total and the number of pages."""
+    require(actor, Perm.VIEW_OUTREACH)
+    _check_kind(kind)
+    pairs = _pairs(_RECORDS[kind](session), _dismissed(session, kind), None)
+    pages = max(1, -(-len(pairs) // per_page))
+    page = min(max(1, page), pages)
+    return {"total": len(pairs), "page": page, "pages": pages, "pairs": pairs[(page - 1) * per_page : page * per_page]}
+
+
+def not_a_duplicate(session: Session, *, actor: Actor, kind: str, first_id: int, second_id: int) -> None:
+    """Remember that two records of `kind` are different: the pair is never suggested again."""
+    require(actor, Perm.EDIT_OUTREACH)
+    _check_kind(kind)
+    low, high = sorted((first_id, second_id))
+    if low == high:
+        raise ValueError(f"A {kind} is always the same as itself: pick two different ones.")
+    model = Organization if kind == "organization" else Contact
+    if session.get(model, low) is None or session.get(model, high) is None:
+        raise LookupError(f"Both {kind}s must exist to tell them apart.")
+    if session.get(NotDuplicate, (kind, low, high)) is None:
+        session.add(NotDuplicate(kind=kind, first_id=low, second_id=high, decided_by_id=actor.id))
+        session.flush()
+        audit.record(session, actor=actor, action=f"{kind}.not_duplicate", entity=kind, entity_id=low, detail={"other": high})
 
 
 def _longest_word(name: str) -> str:
@@ -128,10 +186,10 @@ def _matches(session: Session, records_of, model, *, name: str, email: str | Non
     probe = {"id": None, "name": name, "email": email, "phone": phone, "key": name_key(name)}
     out = []
     for record in records_of(session, or_(*conditions)):
-        reason = _reason(probe, record) if record["id"] != exclude_id else None
-        if reason:
-            out.append({"id": record["id"], "name": record["name"], "reason": reason})
-    return out
+        judged = _judge(probe, record) if record["id"] != exclude_id else None
+        if judged:
+            out.append({"id": record["id"], "name": record["name"], "reason": judged[1], "strength": judged[0]})
+    return [{"id": r["id"], "name": r["name"], "reason": r["reason"]} for r in sorted(out, key=lambda r: -r["strength"])]
 
 
 def similar_organizations(session: Session, *, actor: Actor, name: str, email: str | None = None, phone: str | None = None, exclude_id: int | None = None) -> list[dict]:
