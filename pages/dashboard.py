@@ -15,6 +15,7 @@ import plotly.express as px
 import streamlit as st
 
 import ui
+from ui.maps import zone_map
 from crmcore import kpis
 from crmcore.admin import settings
 from crmcore.campaigns import results
@@ -116,8 +117,9 @@ def _zones(board: kpis.Dashboard) -> None:
     frame["zone"] = frame["name"].map(_label)
     measure = st.radio("Measure", ["registered_per_1000", "active_per_1000"], horizontal=True, format_func=lambda m: m.replace("_per_1000", " per 1,000 residents"))
     if board.zone_shapes:
-        figure = px.choropleth(frame, geojson=board.zone_shapes, locations="code", featureidkey="id", color=measure, hover_name="zone", title=chart.title)
-        figure.update_geos(fitbounds="locations", visible=False)
+        # Drawn from the zones' own shapes: a geographic map would fetch a world outline from another server.
+        figure = zone_map(frame, shapes=board.zone_shapes, code="code", value=measure, name="zone", title=chart.title,
+                          label=measure.replace("_per_1000", " per 1,000 residents"))
     else:
         ranked = frame.dropna(subset=[measure]).sort_values(measure)
         figure = px.bar(ranked, x=measure, y="zone", orientation="h", title=chart.title)
