@@ -226,17 +226,31 @@ def open_page(page, title: str) -> None:
 def choose(page, label: str, option: str, *, new: bool = False, last: bool = False) -> None:
     """Pick `option` in a Streamlit select/multiselect by typing it (new: add it as a new option;
     last: the last of several widgets with this label)."""
-    settle(page)  # a widget re-rendered by a run still in flight can move under the click ("Select all")
     widgets = page.locator('[data-testid="stMultiSelect"], [data-testid="stSelectbox"]').filter(has=page.get_by_text(label, exact=True))
     widget = widgets.last if last else widgets
     field = widget.locator("input")
-    field.click()
-    field.fill(option)
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    wanted = page.get_by_role("option", name=re.compile(re.escape(option))).first
+    for attempt in range(3):
+        settle(page)  # a widget re-rendered by a run still in flight can move under the click ("Select all")
+        field.click()
+        field.fill(option)
+        try:
+            wanted.wait_for(timeout=15_000)
+            break
+        except PlaywrightTimeout:
+            if attempt == 2:
+                raise
+            # The click landed on "Select all" as the list moved: take every pick back and try again.
+            field.fill("")
+            for _ in range(widget.locator('[data-baseweb="tag"]').count()):
+                field.press("Backspace")
+            page.keyboard.press("Escape")
     if new:
-        page.get_by_role("option", name=re.compile(re.escape(option))).first.wait_for()
         field.press("Enter")
     else:
-        page.get_by_role("option", name=re.compile(re.escape(option))).first.click()
+        wanted.click()
     if widget.get_attribute("data-testid") == "stMultiSelect":
         page.keyboard.press("Escape")  # close the list left open for more picks
 
