@@ -28,6 +28,7 @@ bottom = st.columns([2, 2, 2])
 staff_pick = bottom[0].multiselect("Logged by", list(staff), format_func=staff.get, key="ix-staff")
 org_pick = bottom[1].multiselect("Organizations", list(orgs), format_func=orgs.get, key="ix-orgs")
 text = bottom[2].text_input("Notes or outcome contain", key="ix-text")
+ui.chosen_caption(("Type", kinds, KINDS.get), ("Tags", tag_pick, None), ("Logged by", staff_pick, staff.get), ("Organizations", org_pick, orgs.get))
 
 start, end = (tuple(period) + (None, None))[:2] if period else (None, None)
 with db.read() as session:

@@ -181,6 +181,14 @@ def md(text: object) -> str:
     return _MD_SPECIAL.sub(r"\\\1", "" if text is None else str(text))
 
 
+def chosen_caption(*picks: tuple[str, list, Callable[[object], object] | None]) -> None:
+    """The values picked in multiselects, named in full under them (a chip shows only the first letters of a
+    long name, "Eastwoo…"): one caption, nothing when nothing is picked. Each pick is (label, values, format)."""
+    parts = [f"{label}: " + ", ".join(str(fmt(v) if fmt else v) for v in values) for label, values, fmt in picks if values]
+    if parts:
+        st.caption(md("Chosen — " + "; ".join(parts)))
+
+
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
