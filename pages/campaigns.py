@@ -149,6 +149,36 @@ def launch_tab(campaign) -> None:
         confirm_cancel(campaign.id)
 
 
+def _conversion_chart(campaign, r: dict) -> None:
+    """Conversion by day since sending, recipients against holdout: lines, a one-line summary, the table and its CSV."""
+    import altair as alt
+
+    with db.read() as session:
+        by_day = pd.DataFrame(results.conversion_by_day(session, actor=me, campaign_id=campaign.id))
+    if by_day.empty:
+        st.caption("Conversion by day appears from the first full day after sending.")
+        return
+    last = by_day[by_day["day"] == by_day["day"].max()].set_index("group")["conversion %"]
+    summary = f"By day {int(by_day['day'].max())} of {r['window_days']}: " + ", ".join(f"{g.lower()} {v:.1f} %" for g, v in last.items()) + " active at the library."
+    st.markdown("**Conversion by day since sending**")
+    chart = (
+        alt.Chart(by_day, title=alt.Title("Conversion by day since sending", subtitle=summary))
+        .mark_line(point=True)
+        .encode(
+            x=alt.X("day:Q", title="Days since sending"),
+            y=alt.Y("conversion %:Q", title="Patrons active at the library (%)"),
+            color=alt.Color("group:N", title="Group", sort=["Recipients", "Holdout"]),
+            strokeDash=alt.StrokeDash("group:N", sort=["Recipients", "Holdout"], legend=None),
+            tooltip=["group", "day", "patrons", "active", "conversion %"],
+        )
+    )
+    st.altair_chart(chart, width="stretch")
+    st.caption(summary)
+    with st.expander("The figures by day"):
+        st.dataframe(by_day, hide_index=True)
+        ui.download_buttons(by_day, name=f"campaign-{campaign.id}-conversion-by-day", key="cmp-by-day")
+
+
 def results_tab(campaign) -> None:
     with db.read() as session:
         r = results.results(session, actor=me, campaign_id=campaign.id)
@@ -179,6 +209,7 @@ def results_tab(campaign) -> None:
         ("Holdout", r["holdout_n"], r["holdout_converted"], pct(r["holdout_rate"])),
     ]
     st.dataframe(pd.DataFrame(table, columns=["group", "patrons", "active", "conversion"]), hide_index=True)
+    _conversion_chart(campaign, r)
     if "lift" in r:
         st.metric("Lift (percentage points)", f"{100 * r['lift']:+.1f}", help="Recipients' conversion minus the holdout's.")
         st.caption(f"95 % confidence interval (Newcombe): {100 * r['lift_low']:+.1f} to {100 * r['lift_high']:+.1f} points.")

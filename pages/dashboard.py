@@ -285,7 +285,9 @@ def _campaigns(actor) -> None:
         "Conversion: share of patrons with any library activity in the days after the campaign went out, recipients "
         "against the holdout (sent nothing). Lift in percentage points with its 95 % confidence interval. No tracking pixels."
     )
-    st.dataframe(pd.DataFrame(rows).astype("string").fillna("–"), hide_index=True)
+    frame = pd.DataFrame(rows).astype("string").fillna("–")
+    st.dataframe(frame, hide_index=True)
+    ui.download_buttons(frame, name="dashboard-campaigns", key="dl-campaigns")
 
 
 def _circulation(actor) -> None:

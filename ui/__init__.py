@@ -181,6 +181,11 @@ def md(text: object) -> str:
     return _MD_SPECIAL.sub(r"\\\1", "" if text is None else str(text))
 
 
+def count(n: int, thing: str) -> str:
+    """"1 interaction", "2,000 interactions": a number with its noun (a regular plural, -s)."""
+    return f"{n:,} {thing}" + ("" if n == 1 else "s")
+
+
 def chosen_caption(*picks: tuple[str, list, Callable[[object], object] | None]) -> None:
     """The values picked in multiselects, named in full under them (a chip shows only the first letters of a
     long name, "Eastwoo…"): one caption, nothing when nothing is picked. Each pick is (label, values, format)."""
