@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, time, timedelta, timezone
+from datetime import datetime, time, timedelta
 
 import pandas as pd
 import streamlit as st
@@ -59,14 +59,15 @@ def confirm_launch(campaign_id: int, name: str) -> None:
     when = st.radio("When", ["Send now", "Schedule"], horizontal=True, key="cmp-when")
     scheduled_at = None
     if when == "Schedule":
-        day = st.date_input("Day (UTC)", value=datetime.now(timezone.utc).date() + timedelta(days=1), key="cmp-day")
-        at = st.time_input("Time (UTC)", value=time(9, 0), key="cmp-time")
-        scheduled_at = datetime.combine(day, at, tzinfo=timezone.utc)
+        zone = ui.zone()  # typed in the library's time, stored in UTC
+        day = st.date_input(f"Day ({zone.key})", value=datetime.now(zone).date() + timedelta(days=1), key="cmp-day")
+        at = st.time_input(f"Time ({zone.key})", value=time(9, 0), key="cmp-time")
+        scheduled_at = ui.typed_time(day, at)
     if st.button("Launch", type="primary", key="cmp-confirm-launch"):
         with ui.user_errors():
             with db.write() as session:
                 summary = drafts.launch(session, actor=me, campaign_id=campaign_id, scheduled_at=scheduled_at)
-            later = f", scheduled for {summary['scheduled_at']}" if summary["scheduled_at"] else ""
+            later = f", scheduled for {ui.local(datetime.fromisoformat(str(summary['scheduled_at'])))}" if summary["scheduled_at"] else ""
             done(f"Launched: {summary['recipients']:,} messages queued, {summary['holdout']:,} held out{later}.", pick=campaign_id)
 
 
@@ -131,7 +132,8 @@ def preview_tab(campaign) -> None:
 def launch_tab(campaign) -> None:
     if campaign.launch_summary:
         s = campaign.launch_summary
-        st.write(f"Launched {s['launched_at'][:16]} UTC" + (f", scheduled for {s['scheduled_at'][:16]} UTC" if s.get("scheduled_at") else "") + ".")
+        st.write(f"Launched {ui.local(datetime.fromisoformat(s['launched_at']))}"
+                 + (f", scheduled for {ui.local(datetime.fromisoformat(s['scheduled_at']))}" if s.get("scheduled_at") else "") + ".")
         rows = [("In the segment", s["audience"])] + [(f"Excluded: {EXCLUSION_LABELS[k]}", v) for k, v in s["excluded"].items()]
         rows += [("Held out", s["holdout"]), ("Messages queued", s["recipients"])]
         st.dataframe(pd.DataFrame(rows, columns=["", "patrons"]), hide_index=True)
@@ -227,7 +229,7 @@ with ui.user_errors():
             pd.DataFrame(
                 [(c.id, c.name, c.status, c.topic, segment_names.get(c.segment_id, ""), c.launched_at, c.scheduled_at) for c in all_campaigns],
                 columns=["id", "name", "status", "topic", "segment", "launched", "send time"],
-            ),
+            ).pipe(ui.local_frame, "launched", "send time"),
             hide_index=True,
         )
     by_id = {c.id: c for c in all_campaigns}

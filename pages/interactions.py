@@ -36,6 +36,7 @@ with db.read() as session:
         session, actor=actor, date_from=start, date_to=end, kinds=kinds, tags=tag_pick, staff_ids=staff_pick, organization_ids=org_pick, text=text
     )
 frame = interactions.export_frame(rows)
+frame["when"] = [ui.local(r["when"]) for r in rows]  # the library's time, with its zone
 st.caption(f"{len(rows):,} interactions · {int(frame['cards_issued'].sum()):,} cards issued · {int(frame['signups'].sum()):,} sign-ups")
 st.dataframe(frame, hide_index=True, width="stretch", column_config={"id": st.column_config.NumberColumn("#", width="small")})
 ui.download_buttons(frame, name="interactions", key="ix-export", xlsx=True, personal=True)  # notes and names of people
@@ -44,7 +45,7 @@ if not actor.can(Perm.EDIT_OUTREACH) or not rows:
     st.stop()
 
 st.subheader("Edit an interaction")
-labels = {r["id"]: f"#{r['id']} {r['when']:%Y-%m-%d} {r['type']}: {r['organizations'] or r['people']}" for r in rows}
+labels = {r["id"]: f"#{r['id']} {ui.local(r['when'], '%Y-%m-%d')} {r['type']}: {r['organizations'] or r['people']}" for r in rows}
 picked = st.selectbox("Interaction", list(labels), format_func=labels.get, index=None, key="ix-edit")
 if picked is None:
     st.stop()
