@@ -1,6 +1,6 @@
 """Interactions: search and filter by date, type, tag, staff member and organization; export; edit one."""
 
-from datetime import date, timedelta
+from datetime import date, time, timedelta
 
 import streamlit as st
 
@@ -31,6 +31,8 @@ text = bottom[2].text_input("Notes or outcome contain", key="ix-text")
 ui.chosen_caption(("Type", kinds, KINDS.get), ("Tags", tag_pick, None), ("Logged by", staff_pick, staff.get), ("Organizations", org_pick, orgs.get))
 
 start, end = (tuple(period) + (None, None))[:2] if period else (None, None)
+# The days are the library's: from its midnight (an evening event is on the day it happened, not the UTC one).
+start, end = (None if d is None else ui.typed_time(d, time.min) for d in (start, end))
 with db.read() as session:
     rows = interactions.search_interactions(
         session, actor=actor, date_from=start, date_to=end, kinds=kinds, tags=tag_pick, staff_ids=staff_pick, organization_ids=org_pick, text=text

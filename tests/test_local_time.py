@@ -70,6 +70,19 @@ def test_a_time_typed_in_local_time_is_stored_as_utc_and_shown_back_as_typed(app
     assert ui.md(typed) in shown  # the organization's timeline
 
 
+def test_an_evening_interaction_is_found_on_the_library_day_it_happened(app, db, staff, chicago):
+    from crmcore.outreach import interactions
+
+    evening = datetime(2026, 7, 1, 23, 30, tzinfo=timezone.utc) + timedelta(hours=5)  # 23:30 CDT = 04:30 UTC on 2 July
+    with db.write() as s:
+        interactions.log_interaction(s, actor=staff["outreach"], kind="meeting", new_organizations=["Night Owls"], occurred_at=evening)
+    listing = app(role="outreach", page="pages/interactions.py").run()
+    listing.date_input(key="ix-period").set_value((date(2026, 7, 1), date(2026, 7, 1))).run()
+    assert list(listing.dataframe[0].value["when"]) == ["2026-07-01 23:30 CDT"]
+    listing.date_input(key="ix-period").set_value((date(2026, 7, 2), date(2026, 7, 2))).run()
+    assert listing.dataframe[0].value.empty
+
+
 def test_the_audit_log_shows_the_library_time(app, db, staff, chicago):
     with db.write() as s:
         entry = audit.record(s, actor=staff["admin"], action="setting.change", entity="setting", entity_id="small_cell_k")
