@@ -41,7 +41,8 @@ else:
             account.append(st.Page(spec.path, title=spec.title, icon=spec.icon, visibility="hidden"))
         elif spec.perm is None or actor.can(spec.perm):
             sections.setdefault(spec.section, []).append(st.Page(spec.path, title=spec.title, icon=spec.icon))
-    page = st.navigation({**sections, "": [*account, *public]})
+    # expanded: every page of the role is listed (collapsed, Streamlit hides all but a few behind "View N more").
+    page = st.navigation({**sections, "": [*account, *public]}, expanded=True)
     if actor.can(Perm.BACKUP):
         with ui.user_errors():  # a backup folder that cannot be read says so here, and the pages still open
             if trouble := backup.health(actor=actor):

@@ -57,7 +57,7 @@ with ui.user_errors():
             {
                 "file": [f["name"] for f in files],
                 "size (MB)": [round(f["bytes"] / 1e6, 2) for f in files],
-                "taken (UTC)": [datetime.fromtimestamp(f["modified"], timezone.utc) for f in files],
+                "taken": [ui.local(datetime.fromtimestamp(f["modified"], timezone.utc)) for f in files],
             }
         )
         st.dataframe(table, hide_index=True, width="stretch")

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, time, timedelta, timezone
+from datetime import datetime, time, timedelta
 
 import pandas as pd
 import streamlit as st
@@ -59,14 +59,15 @@ def confirm_launch(campaign_id: int, name: str) -> None:
     when = st.radio("When", ["Send now", "Schedule"], horizontal=True, key="cmp-when")
     scheduled_at = None
     if when == "Schedule":
-        day = st.date_input("Day (UTC)", value=datetime.now(timezone.utc).date() + timedelta(days=1), key="cmp-day")
-        at = st.time_input("Time (UTC)", value=time(9, 0), key="cmp-time")
-        scheduled_at = datetime.combine(day, at, tzinfo=timezone.utc)
+        zone = ui.zone()  # typed in the library's time, stored in UTC
+        day = st.date_input(f"Day ({zone.key})", value=datetime.now(zone).date() + timedelta(days=1), key="cmp-day")
+        at = st.time_input(f"Time ({zone.key})", value=time(9, 0), key="cmp-time")
+        scheduled_at = ui.typed_time(day, at)
     if st.button("Launch", type="primary", key="cmp-confirm-launch"):
         with ui.user_errors():
             with db.write() as session:
                 summary = drafts.launch(session, actor=me, campaign_id=campaign_id, scheduled_at=scheduled_at)
-            later = f", scheduled for {summary['scheduled_at']}" if summary["scheduled_at"] else ""
+            later = f", scheduled for {ui.local(datetime.fromisoformat(str(summary['scheduled_at'])))}" if summary["scheduled_at"] else ""
             done(f"Launched: {summary['recipients']:,} messages queued, {summary['holdout']:,} held out{later}.", pick=campaign_id)
 
 
@@ -131,7 +132,8 @@ def preview_tab(campaign) -> None:
 def launch_tab(campaign) -> None:
     if campaign.launch_summary:
         s = campaign.launch_summary
-        st.write(f"Launched {s['launched_at'][:16]} UTC" + (f", scheduled for {s['scheduled_at'][:16]} UTC" if s.get("scheduled_at") else "") + ".")
+        st.write(f"Launched {ui.local(datetime.fromisoformat(s['launched_at']))}"
+                 + (f", scheduled for {ui.local(datetime.fromisoformat(s['scheduled_at']))}" if s.get("scheduled_at") else "") + ".")
         rows = [("In the segment", s["audience"])] + [(f"Excluded: {EXCLUSION_LABELS[k]}", v) for k, v in s["excluded"].items()]
         rows += [("Held out", s["holdout"]), ("Messages queued", s["recipients"])]
         st.dataframe(pd.DataFrame(rows, columns=["", "patrons"]), hide_index=True)
@@ -147,6 +149,36 @@ def launch_tab(campaign) -> None:
         confirm_launch(campaign.id, campaign.name)
     elif pending == ("cancel", campaign.id):
         confirm_cancel(campaign.id)
+
+
+def _conversion_chart(campaign, r: dict) -> None:
+    """Conversion by day since sending, recipients against holdout: lines, a one-line summary, the table and its CSV."""
+    import altair as alt
+
+    with db.read() as session:
+        by_day = pd.DataFrame(results.conversion_by_day(session, actor=me, campaign_id=campaign.id))
+    if by_day.empty:
+        st.caption("Conversion by day appears from the first full day after sending.")
+        return
+    last = by_day[by_day["day"] == by_day["day"].max()].set_index("group")["conversion %"]
+    summary = f"By day {int(by_day['day'].max())} of {r['window_days']}: " + ", ".join(f"{g.lower()} {v:.1f} %" for g, v in last.items()) + " active at the library."
+    st.markdown("**Conversion by day since sending**")
+    chart = (
+        alt.Chart(by_day, title=alt.Title("Conversion by day since sending", subtitle=summary))
+        .mark_line(point=True)
+        .encode(
+            x=alt.X("day:Q", title="Days since sending"),
+            y=alt.Y("conversion %:Q", title="Patrons active at the library (%)"),
+            color=alt.Color("group:N", title="Group", sort=["Recipients", "Holdout"]),
+            strokeDash=alt.StrokeDash("group:N", sort=["Recipients", "Holdout"], legend=None),
+            tooltip=["group", "day", "patrons", "active", "conversion %"],
+        )
+    )
+    st.altair_chart(chart, width="stretch")
+    st.caption(summary)
+    with st.expander("The figures by day"):
+        st.dataframe(by_day, hide_index=True)
+        ui.download_buttons(by_day, name=f"campaign-{campaign.id}-conversion-by-day", key="cmp-by-day")
 
 
 def results_tab(campaign) -> None:
@@ -179,6 +211,7 @@ def results_tab(campaign) -> None:
         ("Holdout", r["holdout_n"], r["holdout_converted"], pct(r["holdout_rate"])),
     ]
     st.dataframe(pd.DataFrame(table, columns=["group", "patrons", "active", "conversion"]), hide_index=True)
+    _conversion_chart(campaign, r)
     if "lift" in r:
         st.metric("Lift (percentage points)", f"{100 * r['lift']:+.1f}", help="Recipients' conversion minus the holdout's.")
         st.caption(f"95 % confidence interval (Newcombe): {100 * r['lift_low']:+.1f} to {100 * r['lift_high']:+.1f} points.")
@@ -196,7 +229,7 @@ with ui.user_errors():
             pd.DataFrame(
                 [(c.id, c.name, c.status, c.topic, segment_names.get(c.segment_id, ""), c.launched_at, c.scheduled_at) for c in all_campaigns],
                 columns=["id", "name", "status", "topic", "segment", "launched", "send time"],
-            ),
+            ).pipe(ui.local_frame, "launched", "send time"),
             hide_index=True,
         )
     by_id = {c.id: c for c in all_campaigns}

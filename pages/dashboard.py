@@ -54,7 +54,7 @@ def _label(value: object) -> str:
 
 def _filters(options: kpis.FilterOptions) -> kpis.Filters:
     """The period (any run of whole months the summaries cover) and the branch, zone and type filters."""
-    cols = st.columns([2, 2, 2, 2, 2])
+    cols = st.columns([1, 1, 3])  # the multiselects on a row of their own, wide enough for a branch's name
     months = options.months  # newest first
     label = lambda m: m.strftime("%B %Y")  # noqa: E731
     # Offered by default: the 12 months ending with the last month with data (not today's, which may be years later).
@@ -65,9 +65,11 @@ def _filters(options: kpis.FilterOptions) -> kpis.Filters:
         st.caption("The months were chosen backwards: showing the period between them.")
     branch_names = {0: "(branch unknown)", **options.branches}
     zone_names = {0: "(zone unknown)", **options.zones}
-    branches = cols[2].multiselect("Home branch", list(branch_names), format_func=branch_names.get, placeholder="All branches")
-    zones = cols[3].multiselect("Zone", list(zone_names), format_func=zone_names.get, placeholder="All zones")
-    types = cols[4].multiselect("Patron type", options.patron_types, placeholder="All types")
+    cols = st.columns(3)
+    branches = cols[0].multiselect("Home branch", list(branch_names), format_func=branch_names.get, placeholder="All branches")
+    zones = cols[1].multiselect("Zone", list(zone_names), format_func=zone_names.get, placeholder="All zones")
+    types = cols[2].multiselect("Patron type", options.patron_types, placeholder="All types")
+    ui.chosen_caption(("Home branch", branches, branch_names.get), ("Zone", zones, zone_names.get), ("Patron type", types, None))
     return kpis.Filters.between(first, last, branch_ids=tuple(sorted(branches)), zone_ids=tuple(sorted(zones)), patron_types=tuple(sorted(types)))
 
 
@@ -283,7 +285,9 @@ def _campaigns(actor) -> None:
         "Conversion: share of patrons with any library activity in the days after the campaign went out, recipients "
         "against the holdout (sent nothing). Lift in percentage points with its 95 % confidence interval. No tracking pixels."
     )
-    st.dataframe(pd.DataFrame(rows).astype("string").fillna("–"), hide_index=True)
+    frame = pd.DataFrame(rows).astype("string").fillna("–")
+    st.dataframe(frame, hide_index=True)
+    ui.download_buttons(frame, name="dashboard-campaigns", key="dl-campaigns")
 
 
 def _circulation(actor) -> None:

@@ -2,6 +2,7 @@
 
 from pathlib import Path
 
+import pandas as pd
 import streamlit as st
 
 import ui
@@ -126,4 +127,5 @@ if "import-summary" in st.session_state:
 
 st.subheader("Recent imports")
 with ui.user_errors(), database.read() as session:
-    st.dataframe(imports.recent_runs(session, actor=actor), hide_index=True)
+    runs = pd.DataFrame(imports.recent_runs(session, actor=actor))
+    st.dataframe(ui.local_frame(runs), hide_index=True)  # times in the library's time zone

@@ -1,6 +1,6 @@
 """Interactions: search and filter by date, type, tag, staff member and organization; export; edit one."""
 
-from datetime import date, timedelta
+from datetime import date, time, timedelta
 
 import streamlit as st
 
@@ -28,13 +28,17 @@ bottom = st.columns([2, 2, 2])
 staff_pick = bottom[0].multiselect("Logged by", list(staff), format_func=staff.get, key="ix-staff")
 org_pick = bottom[1].multiselect("Organizations", list(orgs), format_func=orgs.get, key="ix-orgs")
 text = bottom[2].text_input("Notes or outcome contain", key="ix-text")
+ui.chosen_caption(("Type", kinds, KINDS.get), ("Tags", tag_pick, None), ("Logged by", staff_pick, staff.get), ("Organizations", org_pick, orgs.get))
 
 start, end = (tuple(period) + (None, None))[:2] if period else (None, None)
+# The days are the library's: from its midnight (an evening event is on the day it happened, not the UTC one).
+start, end = (None if d is None else ui.typed_time(d, time.min) for d in (start, end))
 with db.read() as session:
     rows = interactions.search_interactions(
         session, actor=actor, date_from=start, date_to=end, kinds=kinds, tags=tag_pick, staff_ids=staff_pick, organization_ids=org_pick, text=text
     )
 frame = interactions.export_frame(rows)
+frame["when"] = [ui.local(r["when"]) for r in rows]  # the library's time, with its zone
 st.caption(f"{len(rows):,} interactions · {int(frame['cards_issued'].sum()):,} cards issued · {int(frame['signups'].sum()):,} sign-ups")
 st.dataframe(frame, hide_index=True, width="stretch", column_config={"id": st.column_config.NumberColumn("#", width="small")})
 ui.download_buttons(frame, name="interactions", key="ix-export", xlsx=True, personal=True)  # notes and names of people
@@ -43,7 +47,7 @@ if not actor.can(Perm.EDIT_OUTREACH) or not rows:
     st.stop()
 
 st.subheader("Edit an interaction")
-labels = {r["id"]: f"#{r['id']} {r['when']:%Y-%m-%d} {r['type']}: {r['organizations'] or r['people']}" for r in rows}
+labels = {r["id"]: f"#{r['id']} {ui.local(r['when'], '%Y-%m-%d')} {r['type']}: {r['organizations'] or r['people']}" for r in rows}
 picked = st.selectbox("Interaction", list(labels), format_func=labels.get, index=None, key="ix-edit")
 if picked is None:
     st.stop()

@@ -2,6 +2,7 @@
 
 from datetime import date, timedelta
 
+import pandas as pd
 import streamlit as st
 
 import ui
@@ -27,15 +28,27 @@ with ui.user_errors():
     row[0].metric("Overdue follow-ups (now)", f"{kpis['overdue_follow_ups']:,}")
     row[1].metric("Cards issued at outreach", f"{kpis['cards_issued']:,}")
     row[2].metric("Sign-ups collected", f"{kpis['signups']:,}")
+    figures = pd.DataFrame(
+        [("From", period[0].isoformat()), ("To", period[1].isoformat()), ("Interactions", kpis["interactions"]),
+         ("Organizations touched", kpis["organizations_touched"]), ("New partners", kpis["new_partners"]),
+         ("Overdue follow-ups (now)", kpis["overdue_follow_ups"]), ("Cards issued at outreach", kpis["cards_issued"]),
+         ("Sign-ups collected", kpis["signups"])],
+        columns=["figure", "value"],
+    ).astype({"value": "string"})
+    ui.download_buttons(figures, name=f"outreach-kpis-{period[0]}-{period[1]}", key="okpi-figures")
 
     st.subheader("Interactions per month, by type")
     if kpis["by_month_type"].empty:
         st.caption("No interactions in this period.")
     else:
         st.bar_chart(kpis["by_month_type"], x="month", y="interactions", color="type")
+        st.caption(f"{ui.count(int(kpis['by_month_type']['interactions'].sum()), 'interaction')} over {ui.count(kpis['by_month_type']['month'].nunique(), 'month')}.")
+        ui.download_buttons(kpis["by_month_type"], name="outreach-kpis-by-type", key="okpi-by-type")
     if kpis["by_month_staff"] is not None:
         st.subheader("Interactions per month, by staff member")
         if kpis["by_month_staff"].empty:
             st.caption("No interactions in this period.")
         else:
             st.bar_chart(kpis["by_month_staff"], x="month", y="interactions", color="staff")
+            st.caption(f"{ui.count(int(kpis['by_month_staff']['interactions'].sum()), 'interaction')} by {ui.count(kpis['by_month_staff']['staff'].nunique(), 'staff member')}.")
+            ui.download_buttons(kpis["by_month_staff"], name="outreach-kpis-by-staff", key="okpi-by-staff")

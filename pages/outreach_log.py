@@ -1,6 +1,6 @@
 """Log a community contact in a few taps: the outreach librarian's quick form, phone-width first."""
 
-from datetime import date, datetime
+from datetime import datetime
 
 import streamlit as st
 
@@ -51,8 +51,8 @@ with st.form("quick-log", border=False):
 if submitted:
     org_ids, new_orgs = widgets.pick_new(org_pick, orgs)
     person_ids, new_people = widgets.pick_new(person_pick, people)
-    now = datetime.now()
-    when = now if day == date.today() and at is None else datetime.combine(day, at or now.time())
+    now = datetime.now(ui.zone())  # the library's time: staff type times as the library's clocks show them
+    when = now if day == now.date() and at is None else ui.typed_time(day, at or now.time().replace(tzinfo=None))
     with ui.user_errors():
         with db.write() as session:
             # Flag a newly typed organization that looks like one already on file (checked before it exists).

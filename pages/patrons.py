@@ -42,7 +42,11 @@ if params:
             st.write("No patron matches.")
         else:
             st.caption(f"Patrons {offset + 1}–{offset + len(rows)}" + (" (more on the next page)" if result["more"] else ""))
-            st.dataframe(pd.DataFrame(rows).drop(columns="id"), hide_index=True, width="stretch")
+            st.caption("Click a row to open the patron's profile.")
+            picked = st.dataframe(pd.DataFrame(rows).drop(columns="id"), hide_index=True, width="stretch",
+                                  on_select="rerun", selection_mode="single-row", key=f"patron-rows-{offset}")
+            if picked.selection.rows:
+                st.session_state["patron_open"] = rows[picked.selection.rows[0]]["id"]
             nav = st.columns([1, 1, 4])
             if offset and nav[0].button("Previous page", icon=":material/chevron_left:"):
                 st.session_state["patron_offset"] = max(0, offset - PAGE_SIZE)
@@ -51,7 +55,7 @@ if params:
                 st.session_state["patron_offset"] = offset + PAGE_SIZE
                 st.rerun()
             labels = {r["id"]: f"{r['ILS id']} · {r['Name']}" for r in rows}
-            with st.form("patron-open"):
+            with st.form("patron-open"):  # the same by keyboard
                 chosen = st.selectbox("Patron", list(labels), format_func=labels.get)
                 if st.form_submit_button("Open profile", icon=":material/badge:"):
                     st.session_state["patron_open"] = chosen

@@ -31,7 +31,7 @@ with ui.user_errors():
         st.info("The outbox is empty.")
     else:
         st.dataframe(
-            pd.DataFrame([(e.written_at, e.to, e.subject, e.name) for e in entries], columns=["written", "to", "subject", "file"]),
+            pd.DataFrame([(ui.local(e.written_at), e.to, e.subject, e.name) for e in entries], columns=["written", "to", "subject", "file"]),
             hide_index=True,
         )
         names = [e.name for e in entries]
@@ -57,7 +57,7 @@ with ui.user_errors():
     st.dataframe([{inbound.KIND_LABELS[k]: n for k, n in inbound_mail["counts"].items()}], hide_index=True)
     for item in inbound_mail["review"]:
         with st.container(border=True):
-            st.text(f"{item['received_at']:%Y-%m-%d %H:%M} UTC · {item['subject'] or '(no subject)'} · {item['outcome']}")
+            st.text(f"{ui.local(item['received_at'])} · {item['subject'] or '(no subject)'} · {item['outcome']}")
             if st.button("Mark as reviewed", key=f"inbound-reviewed-{item['id']}"):
                 with db.write() as session:
                     inbound.mark_reviewed(session, actor=me, inbound_id=item["id"])

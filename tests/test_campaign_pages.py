@@ -177,3 +177,40 @@ def test_the_dashboard_shows_launched_campaigns_with_small_cells_suppressed(app,
     assert row["campaign"] == "Dashboard campaign" and row["sent"] == str(sent)
     assert row["unsubscribed"] in ("<5", "0")  # one patron unsubscribed (0 if that patron was held out)
     assert row["conversion recipients %"] == row["lift (points)"] == "–"
+    assert any("dl-campaigns-csv" in b.proto.id for b in at.get("download_button"))  # the table, as a CSV
+
+
+def test_campaign_results_chart_conversion_by_day_with_its_summary_table_and_csv(app, db, staff):
+    from datetime import timedelta
+
+    from crmcore.campaigns import results
+    from crmcore.models import ActivityEvent
+
+    with db.write() as s:
+        add_patrons(s, 20)
+        seg = add_segment(s, branches=["MAIN"], name="Main branch")
+        cid = drafts.compose(s, actor=staff["manager"], name="Charted", segment_id=seg, topic="events", subject="Hi", body="Hello", holdout_pct=25).id
+    with db.write() as s:
+        drafts.launch(s, actor=staff["manager"], campaign_id=cid)
+    sending.send_pending(db)
+    with db.write() as s:
+        campaign = s.get(Campaign, cid)
+        campaign.launched_at -= timedelta(days=10)  # sent ten days ago
+        if campaign.scheduled_at:
+            campaign.scheduled_at -= timedelta(days=10)
+        start = results.sent_on(campaign)
+        recipients = list(s.scalars(select(Message.patron_id).where(Message.campaign_id == cid, Message.status == "sent")))
+        for pid in recipients[:3]:
+            s.add(ActivityEvent(patron_id=pid, occurred_on=start + timedelta(days=2), kind="checkout"))
+    at = app(role="manager", page="pages/campaigns.py").run()
+    at.selectbox(key="cmp-pick").select(cid)
+    at = at.run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    (chart,) = at.get("vega_lite_chart")
+    assert "Conversion by day since sending" in chart.proto.spec
+    summary = next(c.value for c in at.caption if c.value.startswith("By day 10 of"))
+    pct = round(100 * 3 / len(recipients), 1)
+    assert f"recipients {pct:.1f} %" in summary and "holdout 0.0 %" in summary
+    table = next(d.value for d in at.dataframe if "conversion %" in d.value.columns)
+    assert len(table) == 20 and set(table["group"]) == {"Recipients", "Holdout"}
+    assert any("cmp-by-day-csv" in b.proto.id for b in at.get("download_button"))

@@ -183,6 +183,41 @@ def test_results_compare_recipients_with_the_holdout(db, staff):
     assert row["sent"] == n1 and row["unsubscribed"] == "<5"
 
 
+def test_conversion_by_day_counts_each_patron_once_from_their_first_visit_and_ends_at_the_results_rates(db, staff):
+    with db.write() as s:
+        add_patrons(s, 40)
+        seg = add_segment(s, branches=["MAIN"])
+        cid = draft(s, staff["manager"], seg, holdout_pct=25)
+    with db.write() as s:
+        drafts.launch(s, actor=staff["manager"], campaign_id=cid)
+    assert sending.send_pending(db)["sent"] > 0
+    with db.write() as s:
+        start = results.sent_on(s.get(Campaign, cid))
+        rows = s.execute(select(Message.patron_id, Message.is_holdout, Message.status).where(Message.campaign_id == cid)).all()
+        recipients = [r.patron_id for r in rows if not r.is_holdout and r.status == "sent"]
+        holdout = [r.patron_id for r in rows if r.is_holdout]
+        for pid in recipients[:4]:  # day 2, and again on day 5: counted once, on day 2
+            s.add(ActivityEvent(patron_id=pid, occurred_on=start + timedelta(days=2), kind="checkout"))
+            s.add(ActivityEvent(patron_id=pid, occurred_on=start + timedelta(days=5), kind="renewal"))
+        for pid in recipients[4:7] + holdout[:2]:
+            s.add(ActivityEvent(patron_id=pid, occurred_on=start + timedelta(days=5), kind="checkout"))
+        s.add(ActivityEvent(patron_id=recipients[-1], occurred_on=start, kind="checkout"))  # the sending day itself: not after
+    today = start + timedelta(days=40)  # the 30-day window is over
+    with db.read() as s:
+        by_day = results.conversion_by_day(s, actor=staff["viewer"], campaign_id=cid, today=today)
+        r = results.results(s, actor=staff["viewer"], campaign_id=cid, today=today)
+        early = results.conversion_by_day(s, actor=staff["viewer"], campaign_id=cid, today=start + timedelta(days=3))
+    days = int(r["window_days"])
+    got = {(row["group"], row["day"]): row["active"] for row in by_day}
+    assert len(by_day) == 2 * days
+    assert [got["Recipients", d] for d in (1, 2, 4, 5, days)] == [0, 4, 4, 7, 7]
+    assert [got["Holdout", d] for d in (1, 4, 5, days)] == [0, 0, 2, 2]
+    last = {row["group"]: row for row in by_day if row["day"] == days}
+    assert last["Recipients"]["patrons"] == r["recipients_n"] and last["Recipients"]["conversion %"] == round(100 * r["recipients_rate"], 2)
+    assert last["Holdout"]["conversion %"] == round(100 * r["holdout_rate"], 2)
+    assert max(row["day"] for row in early) == 3  # days still to come are not drawn as flat lines
+
+
 def test_newcombe_interval_matches_the_published_example():
     # Newcombe (1998), Statistics in Medicine 17:873, example (a): 56/70 - 48/80, method 10.
     d, lo, hi = results.newcombe(56, 70, 48, 80)

@@ -223,3 +223,15 @@ def test_a_library_whose_data_ends_years_ago_is_shown_at_its_last_month(app, db)
     metrics = {m.label: m for m in at.metric}
     assert (metrics["Registered patrons"].value, metrics["Active patrons"].value, metrics["Lapsed"].value) == ("20", "20", "0")
     assert metrics["Active patrons"].delta == "no earlier data"
+
+
+def test_the_chosen_filters_are_named_in_full_under_the_filters(app, library):
+    """A chip shows the first letters of a long branch name: the caption names every chosen value whole."""
+    at = app(role="viewer", page="pages/dashboard.py").run()
+    assert not any(c.value.startswith("Chosen") for c in at.caption)
+    zone = next(m for m in at.multiselect if m.label == "Zone")
+    names = dict(zip(zone.options, zone.options))  # shown names, as the chips would show them
+    zone.set_value([library["north"], library["east"]]).run()
+    chosen = next(c.value for c in at.caption if c.value.startswith("Chosen"))
+    shown = [o for o in names if o.replace(" ", "") and o in chosen.replace("\\", "")]
+    assert len(shown) == 2 and chosen.replace("\\", "").startswith("Chosen — Zone: ")

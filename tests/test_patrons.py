@@ -138,3 +138,21 @@ def test_page_flow_as_outreach_shows_masked_data_and_writes_no_audit(app, db, st
     assert p.email not in shown and p.phone not in shown and p.last_name not in shown
     assert patrons.mask_email(p.email) in shown
     assert _audits(db, "patron.view") == [] and _audits(db, "patron.search") == []
+
+
+def test_clicking_a_patron_row_opens_their_profile(app, db, staff, demo):
+    """Selecting a row of the results (a click in the browser) opens that patron, without the "Open profile" form."""
+    with db.read() as s:
+        wanted = s.execute(select(Patron).where(Patron.last_name.is_not(None)).order_by(Patron.id)).scalars().first()
+    at = app(role="manager", page="pages/patrons.py").run()
+    at.selectbox[0].set_value("name")
+    at.text_input[0].input(wanted.last_name)
+    at.button[0].click().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert not at.subheader  # nothing opened yet
+    results = at.dataframe[0].value
+    row = next(i for i, ils in enumerate(results["ILS id"]) if ils == wanted.ils_id)
+    at.session_state["patron-rows-0"] = {"selection": {"rows": [row], "columns": [], "cells": []}}
+    at.run()
+    assert not at.exception, at.exception
+    assert any(f"{wanted.first_name} {wanted.last_name}" in h.value.replace("\\", "") for h in at.subheader)

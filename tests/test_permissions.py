@@ -110,6 +110,7 @@ CASES: list[tuple[str, Perm, Callable]] = [
     ("campaigns.drafts.launch", Perm.LAUNCH_CAMPAIGNS, lambda s, a: drafts.launch(s, actor=a, campaign_id=case_campaign(s)[0])),
     ("campaigns.drafts.cancel", Perm.LAUNCH_CAMPAIGNS, lambda s, a: drafts.cancel(s, actor=a, campaign_id=case_campaign(s)[0])),
     ("campaigns.results.results", Perm.VIEW_DASHBOARD, lambda s, a: results.results(s, actor=a, campaign_id=case_campaign(s)[0])),
+    ("campaigns.results.conversion_by_day", Perm.VIEW_DASHBOARD, lambda s, a: results.conversion_by_day(s, actor=a, campaign_id=case_campaign(s)[0])),
     ("campaigns.results.dashboard_rows", Perm.VIEW_DASHBOARD, lambda s, a: results.dashboard_rows(s, actor=a)),
     ("campaigns.outbox.list_messages", Perm.COMPOSE_CAMPAIGNS, lambda s, a: with_temp_mail(lambda: outbox.list_messages(s, actor=a))),
     ("campaigns.outbox.read", Perm.COMPOSE_CAMPAIGNS, read_missing_outbox_message),

@@ -136,6 +136,7 @@ NO_ACTOR: dict[str, str] = {
     "admin.permissions.allowed": PURE,
     "admin.settings.get": CONFIG,
     "admin.settings.get_all": CONFIG,
+    "admin.settings.library_zone": CONFIG,
     "bulk.indexes_deferred": PLUMBING,
     "bulk.restore_indexes": PLUMBING,
     # campaigns: addresses, MIME, the do-not-mail list

@@ -8,6 +8,8 @@ import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import date, datetime, time, timezone
+from zoneinfo import ZoneInfo
 from urllib.parse import urlencode
 
 import pandas as pd
@@ -15,7 +17,7 @@ import streamlit as st
 from sqlalchemy.exc import OperationalError
 
 from crmcore import exports
-from crmcore.admin import auth, config, sessions
+from crmcore.admin import auth, config, sessions, settings
 from crmcore.admin.permissions import Actor, Perm, PermissionDenied
 from crmcore.campaigns import sending
 from crmcore.db import Database, DatabaseError, is_busy, shared
@@ -163,9 +165,41 @@ def sending_paused() -> dict:
     with db().read() as session:
         queue = sending.status(session, actor=actor())
     if queue["paused"]:
-        st.warning(f"Sending is paused: {md(queue['paused'])} (since {queue['paused_at']:%H:%M} UTC). "
+        st.warning(f"Sending is paused: {md(queue['paused'])} (since {local(queue['paused_at'], '%H:%M')}). "
                    f"{queue['waiting']:,} messages wait; they go out once this is fixed (the worker tries again every minute).")
     return queue
+
+
+def zone() -> ZoneInfo:
+    """The library's time zone (Settings → Time zone), read once per run."""
+    with db().read() as session:
+        return settings.library_zone(session)
+
+
+def local(moment: datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
+    """A stored time (UTC; a naive one is taken as UTC) as staff read it: in the library's time zone, with its
+    abbreviation ("2026-03-02 09:30 CET")."""
+    if moment is None:
+        return "—"
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    shown = moment.astimezone(zone())
+    return f"{shown.strftime(fmt)} {shown.tzname()}"
+
+
+def local_frame(frame: pd.DataFrame, *columns: str) -> pd.DataFrame:
+    """`frame` with its time columns (all datetime columns when none are named) in the library's time zone,
+    as text with the zone's abbreviation."""
+    frame = frame.copy()
+    names = columns or [c for c in frame.columns if pd.api.types.is_datetime64_any_dtype(frame[c])]
+    for c in names:
+        frame[c] = [local(v.to_pydatetime() if isinstance(v, pd.Timestamp) else v) if v is not None and not pd.isna(v) else "—" for v in frame[c]]
+    return frame
+
+
+def typed_time(day: date, at: time) -> datetime:
+    """A date and time staff typed, in the library's time zone, as the aware moment to store (crmcore keeps UTC)."""
+    return datetime.combine(day, at, tzinfo=zone()).astimezone(timezone.utc)
 
 
 def refresh_after_write() -> None:
@@ -179,6 +213,19 @@ _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$&])")
 def md(text: object) -> str:
     """User- or import-supplied text made inert for st.markdown (no links, HTML or formatting)."""
     return _MD_SPECIAL.sub(r"\\\1", "" if text is None else str(text))
+
+
+def count(n: int, thing: str) -> str:
+    """"1 interaction", "2,000 interactions": a number with its noun (a regular plural, -s)."""
+    return f"{n:,} {thing}" + ("" if n == 1 else "s")
+
+
+def chosen_caption(*picks: tuple[str, list, Callable[[object], object] | None]) -> None:
+    """The values picked in multiselects, named in full under them (a chip shows only the first letters of a
+    long name, "Eastwoo…"): one caption, nothing when nothing is picked. Each pick is (label, values, format)."""
+    parts = [f"{label}: " + ", ".join(str(fmt(v) if fmt else v) for v in values) for label, values, fmt in picks if values]
+    if parts:
+        st.caption(md("Chosen — " + "; ".join(parts)))
 
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"

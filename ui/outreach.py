@@ -19,7 +19,7 @@ def timeline(rows: list[dict[str, Any]], *, empty: str = "No interactions yet.")
         return
     for row in rows:
         with st.container(border=True):
-            when = row["when"].astimezone().strftime("%Y-%m-%d %H:%M")
+            when = ui.local(row["when"])
             st.markdown(f"**{ui.md(when)} · {ui.md(row['type'])}** · logged by {ui.md(row['logged_by'] or 'unknown')}")
             who = ", ".join(x for x in (row["organizations"], row["people"]) if x)
             if who:

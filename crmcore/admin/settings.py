@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from dataclasses import dataclass
 from typing import Any, Callable
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlmodel import Session, select
 
@@ -41,6 +43,23 @@ def _public_url(value: Any) -> str:
     return text
 
 
+def _time_zone(value: Any) -> str:
+    text = str(value or "").strip()
+    try:
+        ZoneInfo(text)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"must be a time-zone name such as Europe/London or America/Chicago, not {text!r}") from None
+    return text
+
+
+def _default_zone() -> str:
+    """The environment's TZ when it names a zone (as the server's clock does), else UTC."""
+    try:
+        return _time_zone(os.environ.get("TZ", "").lstrip(":"))
+    except ValueError:
+        return "UTC"
+
+
 SPECS: dict[str, SettingSpec] = {
     "retention_months": SettingSpec(18, "Raw activity older than this is rolled up and deleted.", _int_between(1, 120)),
     "small_cell_k": SettingSpec(5, "Groups of fewer patrons than this show as '<k'.", _int_between(2, 100)),
@@ -54,6 +73,7 @@ SPECS: dict[str, SettingSpec] = {
     "send_rate_per_minute": SettingSpec(600, "The worker sends at most this many messages a minute.", _int_between(1, 100_000)),
     "backup_keep": SettingSpec(7, "How many daily backups the worker keeps.", _int_between(1, 365)),
     "session_idle_hours": SettingSpec(8, "Staff who do nothing for this many hours are signed out.", _int_between(1, 72)),
+    "time_zone": SettingSpec(_default_zone(), "The library's time zone (e.g. Europe/London): times are shown and typed in it, stored in UTC.", _time_zone),
 }
 
 
@@ -62,6 +82,11 @@ def get(session: Session, key: str) -> Any:
     spec = SPECS[key]
     row = session.get(Setting, key)
     return spec.default if row is None else row.value
+
+
+def library_zone(session: Session) -> ZoneInfo:
+    """The library's time zone (setting "time_zone"), in which staff see and type times."""
+    return ZoneInfo(get(session, "time_zone"))
 
 
 def version(session: Session) -> str:

@@ -124,6 +124,44 @@ def results(session: Session, *, actor: Actor, campaign_id: int, today: date | N
     return out
 
 
+def conversion_by_day(session: Session, *, actor: Actor, campaign_id: int, today: date | None = None) -> list[dict[str, Any]]:
+    """Conversion day by day since sending, recipients against holdout: for each day 1..N of the window
+    (setting "conversion_window_days"), the share of each group with library activity by the end of that day
+    (cumulative, so day N equals `results`' rates). Days after today are left out; empty before sending."""
+    require(actor, Perm.VIEW_DASHBOARD)
+    campaign = get(session, campaign_id)
+    start = sent_on(campaign)
+    if start is None:
+        return []
+    days = int(settings.get(session, "conversion_window_days"))
+    end = start + timedelta(days=days)
+    first = (
+        select(func.min(ActivityEvent.occurred_on))
+        .where(ActivityEvent.patron_id == Message.patron_id, ActivityEvent.occurred_on > start, ActivityEvent.occurred_on <= end)
+        .scalar_subquery()
+    )
+    recipients = and_(Message.status == "sent", Message.is_holdout.is_(False))
+    groups = {"Recipients": recipients, "Holdout": Message.is_holdout.is_(True)}
+    last_day = min(days, ((today or utcnow().date()) - start).days)
+    rows: list[dict[str, Any]] = []
+    for name, where in groups.items():
+        firsts = [d for (d,) in session.execute(
+            select(first).select_from(Message).where(Message.campaign_id == campaign_id, Message.patron_id.is_not(None), where)
+        )]
+        n = len(firsts)
+        if not n:
+            continue
+        by_day = [0] * (days + 1)
+        for d in firsts:
+            if d is not None:
+                by_day[(d - start).days] += 1
+        active = 0
+        for day in range(1, last_day + 1):
+            active += by_day[day]
+            rows.append({"day": day, "group": name, "patrons": n, "active": active, "conversion %": round(100 * active / n, 2)})
+    return rows
+
+
 _ADDRESS = re.compile(r"[^\s<>()\[\]\"',;:]+@[^\s<>()\[\]\"',;:]+")
 
 
