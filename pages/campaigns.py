@@ -11,6 +11,7 @@ import streamlit as st
 import ui
 from crmcore.admin.permissions import Perm
 from crmcore.campaigns import drafts, results
+from crmcore.campaigns import templates
 from crmcore.campaigns.templates import MERGE_FIELDS
 from crmcore.library import consent
 
@@ -80,6 +81,11 @@ def confirm_cancel(campaign_id: int) -> None:
             done(f"Cancelled: {stopped:,} messages will not be sent.", pick=campaign_id)
 
 
+def add_field(tag: str, target: str) -> None:
+    """An insert button's callback: the chosen merge field appended to the subject or the message."""
+    st.session_state[target] = templates.insert_field(st.session_state.get(target, ""), st.session_state[f"cmp-field-{tag}"])
+
+
 def compose_form(campaign, segment_names: dict[int, str]) -> None:
     editable = campaign is None or campaign.status == "draft"
     tag = campaign.id if campaign else "new"  # widgets of their own per campaign
@@ -88,6 +94,10 @@ def compose_form(campaign, segment_names: dict[int, str]) -> None:
     seg_ids = list(segment_names)
     if not seg_ids:
         st.info("Save a segment first (Campaigns → Segments): a campaign goes to a segment.")
+    subject_key, body_key = f"cmp-subject-{tag}", f"cmp-body-{tag}"
+    # The editor's text lives in the session (not `value=`), so the insert buttons can add to it.
+    st.session_state.setdefault(subject_key, campaign.subject_template if campaign else "")
+    st.session_state.setdefault(body_key, campaign.body_template if campaign else "Dear {{ first_name }},\n\n")
     with st.form(f"cmp-compose-{tag}"):
         name = st.text_input("Name", value=campaign.name if campaign else "", key=f"cmp-name-{tag}")
         segment = st.selectbox(
@@ -95,11 +105,18 @@ def compose_form(campaign, segment_names: dict[int, str]) -> None:
             index=seg_ids.index(campaign.segment_id) if campaign and campaign.segment_id in seg_ids else 0 if seg_ids else None,
         )
         topic = st.selectbox("Topic (patrons consent per topic)", consent.TOPICS, index=consent.TOPICS.index(campaign.topic) if campaign else 0, key=f"cmp-topic-{tag}")
-        subject = st.text_input("Subject", value=campaign.subject_template if campaign else "", key=f"cmp-subject-{tag}")
-        body = st.text_area("Message", value=campaign.body_template if campaign else "Dear {{ first_name }},\n\n", height=220, key=f"cmp-body-{tag}")
+        subject = st.text_input("Subject", key=subject_key)
+        body = st.text_area("Message", height=220, key=body_key)
+        field_col, body_col, subject_col = st.columns([3, 2, 2], vertical_alignment="bottom")
+        field_col.selectbox(
+            "Merge field", list(MERGE_FIELDS), format_func=lambda k: f"{k}: {MERGE_FIELDS[k]}", key=f"cmp-field-{tag}",
+            help="Filled in for each patron when the message is sent.",
+        )
+        body_col.form_submit_button("Insert in message", icon=":material/add:", disabled=not editable, on_click=add_field, args=(tag, body_key), width="stretch")
+        subject_col.form_submit_button("Insert in subject", icon=":material/add:", disabled=not editable, on_click=add_field, args=(tag, subject_key), width="stretch")
+        st.caption("A field is added at the end of the text (the editor cannot tell where the cursor is): move it where you want it.")
         holdout = st.number_input("Holdout (% of the audience sent nothing, to measure the effect)", 0.0, 50.0, campaign.holdout_pct if campaign else 10.0, 1.0, key=f"cmp-holdout-{tag}")
         saved = st.form_submit_button("Save draft", type="primary", disabled=not editable)
-    st.caption("Merge fields: " + "; ".join(f"`{{{{ {k} }}}}` {ui.md(v)}" for k, v in MERGE_FIELDS.items()))
     if saved:
         with ui.user_errors():
             with db.write() as session:
@@ -120,8 +137,13 @@ def preview_tab(campaign) -> None:
     patron_id = st.selectbox("Preview for", list(labels), format_func=lambda i: labels[i], key="cmp-preview-patron")
     shown = drafts.preview(db, actor=me, campaign_id=campaign.id, patron_id=patron_id)  # audited: a patron's details
     st.text(f"Subject: {shown.subject}")
-    st.text(shown.text)
-    with st.expander("HTML part (source)"):
+    as_mail, as_text, as_source = st.tabs(["As a mail client shows it", "Text part", "HTML source"])
+    with as_mail:
+        # Its own origin (a data: address), no script, no request: see templates.preview_address.
+        st.iframe(templates.preview_address(shown.html), height=460)
+    with as_text:
+        st.text(shown.text)
+    with as_source:
         st.code(shown.html, language="html")
     if st.button("Send a test to me", key="cmp-test-send"):
         address = drafts.send_test(db, actor=me, campaign_id=campaign.id, patron_id=patron_id)

@@ -160,6 +160,8 @@ NO_ACTOR: dict[str, str] = {
     "campaigns.templates.check": PURE,
     "campaigns.templates.contexts": "merge fields (names, preference links), only through sending.contexts_for: the worker's send loop, and drafts.preview after it checks the actor and audits",
     "campaigns.templates.render": PURE,
+    "campaigns.templates.insert_field": PURE,
+    "campaigns.templates.preview_address": PURE,
     "campaigns.sending.build": PURE,
     "campaigns.sending.claim": WORKER,
     "campaigns.sending.contexts_for": WORKER + "; also drafts.preview, after it checks the actor and audits; holds names, addresses and preference links — TODO-lead: take the actor or go private",

@@ -7,6 +7,7 @@ patron name or imported value can ever become markup.
 
 from __future__ import annotations
 
+import base64
 import contextvars
 import html
 import time
@@ -372,6 +373,32 @@ def check(*, subject: str, body: str) -> None:
 def _checked(subject: str, body: str) -> None:
     # Only a pass is remembered (an error is raised, not cached): a launch right after its plan renders nothing.
     render(subject=subject, body=body, context=SAMPLE_CONTEXT)
+
+
+# What a preview frame may do: show the message's own markup and inline styles, images only from data:
+# addresses, nothing else (no script, no form, no request to any server, this one or another).
+PREVIEW_POLICY = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; form-action 'none'; base-uri 'none'"
+
+
+def insert_field(text: str, name: str) -> str:
+    """`text` with the merge field `name` appended (Streamlit's editor reports no cursor position): on the
+    same line after a space, or at the start of a new line when the text ends with one."""
+    if name not in MERGE_FIELDS:
+        raise ValueError(f"There is no merge field {name!r}; the fields are: {', '.join(MERGE_FIELDS)}.")
+    field_text = f"{{{{ {name} }}}}"
+    if not text or text.endswith(("\n", " ")):
+        return text + field_text
+    return f"{text} {field_text}"
+
+
+def preview_address(page: str) -> str:
+    """A message's HTML part as a data: address for a preview frame, as a mail client would show it. The
+    part is escaped already (`render`: staff text and merge values alike); the frame's own policy on top
+    forbids scripts and any request, and a data: address gives it an origin of its own, not the app's."""
+    policy = f'<meta http-equiv="Content-Security-Policy" content="{PREVIEW_POLICY}">'
+    head = page.find("<head>")
+    document = page[: head + 6] + policy + page[head + 6 :] if head >= 0 else policy + page
+    return "data:text/html;charset=utf-8;base64," + base64.b64encode(document.encode("utf-8")).decode("ascii")
 
 
 def _long_date(value: date | None) -> str:
