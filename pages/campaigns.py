@@ -10,7 +10,7 @@ import streamlit as st
 
 import ui
 from crmcore.admin.permissions import Perm
-from crmcore.campaigns import drafts, results
+from crmcore.campaigns import drafts, results, saved_templates
 from crmcore.campaigns import templates
 from crmcore.campaigns.templates import MERGE_FIELDS
 from crmcore.library import consent
@@ -86,6 +86,51 @@ def add_field(tag: str, target: str) -> None:
     st.session_state[target] = templates.insert_field(st.session_state.get(target, ""), st.session_state[f"cmp-field-{tag}"])
 
 
+def load_template(tag: str, subject_key: str, body_key: str) -> None:
+    """The Load button's callback: the chosen saved template's subject and message put in the editor (saved with the draft)."""
+    chosen = st.session_state.get(f"cmp-template-{tag}")
+    try:
+        with db.read() as session:
+            row = saved_templates.get(session, actor=me, template_id=chosen)
+    except LookupError as exc:
+        st.session_state["cmp-template-error"] = str(exc)
+        return
+    st.session_state[subject_key], st.session_state[body_key] = row.subject, row.body
+    st.session_state["cmp-template-loaded"] = f"Loaded the template {row.name!r}: save the draft to keep it."
+
+
+def template_picker(tag: str, subject_key: str, body_key: str) -> None:
+    with db.read() as session:
+        saved = {t.id: t.name for t in saved_templates.list_templates(session, actor=me)}
+    if not saved:
+        st.caption("No saved templates yet: write a message below and save it as a template to use it again.")
+        return
+    pick_col, load_col = st.columns([5, 2], vertical_alignment="bottom")
+    pick_col.selectbox("Start from a saved template", list(saved), format_func=lambda i: saved[i], key=f"cmp-template-{tag}")
+    load_col.button("Load template", icon=":material/file_open:", on_click=load_template, args=(tag, subject_key, body_key), key=f"cmp-template-load-{tag}", width="stretch",
+                    help="Replaces the subject and the message in the editor.")
+    if error := st.session_state.pop("cmp-template-error", None):
+        st.error(error)
+    if loaded := st.session_state.pop("cmp-template-loaded", None):
+        st.success(loaded)
+
+
+def manage_templates() -> None:
+    with db.read() as session:
+        saved = saved_templates.list_templates(session, actor=me)
+    if not saved:
+        return
+    with st.expander(f"Saved templates ({len(saved)})"):
+        st.dataframe(pd.DataFrame([(t.name, t.subject, t.updated_at) for t in saved], columns=["name", "subject", "changed"]), hide_index=True)
+        names = {t.id: t.name for t in saved}
+        gone = st.selectbox("Template", list(names), format_func=lambda i: names[i], key="cmp-template-delete-pick")
+        if st.button("Delete template", icon=":material/delete:", key="cmp-template-delete", help="Campaigns started from it keep their own copy of the message."):
+            with ui.user_errors():
+                with db.write() as session:
+                    name = saved_templates.delete(session, actor=me, template_id=gone)
+                done(f"Template deleted: {name}.")
+
+
 def compose_form(campaign, segment_names: dict[int, str]) -> None:
     editable = campaign is None or campaign.status == "draft"
     tag = campaign.id if campaign else "new"  # widgets of their own per campaign
@@ -98,6 +143,8 @@ def compose_form(campaign, segment_names: dict[int, str]) -> None:
     # The editor's text lives in the session (not `value=`), so the insert buttons can add to it.
     st.session_state.setdefault(subject_key, campaign.subject_template if campaign else "")
     st.session_state.setdefault(body_key, campaign.body_template if campaign else "Dear {{ first_name }},\n\n")
+    if editable:
+        template_picker(tag, subject_key, body_key)
     with st.form(f"cmp-compose-{tag}"):
         name = st.text_input("Name", value=campaign.name if campaign else "", key=f"cmp-name-{tag}")
         segment = st.selectbox(
@@ -117,6 +164,15 @@ def compose_form(campaign, segment_names: dict[int, str]) -> None:
         st.caption("A field is added at the end of the text (the editor cannot tell where the cursor is): move it where you want it.")
         holdout = st.number_input("Holdout (% of the audience sent nothing, to measure the effect)", 0.0, 50.0, campaign.holdout_pct if campaign else 10.0, 1.0, key=f"cmp-holdout-{tag}")
         saved = st.form_submit_button("Save draft", type="primary", disabled=not editable)
+        with st.expander("Save this message as a template"):
+            template_name = st.text_input("Template name", key=f"cmp-template-name-{tag}", help="Saved: the subject and the message, to start other campaigns from.")
+            replace = st.checkbox("Replace a template of the same name", key=f"cmp-template-replace-{tag}")
+            keep = st.form_submit_button("Save as template", icon=":material/bookmark_add:")
+    if keep:
+        with ui.user_errors():
+            with db.write() as session:
+                row = saved_templates.save(session, actor=me, name=template_name, subject=subject, body=body, replace=replace)
+            done(f"Template saved: {row.name}.")
     if saved:
         with ui.user_errors():
             with db.write() as session:
@@ -233,10 +289,12 @@ with ui.user_errors():
     current = None if picked == NEW else by_id[picked]
     if current is None:
         compose_form(None, segment_names)
+        manage_templates()
     else:
         tab_compose, tab_preview, tab_launch, tab_results = st.tabs(["Message", "Preview and test", "Launch", "Results"], key="cmp-tab", on_change="rerun")  # stays open across reruns
         with tab_compose:
             compose_form(current, segment_names)
+            manage_templates()
         with tab_preview, ui.user_errors():
             preview_tab(current)
         with tab_launch, ui.user_errors():
