@@ -9,6 +9,7 @@ import pandas as pd
 import streamlit as st
 
 import ui
+from crmcore.admin import settings
 from crmcore.admin.permissions import Perm
 from crmcore.campaigns import drafts, results, saved_templates
 from crmcore.campaigns import templates
@@ -47,6 +48,12 @@ def forget_pending() -> None:
 def confirm_launch(campaign_id: int, name: str) -> None:
     with db.read() as session:
         plan = drafts.plan(session, actor=me, campaign_id=campaign_id)
+        postal_address = settings.branding(session).address
+    if not postal_address:
+        st.warning(
+            "The library has no postal address yet (Administration → Settings): anti-spam laws in many countries require one "
+            "at the foot of every message. You can launch without it, but an administrator should add it first."
+        )
     st.markdown(f"**{ui.md(name)}** goes to **{plan['recipients_about']:,}** patrons (about; the holdout is chosen at launch).")
     st.dataframe(
         pd.DataFrame(

@@ -136,6 +136,7 @@ NO_ACTOR: dict[str, str] = {
     "admin.permissions.allowed": PURE,
     "admin.settings.get": CONFIG,
     "admin.settings.get_all": CONFIG,
+    "admin.settings.branding": CONFIG,
     "bulk.indexes_deferred": PLUMBING,
     "bulk.restore_indexes": PLUMBING,
     # campaigns: addresses, MIME, the do-not-mail list
@@ -352,6 +353,7 @@ NO_ACTOR: dict[str, str] = {
     "web.routes.calendar_feed": "public route (no sign-in): calls outreach.calendar.feed, which the feed's token authorises",
     "web.routes.download": "public route (no sign-in): calls privacy.downloads.take, which the link's token authorises",
     "web.routes.health": "public route: says whether the database answers, no data",
+    "web.routes.logo": "public route: the library's logo, which every message shows; no patron data",
     "web.routes.routes": PURE,
     "web.routes.unsubscribe_now": "public route (no sign-in): the message's unsubscribe token authorises",
     "web.routes.unsubscribe_page": "public route (no sign-in): the message's unsubscribe token authorises",

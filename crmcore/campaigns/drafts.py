@@ -129,8 +129,11 @@ def preview(db: Database, *, actor: Actor, campaign_id: int, patron_id: int) -> 
     with db.read() as session:
         campaign = get(session, campaign_id)
         context = sending.contexts_for(session, [patron_id]).get(patron_id)
+        logo = settings.branding(session).logo
     if context is None:
         raise LookupError(f"There is no patron {patron_id}.")
+    if context["library_logo_url"]:  # the preview frame requests nothing: the logo itself, not its address
+        context["library_logo_url"] = logo
     shown = templates.render(subject=campaign.subject_template, body=campaign.body_template, context=context)
     with db.write() as session:
         audit.record(session, actor=actor, action="campaign.preview", entity="patron", entity_id=patron_id, detail={"campaign": campaign_id})

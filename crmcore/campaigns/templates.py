@@ -44,7 +44,11 @@ MERGE_FIELDS = {
     "card_expires": "the card's expiry date, e.g. 31 March 2027 (empty if unknown)",
     "patron_type": "the patron type from the ILS, e.g. adult",
     "preferences_url": "the patron's own link to change what they receive",
+    "library_name": "the library's name (Administration → Settings)",
 }
+
+# Not merge fields staff type, but in every context: what `render` puts at the top and foot of every message.
+BRANDING_FIELDS = ("library_name", "library_address", "library_logo_url")
 
 SAMPLE_CONTEXT = {
     "first_name": "Alex",
@@ -52,6 +56,9 @@ SAMPLE_CONTEXT = {
     "card_expires": "31 March 2027",
     "patron_type": "adult",
     "preferences_url": "https://library.example/preferences?token=sample",
+    "library_name": "Central Library",
+    "library_address": "1 Main Street\nSpringfield 12345",
+    "library_logo_url": "",
 }
 
 
@@ -345,13 +352,23 @@ def render(*, subject: str, body: str, context: dict[str, Any]) -> Rendered:
     text = _render(_TEXT, body, context, part="Body")
     body_html = _paragraphs(_render(_HTML, body, context, part="Body"))
     url = html.escape(str(context.get("preferences_url", "")), quote=True)
+    name, address = str(context.get("library_name") or ""), str(context.get("library_address") or "")
+    logo = str(context.get("library_logo_url") or "")
+    top = ""
+    if logo:
+        top = f'<p><img src="{html.escape(logo, quote=True)}" alt="{html.escape(name, quote=True)}" style="max-height:80px;max-width:100%"></p>\n'
+    elif name:
+        top = f'<p style="font-size:large"><strong>{html.escape(name)}</strong></p>\n'
+    signed = "<br>\n".join(html.escape(line) for line in [name, *address.splitlines()] if line)
     page = (
         '<!DOCTYPE html>\n<html><head><meta charset="utf-8"></head><body>\n'
-        f"{body_html}\n"
-        f'<hr><p style="font-size:small"><a href="{url}">Change what you receive or unsubscribe</a></p>\n'
+        f"{top}{body_html}\n<hr>\n"
+        + (f'<p style="font-size:small">{signed}</p>\n' if signed else "")
+        + f'<p style="font-size:small"><a href="{url}">Change what you receive or unsubscribe</a></p>\n'
         "</body></html>\n"
     )
-    footer = f"\n\n--\nChange what you receive or unsubscribe: {context.get('preferences_url', '')}\n"
+    postal = "".join(f"{line}\n" for line in [name, *address.splitlines()] if line)
+    footer = f"\n\n--\n{postal}Change what you receive or unsubscribe: {context.get('preferences_url', '')}\n"
     return Rendered(subject=subject_text, text=text.rstrip() + footer, html=page)
 
 
@@ -405,8 +422,9 @@ def _long_date(value: date | None) -> str:
     return f"{value.day} {value:%B %Y}" if value else ""
 
 
-def contexts(session: Session, patron_ids: list[int], *, preference_url: Any) -> dict[int, dict[str, Any]]:
-    """Merge fields for each patron; `preference_url(patron_id)` gives their signed link."""
+def contexts(session: Session, patron_ids: list[int], *, preference_url: Any, branding: dict[str, str] | None = None) -> dict[int, dict[str, Any]]:
+    """Merge fields for each patron; `preference_url(patron_id)` gives their signed link; `branding` the
+    BRANDING_FIELDS every message carries."""
     if not patron_ids:
         return {}
     rows = session.execute(
@@ -421,6 +439,8 @@ def contexts(session: Session, patron_ids: list[int], *, preference_url: Any) ->
             "card_expires": _long_date(expires),
             "patron_type": ptype or "",
             "preferences_url": preference_url(pid),
+            **dict.fromkeys(BRANDING_FIELDS, ""),
+            **(branding or {}),
         }
         for pid, first, expires, ptype, branch in rows
     }

@@ -15,7 +15,7 @@ from starlette.responses import HTMLResponse, PlainTextResponse, RedirectRespons
 from starlette.routing import Route
 
 from crmcore import db as database
-from crmcore.admin import sessions
+from crmcore.admin import sessions, settings
 from crmcore.campaigns import unsubscribe
 from crmcore.outreach import calendar
 from crmcore.privacy import downloads
@@ -152,6 +152,20 @@ async def health(request: Request) -> Response:
     return _plain(200, "ok")
 
 
+async def logo(request: Request) -> Response:
+    """GET /branding/logo: the library's logo (Administration → Settings), as messages and pages show it."""
+
+    def look() -> tuple[bytes, str] | None:
+        with _db().read() as session:
+            return settings.branding(session).logo_image()
+
+    found = await run_in_threadpool(look)
+    if found is None:
+        return _plain(404, "The library has no logo.")
+    data, kind = found
+    return Response(data, media_type=kind, headers={"Cache-Control": "public, max-age=86400", "X-Content-Type-Options": "nosniff"})
+
+
 def routes() -> list[Route]:
     return [
         Route("/unsubscribe/{token}", unsubscribe_page, methods=["GET"]),
@@ -159,5 +173,6 @@ def routes() -> list[Route]:
         Route("/calendars/{token}.ics", calendar_feed, methods=["GET"]),
         Route("/downloads/{token}", download, methods=["GET"]),
         Route("/session/{ticket}", session_cookie, methods=["GET"]),
+        Route("/branding/logo", logo, methods=["GET"]),
         Route("/healthz", health, methods=["GET"]),
     ]
