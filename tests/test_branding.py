@@ -112,3 +112,14 @@ def test_a_launch_without_a_postal_address_is_warned_about_but_allowed(app, db, 
     brand(db, staff)
     at = at.run()
     assert not any("no postal address" in w.value for w in at.warning)
+
+
+def test_the_unsubscribe_pages_show_the_library_name_and_address(db, staff, web, tmp_path):
+    from tests.test_public_routes import https_link, sent_campaign
+
+    brand(db, staff)
+    _, (mail,) = sent_campaign(db, tmp_path, n=1)
+    link = https_link(mail).replace("http://127.0.0.1:8501", web)
+    footer = "<footer><small>Eastwood Library<br>Eastwood Public Library<br>12 Harbour Road<br>Eastwood EW1 2AB</small></footer>"
+    assert footer in httpx.get(link).text
+    assert footer in httpx.post(link, data={"List-Unsubscribe": "One-Click", "from": "page"}).text
