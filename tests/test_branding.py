@@ -123,3 +123,23 @@ def test_the_unsubscribe_pages_show_the_library_name_and_address(db, staff, web,
     footer = "<footer><small>Eastwood Library<br>Eastwood Public Library<br>12 Harbour Road<br>Eastwood EW1 2AB</small></footer>"
     assert footer in httpx.get(link).text
     assert footer in httpx.post(link, data={"List-Unsubscribe": "One-Click", "from": "page"}).text
+
+
+def test_the_settings_page_edits_the_name_and_address_and_shows_the_logo(app, db, staff):
+    at = app(role="admin", page="pages/admin_settings.py").run()
+    assert not at.exception and not at.get("image")
+    at.text_input(key="setting-library_name").input("Eastwood Library")
+    at.text_area(key="setting-postal_address").input(ADDRESS)
+    at.button(key="FormSubmitter:settings-Save settings").click().run()
+    assert not at.exception and not at.error
+    with db.read() as s:
+        assert (settings.get(s, "library_name"), settings.get(s, "postal_address")) == ("Eastwood Library", ADDRESS)
+    with db.write() as s:
+        settings.put(s, actor=staff["admin"], key="library_logo", value=tiny_png())
+    at = app(role="admin", page="pages/admin_settings.py").run()
+    assert len(at.get("image")) == 1  # the logo now
+    at.checkbox(key="setting-library_logo-remove").check()
+    at.button(key="FormSubmitter:settings-Save settings").click().run()
+    assert not at.exception and not at.error
+    with db.read() as s:
+        assert settings.branding(s).logo == ""
