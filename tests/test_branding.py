@@ -143,3 +143,15 @@ def test_the_settings_page_edits_the_name_and_address_and_shows_the_logo(app, db
     assert not at.exception and not at.error
     with db.read() as s:
         assert settings.branding(s).logo == ""
+
+
+def test_a_test_send_carries_the_logo_address_not_the_image_itself(db, staff, smtp):
+    brand(db, staff, logo=tiny_png())
+    with db.write() as s:
+        (pid,) = add_patrons(s, 1)
+        cid = drafts.compose(s, actor=staff["manager"], name="T", segment_id=add_segment(s, branches=["MAIN"]), topic="events", subject="Hi", body="Hello", holdout_pct=0).id
+    assert 'src="data:image/png' in drafts.preview(db, actor=staff["manager"], campaign_id=cid, patron_id=pid).html  # the frame's copy
+    drafts.send_test(db, actor=staff["manager"], campaign_id=cid, patron_id=pid)
+    html = smtp.messages[0].get_body(("html",)).get_content()
+    assert 'src="http://127.0.0.1:8501/branding/logo?v=' in html and "data:image" not in html
+    assert "12 Harbour Road" in smtp.messages[0].get_body(("plain",)).get_content()
