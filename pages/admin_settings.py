@@ -12,13 +12,21 @@ if message := st.session_state.pop("settings-done", None):
     st.success(message)
 
 with db.read() as session:
-    current = settings.get_all(session)
+    current, logo_now = settings.get_all(session), settings.branding(session).logo_image()
 
 with st.form("settings"):
     entered = {}
     for key, spec in settings.SPECS.items():
         label = key.replace("_", " ").capitalize()
-        if isinstance(spec.default, int):
+        if key == "library_logo":
+            if logo_now:
+                st.image(logo_now[0], caption="The logo now", width=160)
+            upload = st.file_uploader("Library logo (PNG, JPEG or GIF)", type=["png", "jpg", "jpeg", "gif"], help=spec.help, key="setting-library_logo")
+            remove = st.checkbox("Remove the logo", key="setting-library_logo-remove", disabled=not current[key])
+            entered[key] = upload.getvalue() if upload is not None else "" if remove else current[key]
+        elif key == "postal_address":
+            entered[key] = st.text_area("Postal address", value=str(current[key]), help=spec.help, height=100, key=f"setting-{key}")
+        elif isinstance(spec.default, int):
             entered[key] = st.number_input(label, value=int(current[key]), step=1, help=spec.help, key=f"setting-{key}")
         else:
             entered[key] = st.text_input(label, value=str(current[key]), help=spec.help, key=f"setting-{key}")

@@ -9,8 +9,10 @@ import pandas as pd
 import streamlit as st
 
 import ui
+from crmcore.admin import settings
 from crmcore.admin.permissions import Perm
-from crmcore.campaigns import drafts, results
+from crmcore.campaigns import drafts, results, saved_templates
+from crmcore.campaigns import templates
 from crmcore.campaigns.templates import MERGE_FIELDS
 from crmcore.library import consent
 
@@ -46,6 +48,12 @@ def forget_pending() -> None:
 def confirm_launch(campaign_id: int, name: str) -> None:
     with db.read() as session:
         plan = drafts.plan(session, actor=me, campaign_id=campaign_id)
+        postal_address = settings.branding(session).address
+    if not postal_address:
+        st.warning(
+            "The library has no postal address yet (Administration → Settings): anti-spam laws in many countries require one "
+            "at the foot of every message. You can launch without it, but an administrator should add it first."
+        )
     st.markdown(f"**{ui.md(name)}** goes to **{plan['recipients_about']:,}** patrons (about; the holdout is chosen at launch).")
     st.dataframe(
         pd.DataFrame(
@@ -81,6 +89,56 @@ def confirm_cancel(campaign_id: int) -> None:
             done(f"Cancelled: {stopped:,} messages will not be sent.", pick=campaign_id)
 
 
+def add_field(tag: str, target: str) -> None:
+    """An insert button's callback: the chosen merge field appended to the subject or the message."""
+    st.session_state[target] = templates.insert_field(st.session_state.get(target, ""), st.session_state[f"cmp-field-{tag}"])
+
+
+def load_template(tag: str, subject_key: str, body_key: str) -> None:
+    """The Load button's callback: the chosen saved template's subject and message put in the editor (saved with the draft)."""
+    chosen = st.session_state.get(f"cmp-template-{tag}")
+    try:
+        with db.read() as session:
+            row = saved_templates.get(session, actor=me, template_id=chosen)
+    except LookupError as exc:
+        st.session_state["cmp-template-error"] = str(exc)
+        return
+    st.session_state[subject_key], st.session_state[body_key] = row.subject, row.body
+    st.session_state["cmp-template-loaded"] = f"Loaded the template {row.name!r}: save the draft to keep it."
+
+
+def template_picker(tag: str, subject_key: str, body_key: str) -> None:
+    with db.read() as session:
+        saved = {t.id: t.name for t in saved_templates.list_templates(session, actor=me)}
+    if not saved:
+        st.caption("No saved templates yet: write a message below and save it as a template to use it again.")
+        return
+    pick_col, load_col = st.columns([5, 2], vertical_alignment="bottom")
+    pick_col.selectbox("Start from a saved template", list(saved), format_func=lambda i: saved[i], key=f"cmp-template-{tag}")
+    load_col.button("Load template", icon=":material/file_open:", on_click=load_template, args=(tag, subject_key, body_key), key=f"cmp-template-load-{tag}", width="stretch",
+                    help="Replaces the subject and the message in the editor.")
+    if error := st.session_state.pop("cmp-template-error", None):
+        st.error(error)
+    if loaded := st.session_state.pop("cmp-template-loaded", None):
+        st.success(loaded)
+
+
+def manage_templates() -> None:
+    with db.read() as session:
+        saved = saved_templates.list_templates(session, actor=me)
+    if not saved:
+        return
+    with st.expander(f"Saved templates ({len(saved)})"):
+        st.dataframe(pd.DataFrame([(t.name, t.subject, t.updated_at) for t in saved], columns=["name", "subject", "changed"]), hide_index=True)
+        names = {t.id: t.name for t in saved}
+        gone = st.selectbox("Template", list(names), format_func=lambda i: names[i], key="cmp-template-delete-pick")
+        if st.button("Delete template", icon=":material/delete:", key="cmp-template-delete", help="Campaigns started from it keep their own copy of the message."):
+            with ui.user_errors():
+                with db.write() as session:
+                    name = saved_templates.delete(session, actor=me, template_id=gone)
+                done(f"Template deleted: {name}.")
+
+
 def compose_form(campaign, segment_names: dict[int, str]) -> None:
     editable = campaign is None or campaign.status == "draft"
     tag = campaign.id if campaign else "new"  # widgets of their own per campaign
@@ -89,6 +147,12 @@ def compose_form(campaign, segment_names: dict[int, str]) -> None:
     seg_ids = list(segment_names)
     if not seg_ids:
         st.info("Save a segment first (Campaigns → Segments): a campaign goes to a segment.")
+    subject_key, body_key = f"cmp-subject-{tag}", f"cmp-body-{tag}"
+    # The editor's text lives in the session (not `value=`), so the insert buttons can add to it.
+    st.session_state.setdefault(subject_key, campaign.subject_template if campaign else "")
+    st.session_state.setdefault(body_key, campaign.body_template if campaign else "Dear {{ first_name }},\n\n")
+    if editable:
+        template_picker(tag, subject_key, body_key)
     with st.form(f"cmp-compose-{tag}"):
         name = st.text_input("Name", value=campaign.name if campaign else "", key=f"cmp-name-{tag}")
         segment = st.selectbox(
@@ -96,11 +160,27 @@ def compose_form(campaign, segment_names: dict[int, str]) -> None:
             index=seg_ids.index(campaign.segment_id) if campaign and campaign.segment_id in seg_ids else 0 if seg_ids else None,
         )
         topic = st.selectbox("Topic (patrons consent per topic)", consent.TOPICS, index=consent.TOPICS.index(campaign.topic) if campaign else 0, key=f"cmp-topic-{tag}")
-        subject = st.text_input("Subject", value=campaign.subject_template if campaign else "", key=f"cmp-subject-{tag}")
-        body = st.text_area("Message", value=campaign.body_template if campaign else "Dear {{ first_name }},\n\n", height=220, key=f"cmp-body-{tag}")
+        subject = st.text_input("Subject", key=subject_key)
+        body = st.text_area("Message", height=220, key=body_key)
+        field_col, body_col, subject_col = st.columns([3, 2, 2], vertical_alignment="bottom")
+        field_col.selectbox(
+            "Merge field", list(MERGE_FIELDS), format_func=lambda k: f"{k}: {MERGE_FIELDS[k]}", key=f"cmp-field-{tag}",
+            help="Filled in for each patron when the message is sent.",
+        )
+        body_col.form_submit_button("Insert in message", icon=":material/add:", disabled=not editable, on_click=add_field, args=(tag, body_key), width="stretch")
+        subject_col.form_submit_button("Insert in subject", icon=":material/add:", disabled=not editable, on_click=add_field, args=(tag, subject_key), width="stretch")
+        st.caption("A field is added at the end of the text (the editor cannot tell where the cursor is): move it where you want it.")
         holdout = st.number_input("Holdout (% of the audience sent nothing, to measure the effect)", 0.0, 50.0, campaign.holdout_pct if campaign else 10.0, 1.0, key=f"cmp-holdout-{tag}")
         saved = st.form_submit_button("Save draft", type="primary", disabled=not editable)
-    st.caption("Merge fields: " + "; ".join(f"`{{{{ {k} }}}}` {ui.md(v)}" for k, v in MERGE_FIELDS.items()))
+        with st.expander("Save this message as a template"):
+            template_name = st.text_input("Template name", key=f"cmp-template-name-{tag}", help="Saved: the subject and the message, to start other campaigns from.")
+            replace = st.checkbox("Replace a template of the same name", key=f"cmp-template-replace-{tag}")
+            keep = st.form_submit_button("Save as template", icon=":material/bookmark_add:")
+    if keep:
+        with ui.user_errors():
+            with db.write() as session:
+                row = saved_templates.save(session, actor=me, name=template_name, subject=subject, body=body, replace=replace)
+            done(f"Template saved: {row.name}.")
     if saved:
         with ui.user_errors():
             with db.write() as session:
@@ -121,8 +201,13 @@ def preview_tab(campaign) -> None:
     patron_id = st.selectbox("Preview for", list(labels), format_func=lambda i: labels[i], key="cmp-preview-patron")
     shown = drafts.preview(db, actor=me, campaign_id=campaign.id, patron_id=patron_id)  # audited: a patron's details
     st.text(f"Subject: {shown.subject}")
-    st.text(shown.text)
-    with st.expander("HTML part (source)"):
+    as_mail, as_text, as_source = st.tabs(["As a mail client shows it", "Text part", "HTML source"])
+    with as_mail:
+        # Its own origin (a data: address), no script, no request: see templates.preview_address.
+        st.iframe(templates.preview_address(shown.html), height=460)
+    with as_text:
+        st.text(shown.text)
+    with as_source:
         st.code(shown.html, language="html")
     if st.button("Send a test to me", key="cmp-test-send"):
         address = drafts.send_test(db, actor=me, campaign_id=campaign.id, patron_id=patron_id)
@@ -244,10 +329,12 @@ with ui.user_errors():
     current = None if picked == NEW else by_id[picked]
     if current is None:
         compose_form(None, segment_names)
+        manage_templates()
     else:
         tab_compose, tab_preview, tab_launch, tab_results = st.tabs(["Message", "Preview and test", "Launch", "Results"], key="cmp-tab", on_change="rerun")  # stays open across reruns
         with tab_compose:
             compose_form(current, segment_names)
+            manage_templates()
         with tab_preview, ui.user_errors():
             preview_tab(current)
         with tab_launch, ui.user_errors():

@@ -6,15 +6,21 @@ Opening the page changes nothing (mail scanners open links); only the buttons do
 import streamlit as st
 
 import ui
+from crmcore.admin import settings
 from crmcore.campaigns import preferences
 from crmcore.library import consent
 
 TOPIC_LABELS = {"events": "Events", "new_materials": "New materials", "newsletter": "Newsletter", "fundraising": "Fundraising", "services": "Library services"}
 CHANNEL_LABELS = {"email": "Email", "sms": "Text message", "phone": "Phone", "mail": "Post"}
 
-st.title("Your preferences")
-token = st.query_params.get("token")
 db = ui.db()
+with db.read() as session:
+    brand = settings.branding(session)
+if logo := brand.logo_image():
+    st.image(logo[0], width=160)  # from the database, served by this app (Streamlit's own media files)
+st.title("Your preferences")
+st.caption(ui.md(brand.name))
+token = st.query_params.get("token")
 if message := st.session_state.pop("pref-done", None):
     st.success(message)
 
@@ -45,3 +51,6 @@ with ui.user_errors():
             withdrawn = preferences.unsubscribe_all(session, token=token)
         st.session_state["pref-done"] = f"You are unsubscribed from everything ({withdrawn} consent(s) withdrawn)."
         st.rerun()
+
+st.divider()
+st.text("\n".join(line for line in [brand.name, *brand.address.splitlines()] if line))  # literal: the library's own words

@@ -26,7 +26,7 @@ def test_compose_a_draft_from_the_page(app, db):
     by_label(at.text_input, "Subject").input("Hello {{ first_name }}")
     by_label(at.text_area, "Message").input("Dear {{ first_name }},\n\nCome to {{ branch }}.")
     by_label(at.selectbox, "Topic (patrons consent per topic)").select("events")
-    at.button[0].click()
+    by_label(at.button, "Save draft").click()
     at = at.run()
     assert not at.exception and not at.error, [e.value for e in at.error]
     with db.read() as s:
@@ -42,7 +42,7 @@ def test_a_bad_template_is_refused_on_the_page_with_a_clear_message(app, db):
     by_label(at.text_input, "Name").input("Broken")
     by_label(at.text_input, "Subject").input("Hi")
     by_label(at.text_area, "Message").input("Dear {{ firstname }}")
-    at.button[0].click()
+    by_label(at.button, "Save draft").click()
     at = at.run()
     assert not at.exception
     assert any("'firstname' is undefined" in e.value for e in at.error)
@@ -214,3 +214,48 @@ def test_campaign_results_chart_conversion_by_day_with_its_summary_table_and_csv
     table = next(d.value for d in at.dataframe if "conversion %" in d.value.columns)
     assert len(table) == 20 and set(table["group"]) == {"Recipients", "Holdout"}
     assert any("cmp-by-day-csv" in b.proto.id for b in at.get("download_button"))
+
+
+def test_merge_fields_are_inserted_by_buttons_keeping_what_was_typed(app, db):
+    with db.write() as s:
+        add_segment(s, branches=["MAIN"], name="Main branch")
+    at = app(role="manager", page="pages/campaigns.py").run()
+    by_label(at.text_input, "Name").input("Fields")
+    by_label(at.text_input, "Subject").input("News from")
+    by_label(at.text_area, "Message").input("Dear {{ first_name }},\n\nSee you at")
+    by_label(at.selectbox, "Merge field").select("branch")
+    by_label(at.button, "Insert in message").click()
+    at = at.run()
+    assert not at.exception and not at.error
+    assert by_label(at.text_area, "Message").value == "Dear {{ first_name }},\n\nSee you at {{ branch }}"
+    by_label(at.button, "Insert in subject").click()
+    at = at.run()
+    assert by_label(at.text_input, "Subject").value == "News from {{ branch }}"
+    with db.read() as s:
+        assert s.scalar(select(func.count()).select_from(Campaign)) == 0  # inserting saves nothing
+    by_label(at.button, "Save draft").click()
+    at = at.run()
+    assert not at.exception and not at.error
+    with db.read() as s:
+        (campaign,) = s.scalars(select(Campaign)).all()
+    assert (campaign.subject_template, campaign.body_template) == ("News from {{ branch }}", "Dear {{ first_name }},\n\nSee you at {{ branch }}")
+
+
+def test_the_preview_shows_the_html_part_in_a_sandboxed_frame_and_the_text_part(app, db, staff):
+    import base64
+
+    with db.write() as s:
+        add_patrons(s, 2)
+        seg = add_segment(s, branches=["MAIN"], name="Main branch")
+        cid = drafts.compose(s, actor=staff["manager"], name="Look", segment_id=seg, topic="events", subject="Hi {{ first_name }}", body="Dear {{ first_name }},\n\n<script>alert(1)</script> at {{ branch }}", holdout_pct=0).id
+    at = app(role="manager", page="pages/campaigns.py").run()
+    at.selectbox(key="cmp-pick").select(cid)
+    at = at.run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    (frame,) = [e for e in at.get("iframe")]
+    src = frame.proto.src
+    assert src.startswith("data:text/html;charset=utf-8;base64,")
+    document = base64.b64decode(src.split(",", 1)[1]).decode("utf-8")
+    assert "Content-Security-Policy" in document and "default-src 'none'" in document
+    assert "<p>Dear Pat0,</p>" in document and "&lt;script&gt;" in document and "<script>" not in document
+    assert any("Dear Pat0," in t.value and "Change what you receive" in t.value for t in at.text)

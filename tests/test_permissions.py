@@ -13,7 +13,7 @@ from sqlalchemy import select
 from crmcore import kpis
 from crmcore.admin import auth, branches, settings
 from crmcore.admin.permissions import ROLE_PERMISSIONS, Perm, PermissionDenied, Role, allowed
-from crmcore.campaigns import drafts, inbound, outbox, results, segments, sending
+from crmcore.campaigns import drafts, inbound, outbox, results, saved_templates, segments, sending
 from crmcore.imports import mapping as import_mapping
 from crmcore.kpis import circulation
 from crmcore.imports import runner as import_runner
@@ -26,6 +26,15 @@ from tests.campaign_fixtures import case_campaign, read_missing_outbox_message, 
 from tests.outreach_records import contact_id, interaction_id, org_id, task_id
 from tests.privacy_records import patron_id
 from tests.segment_records import segment_id
+
+def saved_template_id(session) -> int:
+    from crmcore.models import SavedTemplate
+
+    row = SavedTemplate(name="A template", subject="Hi", body="Hello {{ first_name }}")
+    session.add(row)
+    session.flush()
+    return row.id
+
 
 def new_branch_id(session) -> int:
     from crmcore.models import Branch
@@ -105,6 +114,10 @@ CASES: list[tuple[str, Perm, Callable]] = [
     ("campaigns.drafts.list_campaigns", Perm.COMPOSE_CAMPAIGNS, lambda s, a: drafts.list_campaigns(s, actor=a)),
     ("campaigns.drafts.segment_choices", Perm.COMPOSE_CAMPAIGNS, lambda s, a: drafts.segment_choices(s, actor=a)),
     ("campaigns.drafts.compose", Perm.COMPOSE_CAMPAIGNS, lambda s, a: drafts.compose(s, actor=a, name="C", segment_id=segment_id(s), topic="events", subject="Hi", body="Hello")),
+    ("campaigns.saved_templates.save", Perm.COMPOSE_CAMPAIGNS, lambda s, a: saved_templates.save(s, actor=a, name="Autumn", subject="Hi", body="Hello")),
+    ("campaigns.saved_templates.list_templates", Perm.COMPOSE_CAMPAIGNS, lambda s, a: saved_templates.list_templates(s, actor=a)),
+    ("campaigns.saved_templates.get", Perm.COMPOSE_CAMPAIGNS, lambda s, a: saved_templates.get(s, actor=a, template_id=saved_template_id(s))),
+    ("campaigns.saved_templates.delete", Perm.COMPOSE_CAMPAIGNS, lambda s, a: saved_templates.delete(s, actor=a, template_id=saved_template_id(s))),
     ("campaigns.drafts.sample_patrons", Perm.COMPOSE_CAMPAIGNS, lambda s, a: drafts.sample_patrons(s, actor=a, campaign_id=case_campaign(s)[0])),
     ("campaigns.drafts.plan", Perm.LAUNCH_CAMPAIGNS, lambda s, a: drafts.plan(s, actor=a, campaign_id=case_campaign(s)[0])),
     ("campaigns.drafts.launch", Perm.LAUNCH_CAMPAIGNS, lambda s, a: drafts.launch(s, actor=a, campaign_id=case_campaign(s)[0])),

@@ -131,3 +131,25 @@ def test_checking_a_template_never_holds_the_write_lock(db, staff):
         other.close()
     assert errors == []
     assert locked == 0 and took >= 1
+
+
+def test_a_merge_field_is_appended_after_a_space_or_on_a_fresh_line_and_unknown_ones_refused():
+    from crmcore.campaigns.templates import insert_field
+
+    assert insert_field("See you at", "branch") == "See you at {{ branch }}"
+    assert insert_field("Dear\n", "first_name") == "Dear\n{{ first_name }}"
+    assert insert_field("", "library_name") == "{{ library_name }}"
+    with pytest.raises(ValueError, match="no merge field 'email'"):
+        insert_field("x", "email")
+
+
+def test_the_preview_address_carries_the_part_unchanged_under_a_policy_forbidding_scripts_and_requests():
+    import base64
+
+    from crmcore.campaigns.templates import PREVIEW_POLICY, SAMPLE_CONTEXT, preview_address, render
+
+    page = render(subject="Hi", body="Dear {{ first_name }}, <img src=https://evil.test/x>", context=SAMPLE_CONTEXT).html
+    document = base64.b64decode(preview_address(page).split(",", 1)[1]).decode()
+    assert document.replace(f'<meta http-equiv="Content-Security-Policy" content="{PREVIEW_POLICY}">', "") == page
+    assert document.index("Content-Security-Policy") < document.index("<body>")
+    assert "&lt;img src=https://evil.test/x&gt;" in document and "script-src" not in PREVIEW_POLICY and "default-src 'none'" in PREVIEW_POLICY

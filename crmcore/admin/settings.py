@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import json
 import os
@@ -58,6 +60,48 @@ def _default_zone() -> str:
         return _time_zone(os.environ.get("TZ", "").lstrip(":"))
     except ValueError:
         return "UTC"
+def _text(most: int, *, required: bool, lines: bool = False) -> Callable[[Any], str]:
+    def check(value: Any) -> str:
+        text = "" if value is None else str(value)
+        text = "\n".join(" ".join(line.split()) for line in text.splitlines() if line.strip()) if lines else " ".join(text.split())
+        if required and not text:
+            raise ValueError("must not be empty")
+        if len(text) > most:
+            raise ValueError(f"at most {most} characters, not {len(text):,}")
+        return text
+
+    return check
+
+
+LOGO_MAX_BYTES = 200_000
+_IMAGE_KINDS = {b"\x89PNG\r\n\x1a\n": "image/png", b"\xff\xd8\xff": "image/jpeg", b"GIF87a": "image/gif", b"GIF89a": "image/gif"}
+
+
+def _image_kind(data: bytes) -> str | None:
+    return next((kind for magic, kind in _IMAGE_KINDS.items() if data.startswith(magic)), None)
+
+
+def _logo(value: Any) -> str:
+    """A logo as a data: address (stored in the database, served by the app itself); bytes of an upload or
+    a data: address; "" removes it."""
+    if value in (None, "", b""):
+        return ""
+    if isinstance(value, str):
+        head, _, encoded = value.partition(",")
+        if not head.startswith("data:image/") or not head.endswith(";base64"):
+            raise ValueError("must be an image file (PNG, JPEG or GIF)")
+        try:
+            value = base64.b64decode(encoded, validate=True)
+        except (binascii.Error, ValueError):
+            raise ValueError("the image is damaged (not base64)") from None
+    if not isinstance(value, (bytes, bytearray)):
+        raise ValueError("must be an image file (PNG, JPEG or GIF)")
+    kind = _image_kind(bytes(value))
+    if kind is None:
+        raise ValueError("must be a PNG, JPEG or GIF image (this file is none of them)")
+    if len(value) > LOGO_MAX_BYTES:
+        raise ValueError(f"the image is {len(value):,} bytes; at most {LOGO_MAX_BYTES:,}")
+    return f"data:{kind};base64," + base64.b64encode(bytes(value)).decode("ascii")
 
 
 SPECS: dict[str, SettingSpec] = {
@@ -74,7 +118,32 @@ SPECS: dict[str, SettingSpec] = {
     "backup_keep": SettingSpec(7, "How many daily backups the worker keeps.", _int_between(1, 365)),
     "session_idle_hours": SettingSpec(8, "Staff who do nothing for this many hours are signed out.", _int_between(1, 72)),
     "time_zone": SettingSpec(_default_zone(), "The library's time zone (e.g. Europe/London): times are shown and typed in it, stored in UTC.", _time_zone),
+    "library_name": SettingSpec("The library", "The library's name, at the top and foot of every message and on the preference page.", _text(120, required=True)),
+    "postal_address": SettingSpec(
+        "", "The library's postal address, at the foot of every message (anti-spam laws in many countries require one).", _text(300, required=False, lines=True)
+    ),
+    "library_logo": SettingSpec("", "The library's logo (PNG, JPEG or GIF, at most 200 KB), at the top of every message and of the preference page.", _logo),
 }
+
+
+@dataclass(frozen=True)
+class Branding:
+    name: str
+    address: str
+    logo: str  # a data: address, or ""
+
+    def logo_image(self) -> tuple[bytes, str] | None:
+        """(bytes, content type) of the logo, or None."""
+        if not self.logo:
+            return None
+        head, _, encoded = self.logo.partition(",")
+        return base64.b64decode(encoded), head[5:].split(";")[0]
+
+
+def branding(session: Session) -> Branding:
+    """The library's name, postal address and logo, as every message and the preference page show them."""
+    values = {key: get(session, key) for key in ("library_name", "postal_address", "library_logo")}
+    return Branding(name=values["library_name"], address=values["postal_address"], logo=values["library_logo"])
 
 
 def get(session: Session, key: str) -> Any:
@@ -115,5 +184,6 @@ def put(session: Session, *, actor: Actor, key: str, value: Any) -> Any:
         row = Setting(key=key, value=clean)
     row.value, row.updated_at, row.updated_by_id = clean, utcnow(), actor.id
     session.add(row)
-    audit.record(session, actor=actor, action="setting.change", entity="setting", entity_id=key, detail={"old": old, "new": clean})
+    shown = (lambda v: f"an image of {len(v) * 3 // 4:,} bytes" if v else "none") if key == "library_logo" else (lambda v: v)  # noqa: E731
+    audit.record(session, actor=actor, action="setting.change", entity="setting", entity_id=key, detail={"old": shown(old), "new": shown(clean)})
     return clean

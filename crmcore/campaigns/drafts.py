@@ -122,15 +122,19 @@ def sample_patrons(session: Session, *, actor: Actor, campaign_id: int, limit: i
     return [(i, f"{first or ''} {last or ''} (#{i})".strip()) for i, first, last in rows]
 
 
-def preview(db: Database, *, actor: Actor, campaign_id: int, patron_id: int) -> Rendered:
+def preview(db: Database, *, actor: Actor, campaign_id: int, patron_id: int, in_frame: bool = True) -> Rendered:
     """The message as one patron would get it (audited: it shows their personal details). Filled in
-    between a read and the audit's short write, never inside a write transaction."""
+    between a read and the audit's short write, never inside a write transaction. `in_frame`: for the
+    preview frame, which requests nothing (the logo itself in the message, not its address)."""
     require(actor, Perm.COMPOSE_CAMPAIGNS)
     with db.read() as session:
         campaign = get(session, campaign_id)
         context = sending.contexts_for(session, [patron_id]).get(patron_id)
+        logo = settings.branding(session).logo
     if context is None:
         raise LookupError(f"There is no patron {patron_id}.")
+    if in_frame and context["library_logo_url"]:
+        context["library_logo_url"] = logo
     shown = templates.render(subject=campaign.subject_template, body=campaign.body_template, context=context)
     with db.write() as session:
         audit.record(session, actor=actor, action="campaign.preview", entity="patron", entity_id=patron_id, detail={"campaign": campaign_id})
@@ -139,7 +143,7 @@ def preview(db: Database, *, actor: Actor, campaign_id: int, patron_id: int) -> 
 
 def send_test(db: Database, *, actor: Actor, campaign_id: int, patron_id: int) -> str:
     """Send the preview for `patron_id` to the staff member's own address; returns that address."""
-    rendered = preview(db, actor=actor, campaign_id=campaign_id, patron_id=patron_id)
+    rendered = preview(db, actor=actor, campaign_id=campaign_id, patron_id=patron_id, in_frame=False)
     with db.read() as session:
         staff = session.get(StaffUser, actor.id) if actor.id is not None else None
         if staff is None or not staff.email:

@@ -10,6 +10,7 @@ With no SMTP server configured, messages are written to the outbox as .eml files
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import socket
@@ -65,7 +66,12 @@ def contexts_for(session: Session, patron_ids: list[int]) -> dict[int, dict[str,
     """Merge fields (with signed preference links) for these patrons."""
     base = public_url(session)
     token = preference_tokens.maker()
-    return templates.contexts(session, patron_ids, preference_url=lambda pid: f"{base}/preferences?token={token(pid)}")
+    brand = settings.branding(session)
+    # The logo as a picture on the library's own server (mail clients block data: images); its digest in the
+    # address, so a new logo is never an old one from a cache.
+    logo_url = f"{base}/branding/logo?v={hashlib.blake2b(brand.logo.encode(), digest_size=6).hexdigest()}" if brand.logo else ""
+    branding = {"library_name": brand.name, "library_address": brand.address, "library_logo_url": logo_url}
+    return templates.contexts(session, patron_ids, preference_url=lambda pid: f"{base}/preferences?token={token(pid)}", branding=branding)
 
 
 def message_id(campaign_id: int, patron_id: int) -> str:

@@ -7,6 +7,7 @@ patron name or imported value can ever become markup.
 
 from __future__ import annotations
 
+import base64
 import contextvars
 import html
 import time
@@ -43,7 +44,11 @@ MERGE_FIELDS = {
     "card_expires": "the card's expiry date, e.g. 31 March 2027 (empty if unknown)",
     "patron_type": "the patron type from the ILS, e.g. adult",
     "preferences_url": "the patron's own link to change what they receive",
+    "library_name": "the library's name (Administration → Settings)",
 }
+
+# Not merge fields staff type, but in every context: what `render` puts at the top and foot of every message.
+BRANDING_FIELDS = ("library_name", "library_address", "library_logo_url")
 
 SAMPLE_CONTEXT = {
     "first_name": "Alex",
@@ -51,6 +56,9 @@ SAMPLE_CONTEXT = {
     "card_expires": "31 March 2027",
     "patron_type": "adult",
     "preferences_url": "https://library.example/preferences?token=sample",
+    "library_name": "Central Library",
+    "library_address": "1 Main Street\nSpringfield 12345",
+    "library_logo_url": "",
 }
 
 
@@ -344,13 +352,23 @@ def render(*, subject: str, body: str, context: dict[str, Any]) -> Rendered:
     text = _render(_TEXT, body, context, part="Body")
     body_html = _paragraphs(_render(_HTML, body, context, part="Body"))
     url = html.escape(str(context.get("preferences_url", "")), quote=True)
+    name, address = str(context.get("library_name") or ""), str(context.get("library_address") or "")
+    logo = str(context.get("library_logo_url") or "")
+    top = ""
+    if logo:
+        top = f'<p><img src="{html.escape(logo, quote=True)}" alt="{html.escape(name, quote=True)}" style="max-height:80px;max-width:100%"></p>\n'
+    elif name:
+        top = f'<p style="font-size:large"><strong>{html.escape(name)}</strong></p>\n'
+    signed = "<br>\n".join(html.escape(line) for line in [name, *address.splitlines()] if line)
     page = (
         '<!DOCTYPE html>\n<html><head><meta charset="utf-8"></head><body>\n'
-        f"{body_html}\n"
-        f'<hr><p style="font-size:small"><a href="{url}">Change what you receive or unsubscribe</a></p>\n'
+        f"{top}{body_html}\n<hr>\n"
+        + (f'<p style="font-size:small">{signed}</p>\n' if signed else "")
+        + f'<p style="font-size:small"><a href="{url}">Change what you receive or unsubscribe</a></p>\n'
         "</body></html>\n"
     )
-    footer = f"\n\n--\nChange what you receive or unsubscribe: {context.get('preferences_url', '')}\n"
+    postal = "".join(f"{line}\n" for line in [name, *address.splitlines()] if line)
+    footer = f"\n\n--\n{postal}Change what you receive or unsubscribe: {context.get('preferences_url', '')}\n"
     return Rendered(subject=subject_text, text=text.rstrip() + footer, html=page)
 
 
@@ -374,12 +392,39 @@ def _checked(subject: str, body: str) -> None:
     render(subject=subject, body=body, context=SAMPLE_CONTEXT)
 
 
+# What a preview frame may do: show the message's own markup and inline styles, images only from data:
+# addresses, nothing else (no script, no form, no request to any server, this one or another).
+PREVIEW_POLICY = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; form-action 'none'; base-uri 'none'"
+
+
+def insert_field(text: str, name: str) -> str:
+    """`text` with the merge field `name` appended (Streamlit's editor reports no cursor position): on the
+    same line after a space, or at the start of a new line when the text ends with one."""
+    if name not in MERGE_FIELDS:
+        raise ValueError(f"There is no merge field {name!r}; the fields are: {', '.join(MERGE_FIELDS)}.")
+    field_text = f"{{{{ {name} }}}}"
+    if not text or text.endswith(("\n", " ")):
+        return text + field_text
+    return f"{text} {field_text}"
+
+
+def preview_address(page: str) -> str:
+    """A message's HTML part as a data: address for a preview frame, as a mail client would show it. The
+    part is escaped already (`render`: staff text and merge values alike); the frame's own policy on top
+    forbids scripts and any request, and a data: address gives it an origin of its own, not the app's."""
+    policy = f'<meta http-equiv="Content-Security-Policy" content="{PREVIEW_POLICY}">'
+    head = page.find("<head>")
+    document = page[: head + 6] + policy + page[head + 6 :] if head >= 0 else policy + page
+    return "data:text/html;charset=utf-8;base64," + base64.b64encode(document.encode("utf-8")).decode("ascii")
+
+
 def _long_date(value: date | None) -> str:
     return f"{value.day} {value:%B %Y}" if value else ""
 
 
-def contexts(session: Session, patron_ids: list[int], *, preference_url: Any) -> dict[int, dict[str, Any]]:
-    """Merge fields for each patron; `preference_url(patron_id)` gives their signed link."""
+def contexts(session: Session, patron_ids: list[int], *, preference_url: Any, branding: dict[str, str] | None = None) -> dict[int, dict[str, Any]]:
+    """Merge fields for each patron; `preference_url(patron_id)` gives their signed link; `branding` the
+    BRANDING_FIELDS every message carries."""
     if not patron_ids:
         return {}
     rows = session.execute(
@@ -394,6 +439,8 @@ def contexts(session: Session, patron_ids: list[int], *, preference_url: Any) ->
             "card_expires": _long_date(expires),
             "patron_type": ptype or "",
             "preferences_url": preference_url(pid),
+            **dict.fromkeys(BRANDING_FIELDS, ""),
+            **(branding or {}),
         }
         for pid, first, expires, ptype, branch in rows
     }

@@ -96,3 +96,16 @@ class Bounce(SQLModel, table=True):
     hard: bool
     at: datetime = Field(default_factory=utcnow)
     message_id: Optional[int] = Field(default=None, foreign_key="message.id")
+
+
+class SavedTemplate(SQLModel, table=True):
+    """A message staff saved by name (subject and body with merge fields), to start new campaigns from."""
+
+    __tablename__ = "saved_template"
+    id: Optional[int] = Field(default=None, primary_key=True)
+    name: str = Field(unique=True, max_length=120)
+    subject: str = Field(max_length=300)
+    body: str = Field(sa_type=Text)
+    created_by_id: Optional[int] = Field(default=None, foreign_key="staff_user.id")
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)

@@ -15,7 +15,7 @@ from starlette.responses import HTMLResponse, PlainTextResponse, RedirectRespons
 from starlette.routing import Route
 
 from crmcore import db as database
-from crmcore.admin import sessions
+from crmcore.admin import sessions, settings
 from crmcore.campaigns import unsubscribe
 from crmcore.outreach import calendar
 from crmcore.privacy import downloads
@@ -43,12 +43,20 @@ async def unsubscribe_page(request: Request) -> Response:
         with _db().read() as session:
             return unsubscribe.subject(session, token)
 
+    footer = await run_in_threadpool(_footer)
     try:
         found = await run_in_threadpool(look)
     except ValueError as exc:
-        return HTMLResponse(page("Unsubscribe", str(exc)), status_code=400, headers=NO_STORE)
+        return HTMLResponse(page("Unsubscribe", str(exc), footer=footer), status_code=400, headers=NO_STORE)
     form = (f"/unsubscribe/{token}", {"List-Unsubscribe": "One-Click", "from": "page"}, "Unsubscribe")
-    return HTMLResponse(page("Unsubscribe", f"Stop {found.described} from the library?", form=form), headers=NO_STORE)
+    return HTMLResponse(page("Unsubscribe", f"Stop {found.described} from the library?", form=form, footer=footer), headers=NO_STORE)
+
+
+def _footer() -> list[str]:
+    """The library's name and postal address, as at the foot of its messages."""
+    with _db().read() as session:
+        brand = settings.branding(session)
+    return [line for line in [brand.name, *brand.address.splitlines()] if line]
 
 
 async def unsubscribe_now(request: Request) -> Response:
@@ -67,7 +75,7 @@ async def unsubscribe_now(request: Request) -> Response:
         return _plain(400, str(exc))
     if fields.get("from") == "page":
         return HTMLResponse(page("Unsubscribed", f"You will get no more {found.described} from the library.",
-                                 "You can change this at any time from the preferences link in any of our messages."), headers=NO_STORE)
+                                 "You can change this at any time from the preferences link in any of our messages.", footer=await run_in_threadpool(_footer)), headers=NO_STORE)
     return _plain(200, "Unsubscribed.")
 
 
@@ -152,6 +160,20 @@ async def health(request: Request) -> Response:
     return _plain(200, "ok")
 
 
+async def logo(request: Request) -> Response:
+    """GET /branding/logo: the library's logo (Administration → Settings), as messages and pages show it."""
+
+    def look() -> tuple[bytes, str] | None:
+        with _db().read() as session:
+            return settings.branding(session).logo_image()
+
+    found = await run_in_threadpool(look)
+    if found is None:
+        return _plain(404, "The library has no logo.")
+    data, kind = found
+    return Response(data, media_type=kind, headers={"Cache-Control": "public, max-age=86400", "X-Content-Type-Options": "nosniff"})
+
+
 def routes() -> list[Route]:
     return [
         Route("/unsubscribe/{token}", unsubscribe_page, methods=["GET"]),
@@ -159,5 +181,6 @@ def routes() -> list[Route]:
         Route("/calendars/{token}.ics", calendar_feed, methods=["GET"]),
         Route("/downloads/{token}", download, methods=["GET"]),
         Route("/session/{ticket}", session_cookie, methods=["GET"]),
+        Route("/branding/logo", logo, methods=["GET"]),
         Route("/healthz", health, methods=["GET"]),
     ]
