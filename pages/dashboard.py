@@ -87,12 +87,12 @@ def _chart_footer(chart: kpis.Chart, key: str) -> None:
 
 def _table(frame: pd.DataFrame) -> None:
     # Suppressed columns mix numbers and "<k": shown as text so the table keeps both.
-    st.dataframe(frame.apply(lambda c: c.map(str) if c.dtype == object else c), hide_index=True, width="stretch")
+    ui.table(frame.apply(lambda c: c.map(str) if c.dtype == object else c), hide_index=True, width="stretch")
 
 
 def _plot(figure) -> None:
     figure.update_layout(margin=dict(l=10, r=10, t=30, b=10), height=340)
-    st.plotly_chart(figure, width="stretch")
+    st.plotly_chart(ui.plain_figure(figure), width="stretch")
 
 
 def _trends(board: kpis.Dashboard) -> None:
@@ -283,7 +283,7 @@ def _campaigns(actor) -> None:
         "Conversion: share of patrons with any library activity in the days after the campaign went out, recipients "
         "against the holdout (sent nothing). Lift in percentage points with its 95 % confidence interval. No tracking pixels."
     )
-    st.dataframe(pd.DataFrame(rows).astype("string").fillna("–"), hide_index=True)
+    ui.table(pd.DataFrame(rows).astype("string").fillna("–"), hide_index=True)
 
 
 def _circulation(actor) -> None:

@@ -42,7 +42,7 @@ if params:
             st.write("No patron matches.")
         else:
             st.caption(f"Patrons {offset + 1}–{offset + len(rows)}" + (" (more on the next page)" if result["more"] else ""))
-            st.dataframe(pd.DataFrame(rows).drop(columns="id"), hide_index=True, width="stretch")
+            ui.table(pd.DataFrame(rows).drop(columns="id"), hide_index=True, width="stretch")
             nav = st.columns([1, 1, 4])
             if offset and nav[0].button("Previous page", icon=":material/chevron_left:"):
                 st.session_state["patron_offset"] = max(0, offset - PAGE_SIZE)
@@ -75,7 +75,7 @@ if patron_id is not None:
         right.dataframe(matrix, width="stretch")
         st.markdown("**Activity by month** (from the monthly rollups; no titles are ever kept)")
         if record["activity"]:
-            st.dataframe(pd.DataFrame(record["activity"]), hide_index=True, width="stretch")
+            ui.table(pd.DataFrame(record["activity"]), hide_index=True, width="stretch")
         else:
             st.write("No activity recorded in the last 24 months.")
         if actor.can(Perm.VIEW_PII) and not record["erased"]:
@@ -100,6 +100,6 @@ if patron_id is not None:
             st.success("The patron's choice is recorded.")
         with st.expander(f"Consent history ({len(record['consent_history'])} records)"):
             if record["consent_history"]:
-                st.dataframe(pd.DataFrame(record["consent_history"]), hide_index=True, width="stretch")
+                ui.table(pd.DataFrame(record["consent_history"]), hide_index=True, width="stretch")
             else:
                 st.write("No consent recorded: this patron receives no messages.")

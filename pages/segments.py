@@ -94,7 +94,7 @@ with ui.user_errors():
         st.metric("Matching patrons", f"{live_count(db.url, rules_json, me):,}")
         st.caption(ui.md(tree.describe(rules)))
         if st.toggle("Show a sample of matching patrons", key="seg-show-sample"):
-            st.dataframe(live_sample(db.url, rules_json, me), hide_index=True, width="stretch")
+            ui.table(live_sample(db.url, rules_json, me), hide_index=True, width="stretch")
 
     with st.form("seg-save", clear_on_submit=False):
         editable = current is not None and not current.is_preset
@@ -130,7 +130,7 @@ with ui.user_errors():
                     done("Segment deleted.")
 
     st.subheader("Saved segments")
-    st.dataframe(
+    ui.table(
         pd.DataFrame(
             [{"Name": s.name, "Preset": s.is_preset, "Rules": tree.describe(s.rules), "Description": s.description, "Updated": s.updated_at} for s in saved]
         ),
