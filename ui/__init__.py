@@ -173,12 +173,20 @@ def refresh_after_write() -> None:
     st.cache_data.clear()
 
 
-_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$&])")
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$&:@])")
+
+
+# Streamlit's markdown links bare addresses (http://…, www.…, name@host.…) after escapes are read, so a
+# backslash cannot stop it and shows inside the link: an invisible word joiner breaks the pattern instead.
+_AUTOLINK = re.compile(r"(?i)(?<=[a-z]):(?=//)|(?<=\bwww)(?=\.)|(?<=\w)@(?=\w)")
+WORD_JOINER = "\u2060"
 
 
 def md(text: object) -> str:
-    """User- or import-supplied text made inert for st.markdown (no links, HTML or formatting)."""
-    return _MD_SPECIAL.sub(r"\\\1", "" if text is None else str(text))
+    """User- or import-supplied text made inert for st.markdown (no links, HTML or formatting): it shows
+    exactly as typed, with no backslash in sight."""
+    plain = _AUTOLINK.sub(lambda m: m.group(0) + WORD_JOINER if m.group(0) else WORD_JOINER, "" if text is None else str(text))
+    return _MD_SPECIAL.sub(r"\\\1", plain)
 
 
 def table(data, **kwargs) -> None:
