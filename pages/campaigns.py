@@ -125,7 +125,7 @@ def preview_tab(campaign) -> None:
         st.code(shown.html, language="html")
     if st.button("Send a test to me", key="cmp-test-send"):
         address = drafts.send_test(db, actor=me, campaign_id=campaign.id, patron_id=patron_id)
-        st.success(f"Test sent to {address}.")
+        st.success(f"Test sent to {ui.md(address)}.")
 
 
 def launch_tab(campaign) -> None:

@@ -150,3 +150,16 @@ def test_every_setting_kind_topic_and_state_has_a_plain_label():
         assert set(names) == set(found) and not [v for v in found.values() if "_" in v]
     assert [labels.plural(n, "interaction") for n in (0, 1, 4)] == ["0 interactions", "1 interaction", "4 interactions"]
     assert labels.column("registered_per_1000") == "registered per 1,000 residents" and labels.column("job_title") == "job title"
+
+
+def test_segment_descriptions_name_zones_branches_kinds_and_states_in_plain_words():
+    from crmcore.campaigns.rules import tree
+
+    rules = {"all": [{"field": "zone", "op": "in", "value": ["Z1"]}, {"field": "branch", "op": "not_in", "value": ["CEN"]},
+                     {"field": "activity_count", "op": ">=", "value": 2, "kind": "digital_loan", "days": 90},
+                     {"field": "lifecycle", "op": "in", "value": ["at_risk"]},
+                     {"field": "consent", "op": "granted", "channel": "email", "topic": "new_materials"}]}
+    shown = tree.describe(rules, {"zone": [("Z1", "Eastwood")], "branch": [("CEN", "Central Library")]})
+    assert "Eastwood" in shown and "Central Library" in shown and "Z1" not in shown and "CEN" not in shown
+    assert "digital loan" in shown and "at risk" in shown and "new materials" in shown
+    assert not SNAKE.findall(shown), shown

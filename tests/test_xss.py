@@ -281,3 +281,19 @@ def test_a_line_break_inside_a_cell_cannot_start_a_row_with_a_formula():
     rows = list(csv.reader(io.StringIO(exports.to_csv(frame).decode("utf-8-sig"), newline="")))
     assert len(rows) == 3 and [r[1] for r in rows[1:]] == ["1", "2"]
     assert not any(cell.startswith(exports.FORMULA_STARTS) for row in rows for cell in row)
+
+
+def test_an_opened_segment_named_with_a_link_shows_it_as_text(app, db, staff):
+    """The segment's own heading (and its description) once it is opened from the list."""
+    with db.write() as s:
+        segment = Segment(name="[xss12](http://evil.example) Seniors", description="xss13 www.evil.example", rules={"all": []})
+        s.add(segment)
+        s.flush()
+        segment_id = segment.id
+    at = app(role="manager", page="pages/segments.py").run()
+    at.selectbox(key="seg-pick").set_value(segment_id).run()
+    at.button(key="seg-open").click().run()
+    assert not at.exception
+    texts = [(k, t) for k, t, _h in markdown_strings(at) if "xss12" in t or "xss13" in t]
+    assert {k for k, _t in texts} >= {"subheader", "caption"}, texts
+    assert [t for _k, t in texts if unsafe(t)] == []
