@@ -17,7 +17,7 @@ with db.read() as session:
 with st.form("settings"):
     entered = {}
     for key, spec in settings.SPECS.items():
-        label = key.replace("_", " ").capitalize()
+        label = settings.LABELS[key]
         if key == "library_logo":
             if logo_now:
                 st.image(logo_now[0], caption="The logo now", width=160)
@@ -88,4 +88,4 @@ smtp = {
     "CRM_SMTP_STARTTLS": config.get("CRM_SMTP_STARTTLS") or "(default)",
     "CRM_MAIL_FROM": config.get("CRM_MAIL_FROM") or "(not set)",
 }
-st.dataframe(pd.DataFrame({"setting": list(smtp), "value": list(smtp.values())}), hide_index=True, width="stretch")
+ui.table(pd.DataFrame({"setting": list(smtp), "value": list(smtp.values())}), hide_index=True, width="stretch")

@@ -28,7 +28,7 @@ with ui.user_errors():
         {"username": u.username, "name": u.display_name, "email": u.email, "role": u.role, "active": u.is_active, "locked until": u.locked_until, "last sign-in": u.last_login_at}
         for u in users
     ]
-    st.dataframe(pd.DataFrame(table), hide_index=True, width="stretch")
+    ui.table(pd.DataFrame(table), hide_index=True, width="stretch")
 
     with st.expander("Add a staff account", icon=":material/person_add:"):
         with st.form("staff-create"):
@@ -74,4 +74,4 @@ with ui.user_errors():
 st.subheader("What each role may do")
 st.caption("The permission matrix is part of the code (crmcore/admin/permissions.py), shown here read-only.")
 matrix = pd.DataFrame({role.value: [perm in ROLE_PERMISSIONS[role] for perm in Perm] for role in Role}, index=[p.value.replace("_", " ") for p in Perm])
-st.dataframe(matrix, width="stretch")
+ui.table(matrix, width="stretch")

@@ -25,7 +25,7 @@ with ui.user_errors():
     with db.read() as session:
         entries = audit.search(session, actor=me, **filters)
     st.caption(f"{len(entries):,} entries (newest first; at most {audit.MAX_ROWS:,})")
-    st.dataframe(ui.local_frame(entries, "at"), hide_index=True, width="stretch")  # in the library's time zone
+    ui.table(ui.local_frame(entries, "at"), hide_index=True, width="stretch")  # in the library's time zone
 
     def export() -> bytes:
         # Runs only when the button is clicked, so that only a real export is audited.

@@ -10,7 +10,7 @@ from crmcore.admin import backup, restore
 
 st.title("Backup and restore")
 st.caption(
-    "Backups are taken while Liaison runs (SQLite online backup, or pg_dump on PostgreSQL); the worker takes one a day. "
+    "Backups are taken while Liaison runs (SQLite online backup, or PostgreSQL's own dump tool); the worker takes one a day. "
     "Each backup is verified before it counts. A restore accepts only a file holding exactly what Liaison's migrations create "
     "(no trigger, view, missing or extra table), whole and consistent; it is migrated and checked apart, and the current "
     "database is backed up before it is replaced."
@@ -60,7 +60,7 @@ with ui.user_errors():
                 "taken": [ui.local(datetime.fromtimestamp(f["modified"], timezone.utc)) for f in files],
             }
         )
-        st.dataframe(table, hide_index=True, width="stretch")
+        ui.table(table, hide_index=True, width="stretch")
         chosen = st.selectbox("Backup", [f["name"] for f in files], key="backup-choice")
         restore_col, download_col = st.columns(2)
         if restore_col.button("Restore the chosen backup…", key="backup-restore-listed"):

@@ -55,7 +55,7 @@ def confirm_launch(campaign_id: int, name: str) -> None:
             "at the foot of every message. You can launch without it, but an administrator should add it first."
         )
     st.markdown(f"**{ui.md(name)}** goes to **{plan['recipients_about']:,}** patrons (about; the holdout is chosen at launch).")
-    st.dataframe(
+    ui.table(
         pd.DataFrame(
             [("In the segment", plan["audience"])]
             + [(f"Excluded: {EXCLUSION_LABELS[k]}", v) for k, v in plan["excluded"].items()]
@@ -159,7 +159,7 @@ def compose_form(campaign, segment_names: dict[int, str]) -> None:
             "Segment", seg_ids, format_func=lambda i: segment_names[i], key=f"cmp-segment-{tag}",
             index=seg_ids.index(campaign.segment_id) if campaign and campaign.segment_id in seg_ids else 0 if seg_ids else None,
         )
-        topic = st.selectbox("Topic (patrons consent per topic)", consent.TOPICS, index=consent.TOPICS.index(campaign.topic) if campaign else 0, key=f"cmp-topic-{tag}")
+        topic = st.selectbox("Topic (patrons consent per topic)", consent.TOPICS, index=consent.TOPICS.index(campaign.topic) if campaign else 0, format_func=lambda t: consent.TOPIC_LABELS[t].capitalize(), key=f"cmp-topic-{tag}")
         subject = st.text_input("Subject", key=subject_key)
         body = st.text_area("Message", height=220, key=body_key)
         field_col, body_col, subject_col = st.columns([3, 2, 2], vertical_alignment="bottom")
@@ -211,7 +211,7 @@ def preview_tab(campaign) -> None:
         st.code(shown.html, language="html")
     if st.button("Send a test to me", key="cmp-test-send"):
         address = drafts.send_test(db, actor=me, campaign_id=campaign.id, patron_id=patron_id)
-        st.success(f"Test sent to {address}.")
+        st.success(f"Test sent to {ui.md(address)}.")
 
 
 def launch_tab(campaign) -> None:
@@ -221,7 +221,7 @@ def launch_tab(campaign) -> None:
                  + (f", scheduled for {ui.local(datetime.fromisoformat(s['scheduled_at']))}" if s.get("scheduled_at") else "") + ".")
         rows = [("In the segment", s["audience"])] + [(f"Excluded: {EXCLUSION_LABELS[k]}", v) for k, v in s["excluded"].items()]
         rows += [("Held out", s["holdout"]), ("Messages queued", s["recipients"])]
-        st.dataframe(pd.DataFrame(rows, columns=["", "patrons"]), hide_index=True)
+        ui.table(pd.DataFrame(rows, columns=["", "patrons"]), hide_index=True)
     if not me.can(Perm.LAUNCH_CAMPAIGNS):
         st.info("Launching needs a manager or an administrator.")
         return
@@ -277,7 +277,7 @@ def results_tab(campaign) -> None:
         st.caption(f"Still queued: {r['queued']:,} · skipped at send time (consent gone): {r['skipped']:,} · cancelled: {r['cancelled']:,}")
     if r["failure_reasons"]:
         st.caption("Failed, and why:")
-        st.dataframe(pd.DataFrame(sorted(r["failure_reasons"].items(), key=lambda kv: -kv[1]), columns=["reason", "messages"]), hide_index=True)
+        ui.table(pd.DataFrame(sorted(r["failure_reasons"].items(), key=lambda kv: -kv[1]), columns=["reason", "messages"]), hide_index=True)
     if r["queued"]:
         ui.sending_paused()
     if r["unknown"]:
@@ -295,7 +295,7 @@ def results_tab(campaign) -> None:
         ("Recipients", r["recipients_n"], r["recipients_converted"], pct(r["recipients_rate"])),
         ("Holdout", r["holdout_n"], r["holdout_converted"], pct(r["holdout_rate"])),
     ]
-    st.dataframe(pd.DataFrame(table, columns=["group", "patrons", "active", "conversion"]), hide_index=True)
+    ui.table(pd.DataFrame(table, columns=["group", "patrons", "active", "conversion"]), hide_index=True)
     _conversion_chart(campaign, r)
     if "lift" in r:
         st.metric("Lift (percentage points)", f"{100 * r['lift']:+.1f}", help="Recipients' conversion minus the holdout's.")
@@ -310,7 +310,7 @@ with ui.user_errors():
         all_campaigns = drafts.list_campaigns(session, actor=me)
         segment_names = drafts.segment_choices(session, actor=me)
     if all_campaigns:
-        st.dataframe(
+        ui.table(
             pd.DataFrame(
                 [(c.id, c.name, c.status, c.topic, segment_names.get(c.segment_id, ""), c.launched_at, c.scheduled_at) for c in all_campaigns],
                 columns=["id", "name", "status", "topic", "segment", "launched", "send time"],

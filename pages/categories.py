@@ -30,7 +30,7 @@ with ui.user_errors():
         names = [t.name for t in terms if t.group == group]
         with column:
             st.subheader(f"{label} ({len(names)})")
-            st.dataframe(pd.DataFrame({"term": names}), hide_index=True, width="stretch", height=300)
+            ui.table(pd.DataFrame({"term": names}), hide_index=True, width="stretch", height=300)
 
     groups = list(categories.GROUPS)
     left, right = st.columns(2)

@@ -29,7 +29,7 @@ show_archived = archived.checkbox("Archived too", key="contact-archived")
 
 with db.read() as session:
     rows = contacts.list_contacts(session, actor=actor, search=term, tag=tag_filter, include_archived=show_archived)
-st.dataframe(rows, hide_index=True, column_order=["name", "organization", "job_title", "email", "phone", "patron", "archived"], width="stretch")
+ui.table(rows, hide_index=True, column_order=["name", "organization", "job_title", "email", "phone", "patron", "archived"], width="stretch")
 
 
 def contact_fields(current: dict, prefix: str) -> dict:

@@ -89,12 +89,12 @@ def _chart_footer(chart: kpis.Chart, key: str) -> None:
 
 def _table(frame: pd.DataFrame) -> None:
     # Suppressed columns mix numbers and "<k": shown as text so the table keeps both.
-    st.dataframe(frame.apply(lambda c: c.map(str) if c.dtype == object else c), hide_index=True, width="stretch")
+    ui.table(frame.apply(lambda c: c.map(str) if c.dtype == object else c), hide_index=True, width="stretch")
 
 
 def _plot(figure) -> None:
     figure.update_layout(margin=dict(l=10, r=10, t=30, b=10), height=340)
-    st.plotly_chart(figure, width="stretch")
+    st.plotly_chart(ui.plain_figure(figure), width="stretch")
 
 
 def _trends(board: kpis.Dashboard) -> None:
@@ -286,7 +286,7 @@ def _campaigns(actor) -> None:
         "against the holdout (sent nothing). Lift in percentage points with its 95 % confidence interval. No tracking pixels."
     )
     frame = pd.DataFrame(rows).astype("string").fillna("–")
-    st.dataframe(frame, hide_index=True)
+    ui.table(frame, hide_index=True)
     ui.download_buttons(frame, name="dashboard-campaigns", key="dl-campaigns")
 
 

@@ -48,12 +48,12 @@ def end_uploads() -> None:
 
 def show_summary(summary) -> None:
     (st.info if summary.dry_run else st.success)(ui.md(summary.describe()))
-    st.dataframe([summary.counts()], hide_index=True)
+    ui.table([summary.counts()], hide_index=True)
     if summary.rejected:
         st.warning(f"{len(summary.rejected):,} rows were rejected. The error file lists each one's line, field and reason.")
         ui.personal_download("Download error file (CSV)", file_name=f"{Path(summary.file_name).stem}-errors.csv", content_type="text/csv",
                              make=summary.errors_csv, key="errors-csv")  # rejected rows may hold names and addresses
-        st.dataframe(summary.errors_frame().head(200), hide_index=True)
+        ui.table(summary.errors_frame().head(200), hide_index=True)
 
 
 kind = st.selectbox("What are you importing?", list(imports.KIND_LABELS), format_func=imports.KIND_LABELS.get, key="import-kind")
@@ -89,7 +89,7 @@ if uploaded is not None:
         shown = mappings.mapped_columns(chosen)
         if shown:
             st.caption("The mapped columns only: the others are never read.")
-            st.dataframe(imports.first_rows(path, inspection.format, columns=shown), hide_index=True)
+            ui.table(imports.first_rows(path, inspection.format, columns=shown), hide_index=True)
         else:
             st.caption("Map a column to see its first rows.")
 
@@ -128,4 +128,4 @@ if "import-summary" in st.session_state:
 st.subheader("Recent imports")
 with ui.user_errors(), database.read() as session:
     runs = pd.DataFrame(imports.recent_runs(session, actor=actor))
-    st.dataframe(ui.local_frame(runs), hide_index=True)  # times in the library's time zone
+    ui.table(ui.local_frame(runs), hide_index=True)  # times in the library's time zone

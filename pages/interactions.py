@@ -5,6 +5,7 @@ from datetime import date, time, timedelta
 import streamlit as st
 
 import ui
+from crmcore import labels
 from crmcore.admin.permissions import Perm
 from crmcore.outreach import interactions, organizations, tasks
 from crmcore.outreach.kinds import KINDS
@@ -39,8 +40,8 @@ with db.read() as session:
     )
 frame = interactions.export_frame(rows)
 frame["when"] = [ui.local(r["when"]) for r in rows]  # the library's time, with its zone
-st.caption(f"{len(rows):,} interactions · {int(frame['cards_issued'].sum()):,} cards issued · {int(frame['signups'].sum()):,} sign-ups")
-st.dataframe(frame, hide_index=True, width="stretch", column_config={"id": st.column_config.NumberColumn("#", width="small")})
+st.caption(f"{labels.plural(len(rows), 'interaction')} · {labels.plural(int(frame['cards_issued'].sum()), 'card')} issued · {labels.plural(int(frame['signups'].sum()), 'sign-up')}")
+ui.table(frame, hide_index=True, width="stretch", column_config={"id": st.column_config.NumberColumn("#", width="small")})
 ui.download_buttons(frame, name="interactions", key="ix-export", xlsx=True, personal=True)  # notes and names of people
 
 if not actor.can(Perm.EDIT_OUTREACH) or not rows:

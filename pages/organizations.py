@@ -28,7 +28,7 @@ show_archived = archived.checkbox("Archived too", key="org-archived")
 
 with db.read() as session:
     rows = organizations.list_organizations(session, actor=actor, search=term, tag=tag_filter, include_archived=show_archived)
-st.dataframe(rows, hide_index=True, column_order=["name", "sector", "email", "phone", "partner", "tags", "archived"], width="stretch")
+ui.table(rows, hide_index=True, column_order=["name", "sector", "email", "phone", "partner", "tags", "archived"], width="stretch")
 
 if can_edit:
     with st.expander("New organization", icon=":material/add_business:"):
@@ -76,7 +76,7 @@ timeline_tab, people_tab, edit_tab = st.tabs(["Timeline", f"People ({len(people)
 with timeline_tab:
     widgets.timeline(history)
 with people_tab:
-    st.dataframe(people, hide_index=True, column_order=["name", "job_title", "email", "phone", "patron", "archived"], width="stretch")
+    ui.table(people, hide_index=True, column_order=["name", "job_title", "email", "phone", "patron", "archived"], width="stretch")
 with edit_tab:
     if not can_edit:
         st.caption("Your role may view organizations but not change them.")

@@ -43,7 +43,7 @@ if params:
         else:
             st.caption(f"Patrons {offset + 1}–{offset + len(rows)}" + (" (more on the next page)" if result["more"] else ""))
             st.caption("Click a row to open the patron's profile.")
-            picked = st.dataframe(pd.DataFrame(rows).drop(columns="id"), hide_index=True, width="stretch",
+            picked = ui.table(pd.DataFrame(rows).drop(columns="id"), hide_index=True, width="stretch",
                                   on_select="rerun", selection_mode="single-row", key=f"patron-rows-{offset}")
             if picked.selection.rows:
                 st.session_state["patron_open"] = rows[picked.selection.rows[0]]["id"]
@@ -79,7 +79,7 @@ if patron_id is not None:
         right.dataframe(matrix, width="stretch")
         st.markdown("**Activity by month** (from the monthly rollups; no titles are ever kept)")
         if record["activity"]:
-            st.dataframe(pd.DataFrame(record["activity"]), hide_index=True, width="stretch")
+            ui.table(pd.DataFrame(record["activity"]), hide_index=True, width="stretch")
         else:
             st.write("No activity recorded in the last 24 months.")
         if actor.can(Perm.VIEW_PII) and not record["erased"]:
@@ -104,6 +104,6 @@ if patron_id is not None:
             st.success("The patron's choice is recorded.")
         with st.expander(f"Consent history ({len(record['consent_history'])} records)"):
             if record["consent_history"]:
-                st.dataframe(pd.DataFrame(record["consent_history"]), hide_index=True, width="stretch")
+                ui.table(pd.DataFrame(record["consent_history"]), hide_index=True, width="stretch")
             else:
                 st.write("No consent recorded: this patron receives no messages.")

@@ -6,11 +6,12 @@ Opening the page changes nothing (mail scanners open links); only the buttons do
 import streamlit as st
 
 import ui
+from crmcore import labels
 from crmcore.admin import settings
 from crmcore.campaigns import preferences
 from crmcore.library import consent
 
-TOPIC_LABELS = {"events": "Events", "new_materials": "New materials", "newsletter": "Newsletter", "fundraising": "Fundraising", "services": "Library services"}
+TOPIC_LABELS = {t: label.capitalize() for t, label in consent.TOPIC_LABELS.items()}
 CHANNEL_LABELS = {"email": "Email", "sms": "Text message", "phone": "Phone", "mail": "Post"}
 
 db = ui.db()
@@ -49,7 +50,7 @@ with ui.user_errors():
     if st.button("Unsubscribe from everything", key="pref-unsubscribe"):
         with db.write() as session:
             withdrawn = preferences.unsubscribe_all(session, token=token)
-        st.session_state["pref-done"] = f"You are unsubscribed from everything ({withdrawn} consent(s) withdrawn)."
+        st.session_state["pref-done"] = f"You are unsubscribed from everything ({labels.plural(withdrawn, 'consent')} withdrawn)."
         st.rerun()
 
 st.divider()

@@ -47,7 +47,7 @@ with ui.user_errors():
         if not found:
             st.info("No patron matches.")
         else:
-            st.dataframe(pd.DataFrame(found), hide_index=True, width="stretch")
+            ui.table(pd.DataFrame(found), hide_index=True, width="stretch")
             labels = {p["id"]: f"{p['ils_id']} (id {p['id']})" for p in found}
             patron_id = st.selectbox("Patron", list(labels), format_func=labels.get, key="privacy-patron")
             chosen = next(p for p in found if p["id"] == patron_id)

@@ -72,7 +72,7 @@ with ui.user_errors():
 
     current = by_id.get(st.session_state.get(LOADED))
     if current is not None:
-        st.subheader(current.name)
+        st.subheader(ui.md(current.name))
         if current.description:
             st.caption(ui.md(current.description))
     choices = builder_choices(db.url, me)
@@ -92,9 +92,9 @@ with ui.user_errors():
     else:
         rules_json = json.dumps(rules, sort_keys=True)
         st.metric("Matching patrons", f"{live_count(db.url, rules_json, me):,}")
-        st.caption(ui.md(tree.describe(rules)))
+        st.caption(ui.md(tree.describe(rules, choices)))
         if st.toggle("Show a sample of matching patrons", key="seg-show-sample"):
-            st.dataframe(live_sample(db.url, rules_json, me), hide_index=True, width="stretch")
+            ui.table(live_sample(db.url, rules_json, me), hide_index=True, width="stretch")
 
     with st.form("seg-save", clear_on_submit=False):
         editable = current is not None and not current.is_preset
@@ -130,9 +130,9 @@ with ui.user_errors():
                     done("Segment deleted.")
 
     st.subheader("Saved segments")
-    st.dataframe(
+    ui.table(
         pd.DataFrame(
-            [{"Name": s.name, "Preset": s.is_preset, "Rules": tree.describe(s.rules), "Description": s.description, "Updated": s.updated_at} for s in saved]
+            [{"Name": s.name, "Preset": s.is_preset, "Rules": tree.describe(s.rules, choices), "Description": s.description, "Updated": s.updated_at} for s in saved]
         ),
         hide_index=True,
         width="stretch",

@@ -22,7 +22,7 @@ with ui.user_errors():
         st.caption(f"{queue['waiting']:,} messages wait to go out.")
     if failed:
         with st.expander(f"Messages that failed ({len(failed):,}{'+' if len(failed) == 200 else ''})"):
-            st.dataframe(pd.DataFrame(failed)[["campaign", "patron", "reason"]], hide_index=True)
+            ui.table(pd.DataFrame(failed)[["campaign", "patron", "reason"]], hide_index=True)
 
 with ui.user_errors():
     with db.write() as session:  # the list shows patrons' addresses: audited
@@ -30,7 +30,7 @@ with ui.user_errors():
     if not entries:
         st.info("The outbox is empty.")
     else:
-        st.dataframe(
+        ui.table(
             pd.DataFrame([(ui.local(e.written_at), e.to, e.subject, e.name) for e in entries], columns=["written", "to", "subject", "file"]),
             hide_index=True,
         )
@@ -54,7 +54,7 @@ st.caption("Unsubscribes by mail, bounces and complaints reaching the inbound li
 with ui.user_errors():
     with db.read() as session:
         inbound_mail = inbound.recent(session, actor=me)
-    st.dataframe([{inbound.KIND_LABELS[k]: n for k, n in inbound_mail["counts"].items()}], hide_index=True)
+    ui.table([{inbound.KIND_LABELS[k]: n for k, n in inbound_mail["counts"].items()}], hide_index=True)
     for item in inbound_mail["review"]:
         with st.container(border=True):
             st.text(f"{ui.local(item['received_at'])} · {item['subject'] or '(no subject)'} · {item['outcome']}")

@@ -62,7 +62,7 @@ def test_settings_page_saves_valid_values_and_refuses_bad_ones_saving_none(app, 
     at.number_input(key="setting-retention_months").set_value(24)
     at.number_input(key="setting-small_cell_k").set_value(1)  # below the minimum
     at.button(key="FormSubmitter:settings-Save settings").click().run()
-    assert "Setting small_cell_k: must be between 2 and 100" in at.error[0].value
+    assert "Smallest group shown: must be between 2 and 100" in at.error[0].value
     with db.read() as s:
         assert s.execute(select(func.count()).select_from(Setting)).scalar() == 0
     at.number_input(key="setting-small_cell_k").set_value(7)
@@ -82,7 +82,7 @@ def test_every_setting_is_validated(db, staff):
             try:
                 settings.put(s, actor=staff["admin"], key=key, value=value)
             except ValueError as exc:
-                assert key in str(exc)
+                assert settings.LABELS[key] in str(exc)  # the setting named as the page names it
             else:
                 raise AssertionError(f"{key}={value!r} was accepted")
 
@@ -97,9 +97,9 @@ def test_audit_log_page_filters_by_staff_action_and_date(app, db, staff):
     assert len(at.dataframe[0].value) == 2
     at.selectbox(key="audit-staff").select("manager").run()
     frame = at.dataframe[0].value
-    assert list(frame["action"]) == ["campaign.launch"] and list(frame["entity_id"]) == ["1"]
+    assert list(frame["action"]) == ["campaign.launch"] and list(frame["record"]) == ["1"]
     at.date_input(key="audit-dates").set_value((date.today() - timedelta(days=120), date.today())).run()
-    assert list(at.dataframe[0].value["entity_id"]) == ["1", "2"]
+    assert list(at.dataframe[0].value["record"]) == ["1", "2"]
     at.selectbox(key="audit-action").select("setting.change").run()
     assert len(at.dataframe[0].value) == 0
     assert not at.get("download_button")  # the log names staff and patrons: no Streamlit media URL for it

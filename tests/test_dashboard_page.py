@@ -82,8 +82,8 @@ def test_a_zone_filter_narrows_the_cards_and_small_zones_are_suppressed(app, lib
     zones = at.dataframe[0].value.set_index("name")  # the penetration table comes first
     assert zones.loc["South", "registered"] == "<5" and zones.loc["South", "active"] == "<5"
     # South alone hidden could be recovered from the total (49) minus North and East: East is hidden too.
-    assert zones.loc["East", ["registered", "active", "registered_per_1000"]].tolist() == ["<5", "<5", "<5"]
-    assert zones.loc["North", ["registered", "active", "registered_per_1000"]].tolist() == ["40", "30", "20.0"]
+    assert zones.loc["East", ["registered", "active", "registered per 1,000 residents"]].tolist() == ["<5", "<5", "<5"]
+    assert zones.loc["North", ["registered", "active", "registered per 1,000 residents"]].tolist() == ["40", "30", "20.0"]
     zone_filter = next(m for m in at.multiselect if m.label == "Zone")
     zone_filter.set_value([library["north"]]).run()
     assert not at.exception
@@ -172,7 +172,7 @@ def test_the_programs_section_shows_the_imported_programs_for_the_period_chosen(
     frames = [df.value for df in at.dataframe]
     by_month = next(f for f in frames if "online" in f.columns and "month" in f.columns)
     assert by_month["attendees"].sum() == table["attendees"].sum() and by_month["sessions"].sum() == 78
-    by_zone = next(f for f in frames if "attendees_per_1000" in f.columns)
+    by_zone = next(f for f in frames if "attendees per 1,000 residents" in f.columns)
     assert by_zone["attendees"].sum() == table["attendees"].sum()
     labels = [f for f in frames if "label" in f.columns]
     assert {"Seniors", "Parents", "Teens", "Tweens"} <= set(labels[1]["label"]) and "Crafts" in set(labels[0]["label"])

@@ -295,7 +295,7 @@ def launch_campaign(page, name: str, segment: str, subject: str) -> None:
     open_page(page, "Campaigns")
     page.get_by_role("textbox", name="Name").fill(name)
     choose(page, "Segment", segment)
-    choose(page, "Topic (patrons consent per topic)", "newsletter")
+    choose(page, "Topic (patrons consent per topic)", "Newsletter")  # the topic by its label
     page.get_by_role("textbox", name="Subject").fill(subject)
     page.get_by_role("textbox", name="Message").fill("Dear {{ first_name }},\n\nThe summer reading club starts in June.")
     holdout = page.get_by_role("spinbutton", name=re.compile("Holdout"))

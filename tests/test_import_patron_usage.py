@@ -289,10 +289,10 @@ def test_the_profile_and_the_access_export_show_the_usage_fields(db, staff):
 @pytest.mark.parametrize(
     ("rule", "message"),
     [
-        ({"field": "lifetime_checkouts", "op": ">=", "value": -1}, "rule all[0].value: Lifetime checkouts (ILS total): enter a number between 0 and 1000000."),
+        ({"field": "lifetime_checkouts", "op": ">=", "value": -1}, "Condition 1, Lifetime checkouts (ILS total): enter a number between 0 and 1000000."),
         ({"field": "lifetime_renewals", "op": "between", "value": [5, 2_000_000]}, "Lifetime renewals (ILS total): enter a number between 0 and 1000000."),
-        ({"field": "lifetime_checkouts", "op": ">=", "value": "10"}, "rule all[0].value: must be a whole number, not '10'."),
-        ({"field": "resident", "op": "is", "value": "yes"}, "rule all[0].value: must be true or false, not 'yes'."),
+        ({"field": "lifetime_checkouts", "op": ">=", "value": "10"}, "Condition 1, Lifetime checkouts (ILS total): must be a whole number, not '10'."),
+        ({"field": "resident", "op": "is", "value": "yes"}, "Condition 1, Resident of the service area: must be true or false, not 'yes'."),
         ({"field": "lifetime_checkouts", "op": "in", "value": [1]}, "'in' is not an operator of lifetime_checkouts"),
     ],
 )

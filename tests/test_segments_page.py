@@ -25,13 +25,13 @@ def test_build_a_rule_see_the_count_change_and_save(db, app):
     assert metric(at) == "5"  # every patron but the erased one
 
     button(at, "Add condition").click().run()
-    assert "Not complete yet" in at.warning[0].value and "rule all[0].value" in at.warning[0].value
+    assert "Not complete yet" in at.warning[0].value and "Condition 1, Zone: choose at least one value" in at.warning[0].value
     at.multiselect(key=next(m.key for m in at.multiselect if m.label == "Values")).select("Z1").run()
     assert not at.warning and metric(at) == "3"
 
     # A nested group: Z1 and any of (has an email).
     button(at, "Add group").click().run()
-    assert "rule all[1].any: the group is empty" in at.warning[0].value
+    assert "Group 2: the group is empty" in at.warning[0].value
     group_add = [b for b in at.button if b.label == "Add condition"]
     assert len(group_add) == 2
     group_add[0].click().run()  # the group's own button comes first

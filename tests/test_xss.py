@@ -58,6 +58,8 @@ PAYLOADS = [
     "&lt;script&gt;alert('xss6')&lt;/script&gt; &#60;b&#62;xss6",
     "<svg onload=alert('xss7')>",
     "**xss8 bold** _em_ `code` <b>xss8</b>",
+    "[xss10](http://evil.example)",  # Streamlit links the bare address inside even when the brackets are escaped
+    "xss11 at http://evil.example/x, www.evil.example or xss11@evil.example",
 ]
 FORMULAS = ['=HYPERLINK("http://evil.test","fx1")', "+fx2+1", "-fx3-1", "@SUM(fx4)", "\tfx5", "\rfx6"]
 # Raw (unescaped) forms that must never reach markdown: an HTML tag, an entity, a link or image, formatting.
@@ -67,6 +69,11 @@ DANGEROUS = [
     re.compile(r"(?<!\\)\]\((?i:javascript|https?):"),
     re.compile(r"(?<!\\)!\[xss"),
     re.compile(r"(?<!\\)\*\*xss8"),
+    # Bare addresses GitHub-flavoured markdown links by itself, after reading escapes (so a backslash
+    # cannot stop it and shows inside the link): only a word joiner breaking the pattern does.
+    re.compile(r"(?i)\b(https?|ftp)\\?:(\\?/){2}"),
+    re.compile(r"(?i)\bwww\\?\."),
+    re.compile(r"[\w.+-]\\?@[\w-]"),
 ]
 
 
@@ -147,6 +154,30 @@ def markdown_strings(at) -> list[tuple[str, str, bool]]:
     return found
 
 
+def plain_strings(at) -> list[tuple[str, str]]:
+    """(element type, text) shown as plain text, never read as markdown: options of select boxes, st.text,
+    metric values. An escaped payload here shows its backslashes."""
+    found = []
+
+    def walk(node):
+        kind = getattr(node, "type", "")
+        proto = getattr(node, "proto", None)
+        if kind in ("selectbox", "multiselect", "select_slider") and proto is not None:
+            found.extend((f"{kind}.option", str(o)) for o in proto.options)
+        if kind == "text" and proto is not None:
+            found.append((kind, str(proto.body)))
+        if kind == "metric" and proto is not None:
+            found.append(("metric.value", str(proto.body)))
+        for child in getattr(node, "children", {}).values():
+            walk(child)
+
+    walk(at._tree)
+    return found
+
+
+STRAY_BACKSLASH = re.compile(r"\\[!-/:-@\[-`{-~]")
+
+
 def unsafe(text: str) -> list[str]:
     return [p.pattern for p in DANGEROUS if p.search(text)]
 
@@ -179,8 +210,19 @@ def test_no_payload_reaches_markdown_unescaped_and_downloads_are_neutralised(app
             problems.append(f"{kind} with unsafe_allow_html holds user text: {text[:80]!r}")
         elif "xss" in text and unsafe(text):
             problems.append(f"{kind}: {unsafe(text)} in {text[:120]!r}")
+    for kind, text in plain_strings(at):
+        if "xss" in text and STRAY_BACKSLASH.search(text):
+            problems.append(f"{kind} shows the backslashes of markdown escapes: {text[:120]!r}")
     assert problems == [], "\n".join(problems)
     assert [f for d in downloads for f in formula_cells(d)] == []
+
+
+@pytest.mark.parametrize("text", [*PAYLOADS, "[link](http://evil.example)", "Friends of the Library #3 (est. 1998) - a_b & c!", "e-mail: info@friends.example"])
+def test_escaped_text_reads_exactly_as_typed(text):
+    """What markdown shows of ui.md(text) (each escape read, the invisible word joiners unseen) is the text
+    itself: no stray backslash, nothing lost."""
+    shown = re.sub(r"\\([!-/:-@\[-`{-~])", r"\1", ui.md(text)).replace(ui.WORD_JOINER, "")
+    assert shown == text
 
 
 def test_the_corpus_is_caught_when_not_escaped():
@@ -239,3 +281,19 @@ def test_a_line_break_inside_a_cell_cannot_start_a_row_with_a_formula():
     rows = list(csv.reader(io.StringIO(exports.to_csv(frame).decode("utf-8-sig"), newline="")))
     assert len(rows) == 3 and [r[1] for r in rows[1:]] == ["1", "2"]
     assert not any(cell.startswith(exports.FORMULA_STARTS) for row in rows for cell in row)
+
+
+def test_an_opened_segment_named_with_a_link_shows_it_as_text(app, db, staff):
+    """The segment's own heading (and its description) once it is opened from the list."""
+    with db.write() as s:
+        segment = Segment(name="[xss12](http://evil.example) Seniors", description="xss13 www.evil.example", rules={"all": []})
+        s.add(segment)
+        s.flush()
+        segment_id = segment.id
+    at = app(role="manager", page="pages/segments.py").run()
+    at.selectbox(key="seg-pick").set_value(segment_id).run()
+    at.button(key="seg-open").click().run()
+    assert not at.exception
+    texts = [(k, t) for k, t, _h in markdown_strings(at) if "xss12" in t or "xss13" in t]
+    assert {k for k, _t in texts} >= {"subheader", "caption"}, texts
+    assert [t for _k, t in texts if unsafe(t)] == []

@@ -16,7 +16,7 @@ import pandas as pd
 import streamlit as st
 from sqlalchemy.exc import OperationalError
 
-from crmcore import exports
+from crmcore import exports, labels
 from crmcore.admin import auth, config, sessions, settings
 from crmcore.admin.permissions import Actor, Perm, PermissionDenied
 from crmcore.campaigns import sending
@@ -207,12 +207,53 @@ def refresh_after_write() -> None:
     st.cache_data.clear()
 
 
-_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$&])")
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$&:@])")
+
+
+# Streamlit's markdown links bare addresses (http://…, www.…, name@host.…) after escapes are read, so a
+# backslash cannot stop it and shows inside the link: an invisible word joiner breaks the pattern instead.
+_AUTOLINK = re.compile(r"(?i)(?<=[a-z]):(?=//)|(?<=\bwww)(?=\.)|(?<=\w)@(?=\w)")
+WORD_JOINER = "\u2060"
 
 
 def md(text: object) -> str:
-    """User- or import-supplied text made inert for st.markdown (no links, HTML or formatting)."""
-    return _MD_SPECIAL.sub(r"\\\1", "" if text is None else str(text))
+    """User- or import-supplied text made inert for st.markdown (no links, HTML or formatting): it shows
+    exactly as typed, with no backslash in sight."""
+    plain = _AUTOLINK.sub(lambda m: m.group(0) + WORD_JOINER if m.group(0) else WORD_JOINER, "" if text is None else str(text))
+    return _MD_SPECIAL.sub(r"\\\1", plain)
+
+
+def table(data, **kwargs):
+    """st.dataframe with plain column names and plain kinds, topics and states (crmcore.labels);
+    `column_order` and `column_config` may name the columns as the data does."""
+    frame = labels.frame(data if isinstance(data, pd.DataFrame) else pd.DataFrame(data))
+    if kwargs.get("column_order"):
+        kwargs["column_order"] = [labels.column(c) for c in kwargs["column_order"]]
+    if kwargs.get("column_config"):
+        kwargs["column_config"] = {labels.column(c): v for c, v in kwargs["column_config"].items()}
+    return st.dataframe(frame, **kwargs)  # a selection, when on_select asks for one
+
+
+def plain_figure(figure):
+    """A Plotly figure with plain axis and legend titles and series names (crmcore.labels)."""
+    layout = figure.layout
+    for axis in ("xaxis", "yaxis"):
+        title = getattr(layout, axis).title.text
+        if title:
+            getattr(layout, axis).title.text = labels.AXIS_LABELS.get(title) or labels.column(title)
+    if layout.legend.title.text:
+        layout.legend.title.text = labels.AXIS_LABELS.get(layout.legend.title.text) or labels.column(layout.legend.title.text)
+    if layout.coloraxis.colorbar.title.text:
+        layout.coloraxis.colorbar.title.text = labels.column(layout.coloraxis.colorbar.title.text)
+    for trace in figure.data:
+        if isinstance(getattr(trace, "name", None), str):
+            trace.name = str(labels.value(trace.name)) if trace.name in labels.VALUE_LABELS else labels.column(trace.name)
+        if isinstance(getattr(trace, "legendgroup", None), str):
+            trace.legendgroup = str(labels.value(trace.legendgroup)) if trace.legendgroup in labels.VALUE_LABELS else labels.column(trace.legendgroup)
+        template = getattr(trace, "hovertemplate", None)
+        if isinstance(template, str):
+            trace.hovertemplate = re.sub(r"(^|<br>)([a-z][a-z0-9_]*)=", lambda m: m.group(1) + (labels.AXIS_LABELS.get(m.group(2)) or labels.column(m.group(2))) + "=", template)
+    return figure
 
 
 def count(n: int, thing: str) -> str:

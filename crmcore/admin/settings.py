@@ -146,6 +146,23 @@ def branding(session: Session) -> Branding:
     return Branding(name=values["library_name"], address=values["postal_address"], logo=values["library_logo"])
 
 
+# What the Settings page calls each setting (and what its messages say).
+LABELS = {
+    "retention_months": "Months of raw activity kept",
+    "small_cell_k": "Smallest group shown",
+    "frequency_cap_per_7_days": "Messages per patron in 7 days, at most",
+    "conversion_window_days": "Days a recipient has to convert",
+    "public_url": "Public address",
+    "send_rate_per_minute": "Messages sent per minute, at most",
+    "backup_keep": "Daily backups kept",
+    "session_idle_hours": "Hours before an idle sign-out",
+    "time_zone": "Time zone",
+    "library_name": "Library name",
+    "postal_address": "Postal address",
+    "library_logo": "Library logo",
+}
+
+
 def get(session: Session, key: str) -> Any:
     """The current value of a setting, or its default."""
     spec = SPECS[key]
@@ -177,7 +194,7 @@ def put(session: Session, *, actor: Actor, key: str, value: Any) -> Any:
     try:
         clean = SPECS[key].check(value)
     except ValueError as exc:
-        raise ValueError(f"Setting {key}: {exc}.") from None
+        raise ValueError(f"{LABELS[key]}: {exc}.") from None
     row = session.get(Setting, key)
     old = None if row is None else row.value
     if row is None:

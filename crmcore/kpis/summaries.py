@@ -25,6 +25,9 @@ from crmcore.models import ActivityMonthly, DashActivity, DashCohort, DashFlow, 
 # Lifecycle states, in display order; 0 (not yet registered) appears only as the origin of flows.
 STATES = ("unregistered", "new_active", "new_inactive", "regular", "occasional", "at_risk", "lapsed")
 ACTIVE_STATES = ("new_active", "regular", "occasional", "at_risk")
+# What staff read for each state (the lifecycle chart, flows, segment rules).
+STATE_LABELS = {"unregistered": "not yet registered", "new_active": "new, active", "new_inactive": "new, inactive", "regular": "regular",
+                "occasional": "occasional", "at_risk": "at risk", "lapsed": "lapsed"}
 NEW_WEEKS = 12  # "new": registered in the 12 weeks up to the month's end
 REGULAR_MONTHS = 6  # "regular": activity in at least 6 of the last 12 calendar months
 MAX_MONTHS = 120  # months kept before the last month with data (the dashboard's date range reaches this far back)

@@ -18,6 +18,9 @@ from crmcore.kpis.summaries import month_start
 from crmcore.models import ActivityEvent, ActivityMonthly, Patron
 
 KINDS = ("checkout", "renewal", "digital_loan", "pc_session", "event_attendance", "visit", "survey_response")
+# What staff read for each kind (tables, chart legends, segment rules).
+KIND_LABELS = {"checkout": "checkout", "renewal": "renewal", "digital_loan": "digital loan", "pc_session": "computer session",
+               "event_attendance": "event attendance", "visit": "visit", "survey_response": "survey response"}
 
 _event = ActivityEvent.__table__
 _monthly = ActivityMonthly.__table__

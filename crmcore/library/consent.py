@@ -20,6 +20,8 @@ from crmcore.models import ConsentRecord, CurrentConsent, utcnow
 
 CHANNELS = ("email", "sms", "phone", "mail")
 TOPICS = ("events", "new_materials", "newsletter", "fundraising", "services")
+# What staff read for each topic (campaign topic, consent history, segment rules).
+TOPIC_LABELS = {"events": "events", "new_materials": "new materials", "newsletter": "newsletter", "fundraising": "fundraising", "services": "library services"}
 WORDING_VERSION = "2026-01"
 PATRON, IMPORT, STAFF = "patron", "import", "staff"
 SOURCE_CLASSES = (PATRON, IMPORT, STAFF)

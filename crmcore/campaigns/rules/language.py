@@ -7,6 +7,7 @@ that says where; `crmcore.campaigns.rules.compiler` compiles a valid rule to SQL
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -69,9 +70,27 @@ OP_LABELS = {
 # --- validation -------------------------------------------------------------------------------------
 
 
-def _where(path: str, key: str | None = None) -> str:
-    full = ".".join(part for part in (path, key) if part)
-    return f"rule {full}" if full else "rule"
+# What the builder calls the parts of a condition.
+_PART_LABELS = {"field": "field", "op": "comparison", "value": "value", "kind": "activity kind", "days": "number of days",
+                "channel": "channel", "topic": "topic"}
+
+
+def _where(path: str, key: str | None = None, label: str | None = None) -> str:
+    """A rule's place as the builder shows it: "Condition 2.1, Zone" (its value) for the first condition of the
+    group that is the second condition (`path` all[1].any[0]); "Group 2" for that group; "The rule"."""
+    places = [str(int(n) + 1) for n in re.findall(r"\[(\d+)\]", path)]
+    if key in ("all", "any"):
+        return f"Group {'.'.join(places)}" if places else "The rule"
+    place = f"Condition {'.'.join(places)}" if places else ("The condition" if key or label else "The rule")
+    if key == "days":
+        part = f"{label}, in the last N days" if label else "in the last N days"
+    elif key == "value":
+        part = label or "value"
+    elif key:
+        part = f"{label}, {_PART_LABELS.get(key, key)}" if label else _PART_LABELS.get(key, key)
+    else:
+        part = label
+    return f"{place}, {part}" if part else place
 
 
 def _int(value: Any, where: str, *, low: int = 0, high: int = 1_000_000) -> int:
@@ -88,7 +107,7 @@ def _bounded(label: str, what: str, low: int, high: int):
     def check(value: Any, where: str) -> int:
         number = _int(value, where, low=-(2**63), high=2**63 - 1)
         if not low <= number <= high:
-            raise ValueError(f"{where}: {label}: enter {what} between {low} and {high}.")
+            raise ValueError(f"{where}: enter {what} between {low} and {high}.")
         return number
 
     return check
@@ -100,7 +119,7 @@ def _date(value: Any, where: str, label: str | None = None) -> date:
     except (TypeError, ValueError):
         raise ValueError(f"{where}: must be a date like 2025-01-31, not {value!r}.") from None
     if not FIRST_DATE <= day <= LAST_DATE:
-        raise ValueError(f"{where}: {label or 'Date'}: enter a date between {FIRST_DATE} and {LAST_DATE}.")
+        raise ValueError(f"{where}: enter a date between {FIRST_DATE} and {LAST_DATE}.")
     return day
 
 
@@ -114,7 +133,7 @@ def _pair(value: Any, where: str, check) -> None:
 
 def _strings(value: Any, where: str, allowed: tuple[str, ...] | None = None) -> None:
     if not isinstance(value, list) or not value:
-        raise ValueError(f"{where}: must be a non-empty list, not {value!r}.")
+        raise ValueError(f"{where}: choose at least one value.")
     if len(value) > 500:
         raise ValueError(f"{where}: at most 500 values.")
     for item in value:
@@ -161,26 +180,28 @@ def _check_leaf(node: dict, path: str) -> None:
     if field not in FIELDS:
         raise ValueError(f"{_where(path, 'field')}: unknown field {field!r}; fields are {', '.join(FIELDS)}.")
     spec = FIELDS[field]
+    where = lambda key=None: _where(path, key, spec.label)  # noqa: E731 - every message names the field by its label
     unknown = set(node) - {"field", "op", "value", *spec.extras}
     if unknown:
-        raise ValueError(f"{_where(path)}: unknown key {sorted(unknown)[0]!r} for field {field}.")
+        raise ValueError(f"{where()}: unknown key {sorted(unknown)[0]!r} for field {field}.")
     op = node.get("op")
     if op not in spec.ops:
-        raise ValueError(f"{_where(path, 'op')}: {op!r} is not an operator of {field}; use one of {', '.join(spec.ops)}.")
-    _check_value(spec, op, node.get("value"), _where(path, "value"))
+        raise ValueError(f"{where('op')}: {op!r} is not an operator of {field}; use one of {', '.join(spec.ops)}.")
+    _check_value(spec, op, node.get("value"), where("value"))
     if "kind" in spec.extras and node.get("kind") not in (*KINDS, "any"):
-        raise ValueError(f"{_where(path, 'kind')}: {node.get('kind')!r} is not an activity kind; use one of {', '.join(KINDS)} or any.")
+        raise ValueError(f"{where('kind')}: {node.get('kind')!r} is not an activity kind; use one of {', '.join(KINDS)} or any.")
     if "days" in spec.extras and node.get("days") is not None:
-        _bounded(f"{spec.label}, in the last N days", "a number of days", 1, MAX_DAYS)(node["days"], _where(path, "days"))
+        _bounded(f"{spec.label}, in the last N days", "a number of days", 1, MAX_DAYS)(node["days"], where("days"))
     if spec.kind == "consent":
         if node.get("channel") not in CHANNELS:
-            raise ValueError(f"{_where(path, 'channel')}: {node.get('channel')!r} is not a channel; use one of {', '.join(CHANNELS)}.")
+            raise ValueError(f"{where('channel')}: {node.get('channel')!r} is not a channel; use one of {', '.join(CHANNELS)}.")
         if node.get("topic") not in (*TOPICS, "any"):
-            raise ValueError(f"{_where(path, 'topic')}: {node.get('topic')!r} is not a topic; use one of {', '.join(TOPICS)} or any.")
+            raise ValueError(f"{where('topic')}: {node.get('topic')!r} is not a topic; use one of {', '.join(TOPICS)} or any.")
 
 
 def validate(rules: Any) -> None:
-    """Raise ValueError naming the offending rule path (e.g. "rule all[2].value: …") unless `rules` is valid."""
+    """Raise ValueError naming the offending condition by its place and field (e.g. "Condition 3 (Zone),
+    value: choose at least one value.") unless `rules` is valid."""
     leaves = 0
 
     def walk(node: Any, path: str, depth: int) -> None:
@@ -206,7 +227,7 @@ def validate(rules: Any) -> None:
             return
         leaves += 1
         if leaves > MAX_LEAVES:
-            raise ValueError(f"rule: at most {MAX_LEAVES} conditions.")
+            raise ValueError(f"The rule: at most {MAX_LEAVES} conditions.")
         _check_leaf(node, path)
 
     walk(rules, "", 0)

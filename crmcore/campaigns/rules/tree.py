@@ -10,6 +10,9 @@ import copy
 from typing import Any
 
 from crmcore.campaigns.rules.language import FIELDS, OP_LABELS
+from crmcore.kpis.summaries import STATE_LABELS
+from crmcore.library.activity import KIND_LABELS
+from crmcore.library.consent import TOPIC_LABELS
 
 Path = tuple[int, ...]
 GROUPS = ("all", "any", "not")
@@ -142,13 +145,15 @@ def items_path(group: dict, path: Path) -> Path:
     return (*path, 0) if "not" in group else path
 
 
-def describe(node: dict) -> str:
-    """The rule tree in words, for lists and summaries."""
+def describe(node: dict, names: dict | None = None) -> str:
+    """The rule tree in words, for lists and summaries; `names` ({field: [(code, name), …]}, as
+    segments.choices gives) shows zones, branches and campaigns by name, not code. Kinds, topics and
+    lifecycle states are shown by their labels."""
     if "not" in node:
-        return f"not ({describe(node['not'])})"
+        return f"not ({describe(node['not'], names)})"
     if is_group(node):
         kind = group_kind(node)
-        parts = [describe(child) for child in children(node)]
+        parts = [describe(child, names) for child in children(node)]
         if not parts:
             return "every patron" if kind == "all" else "no patron"
         joined = (" and " if kind == "all" else " or ").join(parts)
@@ -156,12 +161,15 @@ def describe(node: dict) -> str:
     spec = FIELDS[node["field"]]
     extras = []
     if node.get("kind"):
-        extras.append(node["kind"].replace("_", " "))
+        extras.append(KIND_LABELS.get(node["kind"], str(node["kind"]).replace("_", " ")))
     if node.get("channel"):
-        extras.append(f"{node['channel']} / {node.get('topic', 'any')}")
+        topic = node.get("topic", "any")
+        extras.append(f"{node['channel']} / {TOPIC_LABELS.get(topic, topic)}")
     if node.get("days"):
         extras.append(f"in {node['days']} days")
     value = node.get("value")
-    shown = "" if value is None else (", ".join(map(str, value)) if isinstance(value, list) else str(value))
+    named = STATE_LABELS if spec.kind == "stage" else dict((names or {}).get(node["field"], []))
+    word = lambda v: str(named.get(v, v))  # noqa: E731
+    shown = "" if value is None else (", ".join(map(word, value)) if isinstance(value, list) else word(value))
     head = spec.label + (f" ({'; '.join(extras)})" if extras else "")
     return " ".join(part for part in (head, OP_LABELS[node["op"]], shown) if part)
