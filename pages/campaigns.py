@@ -129,7 +129,7 @@ def manage_templates() -> None:
     if not saved:
         return
     with st.expander(f"Saved templates ({len(saved)})"):
-        st.dataframe(pd.DataFrame([(t.name, t.subject, t.updated_at) for t in saved], columns=["name", "subject", "changed"]), hide_index=True)
+        ui.table(pd.DataFrame([(t.name, t.subject, ui.local(t.updated_at)) for t in saved], columns=["name", "subject", "changed"]), hide_index=True)
         names = {t.id: t.name for t in saved}
         gone = st.selectbox("Template", list(names), format_func=lambda i: names[i], key="cmp-template-delete-pick")
         if st.button("Delete template", icon=":material/delete:", key="cmp-template-delete", help="Campaigns started from it keep their own copy of the message."):
@@ -164,7 +164,7 @@ def compose_form(campaign, segment_names: dict[int, str]) -> None:
         body = st.text_area("Message", height=220, key=body_key)
         field_col, body_col, subject_col = st.columns([3, 2, 2], vertical_alignment="bottom")
         field_col.selectbox(
-            "Merge field", list(MERGE_FIELDS), format_func=lambda k: f"{k}: {MERGE_FIELDS[k]}", key=f"cmp-field-{tag}",
+            "Merge field", list(MERGE_FIELDS), format_func=lambda k: f"{{{{ {k} }}}} — {MERGE_FIELDS[k]}", key=f"cmp-field-{tag}",
             help="Filled in for each patron when the message is sent.",
         )
         body_col.form_submit_button("Insert in message", icon=":material/add:", disabled=not editable, on_click=add_field, args=(tag, body_key), width="stretch")
@@ -262,7 +262,7 @@ def _conversion_chart(campaign, r: dict) -> None:
     st.altair_chart(chart, width="stretch")
     st.caption(summary)
     with st.expander("The figures by day"):
-        st.dataframe(by_day, hide_index=True)
+        ui.table(by_day, hide_index=True)
         ui.download_buttons(by_day, name=f"campaign-{campaign.id}-conversion-by-day", key="cmp-by-day")
 
 
