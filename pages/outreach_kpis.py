@@ -5,6 +5,7 @@ from datetime import date, timedelta
 import streamlit as st
 
 import ui
+from ui import charts
 from crmcore.outreach.kpis import outreach_kpis
 
 actor = ui.actor()
@@ -33,9 +34,13 @@ with ui.user_errors():
         st.caption("No interactions in this period.")
     else:
         st.bar_chart(kpis["by_month_type"], x="month", y="interactions", color="type")
+        st.caption(ui.md(charts.summary(kpis["by_month_type"], measure="interactions", label="interactions")))
+        ui.download_buttons(kpis["by_month_type"], name="outreach-by-month-type", key="okpi-dl-type")
     if kpis["by_month_staff"] is not None:
         st.subheader("Interactions per month, by staff member")
         if kpis["by_month_staff"].empty:
             st.caption("No interactions in this period.")
         else:
             st.bar_chart(kpis["by_month_staff"], x="month", y="interactions", color="staff")
+            st.caption(ui.md(charts.summary(kpis["by_month_staff"], measure="interactions", by="staff", label="interactions")))
+            ui.download_buttons(kpis["by_month_staff"], name="outreach-by-month-staff", key="okpi-dl-staff")

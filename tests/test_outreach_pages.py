@@ -244,6 +244,9 @@ def test_viewer_sees_kpis_without_names_and_no_staff_breakdown(app, db, staff):
     assert "Secret Org Name" not in str(at) and "secret note" not in str(at)
     manager = app(role="manager", page="pages/outreach_kpis.py").run()
     assert [h.value for h in manager.subheader] == ["Interactions per month, by type", "Interactions per month, by staff member"]
+    said = [c.value for c in manager.caption if c.value.startswith("Summary")]
+    assert len(said) == 2 and said[0].startswith("Summary: 1 interaction in"), said  # each chart: one sentence and its CSV
+    assert len(manager.get("download_button")) == 2
 
 
 def test_create_a_contact_linked_to_a_patron_then_archive_it(app, db, staff):

@@ -12,6 +12,9 @@ def _words(name: object) -> str:
     return str(name).replace("_per_1000", " per 1,000 residents").replace("_", " ")
 
 
+PLURAL = {"branch": "branches", "staff": "staff members", "name": "zones", "label": "labels"}
+
+
 def _number(value: float) -> str:
     return f"{value:,.0f}" if float(value).is_integer() or abs(value) >= 100 else f"{value:,.1f}"
 
@@ -44,7 +47,8 @@ def summary(frame: pd.DataFrame, *, measure: str | None = None, by: str | None =
         per_month = numbers.groupby("month", sort=True)[measure].sum(min_count=1).dropna()
         if len(per_month) < 2:
             if len(per_month) == 1:
-                return f"Summary: {_number(per_month.iloc[0])} {name} in {_when(per_month.index[0])}."
+                one = per_month.iloc[0] == 1 and name.endswith("s")  # "1 interaction", not "1 interactions"
+                return f"Summary: {_number(per_month.iloc[0])} {name[:-1] if one else name} in {_when(per_month.index[0])}."
             return f"Summary: no {name} shown (groups too small to show)."
         first, last = per_month.iloc[0], per_month.iloc[-1]
         verb = "rose" if last > first else "fell" if last < first else "stayed"
@@ -64,4 +68,4 @@ def summary(frame: pd.DataFrame, *, measure: str | None = None, by: str | None =
     top, bottom = values.idxmax(), values.idxmin()
     if len(values) == 1 or top == bottom:
         return f"Summary: {name}: {top} {_number(values.max())}."
-    return f"Summary: {name} is highest for {top} ({_number(values.max())}) and lowest for {bottom} ({_number(values.min())}), across {len(values):,} {_words(by)}s."
+    return f"Summary: {name} is highest for {top} ({_number(values.max())}) and lowest for {bottom} ({_number(values.min())}), across {len(values):,} {PLURAL.get(by, _words(by) + 's')}."
