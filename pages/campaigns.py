@@ -9,6 +9,7 @@ import pandas as pd
 import streamlit as st
 
 import ui
+from ui import drafts as typed
 from crmcore.admin.permissions import Perm
 from crmcore.campaigns import drafts, results
 from crmcore.campaigns.templates import MERGE_FIELDS
@@ -95,8 +96,10 @@ def compose_form(campaign, segment_names: dict[int, str]) -> None:
             index=seg_ids.index(campaign.segment_id) if campaign and campaign.segment_id in seg_ids else 0 if seg_ids else None,
         )
         topic = st.selectbox("Topic (patrons consent per topic)", consent.TOPICS, index=consent.TOPICS.index(campaign.topic) if campaign else 0, key=f"cmp-topic-{tag}")
-        subject = st.text_input("Subject", value=campaign.subject_template if campaign else "", key=f"cmp-subject-{tag}")
-        body = st.text_area("Message", value=campaign.body_template if campaign else "Dear {{ first_name }},\n\n", height=220, key=f"cmp-body-{tag}")
+        with typed.kept(f"campaign-{tag}-subject"):  # what is typed survives a reload until saved
+            subject = st.text_input("Subject", value=campaign.subject_template if campaign else "", key=f"cmp-subject-{tag}")
+        with typed.kept(f"campaign-{tag}-body"):
+            body = st.text_area("Message", value=campaign.body_template if campaign else "Dear {{ first_name }},\n\n", height=220, key=f"cmp-body-{tag}")
         holdout = st.number_input("Holdout (% of the audience sent nothing, to measure the effect)", 0.0, 50.0, campaign.holdout_pct if campaign else 10.0, 1.0, key=f"cmp-holdout-{tag}")
         saved = st.form_submit_button("Save draft", type="primary", disabled=not editable)
     st.caption("Merge fields: " + "; ".join(f"`{{{{ {k} }}}}` {ui.md(v)}" for k, v in MERGE_FIELDS.items()))

@@ -540,3 +540,58 @@ def test_every_page_has_no_serious_accessibility_violation(live_app, browser):
     finally:
         context.close()
     assert problems == [], "\n".join(problems)
+
+
+def test_a_draft_being_typed_survives_a_reload_for_its_author_only(live_app, browser):
+    """The interaction log's notes and a campaign's message: typed, the page reloaded, the text still there;
+    another staff member signing in on the same browser finds none of it; logging the contact clears it."""
+    base = live_app["url"]
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    page.set_default_timeout(WAIT_MS)
+    note, message = "Story time at the farmers market went well; the PTA wants", "Dear {{ first_name }},\n\nHalf-typed news about the"
+    try:
+        sign_in(page, base)
+        settle(page)
+        open_page(page, "Log a contact")
+        page.get_by_role("textbox", name="Notes").fill(note)
+        open_page(page, "Campaigns")
+        page.get_by_role("textbox", name="Message").fill(message)
+        page.wait_for_timeout(300)
+        page.reload()
+        page.get_by_text(f"Signed in as {STAFF_USER}").wait_for()
+        page.get_by_role("heading", name="Campaigns").first.wait_for()
+        settle(page)
+        body = page.get_by_role("textbox", name="Message")
+        page.wait_for_function("([el, v]) => el.value === v", arg=[body.element_handle(), message], timeout=WAIT_MS)
+        open_page(page, "Log a contact")
+        notes = page.get_by_role("textbox", name="Notes")
+        page.wait_for_function("([el, v]) => el.value === v", arg=[notes.element_handle(), note], timeout=WAIT_MS)
+
+        page.get_by_role("button", name="Sign out").click()  # another staff member on the same browser
+        sign_in(page, base, ADMIN_USER)
+        settle(page)
+        open_page(page, "Log a contact")
+        page.wait_for_timeout(1500)  # time for a draft to be restored, were there one
+        assert page.get_by_role("textbox", name="Notes").input_value() == ""
+
+        page.get_by_role("button", name="Sign out").click()
+        sign_in(page, base)
+        settle(page)
+        open_page(page, "Log a contact")  # the author again: the draft is back, and logging it clears it
+        notes = page.get_by_role("textbox", name="Notes")
+        page.wait_for_function("([el, v]) => el.value === v", arg=[notes.element_handle(), note], timeout=WAIT_MS)
+        org = "E2E Draft Farmers Market"
+        choose(page, "Organizations", org, new=True)
+        page.get_by_role("button", name="Log it").click()
+        page.get_by_text(f"with {org}").first.wait_for()
+        settle(page)
+        assert page.evaluate("Object.keys(localStorage).filter(k => k.endsWith('|outreach-notes'))") == []
+        page.reload()
+        page.get_by_role("heading", name="Log a contact").first.wait_for()
+        settle(page)
+        page.wait_for_timeout(1500)
+        assert page.get_by_role("textbox", name="Notes").input_value() == ""
+        no_exception(page)
+    finally:
+        context.close()
