@@ -4,6 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | cksum | cut -d' ' -f1)
 SIZE ?= 10000
+AXE := $(VENV)/axe/node_modules/axe-core/axe.min.js
 
 .PHONY: run test test-quick bench install clean
 
@@ -13,7 +14,12 @@ $(STAMP): requirements.txt requirements-dev.txt
 	$(PY) -m pip install -q -r requirements-dev.txt
 	rm -f $(VENV)/.installed-* && touch $(STAMP)
 
-install: $(STAMP)
+# axe-core for the browser test's accessibility check: npm from the registry once, cached in the venv, never
+# fetched while the tests run.
+$(AXE):
+	npm install --prefix $(VENV)/axe --no-audit --no-fund axe-core@4
+
+install: $(STAMP) $(AXE)
 
 run: install  ## create the venv, migrate, seed the demo library on first start, start app + worker
 	$(PY) -m crmcore init

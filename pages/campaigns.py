@@ -15,6 +15,7 @@ from crmcore.campaigns import drafts, results, saved_templates
 from crmcore.campaigns import templates
 from crmcore.campaigns.templates import MERGE_FIELDS
 from crmcore.library import consent
+from ui import drafts as typed
 
 NEW = "New draft"
 EXCLUSION_LABELS = {
@@ -160,8 +161,10 @@ def compose_form(campaign, segment_names: dict[int, str]) -> None:
             index=seg_ids.index(campaign.segment_id) if campaign and campaign.segment_id in seg_ids else 0 if seg_ids else None,
         )
         topic = st.selectbox("Topic (patrons consent per topic)", consent.TOPICS, index=consent.TOPICS.index(campaign.topic) if campaign else 0, format_func=lambda t: consent.TOPIC_LABELS[t].capitalize(), key=f"cmp-topic-{tag}")
-        subject = st.text_input("Subject", key=subject_key)
-        body = st.text_area("Message", height=220, key=body_key)
+        with typed.kept(f"campaign-{tag}-subject"):  # what is typed survives a reload until saved
+            subject = st.text_input("Subject", key=subject_key)
+        with typed.kept(f"campaign-{tag}-body"):
+            body = st.text_area("Message", height=220, key=body_key)
         field_col, body_col, subject_col = st.columns([3, 2, 2], vertical_alignment="bottom")
         field_col.selectbox(
             "Merge field", list(MERGE_FIELDS), format_func=lambda k: f"{{{{ {k} }}}} — {MERGE_FIELDS[k]}", key=f"cmp-field-{tag}",

@@ -15,6 +15,7 @@ import plotly.express as px
 import streamlit as st
 
 import ui
+from ui import charts
 from ui.maps import zone_map
 from crmcore import kpis
 from crmcore.admin import settings
@@ -82,7 +83,9 @@ def _cards(board: kpis.Dashboard) -> None:
         cols[i % 4].metric(card.label, value, delta, help=f"{card.definition} Change: against the previous period.", delta_color="off" if neutral else "normal")
 
 
-def _chart_footer(chart: kpis.Chart, key: str) -> None:
+def _chart_footer(chart: kpis.Chart, key: str, **summary) -> None:
+    """Under every chart: what it shows in one sentence (ui.charts.summary), its definition, and its CSV."""
+    st.caption(ui.md(charts.summary(chart.frame, **summary)))
     st.caption(chart.caption)
     ui.download_buttons(chart.frame, name=f"dashboard-{key}", key=f"dl-{key}")
 
@@ -105,11 +108,11 @@ def _trends(board: kpis.Dashboard) -> None:
         long = small_cells.numeric(activity.frame).melt(id_vars="month", var_name="kind", value_name="events")
         long["kind"] = long["kind"].map(_label)
         _plot(px.line(long, x="month", y="events", color="kind", title=activity.title, markers=True))
-        _chart_footer(activity, "activity")
+        _chart_footer(activity, "activity", measure="total", label="activity events")
     with right:
         regs = board.charts["registrations"]
         _plot(px.bar(small_cells.numeric(regs.frame), x="month", y="patrons", title=regs.title))
-        _chart_footer(regs, "registrations")
+        _chart_footer(regs, "registrations", measure="patrons", label="new registrations")
 
 
 def _zones(board: kpis.Dashboard) -> None:
@@ -127,7 +130,7 @@ def _zones(board: kpis.Dashboard) -> None:
         figure = px.bar(ranked, x=measure, y="zone", orientation="h", title=chart.title)
     _plot(figure)
     _table(chart.frame)
-    _chart_footer(chart, "zones")
+    _chart_footer(chart, "zones", measure=measure, by="name")
 
 
 def _lifecycle(board: kpis.Dashboard) -> None:
@@ -138,7 +141,7 @@ def _lifecycle(board: kpis.Dashboard) -> None:
         long = small_cells.numeric(chart.frame).melt(id_vars="state", var_name="when", value_name="patrons")
         long["state"] = long["state"].map(STATE_LABELS)
         _plot(px.bar(long, x="state", y="patrons", color="when", barmode="group", title=chart.title))
-        _chart_footer(chart, "lifecycle")
+        _chart_footer(chart, "lifecycle", measure=chart.frame.columns[-1], by="state", label=f"patrons {chart.frame.columns[-1]}")
     with right:
         flows = board.charts["flows"]
         st.markdown(f"**{flows.title}** (rows: state at the start, columns: at the end)")
@@ -152,7 +155,7 @@ def _lifecycle(board: kpis.Dashboard) -> None:
         _plot(figure)
     else:
         st.info("No registrations in the months shown.")
-    _chart_footer(cohorts, "cohorts")
+    _chart_footer(cohorts, "cohorts", measure="patrons", by="cohort", label="patrons registered")
 
 
 def _branches(board: kpis.Dashboard) -> None:
@@ -164,7 +167,7 @@ def _branches(board: kpis.Dashboard) -> None:
         frame["branch"] = frame["branch"].map(_label)
         _plot(px.bar(frame, x="branch", y=["registered", "active"], barmode="group", title=chart.title))
         _table(chart.frame)
-        _chart_footer(chart, "branches")
+        _chart_footer(chart, "branches", measure="registered", by="branch", label="registered patrons")
     with right:
         ages = board.charts["age_branch"]
         st.markdown(f"**{ages.title}**")
@@ -192,13 +195,13 @@ def _programs(board: kpis.Dashboard) -> None:
         long = chart.frame[["month", "in_person", "online"]].melt(id_vars="month", var_name="attended", value_name="attendees")
         _plot(px.bar(long, x="month", y="attendees", color="attended", title=chart.title, hover_data={"attended": True}))
         _table(chart.frame)
-        _chart_footer(chart, "programs-month")
+        _chart_footer(chart, "programs-month", measure="attendees")
     with right:
         chart = charts["programs_branch"]
         frame = chart.frame.assign(branch=chart.frame["branch"].map(_label))
         _plot(px.bar(frame, x="branch", y=["sessions", "attendees"], barmode="group", title=chart.title))
         _table(chart.frame)
-        _chart_footer(chart, "programs-branch")
+        _chart_footer(chart, "programs-branch", measure="attendees", by="branch")
     left, right = st.columns(2)
     for column, kind in ((left, "category"), (right, "audience")):
         with column:
@@ -211,7 +214,7 @@ def _programs(board: kpis.Dashboard) -> None:
             )
             _altair(dots)
             _table(chart.frame)
-            _chart_footer(chart, f"programs-{kind}")
+            _chart_footer(chart, f"programs-{kind}", measure="average", by="label", label="average attendance per session")
     chart = charts["programs_category_month"]
     if len(chart.frame):
         top = chart.frame.groupby("label")["attendees"].sum().nlargest(12).index
@@ -219,12 +222,12 @@ def _programs(board: kpis.Dashboard) -> None:
             x=alt.X("month:T", title=None), y=alt.Y("attendees:Q"), tooltip=["label", "month", "sessions", "attendees"],
         ).properties(width=160, height=110).facet(facet=alt.Facet("label:N", title=None), columns=4, title=chart.title)
         _altair(lines)
-    _chart_footer(chart, "programs-category-month")
+    _chart_footer(chart, "programs-category-month", measure="attendees")
     chart = charts["programs_zone"]
     frame = chart.frame.assign(zone=chart.frame["zone"].map(_label)).dropna(subset=["attendees_per_1000"]).sort_values("attendees_per_1000")
     _plot(px.bar(frame, x="attendees_per_1000", y="zone", orientation="h", title=chart.title))
     _table(chart.frame)
-    _chart_footer(chart, "programs-zone")
+    _chart_footer(chart, "programs-zone", measure="attendees_per_1000", by="zone")
 
 
 @st.cache_data(ttl=600, show_spinner="Counting lifetime totals…")
@@ -248,6 +251,7 @@ def _lifetime_section(board: kpis.Dashboard, actor) -> None:
             long = small_cells.numeric(chart.frame).melt(id_vars="band", var_name="residence", value_name="patrons")
             _plot(px.bar(long, x="band", y="patrons", color="residence", title=chart.title, category_orders={"band": list(chart.frame["band"])}))
             _table(chart.frame)
+            st.caption(ui.md(charts.summary(chart.frame, measure="total", by="band", label="patrons")))
             st.caption(chart.caption)
             ui.download_buttons(chart.frame, name=f"dashboard-lifetime-{chart.key}", key=f"dl-lifetime-{chart.key}")
 
@@ -262,12 +266,12 @@ def _outreach(board: kpis.Dashboard) -> None:
             _plot(px.bar(frame, x="month", y="interactions", color="kind", title=chart.title))
         else:
             st.info("No outreach interactions logged in the months shown.")
-        _chart_footer(chart, "outreach")
+        _chart_footer(chart, "outreach", measure="interactions", label="outreach interactions")
     with right:
         cards = board.charts["cards_issued"]
         if len(cards.frame):
             _plot(px.bar(small_cells.numeric(cards.frame), x="month", y="cards_issued", title=cards.title))
-        _chart_footer(cards, "cards-issued")
+        _chart_footer(cards, "cards-issued", measure="cards_issued")
 
 
 @st.cache_data(ttl=120, show_spinner=False)
@@ -326,7 +330,7 @@ def _circulation(actor) -> None:
             .properties(title=chart.title)
         )
         st.altair_chart(lines)
-        _chart_footer(chart, "circulation")
+        _chart_footer(chart, "circulation", measure="count", label="circulation")
 
 
 st.title("Dashboard")

@@ -6,6 +6,7 @@ import pandas as pd
 import streamlit as st
 
 import ui
+from ui import charts
 from crmcore.outreach.kpis import outreach_kpis
 
 actor = ui.actor()
@@ -42,7 +43,7 @@ with ui.user_errors():
         st.caption("No interactions in this period.")
     else:
         st.bar_chart(kpis["by_month_type"], x="month", y="interactions", color="type")
-        st.caption(f"{ui.count(int(kpis['by_month_type']['interactions'].sum()), 'interaction')} over {ui.count(kpis['by_month_type']['month'].nunique(), 'month')}.")
+        st.caption(ui.md(charts.summary(kpis["by_month_type"], measure="interactions", label="interactions")))
         ui.download_buttons(kpis["by_month_type"], name="outreach-kpis-by-type", key="okpi-by-type")
     if kpis["by_month_staff"] is not None:
         st.subheader("Interactions per month, by staff member")
@@ -50,5 +51,5 @@ with ui.user_errors():
             st.caption("No interactions in this period.")
         else:
             st.bar_chart(kpis["by_month_staff"], x="month", y="interactions", color="staff")
-            st.caption(f"{ui.count(int(kpis['by_month_staff']['interactions'].sum()), 'interaction')} by {ui.count(kpis['by_month_staff']['staff'].nunique(), 'staff member')}.")
+            st.caption(ui.md(charts.summary(kpis["by_month_staff"], measure="interactions", by="staff", label="interactions")))
             ui.download_buttons(kpis["by_month_staff"], name="outreach-kpis-by-staff", key="okpi-by-staff")

@@ -5,6 +5,7 @@ from datetime import datetime
 import streamlit as st
 
 import ui
+from ui import drafts
 from crmcore.outreach import contacts, duplicates, interactions, organizations
 from crmcore.outreach.kinds import KINDS
 from crmcore.outreach.tags import all_tags
@@ -36,9 +37,11 @@ with st.form("quick-log", border=False):
     person_pick = st.multiselect(
         "People", list(people), format_func=lambda v: people.get(v, v), accept_new_options=True, placeholder="Pick, or type First Last", key=f"ql-people-{gen}"
     )
-    notes = st.text_area("Notes", height=100, key=f"ql-notes-{gen}")
+    with drafts.kept("outreach-notes"):  # survives a reload until logged
+        notes = st.text_area("Notes", height=100, key=f"ql-notes-{gen}")
     with st.expander("Outcome, tags, follow-up, numbers, when"):
-        outcome = st.text_input("Outcome", key=f"ql-outcome-{gen}")
+        with drafts.kept("outreach-outcome"):
+            outcome = st.text_input("Outcome", key=f"ql-outcome-{gen}")
         tag_pick = st.multiselect("Tags", tags, accept_new_options=True, key=f"ql-tags-{gen}")
         follow_up = st.date_input("Follow up on", value=None, key=f"ql-follow-up-{gen}")
         left, right = st.columns(2)

@@ -235,3 +235,33 @@ def test_the_chosen_filters_are_named_in_full_under_the_filters(app, library):
     chosen = next(c.value for c in at.caption if c.value.startswith("Chosen"))
     shown = [o for o in names if o.replace(" ", "") and o in chosen.replace("\\", "")]
     assert len(shown) == 2 and chosen.replace("\\", "").startswith("Chosen — Zone: ")
+
+
+def _in_order(node) -> list:
+    """Every element of the page in the order shown (columns left to right)."""
+    children = getattr(node, "children", None)
+    if not children:
+        return [node]
+    return [leaf for key in sorted(children) for leaf in _in_order(children[key])]
+
+
+def test_every_chart_is_followed_by_a_summary_sentence_and_a_download(app, library):
+    at = app(role="manager", page="pages/dashboard.py").run()
+    at.toggle(key="dash-lifetime").set_value(True).run()
+    assert not at.exception and not at.error, [e.value for e in at.exception] + [e.value for e in at.error]
+    elements = _in_order(at.main)
+    kinds = [e.type for e in elements]
+    charts = [i for i, kind in enumerate(kinds) if kind in ("plotly_chart", "vega_lite_chart", "arrow_vega_lite_chart")]
+    assert len(charts) >= 8
+    summaries = []
+    for n, i in enumerate(charts):
+        until = charts[n + 1] if n + 1 < len(charts) else len(elements)
+        after = elements[i + 1:until]
+        said = [e.value for e in after if e.type == "caption" and e.value.startswith("Summary")]
+        assert said, f"chart {n + 1} has no summary caption: {[e.type for e in after]}"
+        assert any(e.type == "download_button" for e in after), f"chart {n + 1} has no download"
+        summaries.append(said[0])
+    print("\n".join(summaries))
+    # Last month (the period's end) holds one checkout for each of the 39 active patrons, this month's are outside it
+    assert any(s.startswith("Summary: 39 activity events in") for s in summaries), summaries
+    assert any(s.startswith("Summary: 6 new registrations in") for s in summaries), summaries

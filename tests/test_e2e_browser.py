@@ -491,3 +491,126 @@ def test_no_page_requests_anything_from_another_origin(live_app, browser):
         context.close()
     assert len(visited) == len(ui.PAGES) + 2
     assert {name: found for name, found in visited.items() if found} == {}
+
+
+AXE = ROOT / ".venv" / "axe" / "node_modules" / "axe-core" / "axe.min.js"  # `make install`: npm, never fetched at run time
+AXE_IMPACTS = ("serious", "critical")
+# Violations that come from Streamlit's own markup and that the app cannot change, as (rule id, CSS selector of
+# the part of the page it sits in): excluded exactly, nothing else.
+AXE_STREAMLIT_OWN: list[tuple[str, str]] = [
+    # The sidebar's page list grouped in sections (st.navigation): Streamlit 1.67 writes <ul> holding a <div> per
+    # section header and the <li> links inside those <div>s, so axe finds <li> outside a list and a <ul> holding
+    # a <div>. The markup is Streamlit's (SidebarNav); the app only names the pages and sections.
+    ("list", '[data-testid="stSidebarNav"]'),
+    ("listitem", '[data-testid="stSidebarNav"]'),
+]
+_AXE_RUN = """async (excluded) => (await axe.run(document, {resultTypes: ['violations']})).violations.map(v => ({
+    id: v.id, impact: v.impact, help: v.help,
+    targets: v.nodes.filter(n => {
+        const el = document.querySelector(n.target[0]);
+        return !excluded.some(([rule, within]) => rule === v.id && el && el.closest(within));
+    }).map(n => n.target.join(' ')),
+}))"""
+
+
+def axe_violations(page, where: str) -> list[str]:
+    """Serious and critical axe-core violations on the page as shown now, as "page: rule (impact) target"."""
+    page.add_script_tag(path=str(AXE))
+    found = page.evaluate(_AXE_RUN, [list(pair) for pair in AXE_STREAMLIT_OWN])
+    return [
+        f"{where}: {v['id']} ({v['impact']}: {v['help']}) at {target}"
+        for v in found
+        if v["impact"] in AXE_IMPACTS
+        for target in v["targets"]
+    ]
+
+
+def test_every_page_has_no_serious_accessibility_violation(live_app, browser):
+    """axe-core on every page an admin reaches, the sign-in page and a patron's preference page."""
+    import ui
+
+    require_or_skip(AXE.exists(), f"the accessibility test needs axe-core at {AXE} (make install)")
+    base = live_app["url"]
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    page.set_default_timeout(WAIT_MS)
+    problems: list[str] = []
+    try:
+        page.goto(base)
+        page.get_by_role("button", name="Sign in").wait_for()
+        settle(page)
+        problems += axe_violations(page, "Sign in")
+        sign_in(page, base, ADMIN_USER)
+        settle(page)
+        for spec in ui.PAGES:
+            page.goto(f"{base}/{Path(spec.path).stem}")
+            page.get_by_test_id("stSidebarUserContent").get_by_text(f"Signed in as {ADMIN_USER}").wait_for()
+            settle(page)
+            page.wait_for_timeout(500)
+            no_exception(page)
+            problems += axe_violations(page, spec.title)
+        patron = browser.new_context(viewport={"width": 1000, "height": 900}).new_page()
+        patron.set_default_timeout(WAIT_MS)
+        patron.goto(f"{base}/preferences?token=not-a-real-token")
+        patron.get_by_role("heading", name="Your preferences").wait_for()
+        settle(patron)
+        problems += axe_violations(patron, "Your preferences")
+        patron.context.close()
+    finally:
+        context.close()
+    assert problems == [], "\n".join(problems)
+
+
+def test_a_draft_being_typed_survives_a_reload_for_its_author_only(live_app, browser):
+    """The interaction log's notes and a campaign's message: typed, the page reloaded, the text still there;
+    another staff member signing in on the same browser finds none of it; logging the contact clears it."""
+    base = live_app["url"]
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    page.set_default_timeout(WAIT_MS)
+    note, message = "Story time at the farmers market went well; the PTA wants", "Dear {{ first_name }},\n\nHalf-typed news about the"
+    try:
+        sign_in(page, base)
+        settle(page)
+        open_page(page, "Log a contact")
+        page.get_by_role("textbox", name="Notes").fill(note)
+        open_page(page, "Campaigns")
+        page.get_by_role("textbox", name="Message").fill(message)
+        page.wait_for_timeout(300)
+        page.reload()
+        page.get_by_text(f"Signed in as {STAFF_USER}").wait_for()
+        page.get_by_role("heading", name="Campaigns").first.wait_for()
+        settle(page)
+        body = page.get_by_role("textbox", name="Message")
+        page.wait_for_function("([el, v]) => el.value === v", arg=[body.element_handle(), message], timeout=WAIT_MS)
+        open_page(page, "Log a contact")
+        notes = page.get_by_role("textbox", name="Notes")
+        page.wait_for_function("([el, v]) => el.value === v", arg=[notes.element_handle(), note], timeout=WAIT_MS)
+
+        page.get_by_role("button", name="Sign out").click()  # another staff member on the same browser
+        sign_in(page, base, ADMIN_USER)
+        settle(page)
+        open_page(page, "Log a contact")
+        page.wait_for_timeout(1500)  # time for a draft to be restored, were there one
+        assert page.get_by_role("textbox", name="Notes").input_value() == ""
+
+        page.get_by_role("button", name="Sign out").click()
+        sign_in(page, base)
+        settle(page)
+        open_page(page, "Log a contact")  # the author again: the draft is back, and logging it clears it
+        notes = page.get_by_role("textbox", name="Notes")
+        page.wait_for_function("([el, v]) => el.value === v", arg=[notes.element_handle(), note], timeout=WAIT_MS)
+        org = "E2E Draft Farmers Market"
+        choose(page, "Organizations", org, new=True)
+        page.get_by_role("button", name="Log it").click()
+        page.get_by_text(f"with {org}").first.wait_for()
+        settle(page)
+        assert page.evaluate("Object.keys(localStorage).filter(k => k.endsWith('|outreach-notes'))") == []
+        page.reload()
+        page.get_by_role("heading", name="Log a contact").first.wait_for()
+        settle(page)
+        page.wait_for_timeout(1500)
+        assert page.get_by_role("textbox", name="Notes").input_value() == ""
+        no_exception(page)
+    finally:
+        context.close()

@@ -248,6 +248,8 @@ def test_viewer_sees_kpis_without_names_and_no_staff_breakdown(app, db, staff):
     manager = app(role="manager", page="pages/outreach_kpis.py").run()
     assert [h.value for h in manager.subheader] == ["Interactions per month, by type", "Interactions per month, by staff member"]
     assert any("okpi-by-staff-csv" in b.proto.id for b in manager.get("download_button")) and len(manager.get("download_button")) == 3
+    said = [c.value for c in manager.caption if c.value.startswith("Summary")]
+    assert len(said) == 2 and said[0].startswith("Summary: 1 interaction in"), said  # each chart: one sentence and its CSV
 
 
 def test_create_a_contact_linked_to_a_patron_then_archive_it(app, db, staff):
