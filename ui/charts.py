@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import pandas as pd
 
+from crmcore import labels
 from crmcore.privacy import small_cells
 
 
 def _words(name: object) -> str:
-    return str(name).replace("_per_1000", " per 1,000 residents").replace("_", " ")
+    return str(labels.column(name)).replace("_per_1000", " per 1,000 residents").replace("_", " ")
 
 
 PLURAL = {"branch": "branches", "staff": "staff members", "name": "zones", "label": "labels"}
@@ -65,7 +66,7 @@ def summary(frame: pd.DataFrame, *, measure: str | None = None, by: str | None =
     values = numbers.groupby(by, sort=False)[measure].sum(min_count=1).dropna()
     if not len(values):
         return f"Summary: no {name} shown (groups too small to show)."
-    top, bottom = values.idxmax(), values.idxmin()
+    top, bottom = labels.value(values.idxmax()), labels.value(values.idxmin())
     if len(values) == 1 or top == bottom:
         return f"Summary: {name}: {top} {_number(values.max())}."
     return f"Summary: {name} is highest for {top} ({_number(values.max())}) and lowest for {bottom} ({_number(values.min())}), across {len(values):,} {PLURAL.get(by, _words(by) + 's')}."
