@@ -574,9 +574,11 @@ def test_a_draft_being_typed_survives_a_reload_for_its_author_only(live_app, bro
         settle(page)
         open_page(page, "Log a contact")
         page.get_by_role("textbox", name="Notes").fill(note)
+        stored = "n => Object.keys(localStorage).some(k => k.endsWith('|' + n))"
+        page.wait_for_function(stored, arg="outreach-notes")  # kept in the browser, typed before or after its script ran
         open_page(page, "Campaigns")
         page.get_by_role("textbox", name="Message").fill(message)
-        page.wait_for_timeout(300)
+        page.wait_for_function(stored, arg="campaign-new-body")
         page.reload()
         page.get_by_text(f"Signed in as {STAFF_USER}").wait_for()
         page.get_by_role("heading", name="Campaigns").first.wait_for()

@@ -47,6 +47,7 @@ def kept(name: str) -> Iterator[None]:
       Object.getOwnPropertyDescriptor(proto.prototype, "value").set.call(f, saved);
       f.dispatchEvent(new Event("input", {bubbles: true}));
     }
+    else if (saved === null && f.value) store.setItem(key, f.value);  // typed before this script ran
     box.addEventListener("input", () => { const now = field(); if (now) store.setItem(key, now.value); });
     const form = box.closest('[data-testid="stForm"]');
     const submit = form && form.querySelector('[data-testid^="stBaseButton-"][data-testid$="FormSubmit"]');
