@@ -50,7 +50,8 @@ def get(session: Session, campaign_id: int) -> Campaign:
 def list_campaigns(session: Session, *, actor: Actor) -> list[Campaign]:
     """Every campaign, newest first."""
     require(actor, Perm.COMPOSE_CAMPAIGNS)
-    return list(session.scalars(select(Campaign).order_by(Campaign.id.desc())))
+    # A journey's steps are campaigns of their own (status "journey"), shown on the Journeys page.
+    return list(session.scalars(select(Campaign).where(Campaign.journey_version_id.is_(None)).order_by(Campaign.id.desc())))
 
 
 def segment_choices(session: Session, *, actor: Actor) -> dict[int, str]:
@@ -154,6 +155,20 @@ def send_test(db: Database, *, actor: Actor, campaign_id: int, patron_id: int) -
     return staff.email
 
 
+def at_frequency_cap(session: Session, patron_id, now: datetime):
+    """SQL: the patron (a column) has had the weekly cap of messages (campaigns and journeys alike) in the 7 days to `now`."""
+    recent = (
+        select(func.count())
+        .where(
+            Message.patron_id == patron_id,
+            Message.status.in_(CAPPED_STATUSES),
+            func.coalesce(Message.sent_at, Message.next_attempt_at, Message.created_at) >= now - timedelta(days=7),
+        )
+        .scalar_subquery()
+    )
+    return recent >= int(settings.get(session, "frequency_cap_per_7_days"))
+
+
 def _classified(session: Session, campaign: Campaign, now: datetime):
     """(patron_id, reason) for everyone in the segment; reason "ok" or the first exclusion that applies."""
     audience = _audience(session, campaign, now.date())
@@ -166,21 +181,11 @@ def _classified(session: Session, campaign: Campaign, now: datetime):
         CurrentConsent.granted.is_(True),
     )
     suppressed = exists().where(Suppression.email_hash == do_not_mail.email_hash_sql(Patron.email))
-    recent = (
-        select(func.count())
-        .where(
-            Message.patron_id == Patron.id,
-            Message.status.in_(CAPPED_STATUSES),
-            func.coalesce(Message.sent_at, Message.next_attempt_at, Message.created_at) >= now - timedelta(days=7),
-        )
-        .scalar_subquery()
-    )
-    cap = int(settings.get(session, "frequency_cap_per_7_days"))
     reason = case(
         (or_(Patron.email.is_(None), Patron.email == "", Patron.erased_at.is_not(None)), "no_email"),
         (~has_consent, "no_consent"),
         (suppressed, "suppressed"),
-        (recent >= cap, "frequency_cap"),
+        (at_frequency_cap(session, Patron.id, now), "frequency_cap"),
         else_="ok",
     )
     return select(Patron.id.label("patron_id"), reason.label("reason")).join(audience, pid == Patron.id).subquery("classified")

@@ -27,6 +27,7 @@ class Segment(SQLModel, table=True):
 
 class Campaign(SQLModel, table=True):
     __tablename__ = "campaign"
+    __table_args__ = (Index("ix_campaign_journey_step", "journey_version_id", "journey_step", "journey_round", unique=True),)
     id: Optional[int] = Field(default=None, primary_key=True)
     name: str = Field(max_length=200)
     segment_id: Optional[int] = Field(default=None, foreign_key="segment.id")
@@ -44,6 +45,11 @@ class Campaign(SQLModel, table=True):
     created_by_id: Optional[int] = Field(default=None, foreign_key="staff_user.id")
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
+    # A journey's send step (status "journey"): one campaign per journey version × step × re-entry round, so
+    # that its messages (unique per campaign × patron) go through the one send loop at most once per enrolment.
+    journey_version_id: Optional[int] = None
+    journey_step: Optional[int] = None
+    journey_round: Optional[int] = None
 
 
 class Message(SQLModel, table=True):

@@ -1,0 +1,74 @@
+"""The worker's journey jobs: the daily evaluation of every active journey (time triggers, exits, steps)
+and the same after each import (event triggers: a registration, a first activity, a program attended).
+
+Each journey is evaluated in one transaction (enrolment, exits and every step), so a crash at any point
+leaves it as it was before that journey began; on PostgreSQL the journey's row is locked with SKIP LOCKED,
+so several workers never evaluate one journey at once.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select, update
+
+from crmcore.db import Database
+from crmcore.journeys import definitions
+from crmcore.journeys.enrolment import enrol
+from crmcore.journeys.steps import advance, exits
+from crmcore.models import Journey, JourneyEnrolment, JourneyVersion, Segment, utcnow
+
+log = logging.getLogger("liaison.journeys")
+
+
+def latest_version(session, journey_id: int) -> JourneyVersion | None:
+    return session.scalars(select(JourneyVersion).where(JourneyVersion.journey_id == journey_id).order_by(JourneyVersion.number.desc()).limit(1)).first()
+
+
+def evaluate_journey(db: Database, *, journey_id: int, now: datetime | None = None) -> dict[str, Any] | None:
+    """Evaluate one active journey as of `now`; None if it is not active or another worker holds it."""
+    now = now or utcnow()
+    today = now.date()
+    with db.write() as session:
+        journey = session.scalars(select(Journey).where(Journey.id == journey_id, Journey.status == "active").with_for_update(skip_locked=True)).first()
+        if journey is None:
+            return None
+        version = latest_version(session, journey_id)
+        try:
+            definitions.validate(version.definition, segment_exists=lambda sid: session.get(Segment, sid) is not None)
+        except ValueError as exc:
+            # A segment deleted since activation: the journey stops taking patrons, with the reason kept.
+            journey.status = "paused"
+            session.add(journey)
+            log.error("journey %s paused: %s", journey_id, type(exc).__name__)
+            return {"paused": str(exc)}
+        done: dict[str, Any] = {"entered": enrol(session, journey=journey, version=version, today=today)}
+        for reason, n in exits(session, journey=journey, definition=version.definition, today=today).items():
+            done[f"exited ({reason})"] = n
+        in_use = set(session.scalars(select(JourneyEnrolment.version_id).where(JourneyEnrolment.journey_id == journey_id, JourneyEnrolment.state == "active").distinct()))
+        for old in sorted(in_use):
+            kept = version if old == version.id else session.get(JourneyVersion, old)
+            for key, n in advance(session, journey=journey, version=kept, today=today, now=now).items():
+                done[key] = done.get(key, 0) + n
+        session.execute(update(Journey).where(Journey.id == journey_id).values(last_evaluated_on=today))
+    return {k: v for k, v in done.items() if v}
+
+
+def evaluate(db: Database, *, now: datetime | None = None) -> dict[str, Any]:
+    """The worker job: evaluate every active journey (daily, and after each import)."""
+    with db.read() as session:
+        ids = list(session.scalars(select(Journey.id).where(Journey.status == "active").order_by(Journey.id)))
+    out = {}
+    for journey_id in ids:
+        result = evaluate_journey(db, journey_id=journey_id, now=now)
+        if result:
+            out[journey_id] = result
+    return out
+
+
+def after_import(db: Database, *, now: datetime | None = None) -> dict[str, Any]:
+    """Event triggers: run when an import has finished, so that new registrations and attendance enter the same day."""
+    return evaluate(db, now=now)
+

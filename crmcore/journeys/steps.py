@@ -1,0 +1,119 @@
+"""Advancing enrolments, set-based: for each step of a version, one or two statements move every
+patron due at it (never a loop over patrons).
+
+A send step adds one message per enrolment to the campaign pipeline (the step's campaign, one per
+version × step × re-entry round, so the unique campaign × patron makes each step at most once per
+enrolment); the one send loop (crmcore.campaigns.sending) re-checks consent when it sends. Holdout
+enrolments get a "holdout" message, never sent. Patrons without consent, address or permission to mail
+leave the journey; recipients at the weekly frequency cap (shared with campaigns) wait a day.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, case, exists, insert, literal, not_, or_, select, update
+from sqlmodel import Session
+
+from crmcore.campaigns import do_not_mail
+from crmcore.campaigns.drafts import at_frequency_cap
+from crmcore.campaigns.rules.compiler import compile_rules
+from crmcore.campaigns.sending import _consent_granted
+from crmcore.journeys.enrolment import plus_days
+from crmcore.models import Campaign, Journey, JourneyEnrolment, JourneyVersion, Message, Patron, Suppression
+
+E = JourneyEnrolment
+
+
+def _patron(*conds):
+    return exists().where(Patron.id == E.patron_id, *conds)
+
+
+def _end(session: Session, where, *, today: date, state: str, reason: str | None = None) -> int:
+    values: dict[str, Any] = {"state": state, "ended_on": today, "due_on": None}
+    if reason:
+        values["exit_reason"] = reason
+    return session.execute(update(E).where(*where).values(**values)).rowcount or 0
+
+
+def exits(session: Session, *, journey: Journey, definition: dict[str, Any], today: date) -> dict[str, int]:
+    """End the active enrolments of this journey whose exit condition holds; counts by reason."""
+    active = [E.journey_id == journey.id, E.state == "active"]
+    conditions = {"erased": or_(E.patron_id.is_(None), _patron(Patron.erased_at.is_not(None)))}
+    if "became_active" in (definition.get("exits") or []):
+        conditions["became_active"] = _patron(Patron.last_activity_on > E.entered_on)
+    if "renewed" in (definition.get("exits") or []):
+        conditions["renewed"] = _patron(Patron.expires_on > E.expires_on_at_entry)
+    return {reason: n for reason, cond in conditions.items() if (n := _end(session, [*active, cond], today=today, state="exited", reason=reason))}
+
+
+def step_campaigns(session: Session, *, journey: Journey, version: JourneyVersion, index: int, rounds: set[int]) -> None:
+    """Make the campaign each (version, step, round) sends through, where it is not there yet."""
+    step = version.definition["steps"][index]
+    have = set(session.scalars(select(Campaign.journey_round).where(Campaign.journey_version_id == version.id, Campaign.journey_step == index)))
+    for round_ in sorted(rounds - have):
+        session.add(Campaign(
+            name=f"{journey.name} (version {version.number}), step {index + 1}" + (f", round {round_}" if round_ > 1 else ""),
+            channel=step["channel"], topic=step["topic"], subject_template=step["subject"], body_template=step["body"], status="journey",
+            holdout_pct=journey.holdout_pct, journey_version_id=version.id, journey_step=index, journey_round=round_, created_by_id=journey.created_by_id,
+        ))
+    session.flush()
+
+
+def _send(session: Session, *, journey: Journey, version: JourneyVersion, index: int, due: list, today: date, now: datetime) -> dict[str, int]:
+    step = version.definition["steps"][index]
+    do_not_mail.prepare(session)
+    mailable = _patron(
+        Patron.erased_at.is_(None), Patron.email.is_not(None), Patron.email != "",
+        ~exists().where(Suppression.email_hash == do_not_mail.email_hash_sql(Patron.email)),
+    )
+    gone = _end(session, [*due, or_(not_(mailable), not_(_consent_granted(E.patron_id, step["channel"], step["topic"])))], today=today, state="exited", reason="no_consent")
+    deferred = session.execute(
+        update(E).where(*due, E.is_holdout.is_(False), at_frequency_cap(session, E.patron_id, now)).values(due_on=today + timedelta(days=1))
+    ).rowcount or 0
+    rounds = set(session.scalars(select(E.round).where(*due).distinct()))
+    if not rounds:
+        return {"left (no consent)": gone, "waiting (frequency cap)": deferred}
+    step_campaigns(session, journey=journey, version=version, index=index, rounds=rounds)
+    at = literal(now, Message.__table__.c.created_at.type)
+    chosen = (
+        select(Campaign.id, E.patron_id, case((E.is_holdout, "holdout"), else_="queued"), E.is_holdout, literal(0),
+               case((E.is_holdout, None), else_=literal(now, Message.__table__.c.next_attempt_at.type)), at)
+        .join(Campaign, and_(Campaign.journey_version_id == version.id, Campaign.journey_step == index, Campaign.journey_round == E.round))
+        .where(*due, ~exists().where(Message.campaign_id == Campaign.id, Message.patron_id == E.patron_id))
+    )
+    columns = ["campaign_id", "patron_id", "status", "is_holdout", "attempts", "next_attempt_at", "created_at"]
+    queued = session.execute(insert(Message).from_select(columns, chosen)).rowcount or 0
+    session.execute(update(E).where(*due).values(step=index + 1))
+    return {"messages": queued, "left (no consent)": gone, "waiting (frequency cap)": deferred}
+
+
+def advance(session: Session, *, journey: Journey, version: JourneyVersion, today: date, now: datetime) -> dict[str, int]:
+    """Run every step due today for this version's enrolments, top to bottom (steps only lead further
+    down, so one pass moves each patron as far as today allows); counts of what was done."""
+    steps = version.definition["steps"]
+    done: dict[str, int] = {}
+
+    def add(key: str, n: int) -> None:
+        if n:
+            done[key] = done.get(key, 0) + n
+
+    for index, step in enumerate([*steps, {"kind": "end"}]):
+        due = [E.version_id == version.id, E.state == "active", E.step == index, E.due_on <= today]
+        kind = step["kind"]
+        if kind == "send":
+            for key, n in _send(session, journey=journey, version=version, index=index, due=due, today=today, now=now).items():
+                add(key, n)
+        elif kind == "wait":
+            add("waited", session.execute(update(E).where(*due).values(step=index + 1, due_on=plus_days(session, E.due_on, step["days"]))).rowcount or 0)
+        elif kind == "branch":
+            matches = _patron(compile_rules(step["rule"], today=today))
+            add("branched", session.execute(update(E).where(*due, matches).values(step=index + 1)).rowcount or 0)
+            if step.get("otherwise") is None:
+                add("finished", _end(session, due, today=today, state="finished"))
+            else:
+                add("branched", session.execute(update(E).where(*due).values(step=step["otherwise"])).rowcount or 0)
+        else:
+            add("finished", _end(session, due, today=today, state="finished"))
+    return done

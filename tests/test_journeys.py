@@ -1,0 +1,203 @@
+"""Journeys: 120 simulated days with an injected clock against a hand-computed schedule; versions; holdout;
+consent; the frequency cap shared with campaigns; refusals that keep a journey inactive."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+import pytest
+from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
+from sqlalchemy import func, insert, select
+
+from crmcore.admin import settings
+from crmcore.admin.auth import CLI_ACTOR
+from crmcore.campaigns import sending
+from crmcore.campaigns.drafts import in_holdout
+from crmcore.journeys import definitions, editing, evaluation, results
+from crmcore.models import Campaign, CurrentConsent, Journey, JourneyEnrolment, JourneyVersion, Message, Patron, Segment
+from tests.campaign_fixtures import _isolated_mail_config  # noqa: F401
+from tests.journey_records import EXPECTED, apply_events, build_library, day, moment, start_templates
+
+
+def sent_schedule(db, journeys: dict[str, int], ids: dict[str, int]) -> dict[str, list[tuple[str, int]]]:
+    by_journey = {v: k for k, v in journeys.items()}
+    names = {v: k for k, v in ids.items()}
+    got = defaultdict(list)
+    with db.read() as s:
+        rows = s.execute(
+            select(Message.patron_id, JourneyVersion.journey_id, Message.created_at, Message.status)
+            .join(Campaign, Campaign.id == Message.campaign_id).join(JourneyVersion, JourneyVersion.id == Campaign.journey_version_id)
+            .where(Message.status == "sent").order_by(Message.created_at, JourneyVersion.journey_id)
+        ).all()
+    for pid, jid, created, _ in rows:
+        got[names[pid]].append((by_journey[jid], (created.date() - day(0)).days))
+    return {name: sorted(got.get(name, [])) for name in ids}
+
+
+def test_120_days_of_the_five_templates_send_the_hand_computed_schedule(db, staff):
+    ids = build_library(db)
+    journeys = start_templates(db)
+    for n in range(120):
+        apply_events(db, ids, n)
+        evaluation.evaluate(db, now=moment(n))
+        sending.send_pending(db)
+    expected = {name: sorted((j, d) for j, d in sched if not in_holdout(journeys[j], ids[name], 10.0)) for name, sched in EXPECTED.items()}
+    assert sent_schedule(db, journeys, ids) == expected
+    with db.read() as s:
+        # Nobody entered a journey twice in a round, no step twice, and the holdout got nothing sent.
+        assert s.scalar(select(func.count()).select_from(Message).where(Message.is_holdout.is_(True), Message.status != "holdout")) == 0
+        reasons = dict(s.execute(select(JourneyEnrolment.patron_id, JourneyEnrolment.exit_reason).where(JourneyEnrolment.state == "exited")).all())
+    assert reasons == {ids["D"]: "became_active", ids["F"]: "renewed", ids["J"]: "no_consent"}
+    # Running a day again changes nothing: enrolment and steps happen once.
+    with db.read() as s:
+        before = s.scalar(select(func.count()).select_from(Message)), s.scalar(select(func.count()).select_from(JourneyEnrolment))
+    evaluation.evaluate(db, now=moment(119))
+    with db.read() as s:
+        assert (s.scalar(select(func.count()).select_from(Message)), s.scalar(select(func.count()).select_from(JourneyEnrolment))) == before
+        r = results.journey_results(s, actor=staff["manager"], journey_id=journeys["welcome"])
+    assert {row["step"] for row in r["steps"]} >= {"Step 1 (Send a message)", "Step 5 (Branch on a condition)"}
+
+
+def add_many(db, n: int, *, topic: str = "services", registered: int = 0) -> list[int]:
+    with db.write() as s:
+        s.execute(insert(Patron), [{"ils_id": f"M{i}", "first_name": f"M{i}", "email": f"m{i}@example.test", "registered_on": day(registered)} for i in range(n)])
+        pids = list(s.scalars(select(Patron.id).where(Patron.ils_id.like("M%"))))
+        s.execute(insert(CurrentConsent), [{"patron_id": p, "channel": "email", "topic": topic, "granted": True, "updated_at": moment(-30)} for p in pids])
+        settings.put(s, actor=CLI_ACTOR, key="frequency_cap_per_7_days", value=50)
+    return pids
+
+
+def welcome(db, *, holdout_pct: float = 10.0) -> int:
+    with db.write() as s:
+        jid = editing.create(s, actor=CLI_ACTOR, name="Welcome", template="welcome", holdout_pct=holdout_pct).id
+        editing.activate(s, actor=CLI_ACTOR, journey_id=jid)
+    return jid
+
+
+def test_the_holdout_enters_but_is_sent_nothing(db):
+    pids = add_many(db, 200)
+    jid = welcome(db, holdout_pct=30.0)
+    for n in range(0, 40):
+        evaluation.evaluate(db, now=moment(n))
+        sending.send_pending(db)
+    with db.read() as s:
+        held = set(s.scalars(select(JourneyEnrolment.patron_id).where(JourneyEnrolment.is_holdout.is_(True))))
+        sent_to = set(s.scalars(select(Message.patron_id).where(Message.status == "sent")))
+        assert s.scalar(select(func.count()).select_from(JourneyEnrolment)) == 200
+    assert held == {p for p in pids if in_holdout(jid, p, 30.0)} and 30 < len(held) < 90
+    assert held.isdisjoint(sent_to) and sent_to == set(pids) - held
+
+
+def test_editing_an_active_journey_makes_a_version_and_patrons_finish_on_theirs(db):
+    add_many(db, 20)
+    jid = welcome(db, holdout_pct=0)
+    evaluation.evaluate(db, now=moment(0))
+    changed = definitions.template("welcome")
+    changed["steps"][2]["subject"] = "Version two"
+    with db.write() as s:
+        version = editing.edit(s, actor=CLI_ACTOR, journey_id=jid, definition=changed)
+    assert version.number == 2
+    with db.write() as s:
+        s.execute(insert(Patron).values(ils_id="LATE", first_name="Late", email="late@example.test", registered_on=day(7)))
+        late = s.scalar(select(Patron.id).where(Patron.ils_id == "LATE"))
+        s.execute(insert(CurrentConsent).values(patron_id=late, channel="email", topic="services", granted=True, updated_at=moment(-1)))
+    for n in range(1, 15):
+        evaluation.evaluate(db, now=moment(n))
+    with db.read() as s:
+        subjects = dict(s.execute(select(Message.patron_id, Campaign.subject_template).join(Campaign).where(Campaign.journey_step == 2)).all())
+    assert subjects[late] == "Version two" and sum(1 for v in subjects.values() if v == "What your card opens") == 20
+
+
+def test_consent_withdrawn_mid_journey_stops_the_next_steps(db):
+    from crmcore.library import consent
+
+    pids = add_many(db, 10)
+    welcome(db, holdout_pct=0)
+    evaluation.evaluate(db, now=moment(0))
+    sending.send_pending(db)
+    with db.write() as s:
+        consent.record(s, patron_id=pids[0], channel="email", topic="services", granted=False, source="one-click", by=consent.PATRON, at=moment(1))
+    for n in range(1, 40):
+        evaluation.evaluate(db, now=moment(n))
+        sending.send_pending(db)
+    with db.read() as s:
+        assert s.scalar(select(func.count()).where(Message.patron_id == pids[0], Message.status == "sent")) == 1
+        assert s.scalar(select(func.count()).where(Message.patron_id == pids[1], Message.status == "sent")) == 3
+        assert s.scalar(select(JourneyEnrolment.exit_reason).where(JourneyEnrolment.patron_id == pids[0])) == "no_consent"
+
+
+def test_the_weekly_cap_is_shared_with_campaigns(db):
+    pids = add_many(db, 5)
+    with db.write() as s:
+        settings.put(s, actor=CLI_ACTOR, key="frequency_cap_per_7_days", value=1)
+        other = Campaign(name="Earlier campaign", topic="services", subject_template="Hi", body_template="Hello", status="sent", launched_at=moment(0))
+        s.add(other)
+        s.flush()
+        s.execute(insert(Message).values(campaign_id=other.id, patron_id=pids[0], status="sent", sent_at=moment(0), created_at=moment(0)))
+    welcome(db, holdout_pct=0)
+    evaluation.evaluate(db, now=moment(0))
+    with db.read() as s:
+        waiting = s.scalar(select(JourneyEnrolment.due_on).where(JourneyEnrolment.patron_id == pids[0]))
+        assert waiting == day(1)
+        assert s.scalar(select(func.count()).where(Message.campaign_id != other.id)) == 4
+
+
+def test_refused_journeys_stay_inactive(db):
+    bad_template = definitions.template("welcome")
+    bad_template["steps"][0]["body"] = "Hello {{ first_name "
+    unreachable = definitions.template("first_use")
+    unreachable["steps"].append(definitions.template("first_use")["steps"][0])
+    with db.write() as s, pytest.raises(ValueError, match="Step 1"):
+        editing.create(s, actor=CLI_ACTOR, name="Broken", definition=bad_template)
+    with db.write() as s, pytest.raises(ValueError, match="Step 3 .*no patron can reach"):
+        editing.create(s, actor=CLI_ACTOR, name="Unreachable", definition=unreachable)
+    with db.write() as s:
+        seg = Segment(name="Lapsed", rules={"all": [{"field": "days_since_activity", "op": ">=", "value": 180}]})
+        s.add(seg)
+        s.flush()
+        on_segment = definitions.template("we_miss_you")
+        on_segment["trigger"] = {"kind": "segment", "segment_id": seg.id}
+        jid = editing.create(s, actor=CLI_ACTOR, name="On a segment", definition=on_segment).id
+        s.delete(seg)
+    with db.write() as s, pytest.raises(ValueError, match="segment .* deleted"):
+        editing.activate(s, actor=CLI_ACTOR, journey_id=jid)
+    with db.read() as s:
+        assert s.get(Journey, jid).status == "draft"
+        assert s.scalar(select(func.count()).select_from(Journey)) == 1
+
+
+@hsettings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(grants=st.lists(st.booleans(), min_size=12, max_size=12), withdraw_day=st.lists(st.integers(0, 40), min_size=12, max_size=12))
+def test_no_journey_message_goes_to_a_patron_without_consent(sqlite_db, grants, withdraw_day):
+    from crmcore.library import consent
+    from sqlalchemy import delete
+
+    db = sqlite_db
+    with db.write() as s:
+        for table in (Message, Campaign, JourneyEnrolment, JourneyVersion, Journey, CurrentConsent):
+            s.execute(delete(table))
+        from crmcore.models import ConsentRecord
+        s.execute(delete(ConsentRecord))
+        s.execute(delete(Patron))
+        settings.put(s, actor=CLI_ACTOR, key="frequency_cap_per_7_days", value=50)
+        for i, granted in enumerate(grants):
+            p = Patron(ils_id=f"H{i}", first_name="H", email=f"h{i}@example.test", registered_on=day(0))
+            s.add(p)
+            s.flush()
+            if granted:
+                consent.record(s, patron_id=p.id, channel="email", topic="services", granted=True, source="form", by=consent.PATRON, at=moment(-1))
+    welcome(db, holdout_pct=0)
+    with db.read() as s:
+        pids = list(s.scalars(select(Patron.id).order_by(Patron.id)))
+    for n in range(0, 41):
+        with db.write() as s:
+            for pid, w in zip(pids, withdraw_day):
+                if w == n:
+                    consent.record(s, patron_id=pid, channel="email", topic="services", granted=False, source="preferences", by=consent.PATRON, at=moment(n))
+        evaluation.evaluate(db, now=moment(n))
+        sending.send_pending(db)
+    with db.read() as s:
+        sent = s.execute(select(Message.patron_id, Message.created_at).where(Message.status == "sent")).all()
+    for pid, created in sent:
+        i = pids.index(pid)
+        assert grants[i] and (created.date() - day(0)).days < withdraw_day[i]
