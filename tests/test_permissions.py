@@ -15,6 +15,7 @@ from crmcore.admin import auth, branches, settings
 from crmcore.admin.permissions import ROLE_PERMISSIONS, Perm, PermissionDenied, Role, allowed
 from crmcore.campaigns import drafts, inbound, outbox, results, saved_templates, segments, sending
 from crmcore.imports import mapping as import_mapping
+from crmcore.journeys import definitions as journey_definitions, editing as journey_editing, results as journey_results
 from crmcore.kpis import circulation
 from crmcore.imports import runner as import_runner
 from crmcore.library import categories, patrons
@@ -43,6 +44,17 @@ def new_branch_id(session) -> int:
     session.add(branch)
     session.flush()
     return branch.id
+
+
+def journey_id(session, status: str = "draft") -> int:
+    from crmcore.admin.auth import CLI_ACTOR
+    from crmcore.journeys import editing as journey_editing
+
+    journey = journey_editing.create(session, actor=CLI_ACTOR, name=f"Journey {status} {id(object())}", template="welcome")
+    journey.status = status
+    session.add(journey)
+    session.flush()
+    return journey.id
 
 
 # (label, permission it requires, call(session, actor)) — the call must succeed on an empty database with staff.
@@ -148,6 +160,16 @@ CASES: list[tuple[str, Perm, Callable]] = [
     ("library.categories.list_terms", Perm.IMPORT_DATA, lambda s, a: categories.list_terms(s, actor=a, group="material")),
     ("library.categories.add_term", Perm.MANAGE_SETTINGS, lambda s, a: categories.add_term(s, actor=a, name="Zines", group="genre")),
     ("library.categories.remove_term", Perm.MANAGE_SETTINGS, lambda s, a: categories.remove_term(s, actor=a, term_id=term_id(s, "Kit"))),
+    # journeys
+    ("journeys.editing.list_journeys", Perm.MANAGE_SEGMENTS, lambda s, a: journey_editing.list_journeys(s, actor=a)),
+    ("journeys.editing.create", Perm.MANAGE_SEGMENTS, lambda s, a: journey_editing.create(s, actor=a, name="A journey", template="card_renewal")),
+    ("journeys.editing.definition_of", Perm.MANAGE_SEGMENTS, lambda s, a: journey_editing.definition_of(s, actor=a, journey_id=journey_id(s))),
+    ("journeys.editing.edit", Perm.MANAGE_SEGMENTS, lambda s, a: journey_editing.edit(s, actor=a, journey_id=journey_id(s), definition=journey_definitions.template("welcome"))),
+    ("journeys.editing.activate", Perm.LAUNCH_CAMPAIGNS, lambda s, a: journey_editing.activate(s, actor=a, journey_id=journey_id(s))),
+    ("journeys.editing.pause", Perm.LAUNCH_CAMPAIGNS, lambda s, a: journey_editing.pause(s, actor=a, journey_id=journey_id(s, "active"))),
+    ("journeys.editing.resume", Perm.LAUNCH_CAMPAIGNS, lambda s, a: journey_editing.resume(s, actor=a, journey_id=journey_id(s, "paused"))),
+    ("journeys.editing.sample_patrons", Perm.MANAGE_SEGMENTS, lambda s, a: journey_editing.sample_patrons(s, actor=a, definition=journey_definitions.template("welcome"))),
+    ("journeys.results.journey_results", Perm.VIEW_DASHBOARD, lambda s, a: journey_results.journey_results(s, actor=a, journey_id=journey_id(s))),
 ]
 
 

@@ -27,6 +27,7 @@ from crmcore import imports
 from crmcore.admin import backup, restore
 from crmcore.admin.permissions import Perm, PermissionDenied, Role, allowed
 from crmcore.campaigns import drafts
+from crmcore.journeys import definitions as journey_definitions, editing as journey_editing
 from crmcore.models import Patron
 from crmcore.privacy import retention
 from tests.campaign_fixtures import case_campaign, with_temp_mail
@@ -53,6 +54,10 @@ DB_CASES = [
         mapping={"columns": {"code": "zip", "name": "name", "population": "population"}})),
     ("privacy.retention.run", Perm.MANAGE_SETTINGS, lambda db, a, tmp: retention.run(db, actor=a)),
     ("campaigns.drafts.preview", Perm.COMPOSE_CAMPAIGNS, lambda db, a, tmp: with_temp_mail(lambda: drafts.preview(db, actor=a, campaign_id=(c := new_case_campaign(db))[0], patron_id=c[1]))),
+    ("journeys.editing.preview", Perm.MANAGE_SEGMENTS, lambda db, a, tmp: with_temp_mail(lambda: journey_editing.preview(
+        db, actor=a, step=journey_definitions.template("welcome")["steps"][0], patron_id=new_case_campaign(db)[1]))),
+    ("journeys.editing.send_test", Perm.MANAGE_SEGMENTS, lambda db, a, tmp: with_temp_mail(lambda: journey_editing.send_test(
+        db, actor=a, step=journey_definitions.template("welcome")["steps"][0], patron_id=new_case_campaign(db)[1]))),
     ("campaigns.drafts.send_test", Perm.COMPOSE_CAMPAIGNS, lambda db, a, tmp: with_temp_mail(lambda: drafts.send_test(db, actor=a, campaign_id=(c := new_case_campaign(db))[0], patron_id=c[1]))),
 ]
 
@@ -365,6 +370,25 @@ NO_ACTOR: dict[str, str] = {
     "worker.housekeeping": WORKER,
     "worker.run": WORKER,
     "worker.run_forever": WORKER,
+    # journeys
+    "campaigns.drafts.at_frequency_cap": HELPER,
+    "journeys.definitions.blank": PURE,
+    "journeys.definitions.first_send": PURE,
+    "journeys.definitions.send_steps": PURE,
+    "journeys.definitions.step_label": PURE,
+    "journeys.definitions.template": PURE,
+    "journeys.definitions.validate": PARSE,
+    "journeys.editing.get": "one journey row (its name and state), no patron data; editing's service functions call it after require()",
+    "journeys.enrolment.enrol": WORKER,
+    "journeys.enrolment.plus_days": PURE,
+    "journeys.enrolment.trigger_clause": HELPER,
+    "journeys.evaluation.after_imports": WORKER,
+    "journeys.evaluation.evaluate": WORKER,
+    "journeys.evaluation.evaluate_journey": WORKER,
+    "journeys.evaluation.latest_version": HELPER,
+    "journeys.steps.advance": WORKER,
+    "journeys.steps.exits": WORKER,
+    "journeys.steps.step_campaigns": WORKER,
 }
 
 

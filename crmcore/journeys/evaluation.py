@@ -12,13 +12,13 @@ import logging
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
 from crmcore.db import Database
 from crmcore.journeys import definitions
 from crmcore.journeys.enrolment import enrol
 from crmcore.journeys.steps import advance, exits
-from crmcore.models import Journey, JourneyEnrolment, JourneyVersion, Segment, utcnow
+from crmcore.models import ImportRun, Journey, JourneyEnrolment, JourneyVersion, Segment, utcnow
 
 log = logging.getLogger("liaison.journeys")
 
@@ -68,7 +68,16 @@ def evaluate(db: Database, *, now: datetime | None = None) -> dict[str, Any]:
     return out
 
 
-def after_import(db: Database, *, now: datetime | None = None) -> dict[str, Any]:
-    """Event triggers: run when an import has finished, so that new registrations and attendance enter the same day."""
-    return evaluate(db, now=now)
+_last_import_seen: dict[str, datetime] = {}
 
+
+def after_imports(db: Database, *, now: datetime | None = None) -> dict[str, Any]:
+    """The worker job for event triggers (a registration, a first activity, a program attended): when an
+    import has finished since the last look, evaluate, so that its patrons enter the same day. Evaluating
+    again is harmless (enrolment and steps happen once), so a restarted worker simply looks again."""
+    with db.read() as session:
+        finished = session.scalar(select(func.max(ImportRun.finished_at)).where(ImportRun.status == "done", ImportRun.dry_run.is_(False)))
+    if finished is None or _last_import_seen.get(db.url) == finished:
+        return {}
+    _last_import_seen[db.url] = finished
+    return evaluate(db, now=now)
