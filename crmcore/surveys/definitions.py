@@ -117,3 +117,9 @@ def set_status(session: Session, *, actor: Actor, survey_id: int, status: str) -
     session.add(survey)
     audit.record(session, actor=actor, action=f"survey.{status}", entity="survey", entity_id=survey.id)
     return survey
+
+
+def branch_choices(session: Session, *, actor: Actor) -> dict[int, str]:
+    """Branch id → name, for choosing who follows up each branch's answers."""
+    require(actor, Perm.COMPOSE_CAMPAIGNS)
+    return {i: n for i, n in session.exec(select(Branch.id, Branch.name).order_by(Branch.name))}
