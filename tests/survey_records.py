@@ -32,3 +32,14 @@ def answer(session, survey_id: int, patron_id: int | None, nps: int | None = Non
     token = tokens.maker(survey_id)(patron_id) if patron_id is not None else tokens.anonymous(survey_id)
     form_token = tokens.form_token(tokens.read(token))
     return responses.answer(session, token=token, form_token=form_token, fields=fields(nps, **kwargs))
+
+
+def case_survey(session, *, status: str = "draft") -> int:
+    """For permission CASES: a survey written straight to the table (no actor needed)."""
+    from crmcore.models import Survey
+    from crmcore.surveys import questions
+
+    survey = Survey(name=f"Case survey {status}", questions=questions.checked(QUESTIONS), status=status, follow_up_role="outreach")
+    session.add(survey)
+    session.flush()
+    return survey.id

@@ -13,6 +13,10 @@ from sqlalchemy import select
 from crmcore import kpis
 from crmcore.admin import auth, branches, settings
 from crmcore.admin.permissions import ROLE_PERMISSIONS, Perm, PermissionDenied, Role, allowed
+from crmcore.surveys import definitions as survey_definitions
+from crmcore.surveys import responses as survey_responses
+from crmcore.surveys import results as survey_results
+from tests.survey_records import QUESTIONS, case_survey
 from crmcore.campaigns import drafts, inbound, outbox, results, saved_templates, segments, sending
 from crmcore.imports import mapping as import_mapping
 from crmcore.kpis import circulation
@@ -148,6 +152,16 @@ CASES: list[tuple[str, Perm, Callable]] = [
     ("library.categories.list_terms", Perm.IMPORT_DATA, lambda s, a: categories.list_terms(s, actor=a, group="material")),
     ("library.categories.add_term", Perm.MANAGE_SETTINGS, lambda s, a: categories.add_term(s, actor=a, name="Zines", group="genre")),
     ("library.categories.remove_term", Perm.MANAGE_SETTINGS, lambda s, a: categories.remove_term(s, actor=a, term_id=term_id(s, "Kit"))),
+    # surveys
+    ("surveys.definitions.list_surveys", Perm.VIEW_DASHBOARD, lambda s, a: survey_definitions.list_surveys(s, actor=a)),
+    ("surveys.definitions.choices", Perm.VIEW_DASHBOARD, lambda s, a: survey_definitions.choices(s, actor=a)),
+    ("surveys.definitions.branch_choices", Perm.COMPOSE_CAMPAIGNS, lambda s, a: survey_definitions.branch_choices(s, actor=a)),
+    ("surveys.definitions.save", Perm.COMPOSE_CAMPAIGNS, lambda s, a: survey_definitions.save(s, actor=a, name="Asked", questions=QUESTIONS, follow_up_role="outreach")),
+    ("surveys.definitions.set_status", Perm.LAUNCH_CAMPAIGNS, lambda s, a: survey_definitions.set_status(s, actor=a, survey_id=case_survey(s), status="open")),
+    ("surveys.responses.texts", Perm.VIEW_PII, lambda s, a: survey_responses.texts(s, actor=a, survey_id=case_survey(s))),
+    ("surveys.results.summary", Perm.VIEW_DASHBOARD, lambda s, a: survey_results.summary(s, actor=a, survey_id=case_survey(s))),
+    ("surveys.results.by_group", Perm.VIEW_DASHBOARD, lambda s, a: survey_results.by_group(s, actor=a, survey_id=case_survey(s), by="branch")),
+    ("surveys.results.distributions", Perm.VIEW_DASHBOARD, lambda s, a: survey_results.distributions(s, actor=a, survey_id=case_survey(s))),
 ]
 
 

@@ -73,14 +73,17 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("response_id", "question"),
     )
     op.create_index("ix_survey_text_written_on", "survey_text", ["written_on"])
-    with op.batch_alter_table("campaign") as batch:
-        batch.add_column(sa.Column("survey_id", sa.Integer(), nullable=True))
-        batch.create_foreign_key("fk_campaign_survey_id_survey", "survey", ["survey_id"], ["id"])
+    # A plain ADD COLUMN … REFERENCES on both backends: a batch copy of the table would write its foreign
+    # keys in no fixed order, and a backup's schema would not compare equal to a fresh migration's.
+    if op.get_bind().dialect.name == "sqlite":
+        op.execute("ALTER TABLE campaign ADD COLUMN survey_id INTEGER REFERENCES survey (id)")
+    else:
+        op.add_column("campaign", sa.Column("survey_id", sa.Integer(), nullable=True))
+        op.create_foreign_key("campaign_survey_id_fkey", "campaign", "survey", ["survey_id"], ["id"])
 
 
 def downgrade() -> None:
     with op.batch_alter_table("campaign") as batch:
-        batch.drop_constraint("fk_campaign_survey_id_survey", type_="foreignkey")
         batch.drop_column("survey_id")
     op.drop_index("ix_survey_text_written_on", table_name="survey_text")
     op.drop_table("survey_text")
