@@ -15,6 +15,7 @@ from crmcore.campaigns import drafts, results, saved_templates
 from crmcore.campaigns import templates
 from crmcore.campaigns.templates import MERGE_FIELDS
 from crmcore.library import consent
+from crmcore.surveys import definitions as survey_definitions
 from ui import drafts as typed
 
 NEW = "New draft"
@@ -149,6 +150,8 @@ def compose_form(campaign, segment_names: dict[int, str]) -> None:
     if not seg_ids:
         st.info("Save a segment first (Campaigns → Segments): a campaign goes to a segment.")
     subject_key, body_key = f"cmp-subject-{tag}", f"cmp-body-{tag}"
+    with db.read() as session:
+        survey_names = survey_definitions.choices(session, actor=me)
     # The editor's text lives in the session (not `value=`), so the insert buttons can add to it.
     st.session_state.setdefault(subject_key, campaign.subject_template if campaign else "")
     st.session_state.setdefault(body_key, campaign.body_template if campaign else "Dear {{ first_name }},\n\n")
@@ -174,6 +177,11 @@ def compose_form(campaign, segment_names: dict[int, str]) -> None:
         subject_col.form_submit_button("Insert in subject", icon=":material/add:", disabled=not editable, on_click=add_field, args=(tag, subject_key), width="stretch")
         st.caption("A field is added at the end of the text (the editor cannot tell where the cursor is): move it where you want it.")
         holdout = st.number_input("Holdout (% of the audience sent nothing, to measure the effect)", 0.0, 50.0, campaign.holdout_pct if campaign else 10.0, 1.0, key=f"cmp-holdout-{tag}")
+        survey_ids = [None, *survey_names]
+        survey = st.selectbox(
+            "Survey its {{ survey_link }} opens", survey_ids, format_func=lambda i: "No survey" if i is None else survey_names[i], key=f"cmp-survey-{tag}",
+            index=survey_ids.index(campaign.survey_id) if campaign and campaign.survey_id in survey_ids else 0,
+        )
         saved = st.form_submit_button("Save draft", type="primary", disabled=not editable)
         with st.expander("Save this message as a template"):
             template_name = st.text_input("Template name", key=f"cmp-template-name-{tag}", help="Saved: the subject and the message, to start other campaigns from.")
@@ -189,7 +197,7 @@ def compose_form(campaign, segment_names: dict[int, str]) -> None:
             with db.write() as session:
                 made = drafts.compose(
                     session, actor=me, name=name, segment_id=segment, topic=topic, subject=subject, body=body,
-                    holdout_pct=holdout, campaign_id=campaign.id if campaign else None,
+                    holdout_pct=holdout, campaign_id=campaign.id if campaign else None, survey_id=survey,
                 )
             done(f"Draft saved: {made.name}.", pick=made.id)
 

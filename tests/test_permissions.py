@@ -13,6 +13,10 @@ from sqlalchemy import select
 from crmcore import kpis
 from crmcore.admin import auth, branches, settings
 from crmcore.admin.permissions import ROLE_PERMISSIONS, Perm, PermissionDenied, Role, allowed
+from crmcore.surveys import definitions as survey_definitions
+from crmcore.surveys import responses as survey_responses
+from crmcore.surveys import results as survey_results
+from tests.survey_records import QUESTIONS, case_survey
 from crmcore.campaigns import drafts, inbound, outbox, results, saved_templates, segments, sending
 from crmcore.imports import mapping as import_mapping
 from crmcore.journeys import definitions as journey_definitions, editing as journey_editing, results as journey_results
@@ -170,6 +174,16 @@ CASES: list[tuple[str, Perm, Callable]] = [
     ("journeys.editing.resume", Perm.LAUNCH_CAMPAIGNS, lambda s, a: journey_editing.resume(s, actor=a, journey_id=journey_id(s, "paused"))),
     ("journeys.editing.sample_patrons", Perm.MANAGE_SEGMENTS, lambda s, a: journey_editing.sample_patrons(s, actor=a, definition=journey_definitions.template("welcome"))),
     ("journeys.results.journey_results", Perm.VIEW_DASHBOARD, lambda s, a: journey_results.journey_results(s, actor=a, journey_id=journey_id(s))),
+    # surveys
+    ("surveys.definitions.list_surveys", Perm.VIEW_DASHBOARD, lambda s, a: survey_definitions.list_surveys(s, actor=a)),
+    ("surveys.definitions.choices", Perm.VIEW_DASHBOARD, lambda s, a: survey_definitions.choices(s, actor=a)),
+    ("surveys.definitions.branch_choices", Perm.COMPOSE_CAMPAIGNS, lambda s, a: survey_definitions.branch_choices(s, actor=a)),
+    ("surveys.definitions.save", Perm.COMPOSE_CAMPAIGNS, lambda s, a: survey_definitions.save(s, actor=a, name="Asked", questions=QUESTIONS, follow_up_role="outreach")),
+    ("surveys.definitions.set_status", Perm.LAUNCH_CAMPAIGNS, lambda s, a: survey_definitions.set_status(s, actor=a, survey_id=case_survey(s), status="open")),
+    ("surveys.responses.texts", Perm.VIEW_PII, lambda s, a: survey_responses.texts(s, actor=a, survey_id=case_survey(s))),
+    ("surveys.results.summary", Perm.VIEW_DASHBOARD, lambda s, a: survey_results.summary(s, actor=a, survey_id=case_survey(s))),
+    ("surveys.results.by_group", Perm.VIEW_DASHBOARD, lambda s, a: survey_results.by_group(s, actor=a, survey_id=case_survey(s), by="branch")),
+    ("surveys.results.distributions", Perm.VIEW_DASHBOARD, lambda s, a: survey_results.distributions(s, actor=a, survey_id=case_survey(s))),
 ]
 
 

@@ -48,6 +48,7 @@ PAGES: list[PageSpec] = [
     PageSpec("pages/outreach_kpis.py", "Outreach KPIs", ":material/insights:", Perm.VIEW_DASHBOARD, "Outreach"),
     PageSpec("pages/segments.py", "Segments", ":material/filter_alt:", Perm.MANAGE_SEGMENTS, "Campaigns"),
     PageSpec("pages/campaigns.py", "Campaigns", ":material/campaign:", Perm.COMPOSE_CAMPAIGNS, "Campaigns"),
+    PageSpec("pages/surveys.py", "Surveys", ":material/reviews:", Perm.COMPOSE_CAMPAIGNS, "Campaigns"),
     PageSpec("pages/sent_mail.py", "Sent mail", ":material/outbox:", Perm.COMPOSE_CAMPAIGNS, "Campaigns"),
     PageSpec("pages/journeys.py", "Journeys", ":material/route:", Perm.MANAGE_SEGMENTS, "Campaigns"),
     PageSpec("pages/imports.py", "Imports", ":material/upload_file:", Perm.IMPORT_DATA, "Administration"),

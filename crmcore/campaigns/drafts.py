@@ -20,7 +20,7 @@ from crmcore.campaigns.rules.compiler import patron_ids_select
 from crmcore.campaigns.templates import Rendered
 from crmcore.db import Database
 from crmcore.library import consent
-from crmcore.models import Campaign, CurrentConsent, Message, Patron, Segment, StaffUser, Suppression, utcnow
+from crmcore.models import Campaign, CurrentConsent, Message, Patron, Segment, StaffUser, Suppression, Survey, utcnow
 from crmcore.privacy import audit
 
 CHANNELS = ("email",)
@@ -72,6 +72,7 @@ def compose(
     holdout_pct: float = 10.0,
     channel: str = "email",
     campaign_id: int | None = None,
+    survey_id: int | None = None,
 ) -> Campaign:
     """Create a draft, or change one (`campaign_id`); ValueError naming the field on bad input.
 
@@ -88,6 +89,7 @@ def compose(
         raise ValueError("Segment: choose the segment to send to.")
     if not 0 <= float(holdout_pct) <= 50:
         raise ValueError("Holdout: between 0 and 50 percent.")
+    _check_survey(session, survey_id, subject, body)
     if campaign_id is None:
         campaign = Campaign(name=name.strip()[:200], topic=topic, subject_template=subject, body_template=body, created_by_id=actor.id)
     else:
@@ -96,11 +98,25 @@ def compose(
             raise ValueError(f"Campaign {campaign.name!r} is {campaign.status}; only drafts can be changed.")
     campaign.name, campaign.segment_id, campaign.channel, campaign.topic = name.strip()[:200], segment_id, channel, topic
     campaign.subject_template, campaign.body_template, campaign.holdout_pct = subject, body, float(holdout_pct)
+    campaign.survey_id = survey_id
     campaign.updated_at = utcnow()
     session.add(campaign)
     session.flush()
     audit.record(session, actor=actor, action="campaign.compose", entity="campaign", entity_id=campaign.id, detail={"name": campaign.name})
     return campaign
+
+
+def _check_survey(session: Session, survey_id: int | None, subject: str, body: str, *, launching: bool = False) -> None:
+    """A message using {{ survey_link }} names its survey; a survey named exists, and is open when it goes out."""
+    if survey_id is None:
+        if templates.uses_survey_link(subject, body):
+            raise ValueError("Survey: the message uses {{ survey_link }}; choose the survey it opens.")
+        return
+    survey = session.get(Survey, survey_id)
+    if survey is None:
+        raise ValueError(f"Survey: there is no survey {survey_id}.")
+    if survey.status == "closed" or (launching and survey.status != "open"):
+        raise ValueError(f"Survey: {survey.name!r} is {survey.status}; open it on the Surveys page before sending its link.")
 
 
 def _audience(session: Session, campaign: Campaign, today):
@@ -130,7 +146,7 @@ def preview(db: Database, *, actor: Actor, campaign_id: int, patron_id: int, in_
     require(actor, Perm.COMPOSE_CAMPAIGNS)
     with db.read() as session:
         campaign = get(session, campaign_id)
-        context = sending.contexts_for(session, [patron_id]).get(patron_id)
+        context = sending.with_survey_links(session, sending.contexts_for(session, [patron_id]), campaign.survey_id).get(patron_id)
         logo = settings.branding(session).logo
     if context is None:
         raise LookupError(f"There is no patron {patron_id}.")
@@ -204,6 +220,7 @@ def plan(session: Session, *, actor: Actor, campaign_id: int, now: datetime | No
     campaign = get(session, campaign_id)
     # Read-only, so the page asks this first: a template that no longer passes (limits change) stops here.
     templates.check(subject=campaign.subject_template, body=campaign.body_template)
+    _check_survey(session, campaign.survey_id, campaign.subject_template, campaign.body_template, launching=True)
     counts = _counts(session, _classified(session, campaign, now or utcnow()))
     eligible = counts.pop("ok")
     holdout = round(eligible * campaign.holdout_pct / 100)
@@ -220,6 +237,7 @@ def launch(session: Session, *, actor: Actor, campaign_id: int, scheduled_at: da
     send_at = scheduled_at if scheduled_at and scheduled_at > now else now
     # Remembered as passed by `plan` (which the page shows first): no filling in under the write lock then.
     templates.check(subject=campaign.subject_template, body=campaign.body_template)
+    _check_survey(session, campaign.survey_id, campaign.subject_template, campaign.body_template, launching=True)
     # Claim the draft first, so two launches of one campaign cannot both freeze an audience.
     claimed = session.execute(update(Campaign).where(Campaign.id == campaign_id, Campaign.status == "draft").values(status="launching"))
     if claimed.rowcount != 1:

@@ -26,6 +26,7 @@ from sqlmodel import Session
 from crmcore.admin import config, settings
 from crmcore.admin.permissions import Actor, Perm, require
 from crmcore.campaigns import addresses, do_not_mail, mime, preference_tokens, templates, unsubscribe
+from crmcore.surveys import tokens as survey_tokens
 from crmcore.campaigns.addresses import mail_domain, mail_from
 from crmcore.campaigns.mime import Mail
 from crmcore.campaigns.templates import Rendered
@@ -72,6 +73,15 @@ def contexts_for(session: Session, patron_ids: list[int]) -> dict[int, dict[str,
     logo_url = f"{base}/branding/logo?v={hashlib.blake2b(brand.logo.encode(), digest_size=6).hexdigest()}" if brand.logo else ""
     branding = {"library_name": brand.name, "library_address": brand.address, "library_logo_url": logo_url}
     return templates.contexts(session, patron_ids, preference_url=lambda pid: f"{base}/preferences?token={token(pid)}", branding=branding)
+
+
+def with_survey_links(session: Session, contexts: dict[int, dict[str, Any]], survey_id: int | None) -> dict[int, dict[str, Any]]:
+    """`contexts` with each patron's {{ survey_link }} to `survey_id` (unchanged without one): the one hook a
+    campaign, and a journey step, use to send a survey."""
+    if survey_id is None:
+        return contexts
+    link = survey_tokens.link_maker(public_url(session), survey_id)
+    return {pid: {**context, "survey_link": link(pid)} for pid, context in contexts.items()}
 
 
 def message_id(campaign_id: int, patron_id: int) -> str:
@@ -211,7 +221,7 @@ _BROKEN = (
 )
 
 
-def _render_window(rows: list, *, campaigns: dict[int, Campaign], contexts: dict[int, dict[str, Any]]) -> tuple[dict[int, Rendered], dict[int, str]]:
+def _render_window(rows: list, *, campaigns: dict[int, Campaign], contexts: dict[int, dict[str, Any]], survey_links: dict | None = None) -> tuple[dict[int, Rendered], dict[int, str]]:
     """Fill in each message's templates before anything is marked: (rendered by id, reason by id for the failed)."""
     rendered, broken = {}, {}
     for row in rows:
@@ -219,6 +229,8 @@ def _render_window(rows: list, *, campaigns: dict[int, Campaign], contexts: dict
         if context is None:
             continue  # no patron any more: `_start` records it skipped
         campaign = campaigns[row.campaign_id]
+        if campaign.survey_id and survey_links:
+            context = {**context, "survey_link": survey_links[campaign.survey_id](row.patron_id)}
         try:
             rendered[row.id] = templates.render(subject=campaign.subject_template, body=campaign.body_template, context=context)
         except ValueError as exc:
@@ -311,6 +323,7 @@ def send_batch(db: Database, *, ids: list[int], owner: str, throttle: Throttle, 
         contexts = contexts_for(session, [row.patron_id for row in rows if row.patron_id])
         base_url, unsubscribe_token = public_url(session), unsubscribe.maker()
         campaigns = {c.id: c for c in session.scalars(select(Campaign).where(Campaign.id.in_({row.campaign_id for row in rows})))}
+        survey_links = {c.survey_id: survey_tokens.link_maker(base_url, c.survey_id) for c in campaigns.values() if c.survey_id}
     known = {row.id: row for row in rows}
     try:
         connection = transport().connect()
@@ -327,7 +340,7 @@ def send_batch(db: Database, *, ids: list[int], owner: str, throttle: Throttle, 
                 window = ids[first : first + throttle.window]
                 # Templates are filled in outside any transaction, and before a message is "sending":
                 # a template error fails that message with its reason, never leaves it "unknown".
-                rendered, broken = _render_window([known[mid] for mid in window if mid in known], campaigns=campaigns, contexts=contexts)
+                rendered, broken = _render_window([known[mid] for mid in window if mid in known], campaigns=campaigns, contexts=contexts, survey_links=survey_links)
                 with conn.begin():
                     _record_sent(conn, accepted, owner=owner)
                     accepted = []

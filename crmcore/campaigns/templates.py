@@ -45,6 +45,7 @@ MERGE_FIELDS = {
     "patron_type": "the patron type from the ILS, e.g. adult",
     "preferences_url": "the patron's own link to change what they receive",
     "library_name": "the library's name (Administration → Settings)",
+    "survey_link": "the patron's own link to the campaign's survey (choose the survey with the campaign)",
 }
 
 # Not merge fields staff type, but in every context: what `render` puts at the top and foot of every message.
@@ -57,6 +58,7 @@ SAMPLE_CONTEXT = {
     "patron_type": "adult",
     "preferences_url": "https://library.example/preferences?token=sample",
     "library_name": "Central Library",
+    "survey_link": "https://library.example/survey/sample",
     "library_address": "1 Main Street\nSpringfield 12345",
     "library_logo_url": "",
 }
@@ -439,9 +441,15 @@ def contexts(session: Session, patron_ids: list[int], *, preference_url: Any, br
             "card_expires": _long_date(expires),
             "patron_type": ptype or "",
             "preferences_url": preference_url(pid),
+            "survey_link": "",  # filled in by `with_survey_links` when the campaign (or journey step) names a survey
             **dict.fromkeys(BRANDING_FIELDS, ""),
             **(branding or {}),
         }
         for pid, first, expires, ptype, branch in rows
     }
 
+
+
+def uses_survey_link(*parts: str) -> bool:
+    """Whether a message's templates use the merge field {{ survey_link }}."""
+    return any("survey_link" in (part or "") for part in parts)

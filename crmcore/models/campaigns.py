@@ -42,6 +42,7 @@ class Campaign(SQLModel, table=True):
     launched_at: Optional[datetime] = None
     launched_by_id: Optional[int] = Field(default=None, foreign_key="staff_user.id")
     launch_summary: Optional[dict[str, Any]] = Field(default=None, sa_type=JSON)
+    survey_id: Optional[int] = Field(default=None, foreign_key="survey.id")  # the survey {{ survey_link }} opens
     created_by_id: Optional[int] = Field(default=None, foreign_key="staff_user.id")
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)

@@ -18,6 +18,7 @@ from crmcore.db import Database
 from crmcore.library import activity
 from crmcore.models import ActivityEvent, ActivityMonthly, Patron, utcnow
 from crmcore.privacy import audit
+from crmcore.surveys import responses as survey_responses
 
 _event = ActivityEvent.__table__
 _monthly = ActivityMonthly.__table__
@@ -92,9 +93,12 @@ def run(db: Database, *, actor: Actor | None = None, today: date | None = None) 
         deleted += count or 0
         months += 1 if count else 0
         month = end
+    with db.write() as session:  # written survey answers are personal data: kept no longer than the events
+        texts = survey_responses.purge_texts(session, before=limit)
     result = {
         "cutoff": limit.isoformat(),
         "events_deleted": deleted,
+        "survey_texts_deleted": texts,
         "months_purged": months,
         "rollups_rebuilt_from": rebuilt_from.isoformat() if rebuilt_from else None,
     }

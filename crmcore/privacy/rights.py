@@ -38,6 +38,7 @@ from crmcore.models import (
     utcnow,
 )
 from crmcore.privacy import audit
+from crmcore.surveys import responses as survey_responses
 
 PERSONAL_FIELDS = ("first_name", "last_name", "email", "phone", "birth_year", "interests")
 PATRON_FIELDS = (
@@ -140,6 +141,7 @@ def access_export(session: Session, *, actor: Actor, patron_id: int) -> dict:
         ),
         ["when", "kind", "notes", "outcome"],
     )
+    data["survey_answers"] = survey_responses.for_patron(session, patron_id)
     data["record_views_and_changes"] = _rows(
         session.execute(
             select(AuditLog.at, AuditLog.actor_name, AuditLog.action)
@@ -177,6 +179,7 @@ _SECTIONS = [
     ("Messages", "messages"),
     ("Community contact records", "contact_records"),
     ("Community interactions", "interactions"),
+    ("Survey answers", "survey_answers"),
     ("Staff views and changes of your record", "record_views_and_changes"),
 ]
 
@@ -210,6 +213,8 @@ def erase(session: Session, *, actor: Actor, patron_id: int) -> dict:
     unlinked = session.execute(update(Contact).where(Contact.patron_id == patron_id).values(patron_id=None)).rowcount
     # Their messages written to the outbox hold their name and address.
     files = outbox.remove_patron(actor=actor, patron_id=patron_id)
-    result = {"consent_records_deleted": consents, "email_suppressed": suppressed, "contacts_unlinked": unlinked}
+    # Their written survey answers go; their scores stay as anonymous figures.
+    surveys = survey_responses.erase_patron(session, patron_id)
+    result = {"consent_records_deleted": consents, "email_suppressed": suppressed, "contacts_unlinked": unlinked, "survey_answers_unlinked": surveys}
     audit.record(session, actor=actor, action="privacy.erase", entity="patron", entity_id=patron_id, detail={**result, "outbox_files_deleted": files})
     return result

@@ -19,6 +19,9 @@ from crmcore.admin import sessions, settings
 from crmcore.campaigns import unsubscribe
 from crmcore.outreach import calendar
 from crmcore.privacy import downloads
+from crmcore.surveys import responses as survey_responses
+from crmcore.surveys import tokens as survey_tokens
+from crmcore.web import limits, survey_form
 from crmcore.web.pages import page
 
 log = logging.getLogger("liaison.web")
@@ -174,8 +177,75 @@ async def logo(request: Request) -> Response:
     return Response(data, media_type=kind, headers={"Cache-Control": "public, max-age=86400", "X-Content-Type-Options": "nosniff"})
 
 
+# --- surveys: GET shows the form (changes nothing), POST records the answers with the page's form token ---
+
+SURVEY_MAX_BODY = 32 * 1024
+ANONYMOUS_ANSWERS = limits.RateLimit(limit=10, window=600)  # per client: a desk tablet, not a script
+THANKS = "Thank you: your answers are saved."
+
+
+async def _fields(request: Request) -> dict[str, list[str]] | None:
+    """Every posted field with all its values (check boxes); None for anything that is not a small form."""
+    if int(request.headers.get("content-length") or 0) > SURVEY_MAX_BODY:
+        return None
+    if request.headers.get("content-type", "").split(";")[0].strip() not in ("application/x-www-form-urlencoded", "multipart/form-data"):
+        return None
+    try:
+        form = await request.form(max_files=0, max_fields=200, max_part_size=SURVEY_MAX_BODY)
+    except Exception:  # a malformed form is refused with a message, never a stack trace
+        return None
+    fields: dict[str, list[str]] = {}
+    for key, value in form.multi_items():
+        if isinstance(value, str):
+            fields.setdefault(key, []).append(value)
+    return fields
+
+
+def _survey_html(token: str, *, error: str = "", notice: str = "") -> tuple[str, int]:
+    footer = _footer()
+    with _db().read() as session:
+        try:
+            found = survey_responses.form(session, token=token)
+        except ValueError as exc:
+            return page("Survey", str(exc), footer=footer), 400
+    return survey_form.page(found, action=f"/survey/{token}", error=error, notice=notice, footer=footer), 400 if error else 200
+
+
+async def survey_page(request: Request) -> Response:
+    """GET /survey/{token}: the survey, with the patron's earlier answers to change."""
+    html_page, status = await run_in_threadpool(_survey_html, request.path_params["token"])
+    return HTMLResponse(html_page, status_code=status, headers=NO_STORE)
+
+
+async def survey_answer(request: Request) -> Response:
+    """POST /survey/{token}: record the answers (a patron's replace their earlier ones); anonymous posts rate-limited."""
+    token = request.path_params["token"]
+    fields = await _fields(request)
+    if fields is None:
+        html_page, _ = await run_in_threadpool(_survey_html, token, error="The answers could not be read. Please send the form again.")
+        return HTMLResponse(html_page, status_code=400, headers=NO_STORE)
+    def save() -> bool:
+        with _db().write() as session:
+            response = survey_responses.answer(session, token=token, form_token=(fields.pop("form", None) or [None])[0], fields=fields)
+            return response.patron_id is None
+
+    try:
+        if survey_tokens.read(token).patron_id is None and not ANONYMOUS_ANSWERS.allow(request.client.host if request.client else "?"):
+            return HTMLResponse(page("Survey", "Too many answers from this device just now. Please try again in a few minutes."), status_code=429, headers=NO_STORE)
+        anonymous = await run_in_threadpool(save)
+    except ValueError as exc:
+        html_page, _ = await run_in_threadpool(_survey_html, token, error=str(exc))
+        return HTMLResponse(html_page, status_code=400, headers=NO_STORE)
+    if anonymous:  # a fresh, empty form for the next person at the desk
+        return HTMLResponse(page("Survey", THANKS, footer=await run_in_threadpool(_footer)), headers=NO_STORE)
+    html_page, _ = await run_in_threadpool(_survey_html, token, notice=THANKS)
+    return HTMLResponse(html_page, headers=NO_STORE)
+
+
 def routes() -> list[Route]:
     return [
+        Route("/survey/{token}", survey_page, methods=["GET"]),
+        Route("/survey/{token}", survey_answer, methods=["POST"]),
         Route("/unsubscribe/{token}", unsubscribe_page, methods=["GET"]),
         Route("/unsubscribe/{token}", unsubscribe_now, methods=["POST"]),
         Route("/calendars/{token}.ics", calendar_feed, methods=["GET"]),

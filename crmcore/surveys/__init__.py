@@ -1,0 +1,1 @@
+"""Surveys: questions, signed links, responses, results (NPS with its interval) and closing the loop."""
