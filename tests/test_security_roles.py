@@ -388,7 +388,6 @@ NO_ACTOR: dict[str, str] = {
     **dict.fromkeys([f"surveys.tokens.{n}" for n in ("anonymous", "check_form", "form_token", "link_maker", "maker", "read")], PURE + " (signing and reading survey links)"),
     "campaigns.sending.with_survey_links": HELPER + " (fills in {{ survey_link }} for a campaign or journey step; its caller checked the actor)",
     "campaigns.templates.uses_survey_link": PURE,
-    "web.limits.RateLimit": PURE,
     "web.routes.survey_page": "public route (no sign-in): the survey link's token authorises",
     "web.routes.survey_answer": "public route (no sign-in): the survey link's token and the page's form token authorise",
     "web.survey_form.page": PURE,
