@@ -19,6 +19,7 @@ from sqlmodel import Session
 
 from crmcore.admin.permissions import Actor, Perm, require
 from crmcore.campaigns import do_not_mail, outbox
+from crmcore.inbox import tickets
 from crmcore.library import consent
 from crmcore.models import (
     ActivityEvent,
@@ -140,6 +141,7 @@ def access_export(session: Session, *, actor: Actor, patron_id: int) -> dict:
         ),
         ["when", "kind", "notes", "outcome"],
     )
+    data["requests"] = tickets.for_access_export(session, patron_id=patron_id, email=patron.email)
     data["record_views_and_changes"] = _rows(
         session.execute(
             select(AuditLog.at, AuditLog.actor_name, AuditLog.action)
@@ -177,6 +179,7 @@ _SECTIONS = [
     ("Messages", "messages"),
     ("Community contact records", "contact_records"),
     ("Community interactions", "interactions"),
+    ("Requests to the library", "requests"),
     ("Staff views and changes of your record", "record_views_and_changes"),
 ]
 
@@ -195,6 +198,7 @@ def erase(session: Session, *, actor: Actor, patron_id: int) -> dict:
     if patron.erased_at is not None:
         raise ValueError(f"Patron {patron_id} was already erased on {patron.erased_at:%Y-%m-%d}.")
     suppressed = bool(patron.email)
+    requests = tickets.erase_patron(session, patron_id=patron_id, email=patron.email)
     if patron.email:
         do_not_mail.suppress(session, email=patron.email, reason="erasure")
     for field in PERSONAL_FIELDS:
@@ -210,6 +214,6 @@ def erase(session: Session, *, actor: Actor, patron_id: int) -> dict:
     unlinked = session.execute(update(Contact).where(Contact.patron_id == patron_id).values(patron_id=None)).rowcount
     # Their messages written to the outbox hold their name and address.
     files = outbox.remove_patron(actor=actor, patron_id=patron_id)
-    result = {"consent_records_deleted": consents, "email_suppressed": suppressed, "contacts_unlinked": unlinked}
+    result = {"consent_records_deleted": consents, "email_suppressed": suppressed, "contacts_unlinked": unlinked, "requests_deleted": requests}
     audit.record(session, actor=actor, action="privacy.erase", entity="patron", entity_id=patron_id, detail={**result, "outbox_files_deleted": files})
     return result
