@@ -22,3 +22,13 @@ def request_id(session, *, email: str | None = "asker@example.test", **kwargs) -
     """A new request by e-mail from `email`."""
     return tickets.open_request(session, channel="email", subject="Cannot reach the e-books", body="The e-book site says my card is invalid.",
                                 requester_email=email, requester_name="Ann Asker", topic_id=topic_id(session), **kwargs).id
+
+
+def canned_id(session) -> int:
+    """A saved canned reply."""
+    from crmcore.models import CannedReply
+
+    row = CannedReply(name="Gone", body="Thanks")
+    session.add(row)
+    session.flush()
+    return row.id
