@@ -160,6 +160,7 @@ CASES: list[tuple[str, Perm, Callable]] = [
     ("inbox.canned.save_reply", Perm.EDIT_OUTREACH, lambda s, a: inbox_canned.save_reply(s, actor=a, name="Thanks", body="Thank you.")),
     ("inbox.canned.delete_reply", Perm.EDIT_OUTREACH, lambda s, a: inbox_canned.delete_reply(s, actor=a, reply_id=canned_id(s))),
     ("inbox.tickets.log_request", Perm.EDIT_OUTREACH, lambda s, a: inbox_tickets.log_request(s, actor=a, channel="desk", subject="Card", body="Lost card", requester_name="Al")),
+    ("inbox.tickets.choices", Perm.VIEW_OUTREACH, lambda s, a: inbox_tickets.choices(s, actor=a)),
     ("inbox.tickets.queue", Perm.VIEW_OUTREACH, lambda s, a: inbox_tickets.queue(s, actor=a)),
     ("inbox.tickets.thread", Perm.VIEW_OUTREACH, lambda s, a: inbox_tickets.thread(s, actor=a, request_id=request_id(s))),
     ("inbox.tickets.take", Perm.EDIT_OUTREACH, lambda s, a: inbox_tickets.take(s, actor=a, request_id=request_id(s))),

@@ -208,6 +208,16 @@ def queue(
     return _rows(session, found, now or utcnow())
 
 
+def choices(session: Session, *, actor: Actor) -> dict[str, dict[int, str]]:
+    """What the Requests page offers to filter and fill in: topics, branches, and staff who can own requests."""
+    require(actor, Perm.VIEW_OUTREACH)
+    return {
+        "topics": dict(session.execute(select(RequestTopic.id, RequestTopic.name).order_by(RequestTopic.name)).all()),
+        "branches": dict(session.execute(select(Branch.id, Branch.name).order_by(Branch.name)).all()),
+        "staff": tasks.assignable_staff(session, actor=actor),
+    }
+
+
 def _get(session: Session, request_id: int) -> Request:
     request = session.get(Request, request_id)
     if request is None:
