@@ -19,6 +19,7 @@ from crmcore.campaigns import sending
 from crmcore.db import Database
 from crmcore.imports import uploads
 from crmcore.journeys import evaluation as journeys
+from crmcore.inbox import tickets as requests_inbox
 from crmcore.privacy import retention
 
 log = logging.getLogger("liaison.worker")
@@ -53,6 +54,7 @@ JOBS: list[Job] = [
     # Journeys: time triggers once a day; event triggers when an import has finished.
     Job("journeys", timedelta(days=1), journeys.evaluate),
     Job("journeys after imports", timedelta(minutes=5), journeys.after_imports),
+    Job("request retention", timedelta(days=1), requests_inbox.delete_expired),
 ]
 
 

@@ -7,6 +7,7 @@ import streamlit as st
 
 import ui
 from crmcore.admin.permissions import Perm
+from crmcore.inbox import tickets
 from crmcore.outreach import calendar, organizations, tasks
 
 STATUS_ICONS = {"overdue": ":material/error:", "due today": ":material/today:", "upcoming": ":material/event:", "no date": ":material/radio_button_unchecked:"}
@@ -23,6 +24,7 @@ with db.read() as session:
     token = calendar.feed_token(session, actor=actor)
     feed = calendar.feed_url(session, token) if token else None
     ics = calendar.my_calendar(session, actor=actor)
+    late_requests = tickets.overdue(session, actor=actor)
 
 
 def act(action, **kwargs) -> None:
@@ -35,9 +37,14 @@ def act(action, **kwargs) -> None:
 
 
 counts = {status: sum(1 for i in items if i["status"] == status) for status in STATUS_ICONS}
-st.caption(f"{counts['overdue']} overdue · {counts['due today']} due today · {counts['upcoming']} in the next 7 days · {counts['no date']} without a date")
-if not items:
+st.caption(f"{counts['overdue'] + len(late_requests)} overdue · {counts['due today']} due today · {counts['upcoming']} in the next 7 days · {counts['no date']} without a date")
+if not items and not late_requests:
     st.info("Nothing to follow up. Set a follow-up date when you log a contact, or add a task below.")
+for request in late_requests:
+    with st.container(border=True):
+        st.markdown(f"{STATUS_ICONS['overdue']} **{ui.md(request['reference'] + ' · ' + request['subject'])}**")
+        st.caption(ui.md(f"request from {request['requester']} · overdue since {ui.local(request['due'])}"))
+        st.page_link("pages/requests.py", label="Open the request", icon=":material/inbox:", query_params={"request": str(request["id"])})
 for item in items:
     ref = {"kind": item["kind"], "item_id": item["id"]}
     key = f"{item['kind']}-{item['id']}"

@@ -616,3 +616,36 @@ def test_a_draft_being_typed_survives_a_reload_for_its_author_only(live_app, bro
         no_exception(page)
     finally:
         context.close()
+
+
+def test_a_request_from_the_public_form_is_answered_by_email(live_app, browser, smtp_sink):
+    """A patron asks through /request (plain HTML, no script); a manager opens it on Requests and replies; the
+    reply leaves by e-mail with the request's reference in its subject."""
+    base = live_app["url"]
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    page.set_default_timeout(WAIT_MS)
+    try:
+        page.goto(f"{base}/request")
+        page.get_by_label("Your name").fill("Robin Reader")
+        page.get_by_label("Your e-mail address").fill("robin@example.org")
+        page.get_by_label("Topic").select_option(label="E-resources")
+        page.get_by_label("Your message").fill("The e-book app says my card has expired.")
+        page.get_by_role("button", name="Send").click()
+        reference = re.search(r"REQ-\d+-[0-9a-f]{8}", page.get_by_text("Your reference is").inner_text())[0]
+        sign_in(page, base)
+        settle(page)
+        open_page(page, "Requests")
+        choose(page, "Open a request", reference)
+        page.get_by_text("The e-book app says my card has expired.").wait_for()
+        page.get_by_role("textbox", name="Reply (sent by e-mail from the library's help address)").fill("Your card is renewed: try the app again.")
+        page.get_by_role("button", name="Send reply").click()
+        page.get_by_text("Reply by E2E Manager").wait_for()
+        deadline = time.monotonic() + 30
+        while not any(reference in str(m["Subject"]) for m in smtp_sink.messages) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        (sent,) = [m for m in smtp_sink.messages if reference in str(m["Subject"])]
+        assert str(sent["To"]) == "robin@example.org" and "renewed" in sent.get_body(("plain",)).get_content()
+        no_exception(page)
+    finally:
+        context.close()

@@ -31,6 +31,11 @@ from tests.campaign_fixtures import case_campaign, read_missing_outbox_message, 
 from tests.outreach_records import contact_id, interaction_id, org_id, task_id
 from tests.privacy_records import patron_id
 from tests.segment_records import segment_id
+from crmcore.inbox import canned as inbox_canned
+from crmcore.inbox import kpis as inbox_kpis
+from crmcore.inbox import tickets as inbox_tickets
+from crmcore.inbox import topics as inbox_topics
+from tests.inbox_records import canned_id, request_id
 
 def saved_template_id(session) -> int:
     from crmcore.models import SavedTemplate
@@ -184,6 +189,23 @@ CASES: list[tuple[str, Perm, Callable]] = [
     ("surveys.results.summary", Perm.VIEW_DASHBOARD, lambda s, a: survey_results.summary(s, actor=a, survey_id=case_survey(s))),
     ("surveys.results.by_group", Perm.VIEW_DASHBOARD, lambda s, a: survey_results.by_group(s, actor=a, survey_id=case_survey(s), by="branch")),
     ("surveys.results.distributions", Perm.VIEW_DASHBOARD, lambda s, a: survey_results.distributions(s, actor=a, survey_id=case_survey(s))),
+    # requests from patrons and partners (crmcore.inbox)
+    ("inbox.topics.list_topics", Perm.VIEW_OUTREACH, lambda s, a: inbox_topics.list_topics(s, actor=a)),
+    ("inbox.topics.save_topic", Perm.MANAGE_SETTINGS, lambda s, a: inbox_topics.save_topic(s, actor=a, name="Visits", target_hours=48)),
+    ("inbox.canned.list_replies", Perm.VIEW_OUTREACH, lambda s, a: inbox_canned.list_replies(s, actor=a)),
+    ("inbox.canned.save_reply", Perm.EDIT_OUTREACH, lambda s, a: inbox_canned.save_reply(s, actor=a, name="Thanks", body="Thank you.")),
+    ("inbox.canned.delete_reply", Perm.EDIT_OUTREACH, lambda s, a: inbox_canned.delete_reply(s, actor=a, reply_id=canned_id(s))),
+    ("inbox.tickets.log_request", Perm.EDIT_OUTREACH, lambda s, a: inbox_tickets.log_request(s, actor=a, channel="desk", subject="Card", body="Lost card", requester_name="Al")),
+    ("inbox.tickets.choices", Perm.VIEW_OUTREACH, lambda s, a: inbox_tickets.choices(s, actor=a)),
+    ("inbox.tickets.queue", Perm.VIEW_OUTREACH, lambda s, a: inbox_tickets.queue(s, actor=a)),
+    ("inbox.tickets.thread", Perm.VIEW_OUTREACH, lambda s, a: inbox_tickets.thread(s, actor=a, request_id=request_id(s))),
+    ("inbox.tickets.take", Perm.EDIT_OUTREACH, lambda s, a: inbox_tickets.take(s, actor=a, request_id=request_id(s))),
+    ("inbox.tickets.assign", Perm.EDIT_OUTREACH, lambda s, a: inbox_tickets.assign(s, actor=a, request_id=request_id(s), owner_id=a.id)),
+    ("inbox.tickets.add_note", Perm.EDIT_OUTREACH, lambda s, a: inbox_tickets.add_note(s, actor=a, request_id=request_id(s), text="Called back")),
+    ("inbox.tickets.reply", Perm.EDIT_OUTREACH, lambda s, a: with_temp_mail(lambda: inbox_tickets.reply(s, actor=a, request_id=request_id(s), text="Done."))),
+    ("inbox.tickets.close", Perm.EDIT_OUTREACH, lambda s, a: inbox_tickets.close(s, actor=a, request_id=request_id(s))),
+    ("inbox.tickets.overdue", Perm.VIEW_OUTREACH, lambda s, a: inbox_tickets.overdue(s, actor=a)),
+    ("inbox.kpis.request_kpis", Perm.VIEW_DASHBOARD, lambda s, a: inbox_kpis.request_kpis(s, actor=a, date_from=date(2026, 1, 1), date_to=date(2026, 12, 31))),
 ]
 
 

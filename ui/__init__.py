@@ -41,6 +41,7 @@ PAGES: list[PageSpec] = [
     PageSpec("pages/patrons.py", "Patrons", ":material/badge:", Perm.VIEW_PATRONS, "Patrons"),
     PageSpec("pages/outreach_log.py", "Log a contact", ":material/add_comment:", Perm.EDIT_OUTREACH, "Outreach"),
     PageSpec("pages/followups.py", "My follow-ups", ":material/checklist:", Perm.VIEW_OUTREACH, "Outreach"),
+    PageSpec("pages/requests.py", "Requests", ":material/inbox:", Perm.VIEW_OUTREACH, "Outreach"),
     PageSpec("pages/organizations.py", "Organizations", ":material/corporate_fare:", Perm.VIEW_OUTREACH, "Outreach"),
     PageSpec("pages/contacts.py", "Contacts", ":material/contacts:", Perm.VIEW_OUTREACH, "Outreach"),
     PageSpec("pages/interactions.py", "Interactions", ":material/forum:", Perm.VIEW_OUTREACH, "Outreach"),

@@ -33,6 +33,7 @@ VARIABLES = {
     "CRM_INBOUND_PORT": "port of the inbound mail listener (unsubscribes by mail, bounces, complaints); unset: none",
     "CRM_INBOUND_HOST": "address the inbound mail listener binds (default 127.0.0.1)",
     "CRM_INBOUND_DOMAIN": "mail domain routed to the listener, for unsubscribe+… and bounce+… addresses (default: the From domain)",
+    "CRM_HELP_ADDRESS": "the library's address for requests, routed to the inbound listener; replies go out from it (default help@ the inbound domain)",
 }
 
 

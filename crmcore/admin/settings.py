@@ -123,6 +123,7 @@ SPECS: dict[str, SettingSpec] = {
         "", "The library's postal address, at the foot of every message (anti-spam laws in many countries require one).", _text(300, required=False, lines=True)
     ),
     "library_logo": SettingSpec("", "The library's logo (PNG, JPEG or GIF, at most 200 KB), at the top of every message and of the preference page.", _logo),
+    "request_retention_months": SettingSpec(24, "Requests from patrons and partners are deleted, with their messages and notes, this many months after they are closed.", _int_between(1, 120)),
 }
 
 
@@ -160,6 +161,7 @@ LABELS = {
     "library_name": "Library name",
     "postal_address": "Postal address",
     "library_logo": "Library logo",
+    "request_retention_months": "Months closed requests are kept",
 }
 
 

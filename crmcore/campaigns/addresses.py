@@ -34,3 +34,13 @@ def token_in(address: str, kind: str) -> str | None:
     local = address.strip().strip("<>").rpartition("@")[0]
     prefix = f"{kind}+"
     return local[len(prefix) :] if local.lower().startswith(prefix) else None
+
+
+def help_address() -> str:
+    """The library's address for requests (CRM_HELP_ADDRESS, default help@ the inbound domain): mail to it
+    becomes a request; replies to requesters go out from it."""
+    return config.get("CRM_HELP_ADDRESS") or f"help@{inbound_domain()}"
+
+
+def is_help_address(address: str) -> bool:
+    return address.strip().strip("<>").lower() == help_address().lower()

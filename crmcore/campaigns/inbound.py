@@ -12,6 +12,7 @@ library's mail server hands it the `unsubscribe+…@` and `bounce+…@` addresse
   SOFT_DAYS put it there too.
 - A complaint (RFC 5965 `multipart/report; report-type=feedback-report`): the patron is unsubscribed from
   everything, as their own choice.
+- Mail to the help address (CRM_HELP_ADDRESS): a request, or the next message of one (crmcore.inbox.incoming).
 - Anything else, or a report about no message Liaison sent, is kept (up to MAX_RAW bytes) for staff to
   review on the Sent mail page. Nothing is ever a crash: a message that cannot be read is kept the same way.
 """
@@ -32,13 +33,14 @@ from sqlmodel import Session
 from crmcore.admin.permissions import Actor, Perm, require
 from crmcore.campaigns import addresses, do_not_mail, preferences, unsubscribe
 from crmcore.db import Database
+from crmcore.inbox import incoming
 from crmcore.models import Bounce, InboundMail, Message, Patron, utcnow
 
 log = logging.getLogger("liaison.inbound")
 SOFT_LIMIT, SOFT_DAYS = 3, 30
 MAX_RAW = 1_000_000
 KIND_LABELS = {"unsubscribe": "Unsubscribed by mail", "hard_bounce": "Permanent failures", "soft_bounce": "Temporary failures",
-               "complaint": "Spam complaints", "unknown": "Not understood"}
+               "complaint": "Spam complaints", "unknown": "Not understood", "request": "Requests"}
 KINDS = tuple(KIND_LABELS)
 _OUR_MESSAGE_ID = re.compile(r"<campaign-(\d+)\.patron-(\d+)@")
 
@@ -61,6 +63,8 @@ def process(session: Session, *, recipients: list[str], data: bytes, now: dateti
 
 
 def _act(session: Session, *, recipients: list[str], data: bytes, now: datetime) -> tuple[str, int | None, str]:
+    if any(addresses.is_help_address(a) for a in recipients):
+        return "request", None, incoming.receive(session, data=data, now=now)[1]
     for address in recipients:
         if (token := addresses.token_in(address, "unsubscribe")) is not None:
             try:
@@ -176,7 +180,7 @@ class Handler:
 
 def start(db: Database, *, host: str, port: int) -> Controller:
     """Start the listener in a thread; stop it with `.stop()`."""
-    controller = Controller(Handler(db), hostname=host, port=port, data_size_limit=MAX_RAW * 10)
+    controller = Controller(Handler(db), hostname=host, port=port, data_size_limit=incoming.MAX_MESSAGE)
     controller.start()
     return controller
 

@@ -23,16 +23,19 @@ from crmcore.models.community import (
     Tag,
     Task,
 )
+from crmcore.models.inbox import CannedReply, Request, RequestEntry, RequestTopic
 from crmcore.models.dashboard import DashActivity, DashCohort, DashFlow, DashRegistration, DashState
 from crmcore.models.journeys import Journey, JourneyEnrolment, JourneyVersion
 from crmcore.models.surveys import Survey, SurveyResponse, SurveyText
 from crmcore.models.library import ActivityEvent, ActivityMonthly, Branch, CategoryTerm, CirculationMonthly, ConsentRecord, CurrentConsent, Patron, Suppression, Zone
 
 __all__ = [
-    "ActivityEvent", "ActivityMonthly", "AuditLog", "Bounce", "Branch", "CalendarFeed", "Campaign", "CategoryTerm", "CirculationMonthly", "ConsentRecord", "Contact", "ContactTag",
+    "ActivityEvent", "ActivityMonthly", "AuditLog", "Bounce", "Branch", "CalendarFeed", "Campaign", "CannedReply", "CategoryTerm", "CirculationMonthly", "ConsentRecord", "Contact", "ContactTag",
     "CurrentConsent", "DashActivity", "DashCohort", "DashFlow", "DashRegistration", "DashState", "Download", "ImportMapping", "ImportRun",
     "InboundMail", "Interaction", "InteractionContact", "InteractionOrganization", "InteractionTag", "Journey", "JourneyEnrolment", "JourneyVersion", "Message", "NotDuplicate", "Organization", "OrganizationTag",
     "Patron", "ProgramEvent", "ProgramLabel", "SavedTemplate", "Segment", "Setting", "StaffSession", "StaffUser", "Suppression", "Tag", "Task", "Zone", "utcnow",
     "InboundMail", "Interaction", "InteractionContact", "InteractionOrganization", "InteractionTag", "Message", "NotDuplicate", "Organization", "OrganizationTag",
     "Patron", "ProgramEvent", "ProgramLabel", "SavedTemplate", "Segment", "Setting", "StaffSession", "StaffUser", "Suppression", "Survey", "SurveyResponse", "SurveyText", "Tag", "Task", "Zone", "utcnow",
+    "InboundMail", "Interaction", "InteractionContact", "InteractionOrganization", "InteractionTag", "Message", "NotDuplicate", "Organization", "OrganizationTag",
+    "Patron", "ProgramEvent", "ProgramLabel", "Request", "RequestEntry", "RequestTopic", "SavedTemplate", "Segment", "Setting", "StaffSession", "StaffUser", "Suppression", "Tag", "Task", "Zone", "utcnow",
 ]  # fmt: skip

@@ -19,6 +19,7 @@ from sqlmodel import Session
 
 from crmcore.admin.permissions import Actor, Perm, require
 from crmcore.campaigns import do_not_mail, outbox
+from crmcore.inbox import tickets
 from crmcore.library import consent
 from crmcore.models import (
     ActivityEvent,
@@ -142,6 +143,7 @@ def access_export(session: Session, *, actor: Actor, patron_id: int) -> dict:
         ["when", "kind", "notes", "outcome"],
     )
     data["survey_answers"] = survey_responses.for_patron(session, patron_id)
+    data["requests"] = tickets.for_access_export(session, patron_id=patron_id, email=patron.email)
     data["record_views_and_changes"] = _rows(
         session.execute(
             select(AuditLog.at, AuditLog.actor_name, AuditLog.action)
@@ -180,6 +182,7 @@ _SECTIONS = [
     ("Community contact records", "contact_records"),
     ("Community interactions", "interactions"),
     ("Survey answers", "survey_answers"),
+    ("Requests to the library", "requests"),
     ("Staff views and changes of your record", "record_views_and_changes"),
 ]
 
@@ -198,6 +201,7 @@ def erase(session: Session, *, actor: Actor, patron_id: int) -> dict:
     if patron.erased_at is not None:
         raise ValueError(f"Patron {patron_id} was already erased on {patron.erased_at:%Y-%m-%d}.")
     suppressed = bool(patron.email)
+    requests = tickets.erase_patron(session, patron_id=patron_id, email=patron.email)
     if patron.email:
         do_not_mail.suppress(session, email=patron.email, reason="erasure")
     for field in PERSONAL_FIELDS:
@@ -215,6 +219,9 @@ def erase(session: Session, *, actor: Actor, patron_id: int) -> dict:
     files = outbox.remove_patron(actor=actor, patron_id=patron_id)
     # Their written survey answers go; their scores stay as anonymous figures.
     surveys = survey_responses.erase_patron(session, patron_id)
-    result = {"consent_records_deleted": consents, "email_suppressed": suppressed, "contacts_unlinked": unlinked, "survey_answers_unlinked": surveys}
+    result = {
+        "consent_records_deleted": consents, "email_suppressed": suppressed, "contacts_unlinked": unlinked,
+        "survey_answers_unlinked": surveys, "requests_deleted": requests,
+    }
     audit.record(session, actor=actor, action="privacy.erase", entity="patron", entity_id=patron_id, detail={**result, "outbox_files_deleted": files})
     return result

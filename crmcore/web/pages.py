@@ -21,3 +21,34 @@ def page(title: str, *paragraphs: str, form: tuple[str, dict[str, str], str] | N
         f'<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">'
         f"<title>{escape(title)}</title><style>{STYLE}</style></head><body><h1>{escape(title)}</h1>{body}</body></html>"
     )
+
+
+def request_form(*, topics: list[tuple[int, str]], token: str, values: dict[str, str] | None = None, error: str | None = None, footer: list[str] = ()) -> str:
+    """The public request form (name, e-mail, topic, message) with its signed token and a honeypot field that
+    people never see; `values` refill it after an error, all escaped."""
+    values = values or {}
+
+    def value(name: str) -> str:
+        return escape(values.get(name, ""), quote=True)
+
+    options = '<option value="">Choose…</option>' + "".join(
+        f'<option value="{tid}"{" selected" if str(tid) == values.get("topic") else ""}>{escape(name)}</option>' for tid, name in topics
+    )
+    body = (
+        (f'<p role="alert"><strong>{escape(error)}</strong></p>' if error else "")
+        + "<p>Ask the library anything: we answer by e-mail, usually within two working days.</p>"
+        + '<form method="post" action="/request">'
+        + f'<input type="hidden" name="token" value="{escape(token, quote=True)}">'
+        + f'<p><label for="name">Your name</label><br><input id="name" name="name" maxlength="200" autocomplete="name" value="{value("name")}"></p>'
+        + f'<p><label for="email">Your e-mail address</label><br><input id="email" name="email" type="email" required maxlength="254" autocomplete="email" value="{value("email")}"></p>'
+        + f'<p><label for="topic">Topic</label><br><select id="topic" name="topic">{options}</select></p>'
+        + f'<p><label for="message">Your message</label><br><textarea id="message" name="message" rows="8" cols="40" required maxlength="5000">{escape(values.get("message", ""))}</textarea></p>'
+        + '<p style="position:absolute;left:-10000px" aria-hidden="true"><label for="website">Leave this empty</label><input id="website" name="website" tabindex="-1" autocomplete="off"></p>'
+        + '<button type="submit">Send</button></form>'
+    )
+    if footer:
+        body += "<hr><footer><small>" + "<br>".join(escape(line) for line in footer) + "</small></footer>"
+    return (
+        f'<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>Ask the library</title><style>{STYLE}input,select,textarea{{font:inherit;width:100%}}</style></head><body><h1>Ask the library</h1>{body}</body></html>"
+    )

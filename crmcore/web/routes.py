@@ -23,6 +23,10 @@ from crmcore.surveys import responses as survey_responses
 from crmcore.surveys import tokens as survey_tokens
 from crmcore.web import limits, survey_form
 from crmcore.web.pages import page
+from crmcore.inbox import form as inbox_form
+from crmcore.inbox import topics as inbox_topics
+from crmcore.inbox.form import make_token as request_form_token
+from crmcore.web.pages import page, request_form
 
 log = logging.getLogger("liaison.web")
 ONE_CLICK = "List-Unsubscribe=One-Click"
@@ -82,18 +86,18 @@ async def unsubscribe_now(request: Request) -> Response:
     return _plain(200, "Unsubscribed.")
 
 
-async def _form(request: Request) -> dict[str, str]:
+async def _form(request: Request, *, limit: int = MAX_BODY) -> dict[str, str]:
     """The posted fields, small ones only; {} for anything that is not a small form."""
-    if int(request.headers.get("content-length") or 0) > MAX_BODY:
+    if int(request.headers.get("content-length") or 0) > limit:
         return {}
     if request.headers.get("content-type", "").split(";")[0].strip() in ("application/x-www-form-urlencoded", "multipart/form-data"):
         try:
-            form = await request.form(max_files=0, max_fields=20, max_part_size=MAX_BODY)
+            form = await request.form(max_files=0, max_fields=20, max_part_size=limit)
         except Exception:  # a malformed form is "not the one-click body", never a stack trace
             return {}
         return {k: v for k, v in form.items() if isinstance(v, str)}
     body = await request.body()  # no content type: the bare body RFC 8058 names
-    return {k: v[0] for k, v in parse_qs(body[:MAX_BODY].decode("utf-8", "replace")).items()}
+    return {k: v[0] for k, v in parse_qs(body[:limit].decode("utf-8", "replace")).items()}
 
 
 async def calendar_feed(request: Request) -> Response:
@@ -240,6 +244,39 @@ async def survey_answer(request: Request) -> Response:
         return HTMLResponse(page("Survey", THANKS, footer=await run_in_threadpool(_footer)), headers=NO_STORE)
     html_page, _ = await run_in_threadpool(_survey_html, token, notice=THANKS)
     return HTMLResponse(html_page, headers=NO_STORE)
+# --- requests from patrons and partners: the public form (crmcore.inbox.form) -----------------------
+REQUEST_BODY = 32_768
+
+
+def _request_page(token: str | None = None, values: dict[str, str] | None = None, error: str | None = None) -> str:
+    with _db().read() as session:
+        topics = [(t["id"], t["name"]) for t in inbox_topics.public_topics(session)]
+    return request_form(topics=topics, token=token or request_form_token(), values=values, error=error, footer=_footer())
+
+
+async def request_page(request: Request) -> Response:
+    """GET /request: the form to ask the library something (no sign-in, no script)."""
+    return HTMLResponse(await run_in_threadpool(_request_page), headers=NO_STORE)
+
+
+async def request_send(request: Request) -> Response:
+    """POST /request: a new request (its reference shown), or the form again with what was wrong and what was typed."""
+    fields = await _form(request, limit=REQUEST_BODY)
+    if not fields:
+        return HTMLResponse(page("Ask the library", "Your message was too long or not sent from the form. Open the request page and try again."), status_code=400, headers=NO_STORE)
+    client = request.headers.get("x-forwarded-for", "").split(",")[0].strip() or (request.client.host if request.client else "unknown")
+
+    def take() -> inbox_form.Outcome:
+        with _db().write() as session:
+            return inbox_form.submit(session, fields=fields, client=client)
+
+    try:
+        outcome = await run_in_threadpool(take)
+    except ValueError as exc:
+        kept = {k: fields.get(k, "") for k in ("name", "email", "topic", "message")}
+        return HTMLResponse(await run_in_threadpool(_request_page, None, kept, str(exc)), status_code=400, headers=NO_STORE)
+    said = f"Your reference is {outcome.reference}; it is in the subject of our answer." if outcome.reference else "We will answer by e-mail."
+    return HTMLResponse(page("Thank you", "The library has your message.", said, footer=await run_in_threadpool(_footer)), headers=NO_STORE)
 
 
 def routes() -> list[Route]:
@@ -253,4 +290,6 @@ def routes() -> list[Route]:
         Route("/session/{ticket}", session_cookie, methods=["GET"]),
         Route("/branding/logo", logo, methods=["GET"]),
         Route("/healthz", health, methods=["GET"]),
+        Route("/request", request_page, methods=["GET"]),
+        Route("/request", request_send, methods=["POST"]),
     ]

@@ -1,0 +1,95 @@
+"""The public request form at /request: name, e-mail, topic, message. Spam defence: a signed form token (made
+when the form was shown, good for a day), a honeypot field people never see, and rate limits per address (in
+the database, so every app replica counts the same) and per client (in this process)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+from sqlalchemy import func, select
+from sqlmodel import Session
+
+from crmcore import validation
+from crmcore.campaigns import preference_tokens
+from crmcore.inbox import references, tickets
+from crmcore.models import Request, RequestTopic, utcnow
+
+SALT = "liaison.request-form"
+MAX_AGE_SECONDS = 24 * 3600
+PER_ADDRESS_PER_HOUR = 3
+PER_CLIENT_PER_HOUR = 10
+MAX_MESSAGE = 5000
+HONEYPOT = "website"  # a field hidden from people; bots fill it in
+EXPIRED = "This form was open too long (more than a day). Your message is below: send it again."
+INVALID = "This form could not be checked. Open the request page again and send your message from there."
+_clients: dict[str, deque] = {}
+_lock = threading.Lock()
+
+
+@dataclass(frozen=True)
+class Outcome:
+    reference: str | None  # None: a bot's submission, answered as if taken, kept nowhere
+
+
+def make_token() -> str:
+    """A signed token for one showing of the form."""
+    return URLSafeTimedSerializer(preference_tokens.secret_key(), salt=SALT).dumps({"f": 1})
+
+
+def _check_token(token: str | None) -> None:
+    try:
+        URLSafeTimedSerializer(preference_tokens.secret_key(), salt=SALT).loads(token or "", max_age=MAX_AGE_SECONDS)
+    except SignatureExpired:
+        raise ValueError(EXPIRED) from None
+    except BadSignature:
+        raise ValueError(INVALID) from None
+
+
+def _client_allowed(client: str, now: float) -> bool:
+    with _lock:
+        seen = _clients.setdefault(client, deque())
+        while seen and seen[0] < now - 3600:
+            seen.popleft()
+        if len(seen) >= PER_CLIENT_PER_HOUR:
+            return False
+        seen.append(now)
+        return True
+
+
+def submit(session: Session, *, fields: dict[str, str], client: str, now: datetime | None = None) -> Outcome:
+    """Take one submission of the form; ValueError with a message for the person on bad input."""
+    now = now or utcnow()
+    _check_token(fields.get("token"))
+    if fields.get(HONEYPOT, "").strip():
+        return Outcome(reference=None)
+    name = " ".join(fields.get("name", "").split())
+    email = validation.email(fields.get("email", ""), field="Your e-mail address")
+    if not email:
+        raise ValueError("Your e-mail address: needed, so the library can answer you.")
+    if len(name) > 200:
+        raise ValueError(f"Your name: at most 200 characters (got {len(name)}).")
+    message = fields.get("message", "").strip()
+    if not message:
+        raise ValueError("Your message: please say what you need.")
+    if len(message) > MAX_MESSAGE:
+        raise ValueError(f"Your message: at most {MAX_MESSAGE:,} characters (got {len(message):,}); shorten it or send it by e-mail.")
+    topic = None
+    if fields.get("topic"):
+        try:
+            topic = session.get(RequestTopic, int(fields["topic"]))
+        except ValueError:
+            topic = None
+        if topic is None or not topic.active:
+            raise ValueError("Topic: choose one from the list.")
+    recent = session.scalar(select(func.count()).where(func.lower(Request.requester_email) == email.lower(), Request.channel == "form", Request.created_at >= now - timedelta(hours=1)))
+    if recent >= PER_ADDRESS_PER_HOUR or not _client_allowed(client, time.monotonic()):
+        raise ValueError("You have sent several requests in the last hour. Please wait a little, or reply to the e-mail the library sent you.")
+    first_line = message.splitlines()[0]
+    request = tickets.open_request(session, channel="form", subject=first_line[:80] + ("…" if len(first_line) > 80 else ""), body=message,
+                                   requester_name=name, requester_email=email, topic_id=topic.id if topic else None, now=now)
+    return Outcome(reference=references.make(request.id))
