@@ -14,6 +14,8 @@ from pathlib import Path
 
 from babel.messages.pofile import read_po
 
+from crmcore.languages import codes
+
 DEFAULT = "en"
 LOCALES = Path(__file__).resolve().parent.parent / "locales"
 DOMAIN = "messages"
@@ -57,6 +59,11 @@ def choose(*wanted: str | None) -> str:
         if code and code.lower() in supported():
             return code.lower()
     return DEFAULT
+
+
+def names() -> dict[str, str]:
+    """The languages the pages speak, each named in itself (English, Español, Français): the switcher's words."""
+    return {code: codes.name(code)[:1].upper() + codes.name(code)[1:] for code in supported()}
 
 
 def negotiate(accept_language: str | None) -> str | None:
