@@ -22,6 +22,7 @@ from crmcore.models import CategoryTerm
 from crmcore.outreach import calendar, contacts, duplicates, interactions, organizations, tags, tasks
 from crmcore.outreach.kpis import outreach_kpis
 from crmcore.privacy import audit, rights
+from crmcore.languages import variants as language_variants
 from tests.campaign_fixtures import case_campaign, read_missing_outbox_message, with_temp_mail
 from tests.outreach_records import contact_id, interaction_id, org_id, task_id
 from tests.privacy_records import patron_id
@@ -148,6 +149,12 @@ CASES: list[tuple[str, Perm, Callable]] = [
     ("library.categories.list_terms", Perm.IMPORT_DATA, lambda s, a: categories.list_terms(s, actor=a, group="material")),
     ("library.categories.add_term", Perm.MANAGE_SETTINGS, lambda s, a: categories.add_term(s, actor=a, name="Zines", group="genre")),
     ("library.categories.remove_term", Perm.MANAGE_SETTINGS, lambda s, a: categories.remove_term(s, actor=a, term_id=term_id(s, "Kit"))),
+    # Languages: a message's words per language (hL).
+    ("languages.variants.save", Perm.COMPOSE_CAMPAIGNS, lambda s, a: language_variants.save(
+        s, actor=a, owner="campaign", owner_id=case_campaign(s)[0], language="es", subject="Hola", body="Hola {{ first_name }}")),
+    ("languages.variants.remove", Perm.COMPOSE_CAMPAIGNS, lambda s, a: language_variants.remove(s, actor=a, owner="campaign", owner_id=case_campaign(s)[0], language="es")),
+    ("languages.variants.variants", Perm.COMPOSE_CAMPAIGNS, lambda s, a: language_variants.variants(s, actor=a, owner="campaign", owner_id=case_campaign(s)[0])),
+    ("languages.variants.languages_in_use", Perm.COMPOSE_CAMPAIGNS, lambda s, a: language_variants.languages_in_use(s, actor=a)),
 ]
 
 
