@@ -17,6 +17,7 @@ from crmcore.campaigns.templates import MERGE_FIELDS
 from crmcore.library import consent
 from crmcore.surveys import definitions as survey_definitions
 from ui import drafts as typed
+from ui import variants
 
 NEW = "New draft"
 EXCLUSION_LABELS = {
@@ -210,7 +211,8 @@ def preview_tab(campaign) -> None:
         return
     labels = dict(sample)
     patron_id = st.selectbox("Preview for", list(labels), format_func=lambda i: labels[i], key="cmp-preview-patron")
-    shown = drafts.preview(db, actor=me, campaign_id=campaign.id, patron_id=patron_id)  # audited: a patron's details
+    language = variants.preview_language(owner="campaign", owner_id=campaign.id, key="cmp-preview-language")
+    shown = drafts.preview(db, actor=me, campaign_id=campaign.id, patron_id=patron_id, language=language)  # audited: a patron's details
     st.text(f"Subject: {shown.subject}")
     as_mail, as_text, as_source = st.tabs(["As a mail client shows it", "Text part", "HTML source"])
     with as_mail:
@@ -221,7 +223,7 @@ def preview_tab(campaign) -> None:
     with as_source:
         st.code(shown.html, language="html")
     if st.button("Send a test to me", key="cmp-test-send"):
-        address = drafts.send_test(db, actor=me, campaign_id=campaign.id, patron_id=patron_id)
+        address = drafts.send_test(db, actor=me, campaign_id=campaign.id, patron_id=patron_id, language=language)
         st.success(f"Test sent to {ui.md(address)}.")
 
 
@@ -345,6 +347,7 @@ with ui.user_errors():
         tab_compose, tab_preview, tab_launch, tab_results = st.tabs(["Message", "Preview and test", "Launch", "Results"], key="cmp-tab", on_change="rerun")  # stays open across reruns
         with tab_compose:
             compose_form(current, segment_names)
+            variants.editor(owner="campaign", owner_id=current.id, editable=current.status == "draft", done=done)
             manage_templates()
         with tab_preview, ui.user_errors():
             preview_tab(current)

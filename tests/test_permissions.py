@@ -27,6 +27,7 @@ from crmcore.models import CategoryTerm
 from crmcore.outreach import calendar, contacts, duplicates, interactions, organizations, tags, tasks
 from crmcore.outreach.kpis import outreach_kpis
 from crmcore.privacy import audit, rights
+from crmcore.languages import variants as language_variants
 from tests.campaign_fixtures import case_campaign, read_missing_outbox_message, with_temp_mail
 from tests.outreach_records import contact_id, interaction_id, org_id, task_id
 from tests.privacy_records import patron_id
@@ -206,6 +207,12 @@ CASES: list[tuple[str, Perm, Callable]] = [
     ("inbox.tickets.close", Perm.EDIT_OUTREACH, lambda s, a: inbox_tickets.close(s, actor=a, request_id=request_id(s))),
     ("inbox.tickets.overdue", Perm.VIEW_OUTREACH, lambda s, a: inbox_tickets.overdue(s, actor=a)),
     ("inbox.kpis.request_kpis", Perm.VIEW_DASHBOARD, lambda s, a: inbox_kpis.request_kpis(s, actor=a, date_from=date(2026, 1, 1), date_to=date(2026, 12, 31))),
+    # Languages: a message's words per language (hL).
+    ("languages.variants.save", Perm.COMPOSE_CAMPAIGNS, lambda s, a: language_variants.save(
+        s, actor=a, owner="campaign", owner_id=case_campaign(s)[0], language="es", subject="Hola", body="Hola {{ first_name }}")),
+    ("languages.variants.remove", Perm.COMPOSE_CAMPAIGNS, lambda s, a: language_variants.remove(s, actor=a, owner="campaign", owner_id=case_campaign(s)[0], language="es")),
+    ("languages.variants.variants", Perm.COMPOSE_CAMPAIGNS, lambda s, a: language_variants.variants(s, actor=a, owner="campaign", owner_id=case_campaign(s)[0])),
+    ("languages.variants.languages_in_use", Perm.COMPOSE_CAMPAIGNS, lambda s, a: language_variants.languages_in_use(s, actor=a)),
 ]
 
 

@@ -434,6 +434,16 @@ NO_ACTOR: dict[str, str] = {
     "journeys.steps.advance": WORKER,
     "journeys.steps.exits": WORKER,
     "journeys.steps.step_campaigns": WORKER,
+    # Languages (hL): the catalogues are files of the repository (no records); the codes parse one value.
+    "languages.catalogues.N_": PURE,
+    "languages.catalogues.gettext": "reads the translation catalogues in the repository: no records",
+    "languages.catalogues.choose": "reads which catalogues the repository holds: no records",
+    "languages.catalogues.names": "reads which catalogues the repository holds: no records",
+    "languages.catalogues.negotiate": PARSE,
+    "languages.codes.name": PURE,
+    "languages.codes.normalise": PARSE,
+    "languages.variants.for_owners": "the send loop's and the preview's read of a message's words per language (after require()): no names or addresses",
+    "languages.variants.pick": PURE,
 }
 
 

@@ -21,6 +21,7 @@ from crmcore.admin import auth, config, sessions, settings
 from crmcore.admin.permissions import Actor, Perm, PermissionDenied
 from crmcore.campaigns import sending
 from crmcore.db import Database, DatabaseError, is_busy, shared
+from crmcore.languages import catalogues
 from crmcore.privacy import downloads
 
 
@@ -151,12 +152,13 @@ BUSY = "The database is busy with other work right now; nothing was changed. Try
 
 
 @contextmanager
-def user_errors() -> Iterator[None]:
-    """Show refusals and bad input as a clear message instead of a stack trace."""
+def user_errors(language: str | None = None) -> Iterator[None]:
+    """Show refusals and bad input as a clear message instead of a stack trace; on a public page in the
+    patron's `language` where the message has a translation (crmcore.languages.catalogues)."""
     try:
         yield
     except (PermissionDenied, ValueError, LookupError) as exc:
-        st.error(str(exc))
+        st.error(catalogues.gettext(language, str(exc)))
     except OperationalError as exc:  # the write lock stayed taken (crmcore.db.INTERACTIVE_WAIT_MS)
         if not is_busy(exc):
             raise

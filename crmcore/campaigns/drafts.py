@@ -19,6 +19,7 @@ from crmcore.campaigns import do_not_mail, sending, templates
 from crmcore.campaigns.rules.compiler import patron_ids_select
 from crmcore.campaigns.templates import Rendered
 from crmcore.db import Database
+from crmcore.languages import variants
 from crmcore.library import consent
 from crmcore.models import Campaign, CurrentConsent, Message, Patron, Segment, StaffUser, Suppression, Survey, utcnow
 from crmcore.privacy import audit
@@ -139,8 +140,9 @@ def sample_patrons(session: Session, *, actor: Actor, campaign_id: int, limit: i
     return [(i, f"{first or ''} {last or ''} (#{i})".strip()) for i, first, last in rows]
 
 
-def preview(db: Database, *, actor: Actor, campaign_id: int, patron_id: int, in_frame: bool = True) -> Rendered:
-    """The message as one patron would get it (audited: it shows their personal details). Filled in
+def preview(db: Database, *, actor: Actor, campaign_id: int, patron_id: int, in_frame: bool = True, language: str | None = None) -> Rendered:
+    """The message as one patron would get it (audited: it shows their personal details): in their language's
+    words, or in `language`'s when given (the default words where that language has none). Filled in
     between a read and the audit's short write, never inside a write transaction. `in_frame`: for the
     preview frame, which requests nothing (the logo itself in the message, not its address)."""
     require(actor, Perm.COMPOSE_CAMPAIGNS)
@@ -148,19 +150,22 @@ def preview(db: Database, *, actor: Actor, campaign_id: int, patron_id: int, in_
         campaign = get(session, campaign_id)
         context = sending.with_survey_links(session, sending.contexts_for(session, [patron_id]), campaign.survey_id).get(patron_id)
         logo = settings.branding(session).logo
+        words = variants.for_owners(session, owner="campaign", owner_ids=[campaign_id]).get(campaign_id, {})
+        patron_language = session.scalar(select(Patron.language).where(Patron.id == patron_id))
     if context is None:
         raise LookupError(f"There is no patron {patron_id}.")
     if in_frame and context["library_logo_url"]:
         context["library_logo_url"] = logo
-    shown = templates.render(subject=campaign.subject_template, body=campaign.body_template, context=context)
+    subject, body = variants.pick((campaign.subject_template, campaign.body_template), words, language or patron_language)
+    shown = templates.render(subject=subject, body=body, context=context)
     with db.write() as session:
         audit.record(session, actor=actor, action="campaign.preview", entity="patron", entity_id=patron_id, detail={"campaign": campaign_id})
     return shown
 
 
-def send_test(db: Database, *, actor: Actor, campaign_id: int, patron_id: int) -> str:
-    """Send the preview for `patron_id` to the staff member's own address; returns that address."""
-    rendered = preview(db, actor=actor, campaign_id=campaign_id, patron_id=patron_id, in_frame=False)
+def send_test(db: Database, *, actor: Actor, campaign_id: int, patron_id: int, language: str | None = None) -> str:
+    """Send the preview for `patron_id` (in `language`'s words, as `preview`) to the staff member's own address; returns that address."""
+    rendered = preview(db, actor=actor, campaign_id=campaign_id, patron_id=patron_id, in_frame=False, language=language)
     with db.read() as session:
         staff = session.get(StaffUser, actor.id) if actor.id is not None else None
         if staff is None or not staff.email:

@@ -13,13 +13,15 @@ from pathlib import Path
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
 from crmcore.admin import config
+from crmcore.languages.catalogues import N_
 
 SALT = "liaison.preferences"
 # Long enough that a message read months later still works (laws ask for at least 30 days).
 MAX_AGE_SECONDS = 400 * 24 * 3600
 
-EXPIRED = "This link has expired. Use the link in a more recent message from the library, or contact the library."
-INVALID = "This link is not valid: it may have been cut short or changed. Copy the whole link from the message."
+# Shown to patrons in their language where the page shows them (crmcore.languages.catalogues).
+EXPIRED = N_("This link has expired. Use the link in a more recent message from the library, or contact the library.")
+INVALID = N_("This link is not valid: it may have been cut short or changed. Copy the whole link from the message.")
 
 
 def key_file() -> Path:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from sqlmodel import Session
 
 from crmcore.campaigns import preference_tokens
+from crmcore.languages.catalogues import N_
 from crmcore.library import consent
 from crmcore.models import Patron
 
@@ -23,12 +24,13 @@ SOURCE = "preference page"
 class PreferenceView:
     first_name: str
     consent: dict[tuple[str, str], bool]  # every channel × topic, False where nothing was granted
+    language: str | None = None  # the patron's preferred language: the page speaks it unless they choose another
 
 
 def _patron(session: Session, token: str | None) -> Patron:
     patron = session.get(Patron, preference_tokens.read(token))
     if patron is None or patron.erased_at is not None:
-        raise ValueError("We have no preferences on file for this link any more.")
+        raise ValueError(N_("We have no preferences on file for this link any more."))
     return patron
 
 
@@ -37,7 +39,7 @@ def view(session: Session, *, token: str | None) -> PreferenceView:
     patron = _patron(session, token)
     current = consent.current(session, patron.id)
     grid = {(c, t): current.get((c, t), False) for c in consent.CHANNELS for t in consent.TOPICS}
-    return PreferenceView(first_name=patron.first_name or "", consent=grid)
+    return PreferenceView(first_name=patron.first_name or "", consent=grid, language=patron.language)
 
 
 def save(

@@ -17,6 +17,7 @@ from crmcore.admin.permissions import Actor, Perm, require
 from crmcore.campaigns.rules.compiler import compile_rules
 from crmcore.campaigns.rules.language import leaves, validate
 from crmcore.kpis.summaries import AGE_BANDS
+from crmcore.languages import catalogues, codes
 from crmcore.library.patrons import full_name, mask_email, mask_name
 from crmcore.models import Branch, Campaign, Patron, Segment, Zone, utcnow
 from crmcore.privacy import audit
@@ -207,7 +208,7 @@ def ensure_presets(session: Session) -> int:
 
 
 def choices(session: Session, *, actor: Actor) -> dict[str, list]:
-    """What the builder offers: zone and branch codes, patron types, age bands, campaigns (id, name)."""
+    """What the builder offers: zone and branch codes, patron types, age bands, campaigns (id, name), languages (code, name)."""
     require(actor, Perm.MANAGE_SEGMENTS)
     p = Patron.__table__.c
     derived = {band for _low, _high, band in AGE_BANDS}
@@ -220,4 +221,5 @@ def choices(session: Session, *, actor: Actor) -> dict[str, list]:
         "patron_type": distinct(p.patron_type),
         "age_band": sorted(set(distinct(p.age_band)) | (derived if derived_needed else set())),
         "campaign": list(session.execute(select(Campaign.id, Campaign.name).where(Campaign.launched_at.is_not(None)).order_by(Campaign.id.desc())).all()),
+        "language": [(code, codes.name(code)) for code in sorted(set(distinct(p.language)) | set(catalogues.supported()))],
     }

@@ -32,6 +32,7 @@ from crmcore.campaigns.mime import Mail
 from crmcore.campaigns.templates import Rendered
 from crmcore.campaigns.transport import OutboxTransport, SendFailure, SmtpTransport, Transport
 from crmcore.db import Database
+from crmcore.languages import variants
 from crmcore.models import Campaign, CurrentConsent, Message, Patron, Setting, Suppression, utcnow
 
 log = logging.getLogger("liaison.sending")
@@ -221,8 +222,10 @@ _BROKEN = (
 )
 
 
-def _render_window(rows: list, *, campaigns: dict[int, Campaign], contexts: dict[int, dict[str, Any]], survey_links: dict | None = None) -> tuple[dict[int, Rendered], dict[int, str]]:
-    """Fill in each message's templates before anything is marked: (rendered by id, reason by id for the failed)."""
+def _render_window(rows: list, *, campaigns: dict[int, Campaign], contexts: dict[int, dict[str, Any]],
+                   words: dict[int, dict[str, tuple[str, str]]], survey_links: dict | None = None) -> tuple[dict[int, Rendered], dict[int, str]]:
+    """Fill in each message's templates (the patron's language's `words` where the campaign has them) before
+    anything is marked: (rendered by id, reason by id for the failed)."""
     rendered, broken = {}, {}
     for row in rows:
         context = contexts.get(row.patron_id) if row.patron_id else None
@@ -231,8 +234,9 @@ def _render_window(rows: list, *, campaigns: dict[int, Campaign], contexts: dict
         campaign = campaigns[row.campaign_id]
         if campaign.survey_id and survey_links:
             context = {**context, "survey_link": survey_links[campaign.survey_id](row.patron_id)}
+        subject, body = variants.pick((campaign.subject_template, campaign.body_template), words.get(campaign.id, {}), row.language)
         try:
-            rendered[row.id] = templates.render(subject=campaign.subject_template, body=campaign.body_template, context=context)
+            rendered[row.id] = templates.render(subject=subject, body=body, context=context)
         except ValueError as exc:
             broken[row.id] = f"The message could not be filled in for this patron: {exc}"[:500]
     return rendered, broken
@@ -318,12 +322,13 @@ def send_batch(db: Database, *, ids: list[int], owner: str, throttle: Throttle, 
     outcome = {"sent": 0, "failed": 0, "retry": 0, "skipped": 0, "unknown": 0}
     with db.read() as session:
         rows = session.execute(
-            select(Message.id, Message.patron_id, Message.campaign_id, Patron.email).outerjoin(Patron, Patron.id == Message.patron_id).where(Message.id.in_(ids))
+            select(Message.id, Message.patron_id, Message.campaign_id, Patron.email, Patron.language).outerjoin(Patron, Patron.id == Message.patron_id).where(Message.id.in_(ids))
         ).all()
         contexts = contexts_for(session, [row.patron_id for row in rows if row.patron_id])
         base_url, unsubscribe_token = public_url(session), unsubscribe.maker()
         campaigns = {c.id: c for c in session.scalars(select(Campaign).where(Campaign.id.in_({row.campaign_id for row in rows})))}
         survey_links = {c.survey_id: survey_tokens.link_maker(base_url, c.survey_id) for c in campaigns.values() if c.survey_id}
+        words = variants.for_owners(session, owner="campaign", owner_ids=list(campaigns))
     known = {row.id: row for row in rows}
     try:
         connection = transport().connect()
@@ -340,7 +345,9 @@ def send_batch(db: Database, *, ids: list[int], owner: str, throttle: Throttle, 
                 window = ids[first : first + throttle.window]
                 # Templates are filled in outside any transaction, and before a message is "sending":
                 # a template error fails that message with its reason, never leaves it "unknown".
-                rendered, broken = _render_window([known[mid] for mid in window if mid in known], campaigns=campaigns, contexts=contexts, survey_links=survey_links)
+                rendered, broken = _render_window(
+                    [known[mid] for mid in window if mid in known], campaigns=campaigns, contexts=contexts, words=words, survey_links=survey_links
+                )
                 with conn.begin():
                     _record_sent(conn, accepted, owner=owner)
                     accepted = []

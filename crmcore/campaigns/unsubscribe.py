@@ -15,15 +15,18 @@ import hmac
 from dataclasses import dataclass
 from datetime import timedelta
 
+from sqlalchemy import select
 from sqlmodel import Session
 
 from crmcore.campaigns import preference_tokens
+from crmcore.languages.catalogues import N_, gettext
 from crmcore.library import consent
-from crmcore.models import Campaign, Message, utcnow
+from crmcore.models import Campaign, Message, Patron, utcnow
 
 MAX_AGE = timedelta(seconds=preference_tokens.MAX_AGE_SECONDS)
-TOPIC_LABELS = {"events": "events", "new_materials": "new materials", "newsletter": "the newsletter", "fundraising": "fundraising", "services": "library services"}
-CHANNEL_LABELS = {"email": "emails", "sms": "text messages", "phone": "phone calls", "mail": "letters"}
+TOPIC_LABELS = {"events": N_("events"), "new_materials": N_("new materials"), "newsletter": N_("the newsletter"), "fundraising": N_("fundraising"),
+                "services": N_("library services")}
+CHANNEL_LABELS = {"email": N_("emails"), "sms": N_("text messages"), "phone": N_("phone calls"), "mail": N_("letters")}
 
 
 def _signature(message_id: int, key: bytes) -> str:
@@ -56,10 +59,16 @@ class Subject:
     patron_id: int | None
     channel: str
     topic: str
+    language: str | None = None  # the patron's preferred language, for the pages that answer them
 
     @property
     def described(self) -> str:
-        return f"{CHANNEL_LABELS.get(self.channel, self.channel)} about {TOPIC_LABELS.get(self.topic, self.topic)}"
+        return self.described_in(None)
+
+    def described_in(self, language: str | None) -> str:
+        """What the link stops, in `language` ("emails about events", "correos electrónicos sobre eventos")."""
+        channels = gettext(language, CHANNEL_LABELS.get(self.channel, self.channel))
+        return gettext(language, "{channels} about {topic}").format(channels=channels, topic=gettext(language, TOPIC_LABELS.get(self.topic, self.topic)))
 
 
 def subject(session: Session, token_: str | None) -> Subject:
@@ -70,7 +79,8 @@ def subject(session: Session, token_: str | None) -> Subject:
     if message.sent_at is not None and utcnow() - message.sent_at > MAX_AGE:
         raise ValueError(preference_tokens.EXPIRED)
     campaign = session.get(Campaign, message.campaign_id)
-    return Subject(message_id=message.id, patron_id=message.patron_id, channel=campaign.channel, topic=campaign.topic)
+    language = session.scalar(select(Patron.language).where(Patron.id == message.patron_id)) if message.patron_id else None
+    return Subject(message_id=message.id, patron_id=message.patron_id, channel=campaign.channel, topic=campaign.topic, language=language)
 
 
 def withdraw(session: Session, *, token: str | None, source: str) -> tuple[Subject, bool]:

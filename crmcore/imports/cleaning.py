@@ -20,6 +20,7 @@ from typing import Any
 from crmcore.imports import reading, values
 from crmcore.imports.batch import Batch, digest
 from crmcore.imports.mapping import FIELDS, ID_FIELDS, FieldSpec
+from crmcore.languages import codes
 
 FIRST_BIRTH_YEAR = 1880
 
@@ -38,6 +39,22 @@ def _year(order: str, text: str) -> int:
 
 
 BLANK = frozenset({""})  # a "word" field (a notice preference) takes 'none' as a value: only a blank cell is missing
+
+
+def _missing_forms(spec: FieldSpec) -> frozenset[str]:
+    """The cells that mean "not given" for a field: a notice preference takes 'none' as a value; a language
+    is not given where Koha writes 'default'."""
+    if spec.type == "word":
+        return BLANK
+    if spec.type == "language":
+        return values.MISSING_FORMS | {form for word in codes.NO_LANGUAGE for form in (word, word.capitalize(), word.upper())}
+    return values.MISSING_FORMS
+
+
+def _language_column(cells: list[str]) -> list:
+    """Cells that are a language code already (en, es) as they are; the rest (es-ES, Spanish) for `codes.normalise`."""
+    known = codes.known()
+    return [c if c in known else values.SLOW for c in cells]
 
 
 def _count(text: str) -> int:
@@ -59,6 +76,7 @@ def parser(spec: FieldSpec, order: str) -> Callable[[str], Any]:
         "int": _count,
         "email": values.parse_email,
         "phone": values.parse_phone,
+        "language": codes.normalise,
     }[spec.type]
 
 
@@ -74,6 +92,7 @@ def column_parser(spec: FieldSpec) -> Callable[[list[str]], list]:
         "int": values.count_column,
         "email": values.email_column,
         "phone": values.phone_column,
+        "language": _language_column,
     }[spec.type]
 
 
@@ -95,7 +114,7 @@ class Cleaner:
         self.used = len(used)
         self._pick = itemgetter(*used) if len(used) > 1 else (lambda record: tuple(record[i] for i in used))
         self.plan = [
-            (f, at[index[c]], column_parser(fields[f]), parser(fields[f], order), fields[f].required, BLANK if fields[f].type == "word" else values.MISSING_FORMS)
+            (f, at[index[c]], column_parser(fields[f]), parser(fields[f], order), fields[f].required, _missing_forms(fields[f]))
             for f, c in mapping["columns"].items()
         ]
         self.year_month = [

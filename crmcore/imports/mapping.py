@@ -27,7 +27,7 @@ OPT_IN_TOPICS = ["events", "new_materials", "newsletter"]
 @dataclass(frozen=True)
 class FieldSpec:
     label: str
-    type: str = "text"  # text, code, word (where 'None' is a value), bool, date, year, int, email, phone
+    type: str = "text"  # text, code, word (where 'None' is a value), bool, date, year, int, email, phone, language
     required: bool = False
     max_len: int = 200
     years_ahead: int = 1  # a date's latest plausible year: next year, unless the field looks further ahead
@@ -67,6 +67,7 @@ FIELDS: dict[str, dict[str, FieldSpec]] = {
         "non_resident": FieldSpec("Outside the service area (yes/no, e.g. Outside of County)", "bool"),
         "lifetime_checkouts": FieldSpec("Lifetime checkouts (total to date)", "int"),
         "lifetime_renewals": FieldSpec("Lifetime renewals (total to date)", "int"),
+        "language": FieldSpec("Preferred language (a code such as es or fr-CA, or its name)", "language", max_len=40),
     },
     "activity": {
         "patron": FieldSpec("Patron ILS id", required=True, max_len=64),
@@ -127,7 +128,7 @@ PRESETS: dict[str, tuple[str, dict[str, Any]]] = {
                 "ils_id": "cardnumber", "first_name": "firstname", "last_name": "surname", "email": "email",
                 "phone": "phone", "birth_year": "dateofbirth", "zone": "zipcode", "branch": "branchcode",
                 "patron_type": "categorycode", "registered_on": "dateenrolled", "expires_on": "dateexpiry",
-                "contact_method": "primary_contact_method",
+                "contact_method": "primary_contact_method", "language": "lang",
             },
             "date_order": "iso",
         },

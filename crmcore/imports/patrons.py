@@ -36,6 +36,7 @@ COLUMNS = {
     # What an anonymised usage export says instead of names and addresses (non_resident arrives as resident).
     "last_activity": "ils_last_activity_on", "has_email": "has_email", "resident": "resident",
     "lifetime_checkouts": "lifetime_checkouts", "lifetime_renewals": "lifetime_renewals",
+    "language": "language",
 }
 DATES = {"registered_on", "expires_on", "last_activity"}
 NOT_TEXT = {"birth_year", "history_opt_in", "has_email", "resident", "lifetime_checkouts", "lifetime_renewals"}

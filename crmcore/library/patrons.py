@@ -15,6 +15,7 @@ from sqlmodel import Session
 
 from crmcore import validation
 from crmcore.admin.permissions import Actor, Perm, PermissionDenied, require
+from crmcore.languages import codes
 from crmcore.library import consent
 from crmcore.library.activity import KINDS
 from crmcore.models import ActivityMonthly, Branch, Patron, Zone
@@ -163,6 +164,7 @@ def profile(session: Session, *, actor: Actor, patron_id: int, months: int = 24)
         "Has an email address": "yes" if patron.email or patron.has_email else ("no" if patron.has_email is False else None),
         "Reading history kept": "yes (opted in)" if patron.history_opt_in else "no",
         "Preferred channel (ILS notices)": patron.preferred_channel,
+        "Preferred language": codes.name(patron.language) or None,
     }
     current = consent.current(session, patron_id)
     history = [

@@ -8,7 +8,7 @@ the worker query by. Importing this package registers every table on `SQLModel.m
 
 from crmcore.models.admin import AuditLog, Download, ImportMapping, ImportRun, ProgramEvent, ProgramLabel, Setting, StaffSession, StaffUser
 from crmcore.models.base import utcnow
-from crmcore.models.campaigns import Bounce, Campaign, InboundMail, Message, SavedTemplate, Segment
+from crmcore.models.campaigns import Bounce, Campaign, InboundMail, Message, MessageVariant, SavedTemplate, Segment
 from crmcore.models.community import (
     CalendarFeed,
     Contact,
@@ -33,6 +33,7 @@ __all__ = [
     "ActivityEvent", "ActivityMonthly", "AuditLog", "Bounce", "Branch", "CalendarFeed", "Campaign", "CannedReply", "CategoryTerm", "CirculationMonthly", "ConsentRecord", "Contact", "ContactTag",
     "CurrentConsent", "DashActivity", "DashCohort", "DashFlow", "DashRegistration", "DashState", "Download", "ImportMapping", "ImportRun",
     "InboundMail", "Interaction", "InteractionContact", "InteractionOrganization", "InteractionTag", "Journey", "JourneyEnrolment", "JourneyVersion", "Message", "NotDuplicate", "Organization", "OrganizationTag",
+    "InboundMail", "Interaction", "InteractionContact", "InteractionOrganization", "InteractionTag", "Message", "MessageVariant", "NotDuplicate", "Organization", "OrganizationTag",
     "Patron", "ProgramEvent", "ProgramLabel", "SavedTemplate", "Segment", "Setting", "StaffSession", "StaffUser", "Suppression", "Tag", "Task", "Zone", "utcnow",
     "InboundMail", "Interaction", "InteractionContact", "InteractionOrganization", "InteractionTag", "Message", "NotDuplicate", "Organization", "OrganizationTag",
     "Patron", "ProgramEvent", "ProgramLabel", "SavedTemplate", "Segment", "Setting", "StaffSession", "StaffUser", "Suppression", "Survey", "SurveyResponse", "SurveyText", "Tag", "Task", "Zone", "utcnow",

@@ -116,3 +116,19 @@ class SavedTemplate(SQLModel, table=True):
     created_by_id: Optional[int] = Field(default=None, foreign_key="staff_user.id")
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
+
+
+class MessageVariant(SQLModel, table=True):
+    """A message's words in one language (subject and body with merge fields), beside its default words.
+    `owner` names what it belongs to ("campaign"; journeys' steps may add theirs) and `owner_id` which one."""
+
+    __tablename__ = "message_variant"
+    __table_args__ = (UniqueConstraint("owner", "owner_id", "language", name="uq_message_variant_owner_language"),)
+    id: Optional[int] = Field(default=None, primary_key=True)
+    owner: str = Field(max_length=20)
+    owner_id: int
+    language: str = Field(max_length=12)
+    subject: str = Field(max_length=300)
+    body: str = Field(sa_type=Text)
+    updated_by_id: Optional[int] = Field(default=None, foreign_key="staff_user.id")
+    updated_at: datetime = Field(default_factory=utcnow)

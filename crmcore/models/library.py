@@ -76,6 +76,8 @@ class Patron(SQLModel, table=True):
     ils_last_activity_on: Optional[date] = None
     # From the ILS notice preference (how overdue and hold notices go): a channel, not a marketing opt-in.
     preferred_channel: Optional[str] = Field(default=None, max_length=10)
+    # The patron's preferred language as a code (es, fr; crmcore.languages.codes), None when not known.
+    language: Optional[str] = Field(default=None, max_length=12)
     # What the last import stated about consent ("email/services=1;…"): imports record a consent change
     # only when this changes (an edge), so an unchanged ILS value never re-grants what the patron withdrew.
     ils_consent: Optional[str] = Field(default=None, max_length=400)

@@ -41,13 +41,13 @@ from crmcore.models import (
 from crmcore.privacy import audit
 from crmcore.surveys import responses as survey_responses
 
-PERSONAL_FIELDS = ("first_name", "last_name", "email", "phone", "birth_year", "interests")
+PERSONAL_FIELDS = ("first_name", "last_name", "email", "phone", "birth_year", "interests", "language")
 PATRON_FIELDS = (
     "id", "ils_id", "first_name", "last_name", "email", "phone", "birth_year", "age_band", "patron_type",
     "registered_on", "expires_on", "interests", "history_opt_in", "first_activity_on", "last_activity_on",
     "last_checkout_month", "last_renewal_month", "last_digital_loan_month", "last_pc_session_month",
     "last_event_attendance_month", "last_visit_month", "last_survey_response_month",
-    "has_email", "resident", "lifetime_checkouts", "lifetime_renewals", "ils_last_activity_on",
+    "has_email", "resident", "lifetime_checkouts", "lifetime_renewals", "ils_last_activity_on", "language",
     "created_at", "updated_at", "erased_at",
 )  # fmt: skip
 

@@ -17,6 +17,8 @@ from starlette.routing import Route
 from crmcore import db as database
 from crmcore.admin import sessions, settings
 from crmcore.campaigns import unsubscribe
+from crmcore.languages import catalogues
+from crmcore.languages.catalogues import gettext
 from crmcore.outreach import calendar
 from crmcore.privacy import downloads
 from crmcore.surveys import responses as survey_responses
@@ -43,7 +45,8 @@ def _plain(status: int, message: str) -> PlainTextResponse:
 
 
 async def unsubscribe_page(request: Request) -> Response:
-    """GET /unsubscribe/{token}: what the link stops, and one button; nothing changes until it is pressed."""
+    """GET /unsubscribe/{token}: what the link stops, and one button; nothing changes until it is pressed. In the
+    language chosen on the page (?lang=), else the patron's own, else the browser's (Accept-Language), else English."""
     token = request.path_params["token"]
 
     def look() -> unsubscribe.Subject:
@@ -51,12 +54,21 @@ async def unsubscribe_page(request: Request) -> Response:
             return unsubscribe.subject(session, token)
 
     footer = await run_in_threadpool(_footer)
+    here = f"/unsubscribe/{token}"
     try:
         found = await run_in_threadpool(look)
     except ValueError as exc:
-        return HTMLResponse(page("Unsubscribe", str(exc), footer=footer), status_code=400, headers=NO_STORE)
-    form = (f"/unsubscribe/{token}", {"List-Unsubscribe": "One-Click", "from": "page"}, "Unsubscribe")
-    return HTMLResponse(page("Unsubscribe", f"Stop {found.described} from the library?", form=form, footer=footer), headers=NO_STORE)
+        lang = _language(request)
+        return HTMLResponse(page(gettext(lang, "Unsubscribe"), gettext(lang, str(exc)), footer=footer, language=lang, switch=here), status_code=400, headers=NO_STORE)
+    lang = _language(request, found.language)
+    form = (here, {"List-Unsubscribe": "One-Click", "from": "page", "lang": lang}, gettext(lang, "Unsubscribe"))
+    question = gettext(lang, "Stop {what} from the library?").format(what=found.described_in(lang))
+    return HTMLResponse(page(gettext(lang, "Unsubscribe"), question, form=form, footer=footer, language=lang, switch=here), headers=NO_STORE)
+
+
+def _language(request: Request, patron_language: str | None = None, chosen: str | None = None) -> str:
+    """The page's language: the one chosen on the page, the patron's own, the browser's, else English."""
+    return catalogues.choose(chosen or request.query_params.get("lang"), patron_language, catalogues.negotiate(request.headers.get("accept-language")))
 
 
 def _footer() -> list[str]:
@@ -79,10 +91,15 @@ async def unsubscribe_now(request: Request) -> Response:
     try:
         found = await run_in_threadpool(withdraw)
     except ValueError as exc:
+        if fields.get("from") == "page":
+            lang = _language(request, chosen=fields.get("lang"))
+            return HTMLResponse(page(gettext(lang, "Unsubscribe"), gettext(lang, str(exc)), footer=await run_in_threadpool(_footer), language=lang), status_code=400, headers=NO_STORE)
         return _plain(400, str(exc))
     if fields.get("from") == "page":
-        return HTMLResponse(page("Unsubscribed", f"You will get no more {found.described} from the library.",
-                                 "You can change this at any time from the preferences link in any of our messages.", footer=await run_in_threadpool(_footer)), headers=NO_STORE)
+        lang = _language(request, found.language, chosen=fields.get("lang"))
+        return HTMLResponse(page(gettext(lang, "Unsubscribed"), gettext(lang, "You will get no more {what} from the library.").format(what=found.described_in(lang)),
+                                 gettext(lang, "You can change this at any time from the preferences link in any of our messages."),
+                                 footer=await run_in_threadpool(_footer), language=lang), headers=NO_STORE)
     return _plain(200, "Unsubscribed.")
 
 

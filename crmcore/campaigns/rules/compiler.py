@@ -157,6 +157,9 @@ def _code_clause(column, table, codes: list[str]) -> ColumnElement[bool]:
 
 def _leaf(node: dict, today: date, *, probe: bool = False) -> ColumnElement[bool]:
     field, op, value = node["field"], node["op"], node.get("value")
+    if field == "language":
+        clause = _some(_p.language, _p.language.in_(value))
+        return not_(clause) if op == "not_in" else clause
     if field in ("zone", "branch", "patron_type", "age_band", "lifecycle"):
         if field == "zone":
             clause = _code_clause(_p.zone_id, Zone, value)

@@ -55,6 +55,7 @@ FIELDS: dict[str, FieldSpec] = {
     "resident": FieldSpec("Resident of the service area", "flag", ("is",)),
     "lifetime_checkouts": FieldSpec("Lifetime checkouts (ILS total)", "total", NUMBER_OPS),
     "lifetime_renewals": FieldSpec("Lifetime renewals (ILS total)", "total", NUMBER_OPS),
+    "language": FieldSpec("Preferred language", "code", ("in", "not_in")),  # codes: es, fr (crmcore.languages.codes)
 }
 NO_VALUE_OPS = {"is_empty", "never", "granted", "not_granted", "attended", "not_attended"}
 OP_LABELS = {

@@ -1,0 +1,1 @@
+"""Languages: patrons' preferred languages, the translated public pages, and message variants per language."""
