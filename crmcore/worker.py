@@ -18,6 +18,7 @@ from crmcore.admin import backup
 from crmcore.campaigns import sending
 from crmcore.db import Database
 from crmcore.imports import uploads
+from crmcore.insights import refresh as insights
 from crmcore.privacy import retention
 
 log = logging.getLogger("liaison.worker")
@@ -49,6 +50,7 @@ JOBS: list[Job] = [
     Job("backup", timedelta(hours=1), backup.daily_backup),  # hourly check; backs up once a day
     Job("retention", timedelta(days=1), retention.daily),
     Job("send campaigns", timedelta(seconds=5), sending.send_pending),
+    Job("personas and lapse risk", timedelta(days=7), insights.weekly),
 ]
 
 

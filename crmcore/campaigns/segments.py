@@ -18,7 +18,7 @@ from crmcore.campaigns.rules.compiler import compile_rules
 from crmcore.campaigns.rules.language import leaves, validate
 from crmcore.kpis.summaries import AGE_BANDS
 from crmcore.library.patrons import full_name, mask_email, mask_name
-from crmcore.models import Branch, Campaign, Patron, Segment, Zone, utcnow
+from crmcore.models import Branch, Campaign, Patron, Persona, Segment, Zone, utcnow
 from crmcore.privacy import audit
 
 # The five segments of benchmark B3, as users would build them (codes of the demo library).
@@ -220,4 +220,5 @@ def choices(session: Session, *, actor: Actor) -> dict[str, list]:
         "patron_type": distinct(p.patron_type),
         "age_band": sorted(set(distinct(p.age_band)) | (derived if derived_needed else set())),
         "campaign": list(session.execute(select(Campaign.id, Campaign.name).where(Campaign.launched_at.is_not(None)).order_by(Campaign.id.desc())).all()),
+        "persona": list(session.execute(select(Persona.name).order_by(Persona.name)).scalars()),
     }
