@@ -22,7 +22,7 @@ from sqlalchemy import Integer, case, cast, func, select
 from sqlmodel import Session
 
 from crmcore.kpis.summaries import AGE_BANDS, age_band, month_end, month_index, month_of
-from crmcore.library.activity import KINDS
+from crmcore.library.activity import KIND_LABELS, KINDS
 from crmcore.models import ActivityMonthly, Patron
 
 _am = ActivityMonthly.__table__.c
@@ -31,6 +31,12 @@ WINDOW = 12  # months of behaviour
 BANDS = [name for _low, _high, name in AGE_BANDS]
 FEATURES = [*(f"share_{k}" for k in KINDS), "active_months", "log_count", "recency_months", "tenure_years", *(f"age_{b}" for b in BANDS), "age_unknown"]
 CHUNK = 200_000
+# What each feature is called where staff see it.
+LABELS = {
+    **{f"share_{k}": f"share of {label.lower()}" for k, label in KIND_LABELS.items()},
+    "active_months": "months with activity (of 12)", "log_count": "activity counted (log)", "recency_months": "months since last activity",
+    "tenure_years": "years a member", **{f"age_{b}": f"aged {b}" for b in BANDS}, "age_unknown": "age not known",
+}
 
 
 @dataclass
