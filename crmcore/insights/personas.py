@@ -12,7 +12,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import pandas as pd
 from sklearn.cluster import KMeans
 from sklearn.metrics import silhouette_score
 
@@ -116,12 +115,3 @@ def merge_small(labels: np.ndarray, centres: np.ndarray, *, small_k: int) -> tup
         alive.remove(smallest)
     alive = [c for c in alive if (labels == c).any()]
     return labels, alive
-
-
-def table(clusters: Clusters) -> pd.DataFrame:
-    """The personas as a table: name, patrons and the centre's main figures."""
-    return pd.DataFrame({
-        "persona": clusters.names, "patrons": clusters.sizes,
-        "active_months": [c["active_months"] for c in clusters.centres],
-        "recency_months": [c["recency_months"] for c in clusters.centres],
-    })

@@ -15,7 +15,6 @@ import pandas as pd
 from sqlalchemy import func, select
 from sqlmodel import Session
 
-from crmcore import exports
 from crmcore.admin.permissions import Actor, Perm, require
 from crmcore.models import ActivityMonthly, CirculationMonthly, Patron, ProgramEvent
 from crmcore.peers import choice, survey
@@ -124,8 +123,3 @@ def live_figures(session: Session, *, actor: Actor, year: int, own: str) -> pd.D
         {"figure": "Circulation (checkouts, renewals, digital loans)", "survey": said("circulation"), "liaison": int(max(by_patron, counted))},
         {"figure": "Program attendance", "survey": said("attendance"), "liaison": int(attended)},
     ])
-
-
-def standing_csv(result: dict) -> bytes:
-    """The standing table as CSV (formula cells neutralised)."""
-    return exports.to_csv(result["standing"])
