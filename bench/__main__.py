@@ -28,6 +28,7 @@ BENCHMARKS = {
     "B5": "b5_memory",
     "B6": "b6_page",
     "B7": "b7_growth",
+    "B10": "b10_models",
 }
 
 
