@@ -14,6 +14,7 @@ Only patrons not erased, registered by the cutoff and with activity in those 12 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from itertools import chain
 from datetime import date
 
 import numpy as np
@@ -56,7 +57,8 @@ def last_complete_month(today: date) -> date:
 
 def _rows(session: Session, query, width: int):
     """A query's rows as numpy columns, read in chunks (no Python object per row kept)."""
-    parts = [np.asarray(chunk, dtype=np.int64).reshape(-1, width) for chunk in session.execute(query).yield_per(CHUNK).partitions()]
+    parts = [np.fromiter(chain.from_iterable(chunk), dtype=np.int64, count=len(chunk) * width).reshape(-1, width)
+             for chunk in session.execute(query).yield_per(CHUNK).partitions()]
     return np.concatenate(parts) if parts else np.zeros((0, width), dtype=np.int64)
 
 
