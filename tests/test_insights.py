@@ -19,9 +19,9 @@ from crmcore.privacy import rights
 
 
 @pytest.fixture
-def library(sqlite_db, staff):
-    generate(sqlite_db, patrons=1500, seed=7)
-    return sqlite_db
+def library(db, staff):
+    generate(db, patrons=1500, seed=7)
+    return db
 
 
 def test_personas_are_stable_under_the_same_seed(library):
@@ -95,9 +95,18 @@ def test_lapse_risk_turned_off_removes_the_scores(library, staff):
         assert reports.lapse_risk(s, actor=staff["viewer"])["enabled"] is False
 
 
-def test_the_personas_page_shows_personas_and_the_auc(app, sqlite_db, staff):
-    generate(sqlite_db, patrons=600, seed=7)
-    refresh.recompute(sqlite_db)
+def test_the_personas_page_shows_personas_and_the_auc(app, db, staff):
+    generate(db, patrons=600, seed=7)
+    refresh.recompute(db)
     at = app(role="viewer", page="pages/personas.py").run()
     assert not at.exception and not at.error, [e.value for e in at.error]
     assert any(m.label == "AUC on held-out months" for m in at.metric)
+    board = app(role="viewer", page="pages/dashboard.py").run()
+    assert not board.exception and any(h.value == "Personas" for h in board.subheader)
+    (places,) = [d.value for d in board.dataframe if "persona" in d.value.columns]
+    assert set(places["persona"]) == set(reports_names(db))
+
+
+def reports_names(db) -> list[str]:
+    with db.read() as s:
+        return list(s.scalars(select(Persona.name)))
