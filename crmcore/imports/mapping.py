@@ -138,6 +138,14 @@ FIELDS: dict[str, dict[str, FieldSpec]] = {
     },
 }
 
+# The Public Libraries Survey's administrative-entity columns (the record layout's names).
+PLS_COLUMNS = {
+    "fscs_key": "FSCSKEY", "name": "LIBNAME", "state": "STABR", "locale": "LOCALE_ADD", "population": "POPU_LSA", "visits": "VISITS",
+    "circulation": "TOTCIR", "e_circulation": "ELMATCIR", "registered": "REGBOR", "programs": "TOTPRO", "attendance": "TOTATTEN",
+    "expenditure": "TOTOPEXP", "branches": "BRANLIB",
+}
+PLS_MISSING = ["-1", "-3", "-4", "-9"]
+
 PRESETS: dict[str, tuple[str, dict[str, Any]]] = {
     "Koha borrowers": (
         "patrons",
@@ -173,29 +181,9 @@ PRESETS: dict[str, tuple[str, dict[str, Any]]] = {
         },
     ),
     # As published: the survey's negative codes mean missing (-1, -9), not applicable (-3) or closed (-4).
-    "IMLS Public Libraries Survey": (
-        "library_survey",
-        {
-            "columns": {
-                "fscs_key": "FSCSKEY", "name": "LIBNAME", "state": "STABR", "locale": "LOCALE_ADD", "population": "POPU_LSA",
-                "visits": "VISITS", "circulation": "TOTCIR", "e_circulation": "ELMATCIR", "registered": "REGBOR",
-                "programs": "TOTPRO", "attendance": "TOTATTEN", "expenditure": "TOTOPEXP", "branches": "BRANLIB",
-            },
-            "missing_values": ["-1", "-3", "-4", "-9"],
-        },
-    ),
+    "IMLS Public Libraries Survey": ("library_survey", {"columns": PLS_COLUMNS, "missing_values": PLS_MISSING}),
     # Earlier years name the locale column LOCALE.
-    "IMLS Public Libraries Survey (LOCALE column)": (
-        "library_survey",
-        {
-            "columns": {
-                "fscs_key": "FSCSKEY", "name": "LIBNAME", "state": "STABR", "locale": "LOCALE", "population": "POPU_LSA",
-                "visits": "VISITS", "circulation": "TOTCIR", "e_circulation": "ELMATCIR", "registered": "REGBOR",
-                "programs": "TOTPRO", "attendance": "TOTATTEN", "expenditure": "TOTOPEXP", "branches": "BRANLIB",
-            },
-            "missing_values": ["-1", "-3", "-4", "-9"],
-        },
-    ),
+    "IMLS Public Libraries Survey (LOCALE column)": ("library_survey", {"columns": {**PLS_COLUMNS, "locale": "LOCALE"}, "missing_values": PLS_MISSING}),
 }
 
 
