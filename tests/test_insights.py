@@ -16,6 +16,7 @@ from crmcore.demo.library import generate
 from crmcore.insights import features, lapse, personas, refresh, reports
 from crmcore.models import Patron, PatronInsight, Persona
 from crmcore.privacy import rights
+from tests.test_plain_words import snake_words
 
 
 @pytest.fixture
@@ -101,6 +102,7 @@ def test_the_personas_page_shows_personas_and_the_auc(app, db, staff):
     at = app(role="viewer", page="pages/personas.py").run()
     assert not at.exception and not at.error, [e.value for e in at.error]
     assert any(m.label == "AUC on held-out months" for m in at.metric)
+    assert snake_words(at) == []
     board = app(role="viewer", page="pages/dashboard.py").run()
     assert not board.exception and any(h.value == "Personas" for h in board.subheader)
     (places,) = [d.value for d in board.dataframe if "persona" in d.value.columns]

@@ -13,6 +13,7 @@ from crmcore.imports.library_survey import year_from_name
 from crmcore.models import LibrarySurveyRow
 from crmcore.peers import choice, comparison, survey
 from tests.survey_records import survey_file
+from tests.test_plain_words import snake_words
 
 
 def imported(db, staff, tmp_path, name="pls_fy2022_ae_pud22i.csv", growth=1.0):
@@ -102,5 +103,6 @@ def test_the_peers_page_chooses_the_own_row_and_compares(app, db, staff, tmp_pat
     with db.read() as s:
         assert survey.own_key(s) == "IL0001"
     assert any("against" in h.value for h in at.subheader)
+    assert snake_words(at) == []
     viewer = app(role="viewer", page="pages/peers.py").run()
     assert not viewer.exception and not viewer.error
