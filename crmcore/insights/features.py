@@ -79,29 +79,25 @@ def compute(session: Session, *, cutoff: date) -> Features:
     counts = np.zeros((n, len(KINDS)), dtype=np.float64)
     known = triples[:, 1] >= 0
     np.add.at(counts, (np.searchsorted(ids, triples[known, 0]), triples[known, 1]), np.maximum(triples[known, 2], 0))
-    # Per patron: months with activity in the window and the last of them; the first month ever.
+    # Per patron: months with activity in the window and the last of them.
     months = _rows(session, select(_am.patron_id, func.count(_am.month.distinct()), func.max(month_no)).where(*window, _am.patron_id.in_(live)).group_by(_am.patron_id), 3)
     at = np.searchsorted(ids, months[:, 0])
     active_months, last_month = np.zeros(n), np.zeros(n)
     active_months[at], last_month[at] = months[:, 1], months[:, 2]
-    first = _rows(session, select(_am.patron_id, func.min(month_no)).where(_am.month <= cutoff_month, _am.patron_id.in_(live)).group_by(_am.patron_id), 2)
-    first = first[np.isin(first[:, 0], ids)]
-    first_month = np.full(n, float(end))
-    first_month[np.searchsorted(ids, first[:, 0])] = first[:, 1]
-    # The patron row: registration month and age band.
-    tenure_from = first_month.copy()
+    tenure_from = np.full(n, float(end))  # no registration date and no first activity known: joined now
     ages = np.zeros((n, len(BANDS) + 1))
     ages[:, len(BANDS)] = 1
     cut_day = month_end(end)
-    for chunk in session.execute(select(_p.id, _p.registered_on, _p.birth_year, _p.age_band).where(_p.id.in_(live))).yield_per(CHUNK).partitions():
+    for chunk in session.execute(select(_p.id, _p.registered_on, _p.birth_year, _p.age_band, _p.first_activity_on).where(_p.id.in_(live))).yield_per(CHUNK).partitions():
         pid = np.fromiter((r[0] for r in chunk), dtype=np.int64, count=len(chunk))
         where = np.searchsorted(ids, pid)
         inside = (where < n) & (ids[np.minimum(where, n - 1)] == pid)
         for row, i, ok in zip(chunk, where, inside):
             if not ok:
                 continue
-            if row[1] is not None:
-                tenure_from[i] = month_index(row[1])
+            joined = row[1] or row[4]  # registration, else the first activity (kept on the patron row)
+            if joined is not None:
+                tenure_from[i] = min(month_index(joined), end)
             band = age_band(None, row[2], cut_day) or row[3]  # the birth year gives the house bands; else the imported band
             if band in BANDS:
                 ages[i, len(BANDS)] = 0
