@@ -29,6 +29,7 @@ BENCHMARKS = {
     "B6": "b6_page",
     "B7": "b7_growth",
     "B8": "b8_journeys",
+    "B10": "b10_models",
 }
 
 

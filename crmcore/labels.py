@@ -18,6 +18,11 @@ from crmcore.outreach.kinds import KINDS as OUTREACH_KINDS
 
 # Column names of the tables, downloads and chart axes the app makes, as a librarian says them.
 COLUMN_LABELS = {
+    # Peers (crmcore.peers)
+    "fscs_key": "FSCS key",
+    "own": "our library",
+    "peer_median": "peer median",
+    "liaison": "in Liaison",
     "registered_per_1000": "registered per 1,000 residents",
     "active_per_1000": "active per 1,000 residents",
     "attendees_per_1000": "attendees per 1,000 residents",

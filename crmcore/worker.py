@@ -20,6 +20,7 @@ from crmcore.db import Database
 from crmcore.imports import uploads
 from crmcore.journeys import evaluation as journeys
 from crmcore.inbox import tickets as requests_inbox
+from crmcore.insights import refresh as insights
 from crmcore.privacy import retention
 
 log = logging.getLogger("liaison.worker")
@@ -55,6 +56,7 @@ JOBS: list[Job] = [
     Job("journeys", timedelta(days=1), journeys.evaluate),
     Job("journeys after imports", timedelta(minutes=5), journeys.after_imports),
     Job("request retention", timedelta(days=1), requests_inbox.delete_expired),
+    Job("personas and lapse risk", timedelta(days=7), insights.weekly),
 ]
 
 

@@ -26,6 +26,8 @@ with st.form("settings"):
             entered[key] = upload.getvalue() if upload is not None else "" if remove else current[key]
         elif key == "postal_address":
             entered[key] = st.text_area("Postal address", value=str(current[key]), help=spec.help, height=100, key=f"setting-{key}")
+        elif isinstance(spec.default, bool):
+            entered[key] = st.checkbox(label, value=bool(current[key]), help=spec.help, key=f"setting-{key}")
         elif isinstance(spec.default, int):
             entered[key] = st.number_input(label, value=int(current[key]), step=1, help=spec.help, key=f"setting-{key}")
         else:

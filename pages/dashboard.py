@@ -333,6 +333,21 @@ def _circulation(actor) -> None:
         _chart_footer(chart, "circulation", measure="count", label="circulation")
 
 
+def _personas(actor) -> None:
+    """Patrons of each persona by home branch or zone, small cells suppressed (crmcore.insights); none computed: no section."""
+    from crmcore.insights import reports
+
+    with ui.db().read() as session:
+        if reports.personas(session, actor=actor)["run"] is None:
+            return
+        st.subheader("Personas")
+        by = st.radio("Patrons of each persona by", ["branch", "zone"], format_func=lambda v: "home branch" if v == "branch" else v, horizontal=True, key="dash-personas-by")
+        places = reports.persona_places(session, actor=actor, by=by)
+    st.caption("Behaviour groups from the monthly activity, recomputed weekly (see Personas and lapse risk).")
+    ui.table(places, hide_index=True)
+    ui.download_buttons(places, name=f"dashboard-personas-by-{by}", key="dl-personas")
+
+
 st.title("Dashboard")
 actor = ui.actor()
 options = _options(ui.db().url, actor.role.value, actor)
@@ -363,3 +378,4 @@ with ui.user_errors():
         _outreach(board)
     _campaigns(actor)
 _circulation(actor)
+_personas(actor)

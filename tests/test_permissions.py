@@ -28,6 +28,9 @@ from crmcore.outreach import calendar, contacts, duplicates, interactions, organ
 from crmcore.outreach.kpis import outreach_kpis
 from crmcore.privacy import audit, rights
 from crmcore.languages import variants as language_variants
+from crmcore.insights import reports as insight_reports
+from crmcore.peers import comparison as peer_comparison
+from crmcore.peers import survey as peer_survey
 from tests.campaign_fixtures import case_campaign, read_missing_outbox_message, with_temp_mail
 from tests.outreach_records import contact_id, interaction_id, org_id, task_id
 from tests.privacy_records import patron_id
@@ -65,6 +68,15 @@ def journey_id(session, status: str = "draft") -> int:
     session.add(journey)
     session.flush()
     return journey.id
+def survey_year(session) -> int:
+    """Three library systems of survey year 2022 (the same state), once."""
+    from crmcore.models import LibrarySurveyRow
+
+    if session.get(LibrarySurveyRow, (2022, "AA0001")) is None:
+        for i in (1, 2, 3):
+            session.add(LibrarySurveyRow(fiscal_year=2022, fscs_key=f"AA000{i}", name=f"Library {i}", state="AA", population=1000 * i, visits=500 * i))
+        session.flush()
+    return 2022
 
 
 # (label, permission it requires, call(session, actor)) — the call must succeed on an empty database with staff.
@@ -213,6 +225,18 @@ CASES: list[tuple[str, Perm, Callable]] = [
     ("languages.variants.remove", Perm.COMPOSE_CAMPAIGNS, lambda s, a: language_variants.remove(s, actor=a, owner="campaign", owner_id=case_campaign(s)[0], language="es")),
     ("languages.variants.variants", Perm.COMPOSE_CAMPAIGNS, lambda s, a: language_variants.variants(s, actor=a, owner="campaign", owner_id=case_campaign(s)[0])),
     ("languages.variants.languages_in_use", Perm.COMPOSE_CAMPAIGNS, lambda s, a: language_variants.languages_in_use(s, actor=a)),
+    # Peers, personas and lapse risk.
+    ("peers.survey.years", Perm.VIEW_DASHBOARD, lambda s, a: peer_survey.years(s, actor=a)),
+    ("peers.survey.year_rows", Perm.VIEW_DASHBOARD, lambda s, a: peer_survey.year_rows(s, actor=a, year=2022)),
+    ("peers.survey.library_rows", Perm.VIEW_DASHBOARD, lambda s, a: peer_survey.library_rows(s, actor=a, fscs_key="AA0001")),
+    ("peers.survey.search", Perm.VIEW_DASHBOARD, lambda s, a: peer_survey.search(s, actor=a, query="library")),
+    ("peers.survey.choose_own", Perm.MANAGE_SETTINGS, lambda s, a: peer_survey.choose_own(s, actor=a, fscs_key="")),
+    ("peers.comparison.compare", Perm.VIEW_DASHBOARD, lambda s, a: peer_comparison.compare(s, actor=a, year=survey_year(s), own="AA0001", way="state")),
+    ("peers.comparison.trend", Perm.VIEW_DASHBOARD, lambda s, a: peer_comparison.trend(s, actor=a, own="AA0001", way="state")),
+    ("peers.comparison.live_figures", Perm.VIEW_DASHBOARD, lambda s, a: peer_comparison.live_figures(s, actor=a, year=2022, own="AA0001")),
+    ("insights.reports.personas", Perm.VIEW_DASHBOARD, lambda s, a: insight_reports.personas(s, actor=a)),
+    ("insights.reports.persona_places", Perm.VIEW_DASHBOARD, lambda s, a: insight_reports.persona_places(s, actor=a, by="zone")),
+    ("insights.reports.lapse_risk", Perm.VIEW_DASHBOARD, lambda s, a: insight_reports.lapse_risk(s, actor=a)),
 ]
 
 

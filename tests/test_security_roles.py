@@ -444,6 +444,28 @@ NO_ACTOR: dict[str, str] = {
     "languages.codes.normalise": PARSE,
     "languages.variants.for_owners": "the send loop's and the preview's read of a message's words per language (after require()): no names or addresses",
     "languages.variants.pick": PURE,
+    # Peers, personas and lapse risk.
+    "imports.library_survey.check_year": PARSE,
+    "imports.library_survey.year_from_name": PARSE,
+    "insights.features.active_after": "a helper of insights.lapse (the worker's job): patron ids only, never shown to staff",
+    "insights.features.compute": "a helper of the weekly job: numbers per patron id from the rollups, never shown to staff",
+    "insights.features.last_complete_month": PURE,
+    "insights.lapse.coefficients": PURE,
+    "insights.lapse.fit": "a helper of the weekly job (insights.refresh): fits a model, returns no patron",
+    "insights.lapse.score": PURE,
+    "insights.personas.cluster": PURE,
+    "insights.personas.describe": PURE,
+    "insights.personas.merge_small": PURE,
+    "insights.refresh.recompute": WORKER,
+    "insights.refresh.weekly": WORKER,
+    "insights.reports.last_run": HELPER,
+    "peers.choice.band_of": PURE,
+    "peers.choice.distances": PURE,
+    "peers.choice.peers": PURE,
+    "peers.choice.standardised": PURE,
+    "peers.comparison.per_capita": PURE,
+    "peers.comparison.standing": PURE,
+    "peers.survey.own_key": CONFIG,
 }
 
 

@@ -48,6 +48,8 @@ PAGES: list[PageSpec] = [
     PageSpec("pages/interactions.py", "Interactions", ":material/forum:", Perm.VIEW_OUTREACH, "Outreach"),
     PageSpec("pages/duplicates.py", "Duplicates", ":material/content_copy:", Perm.VIEW_OUTREACH, "Outreach"),
     PageSpec("pages/outreach_kpis.py", "Outreach KPIs", ":material/insights:", Perm.VIEW_DASHBOARD, "Outreach"),
+    PageSpec("pages/peers.py", "Peers", ":material/compare_arrows:", Perm.VIEW_DASHBOARD, "Overview"),
+    PageSpec("pages/personas.py", "Personas and lapse risk", ":material/groups:", Perm.VIEW_DASHBOARD, "Overview"),
     PageSpec("pages/segments.py", "Segments", ":material/filter_alt:", Perm.MANAGE_SEGMENTS, "Campaigns"),
     PageSpec("pages/campaigns.py", "Campaigns", ":material/campaign:", Perm.COMPOSE_CAMPAIGNS, "Campaigns"),
     PageSpec("pages/surveys.py", "Surveys", ":material/reviews:", Perm.COMPOSE_CAMPAIGNS, "Campaigns"),

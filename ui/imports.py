@@ -69,6 +69,11 @@ def mapping_form(kind: str, header: list[str], base: dict, key: str, geojson_pro
                                 format_func=lambda p: p if p == USUAL_PROPERTIES else f"{p} (e.g. {', '.join(geojson_properties[p]) or 'no values'})")
             if prop != USUAL_PROPERTIES:
                 out["geojson_property"] = prop
+    if kind == "library_survey":
+        year = st.number_input("Fiscal year (0 = from the year column or the file name)", min_value=0, max_value=2100, step=1,
+                               value=int(base.get("fiscal_year") or 0), key=f"{key}-fiscal-year")
+        if year:
+            out["fiscal_year"] = int(year)
     return out
 
 

@@ -61,6 +61,8 @@ def _value(spec, leaf: dict, op: str, choices: dict, key: str) -> Any:
         picked = st.multiselect("Values", options + [v for v in chosen if v not in options], default=chosen, format_func=fmt, key=key,
                                 accept_new_options=spec.kind in ("category", "age_band"), placeholder="Choose one or more")
         return list(picked)
+    if spec.kind == "percent":
+        return int(st.number_input("Percent", min_value=0, max_value=100, value=int(value if isinstance(value, int) else 50), key=key))
     if spec.kind in ("number", "activity", "total"):
         if op == "between":
             low, high = value if isinstance(value, list) else (0, 10)

@@ -104,6 +104,24 @@ def _logo(value: Any) -> str:
     return f"data:{kind};base64," + base64.b64encode(bytes(value)).decode("ascii")
 
 
+def _fscs_key(value: Any) -> str:
+    text = str(value or "").strip().upper()
+    if text and (len(text) > 10 or not text.isalnum()):
+        raise ValueError(f"must be a library's FSCS key from the Public Libraries Survey (letters and digits, such as IL0123), not {text[:20]!r}")
+    return text
+
+
+def _flag(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("yes", "true", "on", "1"):
+        return True
+    if text in ("no", "false", "off", "0"):
+        return False
+    raise ValueError(f"must be yes or no, not {value!r}")
+
+
 SPECS: dict[str, SettingSpec] = {
     "retention_months": SettingSpec(18, "Raw activity older than this is rolled up and deleted.", _int_between(1, 120)),
     "small_cell_k": SettingSpec(5, "Groups of fewer patrons than this show as '<k'.", _int_between(2, 100)),
@@ -124,6 +142,9 @@ SPECS: dict[str, SettingSpec] = {
     ),
     "library_logo": SettingSpec("", "The library's logo (PNG, JPEG or GIF, at most 200 KB), at the top of every message and of the preference page.", _logo),
     "request_retention_months": SettingSpec(24, "Requests from patrons and partners are deleted, with their messages and notes, this many months after they are closed.", _int_between(1, 120)),
+    # Peers, personas and lapse risk (crmcore.peers, crmcore.insights).
+    "peer_library_key": SettingSpec("", "The library's own row of the Public Libraries Survey (its FSCS key), compared with its peers.", _fscs_key),
+    "lapse_risk_enabled": SettingSpec(True, "Compute each patron's lapse risk weekly and offer it in segments; off removes the scores.", _flag),
 }
 
 
@@ -162,6 +183,8 @@ LABELS = {
     "postal_address": "Postal address",
     "library_logo": "Library logo",
     "request_retention_months": "Months closed requests are kept",
+    "peer_library_key": "Our library in the Public Libraries Survey (FSCS key)",
+    "lapse_risk_enabled": "Lapse risk scores",
 }
 
 

@@ -19,7 +19,7 @@ from crmcore.campaigns.rules.language import leaves, validate
 from crmcore.kpis.summaries import AGE_BANDS
 from crmcore.languages import catalogues, codes
 from crmcore.library.patrons import full_name, mask_email, mask_name
-from crmcore.models import Branch, Campaign, Patron, Segment, Zone, utcnow
+from crmcore.models import Branch, Campaign, Patron, Persona, Segment, Zone, utcnow
 from crmcore.privacy import audit
 
 # The five segments of benchmark B3, as users would build them (codes of the demo library).
@@ -222,4 +222,5 @@ def choices(session: Session, *, actor: Actor) -> dict[str, list]:
         "age_band": sorted(set(distinct(p.age_band)) | (derived if derived_needed else set())),
         "campaign": list(session.execute(select(Campaign.id, Campaign.name).where(Campaign.launched_at.is_not(None)).order_by(Campaign.id.desc())).all()),
         "language": [(code, codes.name(code)) for code in sorted(set(distinct(p.language)) | set(catalogues.supported()))],
+        "persona": list(session.execute(select(Persona.name).order_by(Persona.name)).scalars()),
     }

@@ -14,6 +14,7 @@ from typing import Any
 from sqlmodel import Session, select
 
 from crmcore.admin.permissions import Actor, Perm, require
+from crmcore.imports.library_survey import check_year
 from crmcore.imports.values import DATE_ORDERS
 from crmcore.library import consent
 from crmcore.library.activity import KINDS as ACTIVITY_KINDS
@@ -40,6 +41,7 @@ KIND_LABELS = {
     "attendance": "Event attendance (programs)",
     "zones": "Zones and census figures",
     "organizations": "Organizations and contacts",
+    "library_survey": "Public Libraries Survey (IMLS, one fiscal year of library systems)",
 }
 
 FIELDS: dict[str, dict[str, FieldSpec]] = {
@@ -118,7 +120,32 @@ FIELDS: dict[str, dict[str, FieldSpec]] = {
         "contact_phone": FieldSpec("Contact phone", "phone", max_len=40),
         "contact_job_title": FieldSpec("Contact job title", max_len=120),
     },
+    # The IMLS Public Libraries Survey, administrative entities (crmcore.imports.library_survey).
+    "library_survey": {
+        "fscs_key": FieldSpec("FSCS key (library system id)", "code", required=True, max_len=10),
+        "name": FieldSpec("Library name", max_len=200),
+        "state": FieldSpec("State", "code", max_len=4),
+        "locale": FieldSpec("Locale code (city, suburb, town, rural)", "code", max_len=4),
+        "fiscal_year": FieldSpec("Fiscal year (else the mapping's or the file name's)", "int"),
+        "population": FieldSpec("Service-area population", "int"),
+        "visits": FieldSpec("Visits", "int"),
+        "circulation": FieldSpec("Total circulation", "int"),
+        "e_circulation": FieldSpec("Electronic circulation", "int"),
+        "registered": FieldSpec("Registered users", "int"),
+        "programs": FieldSpec("Program sessions", "int"),
+        "attendance": FieldSpec("Program attendance", "int"),
+        "expenditure": FieldSpec("Operating expenditure", "int"),
+        "branches": FieldSpec("Branch libraries", "int"),
+    },
 }
+
+# The Public Libraries Survey's administrative-entity columns (the record layout's names).
+PLS_COLUMNS = {
+    "fscs_key": "FSCSKEY", "name": "LIBNAME", "state": "STABR", "locale": "LOCALE_ADD", "population": "POPU_LSA", "visits": "VISITS",
+    "circulation": "TOTCIR", "e_circulation": "ELMATCIR", "registered": "REGBOR", "programs": "TOTPRO", "attendance": "TOTATTEN",
+    "expenditure": "TOTOPEXP", "branches": "BRANLIB",
+}
+PLS_MISSING = ["-1", "-3", "-4", "-9"]
 
 PRESETS: dict[str, tuple[str, dict[str, Any]]] = {
     "Koha borrowers": (
@@ -154,6 +181,10 @@ PRESETS: dict[str, tuple[str, dict[str, Any]]] = {
             "date_order": "mdy",
         },
     ),
+    # As published: the survey's negative codes mean missing (-1, -9), not applicable (-3) or closed (-4).
+    "IMLS Public Libraries Survey": ("library_survey", {"columns": PLS_COLUMNS, "missing_values": PLS_MISSING}),
+    # Earlier years name the locale column LOCALE.
+    "IMLS Public Libraries Survey (LOCALE column)": ("library_survey", {"columns": {**PLS_COLUMNS, "locale": "LOCALE"}, "missing_values": PLS_MISSING}),
 }
 
 
@@ -339,6 +370,8 @@ def clean_mapping(kind: str, mapping: dict[str, Any], header: list[str]) -> dict
             out["census_columns"] = census
         if prop := str(mapping.get("geojson_property") or "").strip():
             out["geojson_property"] = prop
+    if kind == "library_survey" and mapping.get("fiscal_year") not in (None, ""):
+        out["fiscal_year"] = check_year(mapping["fiscal_year"], "Mapping")
     return out
 
 

@@ -30,6 +30,7 @@ from crmcore.imports.activity_rows import ActivityImport
 from crmcore.imports.attendance import AttendanceImport
 from crmcore.imports.batch import Rejected
 from crmcore.imports.circulation import CirculationImport
+from crmcore.imports.library_survey import LibrarySurveyImport
 from crmcore.imports.mapping import check_kind, clean_mapping, mapping_notes
 from crmcore.imports.organizations import OrganizationImport
 from crmcore.imports.patrons import PatronImport
@@ -44,6 +45,7 @@ IMPORTERS = {
     "attendance": AttendanceImport,
     "zones": ZoneImport,
     "organizations": OrganizationImport,
+    "library_survey": LibrarySurveyImport,
 }
 BATCH_SIZE = 20_000
 RUN = ImportRun.__table__

@@ -27,6 +27,7 @@ from crmcore.models.inbox import CannedReply, Request, RequestEntry, RequestTopi
 from crmcore.models.dashboard import DashActivity, DashCohort, DashFlow, DashRegistration, DashState
 from crmcore.models.journeys import Journey, JourneyEnrolment, JourneyVersion
 from crmcore.models.surveys import Survey, SurveyResponse, SurveyText
+from crmcore.models.insights import InsightRun, LibrarySurveyRow, PatronInsight, Persona
 from crmcore.models.library import ActivityEvent, ActivityMonthly, Branch, CategoryTerm, CirculationMonthly, ConsentRecord, CurrentConsent, Patron, Suppression, Zone
 
 __all__ = [
@@ -39,4 +40,6 @@ __all__ = [
     "Patron", "ProgramEvent", "ProgramLabel", "SavedTemplate", "Segment", "Setting", "StaffSession", "StaffUser", "Suppression", "Survey", "SurveyResponse", "SurveyText", "Tag", "Task", "Zone", "utcnow",
     "InboundMail", "Interaction", "InteractionContact", "InteractionOrganization", "InteractionTag", "Message", "NotDuplicate", "Organization", "OrganizationTag",
     "Patron", "ProgramEvent", "ProgramLabel", "Request", "RequestEntry", "RequestTopic", "SavedTemplate", "Segment", "Setting", "StaffSession", "StaffUser", "Suppression", "Tag", "Task", "Zone", "utcnow",
+    "InboundMail", "InsightRun", "Interaction", "InteractionContact", "InteractionOrganization", "InteractionTag", "LibrarySurveyRow", "Message", "NotDuplicate", "Organization", "OrganizationTag",
+    "Patron", "PatronInsight", "Persona", "ProgramEvent", "ProgramLabel", "SavedTemplate", "Segment", "Setting", "StaffSession", "StaffUser", "Suppression", "Tag", "Task", "Zone", "utcnow",
 ]  # fmt: skip

@@ -35,6 +35,8 @@ from crmcore.models import (
     Message,
     Organization,
     Patron,
+    PatronInsight,
+    Persona,
     Zone,
     utcnow,
 )
@@ -114,6 +116,14 @@ def access_export(session: Session, *, actor: Actor, patron_id: int) -> dict:
             .order_by(ActivityMonthly.month, ActivityMonthly.kind)
         ),
         ["month", "kind", "branch", "count"],
+    )
+    data["persona_and_lapse_risk"] = _rows(
+        session.execute(
+            select(Persona.name, PatronInsight.lapse_risk, PatronInsight.computed_at)
+            .outerjoin(Persona, Persona.id == PatronInsight.persona_id)
+            .where(PatronInsight.patron_id == patron_id)
+        ),
+        ["persona", "lapse_risk", "computed_at"],
     )
     data["messages"] = _rows(
         session.execute(
@@ -214,6 +224,7 @@ def erase(session: Session, *, actor: Actor, patron_id: int) -> dict:
     session.execute(delete(CurrentConsent).where(CurrentConsent.patron_id == patron_id))
     # What someone read is personal; that they used the library (kind, date, count) is kept anonymously.
     session.execute(update(ActivityEvent).where(ActivityEvent.patron_id == patron_id).values(category=None))
+    session.execute(delete(PatronInsight).where(PatronInsight.patron_id == patron_id))  # persona and lapse risk
     unlinked = session.execute(update(Contact).where(Contact.patron_id == patron_id).values(patron_id=None)).rowcount
     # Their messages written to the outbox hold their name and address.
     files = outbox.remove_patron(actor=actor, patron_id=patron_id)

@@ -15,12 +15,13 @@ from sqlalchemy import ColumnElement, Select, and_, exists, false, func, not_, o
 from crmcore.campaigns.rules.language import validate
 from crmcore.kpis.summaries import AGE_BANDS, NEW_WEEKS, REGULAR_MONTHS, month_end, month_index, month_of
 from crmcore.library.activity import last_month_column
-from crmcore.models import ActivityMonthly, Branch, CurrentConsent, Message, Patron, Zone
+from crmcore.models import ActivityMonthly, Branch, CurrentConsent, Message, Patron, PatronInsight, Persona, Zone
 
 _p = Patron.__table__.c
 _am = ActivityMonthly.__table__.c
 _cc = CurrentConsent.__table__.c
 _msg = Message.__table__.c
+_pi = PatronInsight.__table__.c
 
 
 def months_back(today: date, months: int) -> date:
@@ -196,6 +197,12 @@ def _leaf(node: dict, today: date, *, probe: bool = False) -> ColumnElement[bool
         if op == "received":
             return _p.id.in_(select(_msg.patron_id).where(*conds, _msg.patron_id.is_not(None)))
         return ~exists().where(_msg.patron_id == _p.id, *conds)
+    if field == "persona":
+        clause = _p.id.in_(select(_pi.patron_id).join(Persona, Persona.id == _pi.persona_id).where(Persona.name.in_(value)))
+        return clause if op == "in" else _p.id.in_(select(_pi.patron_id).where(_pi.persona_id.is_not(None))) & not_(clause)
+    if field == "lapse_risk":
+        risk = _pi.lapse_risk >= value / 100 if op == ">=" else _pi.lapse_risk < value / 100
+        return _p.id.in_(select(_pi.patron_id).where(_pi.lapse_risk.is_not(None), risk))
     if field == "history_opt_in":
         return _p.history_opt_in.is_(True) if value else _p.history_opt_in.is_(False)
     if field == "resident":  # unknown (not in the file) is neither

@@ -56,6 +56,9 @@ FIELDS: dict[str, FieldSpec] = {
     "lifetime_checkouts": FieldSpec("Lifetime checkouts (ILS total)", "total", NUMBER_OPS),
     "lifetime_renewals": FieldSpec("Lifetime renewals (ILS total)", "total", NUMBER_OPS),
     "language": FieldSpec("Preferred language", "code", ("in", "not_in")),  # codes: es, fr (crmcore.languages.codes)
+    # From the weekly personas and lapse risk (crmcore.insights): patrons without a stored one match neither way.
+    "persona": FieldSpec("Persona", "category", ("in", "not_in")),
+    "lapse_risk": FieldSpec("Lapse risk (%)", "percent", (">=", "<")),
 }
 NO_VALUE_OPS = {"is_empty", "never", "granted", "not_granted", "attended", "not_attended"}
 OP_LABELS = {
@@ -153,6 +156,8 @@ def _check_value(spec: FieldSpec, op: str, value: Any, where: str) -> None:
         _strings(value, where)
     elif spec.kind == "stage":
         _strings(value, where, STAGES)
+    elif spec.kind == "percent":
+        _bounded(spec.label, "a percentage", 0, 100)(value, where)
     elif spec.kind in ("number", "activity", "total"):
         check = _bounded(spec.label, "a number of days", 0, MAX_DAYS) if spec.kind == "number" else _bounded(spec.label, "a number", 0, MAX_COUNT)
         if op == "between":

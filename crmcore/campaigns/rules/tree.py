@@ -24,13 +24,13 @@ def default_leaf(field: str) -> dict[str, Any]:
     leaf: dict[str, Any] = {"field": field, "op": spec.ops[0]}
     value = {
         "code": [], "category": [], "age_band": [], "stage": ["lapsed"], "number": 180, "activity": 1, "total": 10, "date": None,
-        "text": "", "flag": True, "campaign": None,
+        "text": "", "flag": True, "campaign": None, "percent": 50,
     }.get(spec.kind)
     if spec.kind == "date":
         leaf["op"], value = "within_last_days", 90
     if spec.kind == "activity":
         leaf.update(kind="any", days=365, op=">=")
-    if spec.kind == "total":
+    if spec.kind in ("total", "percent"):
         leaf["op"] = ">="
     if spec.kind == "attendance":
         leaf["days"] = 365
