@@ -123,6 +123,9 @@ SPECS: dict[str, SettingSpec] = {
         "", "The library's postal address, at the foot of every message (anti-spam laws in many countries require one).", _text(300, required=False, lines=True)
     ),
     "library_logo": SettingSpec("", "The library's logo (PNG, JPEG or GIF, at most 200 KB), at the top of every message and of the preference page.", _logo),
+    # New materials you may like (crmcore/recommendations).
+    "catalogue_window_days": SettingSpec(60, "A new catalogue feed removes the earlier feeds' items added longer ago than this many days.", _int_between(1, 730)),
+    "recommendations_per_message": SettingSpec(3, "At most this many new items in a message's recommendations.", _int_between(1, 10)),
 }
 
 
@@ -160,6 +163,8 @@ LABELS = {
     "library_name": "Library name",
     "postal_address": "Postal address",
     "library_logo": "Library logo",
+    "catalogue_window_days": "Days a new item stays in the catalogue feed",
+    "recommendations_per_message": "Recommended items per message, at most",
 }
 
 
