@@ -14,6 +14,7 @@ from crmcore.admin.permissions import Perm
 from crmcore.campaigns import drafts, results, saved_templates
 from crmcore.campaigns import templates
 from crmcore.campaigns.templates import MERGE_FIELDS
+from crmcore.recommendations import block
 from crmcore.library import consent
 from ui import drafts as typed
 
@@ -174,6 +175,12 @@ def compose_form(campaign, segment_names: dict[int, str]) -> None:
         subject_col.form_submit_button("Insert in subject", icon=":material/add:", disabled=not editable, on_click=add_field, args=(tag, subject_key), width="stretch")
         st.caption("A field is added at the end of the text (the editor cannot tell where the cursor is): move it where you want it.")
         holdout = st.number_input("Holdout (% of the audience sent nothing, to measure the effect)", 0.0, 50.0, campaign.holdout_pct if campaign else 10.0, 1.0, key=f"cmp-holdout-{tag}")
+        fallbacks = list(block.FALLBACKS)
+        fallback = st.radio(
+            "Recommendations for patrons without interests", fallbacks, format_func=lambda f: block.FALLBACKS[f].capitalize(), horizontal=True,
+            index=fallbacks.index(campaign.recommendations_fallback) if campaign else 0, key=f"cmp-fallback-{tag}",
+            help="Only for a message with {{ recommendations }}: patrons with no interests known get the library's picks, or no list at all.",
+        )
         saved = st.form_submit_button("Save draft", type="primary", disabled=not editable)
         with st.expander("Save this message as a template"):
             template_name = st.text_input("Template name", key=f"cmp-template-name-{tag}", help="Saved: the subject and the message, to start other campaigns from.")
@@ -189,7 +196,7 @@ def compose_form(campaign, segment_names: dict[int, str]) -> None:
             with db.write() as session:
                 made = drafts.compose(
                     session, actor=me, name=name, segment_id=segment, topic=topic, subject=subject, body=body,
-                    holdout_pct=holdout, campaign_id=campaign.id if campaign else None,
+                    holdout_pct=holdout, campaign_id=campaign.id if campaign else None, recommendations_fallback=fallback,
                 )
             done(f"Draft saved: {made.name}.", pick=made.id)
 

@@ -22,6 +22,7 @@ from crmcore.db import Database
 from crmcore.library import consent
 from crmcore.models import Campaign, CurrentConsent, Message, Patron, Segment, StaffUser, Suppression, utcnow
 from crmcore.privacy import audit
+from crmcore.recommendations import block
 
 CHANNELS = ("email",)
 EXCLUSIONS = ("no_email", "no_consent", "suppressed", "frequency_cap")
@@ -71,6 +72,7 @@ def compose(
     holdout_pct: float = 10.0,
     channel: str = "email",
     campaign_id: int | None = None,
+    recommendations_fallback: str = "picks",
 ) -> Campaign:
     """Create a draft, or change one (`campaign_id`); ValueError naming the field on bad input.
 
@@ -87,6 +89,8 @@ def compose(
         raise ValueError("Segment: choose the segment to send to.")
     if not 0 <= float(holdout_pct) <= 50:
         raise ValueError("Holdout: between 0 and 50 percent.")
+    if recommendations_fallback not in block.FALLBACKS:
+        raise ValueError(f"Recommendations: for patrons without interests choose {' or '.join(block.FALLBACKS.values())}.")
     if campaign_id is None:
         campaign = Campaign(name=name.strip()[:200], topic=topic, subject_template=subject, body_template=body, created_by_id=actor.id)
     else:
@@ -95,6 +99,7 @@ def compose(
             raise ValueError(f"Campaign {campaign.name!r} is {campaign.status}; only drafts can be changed.")
     campaign.name, campaign.segment_id, campaign.channel, campaign.topic = name.strip()[:200], segment_id, channel, topic
     campaign.subject_template, campaign.body_template, campaign.holdout_pct = subject, body, float(holdout_pct)
+    campaign.recommendations_fallback = recommendations_fallback
     campaign.updated_at = utcnow()
     session.add(campaign)
     session.flush()
@@ -131,6 +136,8 @@ def preview(db: Database, *, actor: Actor, campaign_id: int, patron_id: int, in_
         campaign = get(session, campaign_id)
         context = sending.contexts_for(session, [patron_id]).get(patron_id)
         logo = settings.branding(session).logo
+        if context is not None:
+            context.update(recommendations=sending.recommendations_for(session, [campaign], [(campaign.id, patron_id)]).get((campaign.id, patron_id), context["recommendations"]))
     if context is None:
         raise LookupError(f"There is no patron {patron_id}.")
     if in_frame and context["library_logo_url"]:

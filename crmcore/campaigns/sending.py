@@ -18,6 +18,7 @@ import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
+from collections.abc import Iterable
 from typing import Any
 
 from sqlalchemy import Connection, and_, bindparam, case, exists, func, or_, select, update
@@ -32,6 +33,8 @@ from crmcore.campaigns.templates import Rendered
 from crmcore.campaigns.transport import OutboxTransport, SendFailure, SmtpTransport, Transport
 from crmcore.db import Database
 from crmcore.models import Campaign, CurrentConsent, Message, Patron, Setting, Suppression, utcnow
+from crmcore.recommendations import block
+from crmcore.recommendations.block import Block
 
 log = logging.getLogger("liaison.sending")
 
@@ -72,6 +75,16 @@ def contexts_for(session: Session, patron_ids: list[int]) -> dict[int, dict[str,
     logo_url = f"{base}/branding/logo?v={hashlib.blake2b(brand.logo.encode(), digest_size=6).hexdigest()}" if brand.logo else ""
     branding = {"library_name": brand.name, "library_address": brand.address, "library_logo_url": logo_url}
     return templates.contexts(session, patron_ids, preference_url=lambda pid: f"{base}/preferences?token={token(pid)}", branding=branding)
+
+
+def recommendations_for(session: Session, campaigns: Iterable[Campaign], pairs: list[tuple[int, int]]) -> dict[tuple[int, int], Block]:
+    """The {{ recommendations }} block of each (campaign id, patron id) whose campaign's body uses it."""
+    out: dict[tuple[int, int], Block] = {}
+    for campaign in campaigns:
+        if block.uses_block(campaign.body_template):
+            ids = [pid for cid, pid in pairs if cid == campaign.id]
+            out.update({(campaign.id, pid): b for pid, b in block.blocks(session, ids, fallback=campaign.recommendations_fallback).items()})
+    return out
 
 
 def message_id(campaign_id: int, patron_id: int) -> str:
@@ -211,13 +224,16 @@ _BROKEN = (
 )
 
 
-def _render_window(rows: list, *, campaigns: dict[int, Campaign], contexts: dict[int, dict[str, Any]]) -> tuple[dict[int, Rendered], dict[int, str]]:
+def _render_window(rows: list, *, campaigns: dict[int, Campaign], contexts: dict[int, dict[str, Any]],
+                   blocks: dict[tuple[int, int], Block]) -> tuple[dict[int, Rendered], dict[int, str]]:
     """Fill in each message's templates before anything is marked: (rendered by id, reason by id for the failed)."""
     rendered, broken = {}, {}
     for row in rows:
         context = contexts.get(row.patron_id) if row.patron_id else None
         if context is None:
             continue  # no patron any more: `_start` records it skipped
+        if (row.campaign_id, row.patron_id) in blocks:
+            context = {**context, "recommendations": blocks[(row.campaign_id, row.patron_id)]}
         campaign = campaigns[row.campaign_id]
         try:
             rendered[row.id] = templates.render(subject=campaign.subject_template, body=campaign.body_template, context=context)
@@ -311,6 +327,7 @@ def send_batch(db: Database, *, ids: list[int], owner: str, throttle: Throttle, 
         contexts = contexts_for(session, [row.patron_id for row in rows if row.patron_id])
         base_url, unsubscribe_token = public_url(session), unsubscribe.maker()
         campaigns = {c.id: c for c in session.scalars(select(Campaign).where(Campaign.id.in_({row.campaign_id for row in rows})))}
+        blocks = recommendations_for(session, campaigns.values(), [(row.campaign_id, row.patron_id) for row in rows if row.patron_id])
     known = {row.id: row for row in rows}
     try:
         connection = transport().connect()
@@ -327,7 +344,7 @@ def send_batch(db: Database, *, ids: list[int], owner: str, throttle: Throttle, 
                 window = ids[first : first + throttle.window]
                 # Templates are filled in outside any transaction, and before a message is "sending":
                 # a template error fails that message with its reason, never leaves it "unknown".
-                rendered, broken = _render_window([known[mid] for mid in window if mid in known], campaigns=campaigns, contexts=contexts)
+                rendered, broken = _render_window([known[mid] for mid in window if mid in known], campaigns=campaigns, contexts=contexts, blocks=blocks)
                 with conn.begin():
                     _record_sent(conn, accepted, owner=owner)
                     accepted = []
