@@ -16,6 +16,7 @@ from crmcore.campaigns import templates
 from crmcore.campaigns.templates import MERGE_FIELDS
 from crmcore.recommendations import block
 from crmcore.library import consent
+from crmcore.privacy import small_cells
 from ui import drafts as typed
 
 NEW = "New draft"
@@ -307,6 +308,15 @@ def results_tab(campaign) -> None:
     ]
     ui.table(pd.DataFrame(table, columns=["group", "patrons", "active", "conversion"]), hide_index=True)
     _conversion_chart(campaign, r)
+    if "liked_recipients_n" in r:
+        with db.read() as session:
+            k = int(settings.get(session, "small_cell_k"))
+        shown = lambda n, x: (small_cells.label(k), "–") if small_cells.is_small(n, k) or small_cells.is_small(x, k) else (f"{x:,}", pct(x / n if n else None))  # noqa: E731
+        st.markdown("**Borrowing in the recommended categories**")
+        st.caption(f"Of the patrons with interests, the share who borrowed in one of their top categories in the {r['window_days']} days after sending"
+                   " (categories only, kept for patrons with history opt-in; never titles).")
+        liked = [(g, small_cells.count(r[f"liked_{key}_n"], k), *shown(r[f"liked_{key}_n"], r[f"liked_{key}_borrowed"])) for g, key in (("Recipients", "recipients"), ("Holdout", "holdout"))]
+        ui.table(pd.DataFrame(liked, columns=["group", "patrons with interests", "borrowed in them", "share"]), hide_index=True)
     if "lift" in r:
         st.metric("Lift (percentage points)", f"{100 * r['lift']:+.1f}", help="Recipients' conversion minus the holdout's.")
         st.caption(f"95 % confidence interval (Newcombe): {100 * r['lift_low']:+.1f} to {100 * r['lift_high']:+.1f} points.")

@@ -148,7 +148,7 @@ def test_the_block_renders_escaped_as_a_list_in_html_and_plain_text():
     assert '<ul class="recommendations"' not in staff_markup.html  # staff text is escaped: only the block is markup
 
 
-def test_a_campaign_with_the_block_goes_out_over_smtp_and_clearing_interests_changes_the_next_message(db, staff, smtp, tmp_path):
+def test_a_campaign_with_the_block_goes_out_over_smtp_and_clearing_interests_on_the_page_changes_the_next_message(app, db, staff, smtp, tmp_path):
     standard_feed(db, staff, tmp_path)
     with db.write() as s:
         (pid,) = add_patrons(s, 1, branch="MAIN")
@@ -158,11 +158,14 @@ def test_a_campaign_with_the_block_goes_out_over_smtp_and_clearing_interests_cha
     first = smtp.messages[-1]
     assert "Soup Every Day" in first.get_body(("plain",)).get_content() and "Because you like Cooking" in first.get_body(("html",)).get_content()
     assert '<img src="https://covers.example/c1.jpg"' in first.get_body(("html",)).get_content()
-    token = preference_tokens.maker()(pid)
+    token = preference_tokens.make(pid)
+    at = app(page="pages/preferences.py", query={"token": token}).run()
+    assert not at.exception and any("What we think you like: Cooking." in m.value for m in at.markdown)
+    at.button(key="pref-clear-interests").click()
+    at = at.run()
+    assert not at.exception and any("interests are cleared" in m.value for m in at.success)
     with db.write() as s:
-        shown = preferences.view(s, token=token)
-        assert shown.interests == [("Cooking", "interests")]
-        preferences.clear_interests(s, token=token)
+        assert preferences.view(s, token=token).interests == []
         s.get(Message, s.scalar(select(Message.id).where(Message.campaign_id == cid))).status = "sent"
         cid2 = add_campaign(s, patron_ids=[pid], body="Hello {{ first_name }},\n\n{{ recommendations }}")
         from crmcore.models import Campaign
@@ -179,7 +182,7 @@ def test_turning_history_off_drops_the_categories_at_once(db):
         s.get(Patron, pid).history_opt_in = True
         borrow(s, pid, "Mystery", 4)
         s.flush()
-        token = preference_tokens.maker()(pid)
+        token = preference_tokens.make(pid)
         assert preferences.view(s, token=token).interests == [("Mystery", "borrowed")]
         preferences.stop_history(s, token=token)
     with db.read() as s:
@@ -193,7 +196,32 @@ def test_topics_chosen_on_the_preference_page_come_first(db):
     with db.write() as s:
         (pid,) = add_patrons(s, 1)
         s.get(Patron, pid).interests = "Cooking"
-        token = preference_tokens.maker()(pid)
+        token = preference_tokens.make(pid)
         preferences.choose_topics(s, token=token, topics=["travel", "Poetry"])
         assert [c for c, _ in preferences.view(s, token=token).interests] == ["Poetry", "Travel", "Cooking"]
         assert s.scalar(select(func.count()).select_from(PatronInterest)) == 2
+
+
+def test_results_show_borrowing_in_the_recommended_categories_for_recipients_and_holdout(db, staff):
+    with db.write() as s:
+        ids = add_patrons(s, 6)
+        for pid in ids:
+            s.get(Patron, pid).history_opt_in = True
+            borrow(s, pid, "Mystery", 2, days_ago=40)  # before sending: what they like
+        cid = add_campaign(s, patron_ids=ids, body="{{ recommendations }}")
+        from crmcore.models import Campaign
+
+        campaign = s.get(Campaign, cid)
+        campaign.launched_at = utcnow() - timedelta(days=20)
+        messages = {m.patron_id: m for m in s.scalars(select(Message).where(Message.campaign_id == cid))}
+        for pid in ids[:4]:
+            messages[pid].status = "sent"
+        for pid in ids[4:]:
+            messages[pid].status, messages[pid].is_holdout = "holdout", True
+        borrow(s, ids[0], "Mystery", 1, days_ago=5)  # a recipient borrows a mystery after sending
+        borrow(s, ids[1], "Cooking", 1, days_ago=5)  # another borrows, but not what they like
+        borrow(s, ids[5], "Mystery", 1, days_ago=25)  # a holdout patron, before sending: not counted
+    with db.read() as s:
+        r = results.results(s, actor=staff["manager"], campaign_id=cid)
+    assert (r["liked_recipients_n"], r["liked_recipients_borrowed"]) == (4, 1)
+    assert (r["liked_holdout_n"], r["liked_holdout_borrowed"]) == (2, 0)
