@@ -225,3 +225,18 @@ def test_results_show_borrowing_in_the_recommended_categories_for_recipients_and
         r = results.results(s, actor=staff["manager"], campaign_id=cid)
     assert (r["liked_recipients_n"], r["liked_recipients_borrowed"]) == (4, 1)
     assert (r["liked_holdout_n"], r["liked_holdout_borrowed"]) == (2, 0)
+
+
+def test_the_new_materials_page_lists_the_feed_and_saves_the_picks(app, db, staff, tmp_path):
+    standard_feed(db, staff, tmp_path)
+    at = app(role="manager", page="pages/new_materials.py").run()
+    assert not at.exception
+    assert list(at.dataframe[0].value["title"]) == ["Dead Calm", "Cold Case", "Soup Every Day", "Stars"]
+    with db.read() as s:
+        stars = s.scalar(select(CatalogueItem.id).where(CatalogueItem.title == "Stars"))
+    at.multiselect(key="materials-picks-choice").select(stars)
+    at.button[0].click()
+    at = at.run()
+    assert not at.exception and any("picks are saved (1)" in m.value for m in at.success)
+    with db.read() as s:
+        assert [i.title for i in s.scalars(select(CatalogueItem).where(CatalogueItem.is_pick.is_(True)))] == ["Stars"]
