@@ -22,6 +22,7 @@ from crmcore.models import CategoryTerm
 from crmcore.outreach import calendar, contacts, duplicates, interactions, organizations, tags, tasks
 from crmcore.outreach.kpis import outreach_kpis
 from crmcore.privacy import audit, rights
+from crmcore.recommendations import catalogue
 from tests.campaign_fixtures import case_campaign, read_missing_outbox_message, with_temp_mail
 from tests.outreach_records import contact_id, interaction_id, org_id, task_id
 from tests.privacy_records import patron_id
@@ -148,6 +149,9 @@ CASES: list[tuple[str, Perm, Callable]] = [
     ("library.categories.list_terms", Perm.IMPORT_DATA, lambda s, a: categories.list_terms(s, actor=a, group="material")),
     ("library.categories.add_term", Perm.MANAGE_SETTINGS, lambda s, a: categories.add_term(s, actor=a, name="Zines", group="genre")),
     ("library.categories.remove_term", Perm.MANAGE_SETTINGS, lambda s, a: categories.remove_term(s, actor=a, term_id=term_id(s, "Kit"))),
+    # New materials you may like (recommendations)
+    ("recommendations.catalogue.items", Perm.COMPOSE_CAMPAIGNS, lambda s, a: catalogue.items(s, actor=a)),
+    ("recommendations.catalogue.set_picks", Perm.COMPOSE_CAMPAIGNS, lambda s, a: catalogue.set_picks(s, actor=a, item_ids=[])),
 ]
 
 
