@@ -240,3 +240,17 @@ def test_the_new_materials_page_lists_the_feed_and_saves_the_picks(app, db, staf
     assert not at.exception and any("picks are saved (1)" in m.value for m in at.success)
     with db.read() as s:
         assert [i.title for i in s.scalars(select(CatalogueItem).where(CatalogueItem.is_pick.is_(True)))] == ["Stars"]
+
+
+def test_chosen_topics_are_in_the_access_export_and_go_with_erasure(db, staff):
+    from crmcore.privacy import rights
+
+    with db.write() as s:
+        (pid,) = add_patrons(s, 1)
+        preferences.choose_topics(s, token=preference_tokens.make(pid), topics=["Mystery"])
+    with db.write() as s:
+        export = rights.access_export(s, actor=staff["admin"], patron_id=pid)
+        assert [r["category"] for r in export["chosen_topics"]] == ["Mystery"]
+        rights.erase(s, actor=staff["admin"], patron_id=pid)
+    with db.read() as s:
+        assert s.scalar(select(func.count()).select_from(PatronInterest)) == 0
