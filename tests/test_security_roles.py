@@ -376,6 +376,7 @@ NO_ACTOR: dict[str, str] = {
     "recommendations.block.feed": "the catalogue feed (new items in the library's stock): no patron data",
     "recommendations.block.blocks": WORKER + "; also the preview (drafts.preview, after its require()); new items per patron id, no names",
     "recommendations.interests.chunks": PURE,
+    "recommendations.interests.spelling": "reads the item-category vocabulary (no patron data) to spell a stored category as its term",
     "recommendations.interests.borrowed": HELPER + " (categories per patron id, never titles: the block, results after require(), the patron's own page)",
     "recommendations.interests.stated": HELPER + " (categories per patron id: the block, results after require(), the patron's own page)",
     "recommendations.interests.top_categories": HELPER + " (categories per patron id: the block, results after require(), the patron's own page)",

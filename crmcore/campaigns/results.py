@@ -136,6 +136,7 @@ def _borrowed_liked(session: Session, campaign_id: int, group, start: date, end:
     ids = list(session.scalars(select(Message.patron_id).where(Message.campaign_id == campaign_id, Message.patron_id.is_not(None), group)))
     liked = {pid: {c for c, _why in cats} for pid, cats in interests.top_categories(session, ids, today=start, limit=block.TOP).items()}
     borrowed: set[int] = set()
+    spelt = interests.spelling(session)
     for chunk in interests.chunks(sorted(liked)):
         rows = session.execute(
             select(ActivityEvent.patron_id, ActivityEvent.category).distinct().where(
@@ -143,7 +144,7 @@ def _borrowed_liked(session: Session, campaign_id: int, group, start: date, end:
                 ActivityEvent.occurred_on > start, ActivityEvent.occurred_on <= end,
             )
         )
-        borrowed.update(pid for pid, category in rows if category in liked[pid])
+        borrowed.update(pid for pid, category in rows if spelt(category) in liked[pid])
     return len(liked), len(borrowed)
 
 

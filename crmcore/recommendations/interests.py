@@ -32,7 +32,9 @@ def chunks(ids: list[int]) -> Iterable[list[int]]:
 
 
 def borrowed(session: Session, patron_ids: list[int], *, since: date, until: date) -> dict[int, dict[str, int]]:
-    """patron → category → items borrowed between `since` and `until` (both included), for opted-in patrons only."""
+    """patron → category (spelt as the vocabulary's term) → items borrowed between `since` and `until` (both
+    included), for opted-in patrons only."""
+    spelt = spelling(session)
     out: dict[int, dict[str, int]] = defaultdict(dict)
     for chunk in chunks(patron_ids):
         rows = session.execute(
@@ -50,8 +52,16 @@ def borrowed(session: Session, patron_ids: list[int], *, since: date, until: dat
             .group_by(ActivityEvent.patron_id, ActivityEvent.category)
         )
         for pid, category, n in rows:
-            out[pid][category] = int(n or 0)
+            name = spelt(category)
+            out[pid][name] = out[pid].get(name, 0) + int(n or 0)
     return out
+
+
+def spelling(session: Session):
+    """A function giving a stored category its vocabulary term's spelling (events written before the vocabulary, or
+    by the demo, may differ in case)."""
+    terms = categories.vocabulary(session)
+    return lambda category: terms.get(category.casefold(), (category,))[0]
 
 
 def stated(session: Session, patron_ids: list[int]) -> dict[int, tuple[list[str], list[str]]]:
