@@ -25,6 +25,7 @@ BENCHMARKS = {
     "B2": "b2_dashboard",
     "B3": "b3_segments",
     "B4": "b4_sending",
+    "B4r": "b4r_recommendations",
     "B5": "b5_memory",
     "B6": "b6_page",
     "B7": "b7_growth",

@@ -33,7 +33,7 @@ SUBJECT = "New at the library, {{ first_name }}"
 BODY = "Dear {{ first_name }},\n\nYour branch, {{ branch }}, has new study rooms and longer opening hours.\n"
 
 
-def launch(db) -> None:
+def launch(db, *, body: str = BODY) -> None:
     """A launched campaign of exactly MESSAGES queued messages."""
     from crmcore.admin import settings
     from crmcore.campaigns import drafts, segments
@@ -42,7 +42,7 @@ def launch(db) -> None:
     with db.write() as session:
         settings.put(session, actor=ADMIN, key="send_rate_per_minute", value=100_000)
         segment = segments.save(session, actor=ADMIN, name="bench: services by email", rules=RULES)
-        campaign = drafts.compose(session, actor=ADMIN, name="bench", segment_id=segment.id, topic="services", subject=SUBJECT, body=BODY, holdout_pct=0.0)
+        campaign = drafts.compose(session, actor=ADMIN, name="bench", segment_id=segment.id, topic="services", subject=SUBJECT, body=body, holdout_pct=0.0)
         drafts.launch(session, actor=ADMIN, campaign_id=campaign.id)
         queued = session.exec(select(Message.id).where(Message.status == "queued").order_by(Message.id)).all()
         if len(queued) < MESSAGES:

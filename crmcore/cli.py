@@ -229,7 +229,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--now", action="store_true", help="delete now (without it: say what would be deleted)")
     p.set_defaults(func=cmd_retention)
     p = sub.add_parser("import", help="import patrons, activity, circulation counts, attendance, zones or organizations from a CSV file")
-    p.add_argument("kind", choices=["patrons", "activity", "circulation", "attendance", "zones", "organizations"])
+    p.add_argument("kind", choices=["patrons", "activity", "circulation", "attendance", "zones", "organizations", "catalogue"])
     p.add_argument("file")
     p.add_argument("--mapping", help="a preset (e.g. 'Koha borrowers'), a saved mapping's name, or a JSON file")
     p.add_argument("--dry-run", action="store_true", help="check every row and report, write nothing")

@@ -14,8 +14,10 @@ from crmcore.admin.permissions import Perm
 from crmcore.campaigns import drafts, results, saved_templates
 from crmcore.campaigns import templates
 from crmcore.campaigns.templates import MERGE_FIELDS
+from crmcore.recommendations import block
 from crmcore.library import consent
 from crmcore.surveys import definitions as survey_definitions
+from crmcore.privacy import small_cells
 from ui import drafts as typed
 from ui import variants
 
@@ -183,6 +185,12 @@ def compose_form(campaign, segment_names: dict[int, str]) -> None:
             "Survey its {{ survey_link }} opens", survey_ids, format_func=lambda i: "No survey" if i is None else survey_names[i], key=f"cmp-survey-{tag}",
             index=survey_ids.index(campaign.survey_id) if campaign and campaign.survey_id in survey_ids else 0,
         )
+        fallbacks = list(block.FALLBACKS)
+        fallback = st.radio(
+            "Recommendations for patrons without interests", fallbacks, format_func=lambda f: block.FALLBACKS[f].capitalize(), horizontal=True,
+            index=fallbacks.index(campaign.recommendations_fallback) if campaign else 0, key=f"cmp-fallback-{tag}",
+            help="Only for a message with {{ recommendations }}: patrons with no interests known get the library's picks, or no list at all.",
+        )
         saved = st.form_submit_button("Save draft", type="primary", disabled=not editable)
         with st.expander("Save this message as a template"):
             template_name = st.text_input("Template name", key=f"cmp-template-name-{tag}", help="Saved: the subject and the message, to start other campaigns from.")
@@ -198,7 +206,7 @@ def compose_form(campaign, segment_names: dict[int, str]) -> None:
             with db.write() as session:
                 made = drafts.compose(
                     session, actor=me, name=name, segment_id=segment, topic=topic, subject=subject, body=body,
-                    holdout_pct=holdout, campaign_id=campaign.id if campaign else None, survey_id=survey,
+                    holdout_pct=holdout, campaign_id=campaign.id if campaign else None, survey_id=survey, recommendations_fallback=fallback,
                 )
             done(f"Draft saved: {made.name}.", pick=made.id)
 
@@ -310,6 +318,15 @@ def results_tab(campaign) -> None:
     ]
     ui.table(pd.DataFrame(table, columns=["group", "patrons", "active", "conversion"]), hide_index=True)
     _conversion_chart(campaign, r)
+    if "liked_recipients_n" in r:
+        with db.read() as session:
+            k = int(settings.get(session, "small_cell_k"))
+        shown = lambda n, x: (small_cells.label(k), "–") if small_cells.is_small(n, k) or small_cells.is_small(x, k) else (f"{x:,}", pct(x / n if n else None))  # noqa: E731
+        st.markdown("**Borrowing in the recommended categories**")
+        st.caption(f"Of the patrons with interests, the share who borrowed in one of their top categories in the {r['window_days']} days after sending"
+                   " (categories only, kept for patrons with history opt-in; never titles).")
+        liked = [(g, small_cells.count(r[f"liked_{key}_n"], k), *shown(r[f"liked_{key}_n"], r[f"liked_{key}_borrowed"])) for g, key in (("Recipients", "recipients"), ("Holdout", "holdout"))]
+        ui.table(pd.DataFrame(liked, columns=["group", "patrons with interests", "borrowed in them", "share"]), hide_index=True)
     if "lift" in r:
         st.metric("Lift (percentage points)", f"{100 * r['lift']:+.1f}", help="Recipients' conversion minus the holdout's.")
         st.caption(f"95 % confidence interval (Newcombe): {100 * r['lift_low']:+.1f} to {100 * r['lift_high']:+.1f} points.")

@@ -62,6 +62,34 @@ with ui.user_errors(language=lang):
             changed = preferences.save(session, token=token, choices=choices, shown=shown.consent)
         st.session_state["pref-done"] = gettext(lang, "Saved: {count} change(s).").format(count=changed) if changed else gettext(lang, "Nothing changed.")
         st.rerun()
+    st.subheader("New materials you may like")
+    st.write("We suggest new items from the categories you like. We never keep which titles you borrowed.")
+    if shown.interests:
+        st.write("What we think you like: " + ", ".join(ui.md(name) for name, _why in shown.interests) + ".")
+    else:
+        st.write("We know nothing of what you like yet.")
+    with db.read() as session:
+        topics = preferences.topic_choices(session)
+    with st.form(f"pref-topics-{'-'.join(shown.chosen)}"):
+        picked = st.multiselect("Topics I like", topics, default=[t for t in shown.chosen if t in topics], key="pref-topics")
+        keep_topics = st.form_submit_button("Save my topics")
+    if keep_topics:
+        with db.write() as session:
+            preferences.choose_topics(session, token=token, topics=picked)
+        st.session_state["pref-done"] = "Your topics are saved."
+        st.rerun()
+    if shown.interests and st.button("Clear my interests", key="pref-clear-interests", help="Forgets the topics you chose and the interests on file."):
+        with db.write() as session:
+            preferences.clear_interests(session, token=token)
+        st.session_state["pref-done"] = "Your interests are cleared."
+        st.rerun()
+    if shown.history_opt_in:
+        st.write("You chose to let the library keep the categories of what you borrow (never the titles).")
+        if st.button("Stop keeping my reading history", key="pref-history-off"):
+            with db.write() as session:
+                preferences.stop_history(session, token=token)
+            st.session_state["pref-done"] = "We no longer keep your reading history; the categories we had are gone."
+            st.rerun()
     st.divider()
     st.write(gettext(lang, "Or stop everything the library sends you:"))
     if st.button(gettext(lang, "Unsubscribe from everything"), key="pref-unsubscribe"):

@@ -78,6 +78,7 @@ def test_every_setting_is_validated(db, staff):
            "time_zone": "Mars/Olympus_Mons",
            "request_retention_months": 0,
            "peer_library_key": "not a key!", "lapse_risk_enabled": "perhaps"}
+    bad.update({"catalogue_window_days": 0, "recommendations_per_message": 11})  # recommendations
     assert set(bad) == set(settings.SPECS), "a new setting needs a bad value here"
     for key, value in bad.items():
         with db.write() as s:

@@ -31,6 +31,7 @@ from crmcore.languages import variants as language_variants
 from crmcore.insights import reports as insight_reports
 from crmcore.peers import comparison as peer_comparison
 from crmcore.peers import survey as peer_survey
+from crmcore.recommendations import catalogue
 from tests.campaign_fixtures import case_campaign, read_missing_outbox_message, with_temp_mail
 from tests.outreach_records import contact_id, interaction_id, org_id, task_id
 from tests.privacy_records import patron_id
@@ -237,6 +238,9 @@ CASES: list[tuple[str, Perm, Callable]] = [
     ("insights.reports.personas", Perm.VIEW_DASHBOARD, lambda s, a: insight_reports.personas(s, actor=a)),
     ("insights.reports.persona_places", Perm.VIEW_DASHBOARD, lambda s, a: insight_reports.persona_places(s, actor=a, by="zone")),
     ("insights.reports.lapse_risk", Perm.VIEW_DASHBOARD, lambda s, a: insight_reports.lapse_risk(s, actor=a)),
+    # New materials you may like (recommendations)
+    ("recommendations.catalogue.items", Perm.COMPOSE_CAMPAIGNS, lambda s, a: catalogue.items(s, actor=a)),
+    ("recommendations.catalogue.set_picks", Perm.COMPOSE_CAMPAIGNS, lambda s, a: catalogue.set_picks(s, actor=a, item_ids=[])),
 ]
 
 

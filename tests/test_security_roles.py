@@ -466,6 +466,24 @@ NO_ACTOR: dict[str, str] = {
     "peers.comparison.per_capita": PURE,
     "peers.comparison.standing": PURE,
     "peers.survey.own_key": CONFIG,
+    # New materials you may like (recommendations)
+    "imports.catalogue.web_address": PARSE,
+    "campaigns.sending.recommendations_for": WORKER + "; also the preview, inside drafts.preview after its require(); categories and new items, no names",
+    "campaigns.preferences.topic_choices": "the vocabulary's genre names for the public preference page: no patron data",
+    "campaigns.preferences.choose_topics": TOKEN_ROUTE,
+    "campaigns.preferences.clear_interests": TOKEN_ROUTE,
+    "campaigns.preferences.stop_history": TOKEN_ROUTE,
+    "recommendations.block.uses_block": PURE,
+    "recommendations.block.feed": "the catalogue feed (new items in the library's stock): no patron data",
+    "recommendations.block.blocks": WORKER + "; also the preview (drafts.preview, after its require()); new items per patron id, no names",
+    "recommendations.interests.chunks": PURE,
+    "recommendations.interests.spelling": "reads the item-category vocabulary (no patron data) to spell a stored category as its term",
+    "recommendations.interests.borrowed": HELPER + " (categories per patron id, never titles: the block, results after require(), the patron's own page)",
+    "recommendations.interests.stated": HELPER + " (categories per patron id: the block, results after require(), the patron's own page)",
+    "recommendations.interests.top_categories": HELPER + " (categories per patron id: the block, results after require(), the patron's own page)",
+    "recommendations.interests.choose": "writes the patron's own topics for the preference page only (campaigns.preferences, by token)",
+    "recommendations.interests.clear": "clears the patron's own interests for the preference page only (campaigns.preferences, by token)",
+    "recommendations.interests.stop_history": "the patron's own history opt-out for the preference page only (campaigns.preferences, by token)",
 }
 
 

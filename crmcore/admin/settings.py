@@ -145,6 +145,9 @@ SPECS: dict[str, SettingSpec] = {
     # Peers, personas and lapse risk (crmcore.peers, crmcore.insights).
     "peer_library_key": SettingSpec("", "The library's own row of the Public Libraries Survey (its FSCS key), compared with its peers.", _fscs_key),
     "lapse_risk_enabled": SettingSpec(True, "Compute each patron's lapse risk weekly and offer it in segments; off removes the scores.", _flag),
+    # New materials you may like (crmcore/recommendations).
+    "catalogue_window_days": SettingSpec(60, "A new catalogue feed removes the earlier feeds' items added longer ago than this many days.", _int_between(1, 730)),
+    "recommendations_per_message": SettingSpec(3, "At most this many new items in a message's recommendations.", _int_between(1, 10)),
 }
 
 
@@ -185,6 +188,8 @@ LABELS = {
     "request_retention_months": "Months closed requests are kept",
     "peer_library_key": "Our library in the Public Libraries Survey (FSCS key)",
     "lapse_risk_enabled": "Lapse risk scores",
+    "catalogue_window_days": "Days a new item stays in the catalogue feed",
+    "recommendations_per_message": "Recommended items per message, at most",
 }
 
 

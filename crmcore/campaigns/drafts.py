@@ -23,6 +23,7 @@ from crmcore.languages import variants
 from crmcore.library import consent
 from crmcore.models import Campaign, CurrentConsent, Message, Patron, Segment, StaffUser, Suppression, Survey, utcnow
 from crmcore.privacy import audit
+from crmcore.recommendations import block
 
 CHANNELS = ("email",)
 EXCLUSIONS = ("no_email", "no_consent", "suppressed", "frequency_cap")
@@ -74,6 +75,7 @@ def compose(
     channel: str = "email",
     campaign_id: int | None = None,
     survey_id: int | None = None,
+    recommendations_fallback: str = "picks",
 ) -> Campaign:
     """Create a draft, or change one (`campaign_id`); ValueError naming the field on bad input.
 
@@ -91,6 +93,8 @@ def compose(
     if not 0 <= float(holdout_pct) <= 50:
         raise ValueError("Holdout: between 0 and 50 percent.")
     _check_survey(session, survey_id, subject, body)
+    if recommendations_fallback not in block.FALLBACKS:
+        raise ValueError(f"Recommendations: for patrons without interests choose {' or '.join(block.FALLBACKS.values())}.")
     if campaign_id is None:
         campaign = Campaign(name=name.strip()[:200], topic=topic, subject_template=subject, body_template=body, created_by_id=actor.id)
     else:
@@ -100,6 +104,7 @@ def compose(
     campaign.name, campaign.segment_id, campaign.channel, campaign.topic = name.strip()[:200], segment_id, channel, topic
     campaign.subject_template, campaign.body_template, campaign.holdout_pct = subject, body, float(holdout_pct)
     campaign.survey_id = survey_id
+    campaign.recommendations_fallback = recommendations_fallback
     campaign.updated_at = utcnow()
     session.add(campaign)
     session.flush()
@@ -152,6 +157,8 @@ def preview(db: Database, *, actor: Actor, campaign_id: int, patron_id: int, in_
         logo = settings.branding(session).logo
         words = variants.for_owners(session, owner="campaign", owner_ids=[campaign_id]).get(campaign_id, {})
         patron_language = session.scalar(select(Patron.language).where(Patron.id == patron_id))
+        if context is not None:
+            context.update(recommendations=sending.recommendations_for(session, [campaign], [(campaign.id, patron_id)]).get((campaign.id, patron_id), context["recommendations"]))
     if context is None:
         raise LookupError(f"There is no patron {patron_id}.")
     if in_frame and context["library_logo_url"]:

@@ -8,14 +8,16 @@ on the page they were shown: a box left as it was shown never overrides a choice
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlmodel import Session
 
 from crmcore.campaigns import preference_tokens
 from crmcore.languages.catalogues import N_
 from crmcore.library import consent
+from crmcore.library import categories, consent
 from crmcore.models import Patron
+from crmcore.recommendations import interests as liked
 
 SOURCE = "preference page"
 
@@ -25,6 +27,9 @@ class PreferenceView:
     first_name: str
     consent: dict[tuple[str, str], bool]  # every channel × topic, False where nothing was granted
     language: str | None = None  # the patron's preferred language: the page speaks it unless they choose another
+    interests: list[tuple[str, str]] = field(default_factory=list)  # (category, why: chosen, borrowed or interests), most liked first
+    chosen: list[str] = field(default_factory=list)  # the topics the patron chose here
+    history_opt_in: bool = False
 
 
 def _patron(session: Session, token: str | None) -> Patron:
@@ -39,7 +44,31 @@ def view(session: Session, *, token: str | None) -> PreferenceView:
     patron = _patron(session, token)
     current = consent.current(session, patron.id)
     grid = {(c, t): current.get((c, t), False) for c in consent.CHANNELS for t in consent.TOPICS}
-    return PreferenceView(first_name=patron.first_name or "", consent=grid, language=patron.language)
+    top = liked.top_categories(session, [patron.id], limit=10).get(patron.id, [])
+    chosen = liked.stated(session, [patron.id]).get(patron.id, ([], []))[0]
+    return PreferenceView(
+        first_name=patron.first_name or "", consent=grid, language=patron.language, interests=top, chosen=chosen, history_opt_in=patron.history_opt_in
+    )
+
+
+def topic_choices(session: Session) -> list[str]:
+    """The categories a patron may choose as topics on the page (the vocabulary's genres)."""
+    return sorted(name for name, _group in categories.vocabulary(session, group="genre").values())
+
+
+def choose_topics(session: Session, *, token: str | None, topics: list[str]) -> list[str]:
+    """The patron's own topics for "new materials you may like" (replacing those chosen before)."""
+    return liked.choose(session, patron_id=_patron(session, token).id, topics=topics)
+
+
+def clear_interests(session: Session, *, token: str | None) -> None:
+    """The patron clears their interests: the topics they chose and the interests on file."""
+    liked.clear(session, patron_id=_patron(session, token).id)
+
+
+def stop_history(session: Session, *, token: str | None) -> int:
+    """The patron turns reading-history opt-in off: their activity's categories go at once; how many events had one."""
+    return liked.stop_history(session, patron_id=_patron(session, token).id)
 
 
 def save(

@@ -20,6 +20,7 @@ from crmcore.admin.permissions import Actor, Perm, require
 from crmcore.campaigns.drafts import get
 from crmcore.models import ActivityEvent, Campaign, ConsentRecord, Message, utcnow
 from crmcore.privacy import small_cells
+from crmcore.recommendations import block, interests
 
 Z95 = 1.959963984540054
 
@@ -121,7 +122,30 @@ def results(session: Session, *, actor: Actor, campaign_id: int, today: date | N
     if n1 and n0:
         d, lo, hi = newcombe(x1, n1, x0, n0)
         out.update(lift=d, lift_low=lo, lift_high=hi, relative=relative_lift(x1, n1, x0, n0))
+    if block.uses_block(campaign.body_template):
+        for name, group in (("recipients", and_(Message.status == "sent", Message.is_holdout.is_(False))), ("holdout", Message.is_holdout.is_(True))):
+            n, x = _borrowed_liked(session, campaign_id, group, start, end)
+            out.update({f"liked_{name}_n": n, f"liked_{name}_borrowed": x, f"liked_{name}_rate": x / n if n else None})
     return out
+
+
+def _borrowed_liked(session: Session, campaign_id: int, group, start: date, end: date) -> tuple[int, int]:
+    """(patrons of the group with interests as of sending, those who borrowed in one of their top categories in the
+    window). Categories, never titles: they are kept on activity events only for patrons with history opt-in (the
+    monthly rollups keep none), and the window lies well inside the retention window that keeps those events."""
+    ids = list(session.scalars(select(Message.patron_id).where(Message.campaign_id == campaign_id, Message.patron_id.is_not(None), group)))
+    liked = {pid: {c for c, _why in cats} for pid, cats in interests.top_categories(session, ids, today=start, limit=block.TOP).items()}
+    borrowed: set[int] = set()
+    spelt = interests.spelling(session)
+    for chunk in interests.chunks(sorted(liked)):
+        rows = session.execute(
+            select(ActivityEvent.patron_id, ActivityEvent.category).distinct().where(
+                ActivityEvent.patron_id.in_(chunk), ActivityEvent.kind.in_(interests.BORROWING), ActivityEvent.category.is_not(None),
+                ActivityEvent.occurred_on > start, ActivityEvent.occurred_on <= end,
+            )
+        )
+        borrowed.update(pid for pid, category in rows if spelt(category) in liked[pid])
+    return len(liked), len(borrowed)
 
 
 def conversion_by_day(session: Session, *, actor: Actor, campaign_id: int, today: date | None = None) -> list[dict[str, Any]]:

@@ -18,6 +18,7 @@ import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
+from collections.abc import Iterable
 from typing import Any
 
 from sqlalchemy import Connection, and_, bindparam, case, exists, func, or_, select, update
@@ -34,6 +35,8 @@ from crmcore.campaigns.transport import OutboxTransport, SendFailure, SmtpTransp
 from crmcore.db import Database
 from crmcore.languages import variants
 from crmcore.models import Campaign, CurrentConsent, Message, Patron, Setting, Suppression, utcnow
+from crmcore.recommendations import block
+from crmcore.recommendations.block import Block
 
 log = logging.getLogger("liaison.sending")
 
@@ -83,6 +86,14 @@ def with_survey_links(session: Session, contexts: dict[int, dict[str, Any]], sur
         return contexts
     link = survey_tokens.link_maker(public_url(session), survey_id)
     return {pid: {**context, "survey_link": link(pid)} for pid, context in contexts.items()}
+def recommendations_for(session: Session, campaigns: Iterable[Campaign], pairs: list[tuple[int, int]]) -> dict[tuple[int, int], Block]:
+    """The {{ recommendations }} block of each (campaign id, patron id) whose campaign's body uses it."""
+    out: dict[tuple[int, int], Block] = {}
+    for campaign in campaigns:
+        if block.uses_block(campaign.body_template):
+            ids = [pid for cid, pid in pairs if cid == campaign.id]
+            out.update({(campaign.id, pid): b for pid, b in block.blocks(session, ids, fallback=campaign.recommendations_fallback).items()})
+    return out
 
 
 def message_id(campaign_id: int, patron_id: int) -> str:
@@ -223,7 +234,7 @@ _BROKEN = (
 
 
 def _render_window(rows: list, *, campaigns: dict[int, Campaign], contexts: dict[int, dict[str, Any]],
-                   words: dict[int, dict[str, tuple[str, str]]], survey_links: dict | None = None) -> tuple[dict[int, Rendered], dict[int, str]]:
+                   words: dict[int, dict[str, tuple[str, str]]], blocks: dict[tuple[int, int], Block], survey_links: dict | None = None) -> tuple[dict[int, Rendered], dict[int, str]]:
     """Fill in each message's templates (the patron's language's `words` where the campaign has them) before
     anything is marked: (rendered by id, reason by id for the failed)."""
     rendered, broken = {}, {}
@@ -231,6 +242,8 @@ def _render_window(rows: list, *, campaigns: dict[int, Campaign], contexts: dict
         context = contexts.get(row.patron_id) if row.patron_id else None
         if context is None:
             continue  # no patron any more: `_start` records it skipped
+        if (row.campaign_id, row.patron_id) in blocks:
+            context = {**context, "recommendations": blocks[(row.campaign_id, row.patron_id)]}
         campaign = campaigns[row.campaign_id]
         if campaign.survey_id and survey_links:
             context = {**context, "survey_link": survey_links[campaign.survey_id](row.patron_id)}
@@ -329,6 +342,7 @@ def send_batch(db: Database, *, ids: list[int], owner: str, throttle: Throttle, 
         campaigns = {c.id: c for c in session.scalars(select(Campaign).where(Campaign.id.in_({row.campaign_id for row in rows})))}
         survey_links = {c.survey_id: survey_tokens.link_maker(base_url, c.survey_id) for c in campaigns.values() if c.survey_id}
         words = variants.for_owners(session, owner="campaign", owner_ids=list(campaigns))
+        blocks = recommendations_for(session, campaigns.values(), [(row.campaign_id, row.patron_id) for row in rows if row.patron_id])
     known = {row.id: row for row in rows}
     try:
         connection = transport().connect()
@@ -346,7 +360,7 @@ def send_batch(db: Database, *, ids: list[int], owner: str, throttle: Throttle, 
                 # Templates are filled in outside any transaction, and before a message is "sending":
                 # a template error fails that message with its reason, never leaves it "unknown".
                 rendered, broken = _render_window(
-                    [known[mid] for mid in window if mid in known], campaigns=campaigns, contexts=contexts, words=words, survey_links=survey_links
+                    [known[mid] for mid in window if mid in known], campaigns=campaigns, contexts=contexts, words=words, blocks=blocks, survey_links=survey_links
                 )
                 with conn.begin():
                     _record_sent(conn, accepted, owner=owner)

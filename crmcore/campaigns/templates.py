@@ -25,6 +25,7 @@ from sqlalchemy import select
 from sqlmodel import Session
 
 from crmcore.models import Branch, Patron
+from crmcore.recommendations import block
 
 # Limits: a template is filled in once per recipient, so one must stay cheap whatever staff type.
 MAX_SUBJECT_CHARS = 300  # the column's size
@@ -46,6 +47,7 @@ MERGE_FIELDS = {
     "preferences_url": "the patron's own link to change what they receive",
     "library_name": "the library's name (Administration → Settings)",
     "survey_link": "the patron's own link to the campaign's survey (choose the survey with the campaign)",
+    "recommendations": "new items the patron may like, each with why (on a line of its own)",
 }
 
 # Not merge fields staff type, but in every context: what `render` puts at the top and foot of every message.
@@ -61,6 +63,7 @@ SAMPLE_CONTEXT = {
     "survey_link": "https://library.example/survey/sample",
     "library_address": "1 Main Street\nSpringfield 12345",
     "library_logo_url": "",
+    "recommendations": block.SAMPLE,
 }
 
 
@@ -344,8 +347,14 @@ def _render(env: SandboxedEnvironment, source: str, context: dict[str, Any], *, 
 
 
 def _paragraphs(escaped: str) -> str:
+    # A paragraph that is only the recommendations list stays a list (everything else in `escaped` is escaped:
+    # the list is the only markup a body can hold).
     blocks = [b.strip("\n") for b in escaped.replace("\r\n", "\n").split("\n\n")]
-    return "\n".join(f"<p>{b.replace(chr(10), '<br>' + chr(10))}</p>" for b in blocks if b.strip())
+    return "\n".join(
+        b.strip() if b.strip().startswith(block.HTML_START) and b.strip().endswith("</ul>") else f"<p>{b.replace(chr(10), '<br>' + chr(10))}</p>"
+        for b in blocks
+        if b.strip()
+    )
 
 
 def render(*, subject: str, body: str, context: dict[str, Any]) -> Rendered:
@@ -444,6 +453,7 @@ def contexts(session: Session, patron_ids: list[int], *, preference_url: Any, br
             "survey_link": "",  # filled in by `with_survey_links` when the campaign (or journey step) names a survey
             **dict.fromkeys(BRANDING_FIELDS, ""),
             **(branding or {}),
+            "recommendations": block.EMPTY,  # filled in per campaign (sending.with_recommendations)
         }
         for pid, first, expires, ptype, branch in rows
     }

@@ -42,6 +42,7 @@ KIND_LABELS = {
     "zones": "Zones and census figures",
     "organizations": "Organizations and contacts",
     "library_survey": "Public Libraries Survey (IMLS, one fiscal year of library systems)",
+    "catalogue": "Catalogue feed of new materials (no patrons)",
 }
 
 FIELDS: dict[str, dict[str, FieldSpec]] = {
@@ -136,6 +137,16 @@ FIELDS: dict[str, dict[str, FieldSpec]] = {
         "attendance": FieldSpec("Program attendance", "int"),
         "expenditure": FieldSpec("Operating expenditure", "int"),
         "branches": FieldSpec("Branch libraries", "int"),
+    },
+    "catalogue": {
+        "link": FieldSpec("Catalogue link (http or https)", required=True, max_len=500),
+        "title": FieldSpec("Title", required=True, max_len=300),
+        "author": FieldSpec("Author", max_len=200),
+        "material_type": FieldSpec("Material type (one of the item categories' material types)", max_len=80),
+        "categories": FieldSpec("Categories (item categories, separated by ; or ,)", max_len=300),
+        "branch": FieldSpec("Branch code", "code", max_len=40),
+        "cover_url": FieldSpec("Cover image web address (optional)", max_len=500),
+        "added_on": FieldSpec("Date added", "date"),
     },
 }
 

@@ -29,6 +29,7 @@ from crmcore.imports import batches, reading
 from crmcore.imports.activity_rows import ActivityImport
 from crmcore.imports.attendance import AttendanceImport
 from crmcore.imports.batch import Rejected
+from crmcore.imports.catalogue import CatalogueImport
 from crmcore.imports.circulation import CirculationImport
 from crmcore.imports.library_survey import LibrarySurveyImport
 from crmcore.imports.mapping import check_kind, clean_mapping, mapping_notes
@@ -46,6 +47,7 @@ IMPORTERS = {
     "zones": ZoneImport,
     "organizations": OrganizationImport,
     "library_survey": LibrarySurveyImport,
+    "catalogue": CatalogueImport,
 }
 BATCH_SIZE = 20_000
 RUN = ImportRun.__table__

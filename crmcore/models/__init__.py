@@ -42,4 +42,12 @@ __all__ = [
     "Patron", "ProgramEvent", "ProgramLabel", "Request", "RequestEntry", "RequestTopic", "SavedTemplate", "Segment", "Setting", "StaffSession", "StaffUser", "Suppression", "Tag", "Task", "Zone", "utcnow",
     "InboundMail", "InsightRun", "Interaction", "InteractionContact", "InteractionOrganization", "InteractionTag", "LibrarySurveyRow", "Message", "NotDuplicate", "Organization", "OrganizationTag",
     "Patron", "PatronInsight", "Persona", "ProgramEvent", "ProgramLabel", "SavedTemplate", "Segment", "Setting", "StaffSession", "StaffUser", "Suppression", "Tag", "Task", "Zone", "utcnow",
+from crmcore.models.recommendations import CatalogueItem, PatronInterest
+from crmcore.models.library import ActivityEvent, ActivityMonthly, Branch, CategoryTerm, CirculationMonthly, ConsentRecord, CurrentConsent, Patron, Suppression, Zone
+
+__all__ = [
+    "ActivityEvent", "ActivityMonthly", "AuditLog", "Bounce", "Branch", "CalendarFeed", "Campaign", "CatalogueItem", "CategoryTerm", "CirculationMonthly", "ConsentRecord", "Contact", "ContactTag",
+    "CurrentConsent", "DashActivity", "DashCohort", "DashFlow", "DashRegistration", "DashState", "Download", "ImportMapping", "ImportRun",
+    "InboundMail", "Interaction", "InteractionContact", "InteractionOrganization", "InteractionTag", "Message", "NotDuplicate", "Organization", "OrganizationTag",
+    "Patron", "PatronInterest", "ProgramEvent", "ProgramLabel", "SavedTemplate", "Segment", "Setting", "StaffSession", "StaffUser", "Suppression", "Tag", "Task", "Zone", "utcnow",
 ]  # fmt: skip

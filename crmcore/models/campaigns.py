@@ -38,6 +38,8 @@ class Campaign(SQLModel, table=True):
     # draft → scheduled → sending → sent; or cancelled
     status: str = Field(default="draft", max_length=20, index=True)
     holdout_pct: float = 10.0
+    # The {{ recommendations }} block for a patron without interests: the library's "picks", or "none" (left out).
+    recommendations_fallback: str = Field(default="picks", max_length=10, sa_column_kwargs={"server_default": "picks"})
     scheduled_at: Optional[datetime] = None
     launched_at: Optional[datetime] = None
     launched_by_id: Optional[int] = Field(default=None, foreign_key="staff_user.id")

@@ -37,6 +37,7 @@ from crmcore.models import (
     Patron,
     PatronInsight,
     Persona,
+    PatronInterest,
     Zone,
     utcnow,
 )
@@ -107,6 +108,10 @@ def access_export(session: Session, *, actor: Actor, patron_id: int) -> dict:
             .order_by(ActivityEvent.occurred_on, ActivityEvent.id)
         ),
         ["date", "kind", "branch", "count", "category"],
+    )
+    data["chosen_topics"] = _rows(  # the topics they chose for "new materials you may like"
+        session.execute(select(PatronInterest.category, PatronInterest.chosen_at).where(PatronInterest.patron_id == patron_id).order_by(PatronInterest.category)),
+        ["category", "chosen_at"],
     )
     data["activity_by_month"] = _rows(
         session.execute(
@@ -225,6 +230,7 @@ def erase(session: Session, *, actor: Actor, patron_id: int) -> dict:
     # What someone read is personal; that they used the library (kind, date, count) is kept anonymously.
     session.execute(update(ActivityEvent).where(ActivityEvent.patron_id == patron_id).values(category=None))
     session.execute(delete(PatronInsight).where(PatronInsight.patron_id == patron_id))  # persona and lapse risk
+    session.execute(delete(PatronInterest).where(PatronInterest.patron_id == patron_id))  # what they like is as personal
     unlinked = session.execute(update(Contact).where(Contact.patron_id == patron_id).values(patron_id=None)).rowcount
     # Their messages written to the outbox hold their name and address.
     files = outbox.remove_patron(actor=actor, patron_id=patron_id)
