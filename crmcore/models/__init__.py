@@ -23,31 +23,31 @@ from crmcore.models.community import (
     Tag,
     Task,
 )
-from crmcore.models.inbox import CannedReply, Request, RequestEntry, RequestTopic
 from crmcore.models.dashboard import DashActivity, DashCohort, DashFlow, DashRegistration, DashState
-from crmcore.models.journeys import Journey, JourneyEnrolment, JourneyVersion
-from crmcore.models.surveys import Survey, SurveyResponse, SurveyText
+from crmcore.models.inbox import CannedReply, Request, RequestEntry, RequestTopic
 from crmcore.models.insights import InsightRun, LibrarySurveyRow, PatronInsight, Persona
-from crmcore.models.library import ActivityEvent, ActivityMonthly, Branch, CategoryTerm, CirculationMonthly, ConsentRecord, CurrentConsent, Patron, Suppression, Zone
-
-__all__ = [
-    "ActivityEvent", "ActivityMonthly", "AuditLog", "Bounce", "Branch", "CalendarFeed", "Campaign", "CannedReply", "CategoryTerm", "CirculationMonthly", "ConsentRecord", "Contact", "ContactTag",
-    "CurrentConsent", "DashActivity", "DashCohort", "DashFlow", "DashRegistration", "DashState", "Download", "ImportMapping", "ImportRun",
-    "InboundMail", "Interaction", "InteractionContact", "InteractionOrganization", "InteractionTag", "Journey", "JourneyEnrolment", "JourneyVersion", "Message", "NotDuplicate", "Organization", "OrganizationTag",
-    "InboundMail", "Interaction", "InteractionContact", "InteractionOrganization", "InteractionTag", "Message", "MessageVariant", "NotDuplicate", "Organization", "OrganizationTag",
-    "Patron", "ProgramEvent", "ProgramLabel", "SavedTemplate", "Segment", "Setting", "StaffSession", "StaffUser", "Suppression", "Tag", "Task", "Zone", "utcnow",
-    "InboundMail", "Interaction", "InteractionContact", "InteractionOrganization", "InteractionTag", "Message", "NotDuplicate", "Organization", "OrganizationTag",
-    "Patron", "ProgramEvent", "ProgramLabel", "SavedTemplate", "Segment", "Setting", "StaffSession", "StaffUser", "Suppression", "Survey", "SurveyResponse", "SurveyText", "Tag", "Task", "Zone", "utcnow",
-    "InboundMail", "Interaction", "InteractionContact", "InteractionOrganization", "InteractionTag", "Message", "NotDuplicate", "Organization", "OrganizationTag",
-    "Patron", "ProgramEvent", "ProgramLabel", "Request", "RequestEntry", "RequestTopic", "SavedTemplate", "Segment", "Setting", "StaffSession", "StaffUser", "Suppression", "Tag", "Task", "Zone", "utcnow",
-    "InboundMail", "InsightRun", "Interaction", "InteractionContact", "InteractionOrganization", "InteractionTag", "LibrarySurveyRow", "Message", "NotDuplicate", "Organization", "OrganizationTag",
-    "Patron", "PatronInsight", "Persona", "ProgramEvent", "ProgramLabel", "SavedTemplate", "Segment", "Setting", "StaffSession", "StaffUser", "Suppression", "Tag", "Task", "Zone", "utcnow",
+from crmcore.models.journeys import Journey, JourneyEnrolment, JourneyVersion
+from crmcore.models.library import (
+    ActivityEvent,
+    ActivityMonthly,
+    Branch,
+    CategoryTerm,
+    CirculationMonthly,
+    ConsentRecord,
+    CurrentConsent,
+    Patron,
+    Suppression,
+    Zone,
+)
 from crmcore.models.recommendations import CatalogueItem, PatronInterest
-from crmcore.models.library import ActivityEvent, ActivityMonthly, Branch, CategoryTerm, CirculationMonthly, ConsentRecord, CurrentConsent, Patron, Suppression, Zone
+from crmcore.models.surveys import Survey, SurveyResponse, SurveyText
 
 __all__ = [
-    "ActivityEvent", "ActivityMonthly", "AuditLog", "Bounce", "Branch", "CalendarFeed", "Campaign", "CatalogueItem", "CategoryTerm", "CirculationMonthly", "ConsentRecord", "Contact", "ContactTag",
-    "CurrentConsent", "DashActivity", "DashCohort", "DashFlow", "DashRegistration", "DashState", "Download", "ImportMapping", "ImportRun",
-    "InboundMail", "Interaction", "InteractionContact", "InteractionOrganization", "InteractionTag", "Message", "NotDuplicate", "Organization", "OrganizationTag",
-    "Patron", "PatronInterest", "ProgramEvent", "ProgramLabel", "SavedTemplate", "Segment", "Setting", "StaffSession", "StaffUser", "Suppression", "Tag", "Task", "Zone", "utcnow",
+    "ActivityEvent", "ActivityMonthly", "AuditLog", "Bounce", "Branch", "CalendarFeed", "Campaign", "CannedReply", "CatalogueItem", "CategoryTerm",
+    "CirculationMonthly", "ConsentRecord", "Contact", "ContactTag", "CurrentConsent", "DashActivity", "DashCohort", "DashFlow", "DashRegistration",
+    "DashState", "Download", "ImportMapping", "ImportRun", "InboundMail", "InsightRun", "Interaction", "InteractionContact",
+    "InteractionOrganization", "InteractionTag", "Journey", "JourneyEnrolment", "JourneyVersion", "LibrarySurveyRow", "Message", "MessageVariant",
+    "NotDuplicate", "Organization", "OrganizationTag", "Patron", "PatronInsight", "PatronInterest", "Persona", "ProgramEvent", "ProgramLabel",
+    "Request", "RequestEntry", "RequestTopic", "SavedTemplate", "Segment", "Setting", "StaffSession", "StaffUser", "Suppression", "Survey",
+    "SurveyResponse", "SurveyText", "Tag", "Task", "Zone", "utcnow",
 ]  # fmt: skip
