@@ -221,8 +221,8 @@ async def signup_post(request: Request) -> Response:
     try:
         email = await run_in_threadpool(lambda: signup_form.submit(_db(), fields=fields, client=client))
     except ValueError as exc:
-        status = 429 if str(exc) == spam.TOO_MANY else 400
-        return await run_in_threadpool(lambda: _signup_form(str(exc), values=fields, status=status))
+        reason = str(exc)
+        return await run_in_threadpool(lambda: _signup_form(reason, values=fields, status=429 if reason == spam.TOO_MANY else 400))
     footer = await run_in_threadpool(_footer)
     return HTMLResponse(page("Check your email", f"We sent a link to {email}. Open it and press Confirm to start getting our news.",
                              "Nothing is sent until you confirm. The link works for 7 days.", footer=footer), headers=NO_STORE)
