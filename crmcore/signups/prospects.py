@@ -147,7 +147,8 @@ def withdraw(session: Session, *, prospect_id: int, topic: str, source: str) -> 
 
 def link_patrons(session: Session, *, now: datetime | None = None) -> int:
     """Link every prospect whose address a patron now has to that patron, carrying their consent over
-    (source and time kept, as the patron's own choice); returns how many were linked. The import's job."""
+    as the patron's own choice, recorded now (so that it stands over what the import just stated) with the
+    source and the day the prospect decided; returns how many were linked. The patron import's last step."""
     now = now or utcnow()
     patron = (
         select(func.min(Patron.id))
@@ -159,7 +160,7 @@ def link_patrons(session: Session, *, now: datetime | None = None) -> int:
         session.execute(update(Prospect).where(Prospect.id == prospect_id).values(patron_id=patron_id, linked_at=now))
         for row in session.scalars(select(ProspectConsent).where(ProspectConsent.prospect_id == prospect_id)):
             consent.record(session, patron_id=patron_id, channel="email", topic=row.topic, granted=row.granted,
-                           source=f"{row.source} (before their card)", by=consent.PATRON, at=row.updated_at)
+                           source=f"{row.source}, {row.updated_at:%Y-%m-%d}, before their card", by=consent.PATRON, at=now)
     return len(found)
 
 
