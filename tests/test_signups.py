@@ -13,6 +13,7 @@ import itsdangerous
 import pytest
 from sqlalchemy import func, select
 
+from crmcore.campaigns import drafts, sending, unsubscribe
 from crmcore.db import Database
 from crmcore import imports
 from crmcore.library import consent
@@ -174,3 +175,32 @@ def test_access_export_and_erasure_by_email_address(db, staff):
     # The address is never mailed again: a new sign-up with it keeps nothing.
     assert submit(db) is None
     assert count(db, ConsentRecord) == 0
+
+
+def test_a_campaign_to_prospects_goes_to_those_who_confirmed_its_topic_and_unsubscribe_works(db, staff, smtp):
+    yes = submit(db, "yes@example.org", name="Rosa Parks", topics=["events"])
+    confirm(db, yes)
+    confirm(db, submit(db, "other.topic@example.org", topics=["fundraising"]))
+    submit(db, "never.confirmed@example.org", topics=["events"])
+    smtp.messages.clear()  # the confirmation emails
+    manager = staff["manager"]
+    with db.write() as s:
+        assert prospects.count_audience(s, actor=manager, topic="events") == 1
+        campaign = drafts.compose(s, actor=manager, name="Story time", segment_id=None, audience=drafts.PROSPECTS, topic="events",
+                                  subject="Hello {{ first_name }}", body="Dear {{ first_name }}, story time is back.", holdout_pct=0)
+        plan = drafts.plan(s, actor=manager, campaign_id=campaign.id)
+        assert (plan["audience"], plan["eligible"], plan["excluded"]["no_consent"]) == (2, 1, 1)
+        summary = drafts.launch(s, actor=manager, campaign_id=campaign.id)
+    assert summary["recipients"] == 1
+    assert sending.send_pending(db)["sent"] == 1
+    (mail,) = smtp.messages
+    assert mail["To"] == "yes@example.org" and mail["Subject"] == "Hello Rosa" and ".prospect-" in mail["Message-ID"]
+    link = next(p.strip().strip("<>") for p in str(mail["List-Unsubscribe"]).split(",") if "/unsubscribe/" in p)
+    assert link in mail.get_body(("plain",)).get_content()  # the prospect's "change what you receive" link
+    with db.write() as s:
+        found, was = unsubscribe.withdraw(s, token=link.rpartition("/")[2], source="one-click")
+    assert (found.prospect_id, was) == (yes.id, True)
+    assert granted(db) == {"events": False, "fundraising": True}
+    with db.write() as s:
+        again = drafts.compose(s, actor=manager, name="Again", segment_id=None, audience=drafts.PROSPECTS, topic="events", subject="Hi", body="Hello")
+        assert drafts.plan(s, actor=manager, campaign_id=again.id)["eligible"] == 0

@@ -20,6 +20,7 @@ from sqlmodel import Session
 from crmcore.campaigns import preference_tokens
 from crmcore.library import consent
 from crmcore.models import Campaign, Message, utcnow
+from crmcore.signups import prospects
 
 MAX_AGE = timedelta(seconds=preference_tokens.MAX_AGE_SECONDS)
 TOPIC_LABELS = {"events": "events", "new_materials": "new materials", "newsletter": "the newsletter", "fundraising": "fundraising", "services": "library services"}
@@ -56,6 +57,7 @@ class Subject:
     patron_id: int | None
     channel: str
     topic: str
+    prospect_id: int | None = None  # a campaign to prospects (crmcore.signups)
 
     @property
     def described(self) -> str:
@@ -70,13 +72,15 @@ def subject(session: Session, token_: str | None) -> Subject:
     if message.sent_at is not None and utcnow() - message.sent_at > MAX_AGE:
         raise ValueError(preference_tokens.EXPIRED)
     campaign = session.get(Campaign, message.campaign_id)
-    return Subject(message_id=message.id, patron_id=message.patron_id, channel=campaign.channel, topic=campaign.topic)
+    return Subject(message_id=message.id, patron_id=message.patron_id, channel=campaign.channel, topic=campaign.topic, prospect_id=message.prospect_id)
 
 
 def withdraw(session: Session, *, token: str | None, source: str) -> tuple[Subject, bool]:
     """The patron's own withdrawal of the message's topic on its channel; idempotent. (subject, whether it was
     granted until now)."""
     found = subject(session, token)
+    if found.prospect_id is not None:  # a prospect's own "no", kept with the prospect (and their patron once linked)
+        return found, prospects.withdraw(session, prospect_id=found.prospect_id, topic=found.topic, source=source)
     if found.patron_id is None:
         return found, False  # erased: nothing to do, and nothing to tell
     was = consent.has_consent(session, patron_id=found.patron_id, channel=found.channel, topic=found.topic)
