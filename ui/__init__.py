@@ -49,6 +49,7 @@ PAGES: list[PageSpec] = [
     PageSpec("pages/segments.py", "Segments", ":material/filter_alt:", Perm.MANAGE_SEGMENTS, "Campaigns"),
     PageSpec("pages/campaigns.py", "Campaigns", ":material/campaign:", Perm.COMPOSE_CAMPAIGNS, "Campaigns"),
     PageSpec("pages/sent_mail.py", "Sent mail", ":material/outbox:", Perm.COMPOSE_CAMPAIGNS, "Campaigns"),
+    PageSpec("pages/signups.py", "Sign-ups", ":material/how_to_reg:", Perm.COMPOSE_CAMPAIGNS, "Campaigns"),
     PageSpec("pages/imports.py", "Imports", ":material/upload_file:", Perm.IMPORT_DATA, "Administration"),
     PageSpec("pages/admin_staff.py", "Staff", ":material/manage_accounts:", Perm.MANAGE_STAFF, "Administration"),
     PageSpec("pages/admin_settings.py", "Settings", ":material/settings:", Perm.MANAGE_SETTINGS, "Administration"),

@@ -1,0 +1,60 @@
+"""AppTest of the Sign-ups page (Campaigns → Sign-ups) and of a campaign to prospects composed on the Campaigns page."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from crmcore.models import AuditLog, Campaign, Prospect
+from crmcore.signups import prospects, tokens
+from tests.campaign_fixtures import _isolated_mail_config  # noqa: F401
+
+
+def add_prospect(db, email: str, *, confirmed: bool) -> None:
+    with db.write() as s:
+        signup = prospects.clean(s, {"email": email, "name": "Rosa <b>Parks</b>", "topics": ["events"]})
+        row = prospects.store(s, signup=signup, client="10.0.0.9")
+    if confirmed:
+        with db.write() as s:
+            prospects.confirm(s, token=tokens.confirm_token(row.id, row.email))
+
+
+def test_the_sign_ups_page_lists_prospects_audited_with_the_snippet(app, db):
+    add_prospect(db, "rosa@example.org", confirmed=True)
+    add_prospect(db, "waiting@example.org", confirmed=False)
+    at = app(role="manager", page="pages/signups.py").run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    (people,) = [d.value for d in at.dataframe if "email" in d.value.columns]
+    assert set(people["email"]) == {"rosa@example.org", "waiting@example.org"}
+    assert set(people["topics"].dropna()) == {"events"}  # only the confirmed one has consent
+    (code,) = [c.value for c in at.code]
+    assert '<form method="post" action="http' in code and "/signup" in code and 'name="form_token"' in code and 'name="website"' in code
+    tokens.check_form_token(code.split('name="form_token" value="')[1].split('"')[0])  # the snippet's token is accepted
+    with db.read() as s:
+        assert s.scalars(select(AuditLog.entity).where(AuditLog.action == "pii.view")).all() == ["prospect"]
+    at.radio(key="signups-shown").set_value("waiting").run()
+    (people,) = [d.value for d in at.dataframe if "email" in d.value.columns]
+    assert list(people["email"]) == ["waiting@example.org"]
+
+
+def test_outreach_staff_cannot_open_the_sign_ups_page(app, db):
+    at = app(role="outreach", page="pages/signups.py").run()
+    assert not any("rosa" in str(d.value) for d in at.dataframe)
+    assert not at.code
+
+
+def test_a_campaign_to_prospects_is_composed_on_the_campaigns_page(app, db):
+    add_prospect(db, "rosa@example.org", confirmed=True)
+    at = app(role="manager", page="pages/campaigns.py").run()
+    assert not at.exception
+    at.text_input(key="cmp-name-new").input("Hello prospects")
+    at.radio(key="cmp-audience-new").set_value("prospects")
+    at.text_input(key="cmp-subject-new").input("Hello {{ first_name }}")
+    at.text_area(key="cmp-body-new").input("Dear {{ first_name }}, welcome.")
+    at.selectbox(key="cmp-topic-new").select("events")
+    [b for b in at.button if b.label == "Save draft"][0].click()
+    at = at.run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    with db.read() as s:
+        (campaign,) = s.scalars(select(Campaign)).all()
+        assert (campaign.audience, campaign.segment_id) == ("prospects", None)
+        assert s.scalar(select(Prospect.email)) == "rosa@example.org"
