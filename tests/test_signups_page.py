@@ -7,12 +7,13 @@ from sqlalchemy import select
 from crmcore.models import AuditLog, Campaign, Prospect
 from crmcore.signups import prospects, tokens
 from tests.campaign_fixtures import _isolated_mail_config  # noqa: F401
+from tests.test_dashboard_page import library  # noqa: F401  (fixture)
 
 
 def add_prospect(db, email: str, *, confirmed: bool) -> None:
     with db.write() as s:
         signup = prospects.clean(s, {"email": email, "name": "Rosa <b>Parks</b>", "topics": ["events"]})
-        row = prospects.store(s, signup=signup, client="10.0.0.9")
+        row = prospects.store(s, signup=signup, client=email)  # a client each: no rate limit here
     if confirmed:
         with db.write() as s:
             prospects.confirm(s, token=tokens.confirm_token(row.id, row.email))
@@ -58,3 +59,26 @@ def test_a_campaign_to_prospects_is_composed_on_the_campaigns_page(app, db):
         (campaign,) = s.scalars(select(Campaign)).all()
         assert (campaign.audience, campaign.segment_id) == ("prospects", None)
         assert s.scalar(select(Prospect.email)) == "rosa@example.org"
+
+
+def test_the_dashboard_counts_sign_ups_per_month_with_small_cells_suppressed(app, db, staff, library):
+    from datetime import timedelta
+
+    import streamlit as st
+
+    from crmcore.models import utcnow
+    from crmcore.signups import figures
+
+    st.cache_data.clear()
+    for i in range(12):
+        add_prospect(db, f"reader{i}@example.org", confirmed=i < 6)
+    with db.write() as s:  # two sign-ups a month earlier, one confirmed: a small group
+        for p in s.scalars(select(Prospect).where(Prospect.email.in_(["reader0@example.org", "reader7@example.org"]))):
+            p.created_at = utcnow() - timedelta(days=40)
+    with db.read() as s:
+        frame = figures.by_month(s, actor=staff["viewer"])
+    assert frame[["sign-ups", "confirmed", "confirmed %"]].values.tolist() == [["<5", "<5", "<5"], [10, 5, 50.0]]
+    at = app(role="viewer", page="pages/dashboard.py").run()
+    assert not at.exception and "Sign-ups" in [s.value for s in at.subheader]
+    assert any("sign" in c.value.lower() and c.value.startswith("Summary") for c in at.caption), [c.value for c in at.caption if "ign" in c.value]
+    assert "@example.org" not in "".join(d.value.to_csv() for d in at.dataframe)
