@@ -22,6 +22,7 @@ from crmcore.models import CategoryTerm
 from crmcore.outreach import calendar, contacts, duplicates, interactions, organizations, tags, tasks
 from crmcore.outreach.kpis import outreach_kpis
 from crmcore.privacy import audit, rights
+from crmcore.signups import figures, prospects, snippet
 from tests.campaign_fixtures import case_campaign, read_missing_outbox_message, with_temp_mail
 from tests.outreach_records import contact_id, interaction_id, org_id, task_id
 from tests.privacy_records import patron_id
@@ -148,6 +149,13 @@ CASES: list[tuple[str, Perm, Callable]] = [
     ("library.categories.list_terms", Perm.IMPORT_DATA, lambda s, a: categories.list_terms(s, actor=a, group="material")),
     ("library.categories.add_term", Perm.MANAGE_SETTINGS, lambda s, a: categories.add_term(s, actor=a, name="Zines", group="genre")),
     ("library.categories.remove_term", Perm.MANAGE_SETTINGS, lambda s, a: categories.remove_term(s, actor=a, term_id=term_id(s, "Kit"))),
+    # sign-up forms for prospects
+    ("signups.figures.by_month", Perm.VIEW_DASHBOARD, lambda s, a: figures.by_month(s, actor=a)),
+    ("signups.prospects.count_audience", Perm.COMPOSE_CAMPAIGNS, lambda s, a: prospects.count_audience(s, actor=a, topic="events")),
+    ("signups.prospects.list_prospects", Perm.COMPOSE_CAMPAIGNS, lambda s, a: prospects.list_prospects(s, actor=a)),
+    ("signups.prospects.access", Perm.PRIVACY_REQUESTS, lambda s, a: prospects.access(s, actor=a, email="nobody@example.org")),
+    ("signups.prospects.erase", Perm.PRIVACY_REQUESTS, lambda s, a: prospects.erase(s, actor=a, email="nobody@example.org")),
+    ("signups.snippet.html", Perm.COMPOSE_CAMPAIGNS, lambda s, a: with_temp_mail(lambda: snippet.html(s, actor=a))),
 ]
 
 

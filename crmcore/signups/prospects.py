@@ -201,14 +201,14 @@ def list_prospects(session: Session, *, actor: Actor, confirmed: bool | None = N
     return rows
 
 
-def by_email(session: Session, email: str) -> Prospect | None:
+def _by_email(session: Session, email: str) -> Prospect | None:
     return session.scalar(select(Prospect).where(Prospect.email == email.strip().lower()))
 
 
 def access(session: Session, *, actor: Actor, email: str) -> dict | None:
     """Everything held about the prospect with this address (right of access), or None; audited."""
     require(actor, Perm.PRIVACY_REQUESTS)
-    prospect = by_email(session, email)
+    prospect = _by_email(session, email)
     if prospect is None:
         return None
     branch = session.get(Branch, prospect.branch_id).name if prospect.branch_id else None
@@ -229,7 +229,7 @@ def erase(session: Session, *, actor: Actor, email: str) -> bool:
     """Delete the prospect with this address and their consent; their messages stay, anonymous; the address goes
     on the do-not-mail list. False when there is none. Audited."""
     require(actor, Perm.PRIVACY_REQUESTS)
-    prospect = by_email(session, email)
+    prospect = _by_email(session, email)
     if prospect is None:
         return False
     do_not_mail.suppress(session, email=prospect.email, reason="erasure")
