@@ -82,3 +82,15 @@ def test_the_dashboard_counts_sign_ups_per_month_with_small_cells_suppressed(app
     assert not at.exception and "Sign-ups" in [s.value for s in at.subheader]
     assert any("sign" in c.value.lower() and c.value.startswith("Summary") for c in at.caption), [c.value for c in at.caption if "ign" in c.value]
     assert "@example.org" not in "".join(d.value.to_csv() for d in at.dataframe)
+
+
+def test_privacy_requests_find_export_and_erase_a_prospect_by_address(app, db):
+    add_prospect(db, "rosa@example.org", confirmed=True)
+    at = app(role="admin", page="pages/privacy_requests.py").run()
+    at.text_input(key="privacy-prospect-email").input("Rosa@Example.org").run()
+    assert not at.exception and at.json[0].value and "rosa@example.org" in at.json[0].value
+    at.checkbox(key="privacy-prospect-sure").check().run()
+    at.button(key="privacy-prospect-erase").click().run()
+    assert not at.exception and any("erased" in s.value for s in at.success)
+    with db.read() as s:
+        assert s.scalar(select(Prospect)) is None
