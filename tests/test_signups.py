@@ -18,6 +18,7 @@ from crmcore.db import Database
 from crmcore import imports
 from crmcore.library import consent
 from crmcore.models import Branch, ConsentRecord, Prospect, ProspectConsent, SignupAttempt, Suppression, utcnow
+from crmcore.privacy import rights
 from crmcore.signups import form, prospects, spam, tokens
 from tests.campaign_fixtures import _isolated_mail_config, smtp  # noqa: F401
 from tests.web_server import web  # noqa: F401  (fixture)
@@ -161,6 +162,10 @@ def test_a_patron_import_links_the_prospect_and_carries_consent_over_source_kept
         assert ("events", True, "patron") in sources and ("fundraising", False, "patron") in sources
         kept = [r.source for r in consent.history(s, linked.patron_id) if r.source_class == "patron"]
         assert {t.split(",")[0] for t in kept} == {"sign-up form", "one-click"} and all("before their card" in t for t in kept)
+    with db.write() as s:  # the patron's access export shows the sign-up; their erasure deletes it
+        assert rights.access_export(s, actor=staff["admin"], patron_id=linked.patron_id)["sign_ups"][0]["email"] == "ada@example.org"
+        assert rights.erase(s, actor=staff["admin"], patron_id=linked.patron_id)["sign_ups_deleted"] == 1
+    assert count(db, Prospect) == 0 and count(db, ProspectConsent) == 0
 
 
 def test_access_export_and_erasure_by_email_address(db, staff):

@@ -54,7 +54,7 @@ class Message(SQLModel, table=True):
     __tablename__ = "message"
     __table_args__ = (
         UniqueConstraint("campaign_id", "patron_id", name="uq_message_campaign_patron"),
-        UniqueConstraint("campaign_id", "prospect_id", name="uq_message_campaign_prospect"),
+        Index("uq_message_campaign_prospect", "campaign_id", "prospect_id", unique=True),
         Index("ix_message_status_lease", "status", "lease_expires_at"),
         Index("ix_message_patron_sent", "patron_id", "sent_at"),
     )

@@ -38,6 +38,7 @@ from crmcore.models import (
     utcnow,
 )
 from crmcore.privacy import audit
+from crmcore.signups import prospects
 
 PERSONAL_FIELDS = ("first_name", "last_name", "email", "phone", "birth_year", "interests")
 PATRON_FIELDS = (
@@ -140,6 +141,7 @@ def access_export(session: Session, *, actor: Actor, patron_id: int) -> dict:
         ),
         ["when", "kind", "notes", "outcome"],
     )
+    data["sign_ups"] = prospects.linked(session, patron_id=patron_id)  # signed up for news before their card
     data["record_views_and_changes"] = _rows(
         session.execute(
             select(AuditLog.at, AuditLog.actor_name, AuditLog.action)
@@ -177,6 +179,7 @@ _SECTIONS = [
     ("Messages", "messages"),
     ("Community contact records", "contact_records"),
     ("Community interactions", "interactions"),
+    ("Signed up for news before your card", "sign_ups"),
     ("Staff views and changes of your record", "record_views_and_changes"),
 ]
 
@@ -207,9 +210,10 @@ def erase(session: Session, *, actor: Actor, patron_id: int) -> dict:
     session.execute(delete(CurrentConsent).where(CurrentConsent.patron_id == patron_id))
     # What someone read is personal; that they used the library (kind, date, count) is kept anonymously.
     session.execute(update(ActivityEvent).where(ActivityEvent.patron_id == patron_id).values(category=None))
+    sign_ups = prospects.forget_patron(session, patron_id=patron_id)
     unlinked = session.execute(update(Contact).where(Contact.patron_id == patron_id).values(patron_id=None)).rowcount
     # Their messages written to the outbox hold their name and address.
     files = outbox.remove_patron(actor=actor, patron_id=patron_id)
-    result = {"consent_records_deleted": consents, "email_suppressed": suppressed, "contacts_unlinked": unlinked}
+    result = {"consent_records_deleted": consents, "email_suppressed": suppressed, "contacts_unlinked": unlinked, "sign_ups_deleted": sign_ups}
     audit.record(session, actor=actor, action="privacy.erase", entity="patron", entity_id=patron_id, detail={**result, "outbox_files_deleted": files})
     return result

@@ -145,6 +145,14 @@ def withdraw(session: Session, *, prospect_id: int, topic: str, source: str) -> 
     return was
 
 
+def withdraw_everything(session: Session, *, prospect_id: int, source: str) -> int:
+    """The prospect's "no" to every topic they had granted (a spam complaint); how many were withdrawn."""
+    topics = list(session.scalars(select(ProspectConsent.topic).where(ProspectConsent.prospect_id == prospect_id, ProspectConsent.granted.is_(True))))
+    for topic in topics:
+        withdraw(session, prospect_id=prospect_id, topic=topic, source=source)
+    return len(topics)
+
+
 def link_patrons(session: Session, *, now: datetime | None = None) -> int:
     """Link every prospect whose address a patron now has to that patron, carrying their consent over
     as the patron's own choice, recorded now (so that it stands over what the import just stated) with the
@@ -236,6 +244,21 @@ def erase(session: Session, *, actor: Actor, email: str) -> bool:
     _delete(session, [prospect.id])
     audit.record(session, actor=actor, action="privacy.erase", entity="prospect", entity_id=prospect.id)
     return True
+
+
+def forget_patron(session: Session, *, patron_id: int) -> int:
+    """Delete the sign-ups linked to a patron being erased, with their consent; returns how many."""
+    ids = list(session.scalars(select(Prospect.id).where(Prospect.patron_id == patron_id)))
+    if ids:
+        _delete(session, ids)
+    return len(ids)
+
+
+def linked(session: Session, *, patron_id: int) -> list[dict]:
+    """The sign-ups linked to a patron, for their access export (called by privacy.rights.access_export)."""
+    return [{"email": p.email, "name": p.name, "postal_code": p.postal_code, "topics_asked": p.topics, "signed_up_at": p.created_at.isoformat(),
+             "confirmed_at": p.confirmed_at.isoformat() if p.confirmed_at else None}
+            for p in session.scalars(select(Prospect).where(Prospect.patron_id == patron_id).order_by(Prospect.id))]
 
 
 def _delete(session: Session, ids: list[int]) -> None:

@@ -52,17 +52,20 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id"),
     )
     op.create_index("ix_signup_attempt_client_at", "signup_attempt", ["client_hash", "at"])
-    with op.batch_alter_table("campaign") as batch_op:
-        batch_op.add_column(sa.Column("audience", sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False, server_default="patrons"))
-    with op.batch_alter_table("message") as batch_op:
-        batch_op.add_column(sa.Column("prospect_id", sa.Integer(), nullable=True))
-        batch_op.create_foreign_key("fk_message_prospect_id_prospect", "prospect", ["prospect_id"], ["id"])
-        batch_op.create_unique_constraint("uq_message_campaign_prospect", ["campaign_id", "prospect_id"])
+    # Columns added in place, not by rebuilding the tables (SQLite's batch mode would rewrite `message`, the
+    # largest table, and the CREATE statement it writes is not the same from one run to the next).
+    op.add_column("campaign", sa.Column("audience", sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False, server_default="patrons"))
+    if op.get_bind().dialect.name == "sqlite":  # SQLite adds a column's reference only inline
+        op.execute("ALTER TABLE message ADD COLUMN prospect_id INTEGER REFERENCES prospect (id)")
+    else:
+        op.add_column("message", sa.Column("prospect_id", sa.Integer(), nullable=True))
+        op.create_foreign_key("fk_message_prospect_id_prospect", "message", "prospect", ["prospect_id"], ["id"])
+    op.create_index("uq_message_campaign_prospect", "message", ["campaign_id", "prospect_id"], unique=True)
 
 
 def downgrade() -> None:
+    op.drop_index("uq_message_campaign_prospect", table_name="message")
     with op.batch_alter_table("message") as batch_op:
-        batch_op.drop_constraint("uq_message_campaign_prospect", type_="unique")
         batch_op.drop_constraint("fk_message_prospect_id_prospect", type_="foreignkey")
         batch_op.drop_column("prospect_id")
     with op.batch_alter_table("campaign") as batch_op:
