@@ -151,7 +151,7 @@ CASES: list[tuple[str, Perm, Callable]] = [
     ("library.categories.remove_term", Perm.MANAGE_SETTINGS, lambda s, a: categories.remove_term(s, actor=a, term_id=term_id(s, "Kit"))),
     # sign-up forms for prospects
     ("signups.figures.by_month", Perm.VIEW_DASHBOARD, lambda s, a: figures.by_month(s, actor=a)),
-    ("signups.prospects.count_audience", Perm.COMPOSE_CAMPAIGNS, lambda s, a: prospects.count_audience(s, actor=a, topic="events")),
+    ("signups.prospects.count_audience", Perm.MANAGE_SEGMENTS, lambda s, a: prospects.count_audience(s, actor=a, topic="events")),
     ("signups.prospects.list_prospects", Perm.COMPOSE_CAMPAIGNS, lambda s, a: prospects.list_prospects(s, actor=a)),
     ("signups.prospects.access", Perm.PRIVACY_REQUESTS, lambda s, a: prospects.access(s, actor=a, email="nobody@example.org")),
     ("signups.prospects.erase", Perm.PRIVACY_REQUESTS, lambda s, a: prospects.erase(s, actor=a, email="nobody@example.org")),

@@ -94,3 +94,13 @@ def test_privacy_requests_find_export_and_erase_a_prospect_by_address(app, db):
     assert not at.exception and any("erased" in s.value for s in at.success)
     with db.read() as s:
         assert s.scalar(select(Prospect)) is None
+
+
+def test_the_segments_page_counts_prospects_by_topic(app, db):
+    add_prospect(db, "rosa@example.org", confirmed=True)
+    add_prospect(db, "waiting@example.org", confirmed=False)
+    at = app(role="manager", page="pages/segments.py").run()
+    at.radio(key="seg-audience").set_value("prospects").run()
+    assert not at.exception and not at.error
+    (counts,) = [d.value for d in at.dataframe]
+    assert dict(zip(counts.iloc[:, 0], counts.iloc[:, 1])) == {"Events": 1, "New materials": 0, "Newsletter": 0, "Fundraising": 0}

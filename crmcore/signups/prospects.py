@@ -180,8 +180,8 @@ def audience(*, topic: str):
 
 
 def count_audience(session: Session, *, actor: Actor, topic: str) -> int:
-    """How many prospects a campaign about `topic` would reach now (before the do-not-mail list)."""
-    require(actor, Perm.COMPOSE_CAMPAIGNS)
+    """How many prospects a campaign about `topic` would reach now (before the do-not-mail list): the Segments page."""
+    require(actor, Perm.MANAGE_SEGMENTS)
     consent.check("email", topic)
     return session.scalar(select(func.count()).select_from(audience(topic=topic).subquery())) or 0
 
