@@ -50,7 +50,7 @@ JOBS: list[Job] = [
     Job("backup", timedelta(hours=1), backup.daily_backup),  # hourly check; backs up once a day
     Job("retention", timedelta(days=1), retention.daily),
     Job("send campaigns", timedelta(seconds=5), sending.send_pending),
-    Job("unconfirmed sign-ups", timedelta(hours=1), prospects.purge_unconfirmed),  # deleted after 7 days
+    Job("sign-ups", timedelta(hours=1), prospects.purge),  # unconfirmed ones deleted after 7 days
 ]
 
 

@@ -381,7 +381,7 @@ NO_ACTOR: dict[str, str] = {
     "signups.prospects.link_patrons": IMPORTER,
     "signups.prospects.linked": "called by privacy.rights.access_export (which checks the actor and audits): that patron's own sign-ups",
     "signups.prospects.named": SIGNUP_LINK,
-    "signups.prospects.purge_unconfirmed": WORKER,
+    "signups.prospects.purge": WORKER,
     "signups.prospects.store": SIGNUP_FORM,
     "signups.prospects.topic_words": PURE,
     "signups.prospects.withdraw_everything": INBOUND,

@@ -13,7 +13,7 @@ import itsdangerous
 import pytest
 from sqlalchemy import func, select
 
-from crmcore.campaigns import drafts, sending, unsubscribe
+from crmcore.campaigns import drafts, results, sending, unsubscribe
 from crmcore.db import Database
 from crmcore import imports
 from crmcore.library import consent
@@ -133,14 +133,20 @@ def test_the_snippet_form_token_lasts_and_the_page_token_does_not(monkeypatch):
 def test_unconfirmed_sign_ups_are_deleted_after_seven_days(db):
     kept, stale = submit(db, "kept@example.org"), submit(db, "stale@example.org", topics="events")
     confirm(db, kept)
-    assert "0 unconfirmed deleted" in prospects.purge_unconfirmed(db, now=utcnow() + timedelta(days=6))
+    assert "0 unconfirmed and 0 withdrawn deleted" in prospects.purge(db, now=utcnow() + timedelta(days=6))
     with db.write() as s:
         s.add(SignupAttempt(client_hash="x", at=utcnow()))
-    assert "1 unconfirmed deleted" in prospects.purge_unconfirmed(db, now=utcnow() + timedelta(days=7, minutes=1))
+    assert "1 unconfirmed and 0 withdrawn deleted" in prospects.purge(db, now=utcnow() + timedelta(days=7, minutes=1))
     with db.read() as s:
         assert s.scalars(select(Prospect.email)).all() == ["kept@example.org"]
         assert s.scalar(select(func.count()).select_from(SignupAttempt)) == 0
     assert stale.id
+    with db.write() as s:  # every topic withdrawn: deleted a month later, nothing left to send
+        prospects.withdraw_everything(s, prospect_id=kept.id, source="one-click")
+    prospects.purge(db, now=utcnow() + timedelta(days=29))
+    assert count(db, Prospect) == 1
+    assert "1 withdrawn deleted" in prospects.purge(db, now=utcnow() + timedelta(days=31))
+    assert count(db, Prospect) == 0
 
 
 def test_a_patron_import_links_the_prospect_and_carries_consent_over_source_kept(db, staff, tmp_path):
@@ -206,6 +212,10 @@ def test_a_campaign_to_prospects_goes_to_those_who_confirmed_its_topic_and_unsub
         found, was = unsubscribe.withdraw(s, token=link.rpartition("/")[2], source="one-click")
     assert (found.prospect_id, was) == (yes.id, True)
     assert granted(db) == {"events": False, "fundraising": True}
+    with db.read() as s:
+        shown = results.results(s, actor=manager, campaign_id=campaign.id)
+        assert (shown["sent"], shown["unsubscribed"]) == (1, 1)
+        assert [row for row in results.dashboard_rows(s, actor=manager) if row]
     with db.write() as s:
         again = drafts.compose(s, actor=manager, name="Again", segment_id=None, audience=drafts.PROSPECTS, topic="events", subject="Hi", body="Hello")
         assert drafts.plan(s, actor=manager, campaign_id=again.id)["eligible"] == 0

@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, delete, exists, func, select, update
+from sqlalchemy import delete, exists, func, select, update
 from sqlmodel import Session
 
 from crmcore import validation
@@ -29,6 +29,7 @@ TOPICS = tuple(t for t in consent.TOPICS if t != "services")
 DEFAULT_TOPIC = "newsletter"
 SOURCE = "sign-up form"
 UNCONFIRMED_DAYS = 7
+WITHDRAWN_DAYS = 30  # a prospect who withdrew every topic is deleted after this
 _POSTAL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 -]{0,18}$")
 
 
@@ -267,12 +268,18 @@ def _delete(session: Session, ids: list[int]) -> None:
     session.execute(delete(Prospect).where(Prospect.id.in_(ids)))
 
 
-def purge_unconfirmed(db: Database, *, now: datetime | None = None) -> str:
-    """The worker's job: delete sign-ups never confirmed within 7 days, and rate-limit entries past their hour."""
+def purge(db: Database, *, now: datetime | None = None) -> str:
+    """The worker's job: delete sign-ups never confirmed within 7 days, prospects without a card who withdrew
+    every topic over 30 days ago (nothing is left to send them), and rate-limit entries past their hour."""
     now = now or utcnow()
+    granted = exists().where(ProspectConsent.prospect_id == Prospect.id, ProspectConsent.granted.is_(True))
+    recent = exists().where(ProspectConsent.prospect_id == Prospect.id, ProspectConsent.updated_at >= now - timedelta(days=WITHDRAWN_DAYS))
     with db.write() as session:
-        stale = list(session.scalars(select(Prospect.id).where(and_(Prospect.confirmed_at.is_(None), Prospect.created_at < now - timedelta(days=UNCONFIRMED_DAYS)))))
-        if stale:
-            _delete(session, stale)
+        stale = list(session.scalars(select(Prospect.id).where(Prospect.confirmed_at.is_(None), Prospect.created_at < now - timedelta(days=UNCONFIRMED_DAYS))))
+        gone = list(session.scalars(select(Prospect.id).where(Prospect.confirmed_at.is_not(None), Prospect.patron_id.is_(None), ~granted, ~recent)))
+        if stale or gone:
+            _delete(session, stale + gone)
         attempts = spam.forget_old(session, now=now)
-    return f"sign-ups: {len(stale)} unconfirmed deleted, {attempts} old form posts forgotten" if stale or attempts else ""
+    if not (stale or gone or attempts):
+        return ""
+    return f"sign-ups: {len(stale)} unconfirmed and {len(gone)} withdrawn deleted, {attempts} old form posts forgotten"
