@@ -396,7 +396,6 @@ NO_ACTOR: dict[str, str] = {
     "signups.tokens.matches": PURE,
     "signups.tokens.read_confirm_token": PARSE,
     "web.routes.signup_confirm": SIGNUP_LINK,
-    "web.routes.signup_confirm_page": SIGNUP_LINK,
     "web.routes.signup_page": "public route: the empty sign-up form with a fresh form token; no data",
     "web.routes.signup_post": SIGNUP_FORM,
 }

@@ -78,8 +78,9 @@ def test_a_post_without_its_token_a_filled_honeypot_and_bad_fields_store_nothing
         assert refused.status_code == 400 and "did not come from the library" in refused.text and "nothing was saved" in refused.text
     bot = sign_up(web, website="http://spam.example")
     assert bot.status_code == 200 and "Check your email" in bot.text  # a bot learns nothing ...
-    bad = sign_up(web, email="not-an-address")
-    assert bad.status_code == 400 and "Email address:" in bad.text and 'value="not-an-address"' in bad.text  # the form again, as typed
+    bad = sign_up(web, email="not-an-address", name='"><script>alert(1)</script>')
+    assert bad.status_code == 400 and "Email address:" in bad.text and 'value="not-an-address"' in bad.text  # the form again, as typed ...
+    assert "<script" not in bad.text and "&lt;script&gt;" in bad.text  # ... escaped
     assert count(db, Prospect) == 0 and not (tmp_path / "outbox").exists()  # ... and nothing is kept or sent
     assert httpx.post(f"{web}/signup", content=b"x" * 5000, headers={"content-type": "application/x-www-form-urlencoded"}).status_code == 400
 

@@ -228,38 +228,26 @@ async def signup_post(request: Request) -> Response:
                              "Nothing is sent until you confirm. The link works for 7 days.", footer=footer), headers=NO_STORE)
 
 
-async def signup_confirm_page(request: Request) -> Response:
-    """GET /signup/confirm/{token}: what the sign-up asks for, and one Confirm button (link scanners open GETs)."""
-    token = request.path_params["token"]
+async def signup_confirm(request: Request) -> Response:
+    """GET /signup/confirm/{token}: what the sign-up asks for, and one Confirm button (link scanners open GETs);
+    POST: the consent is recorded now, idempotent."""
+    token, pressed = request.path_params["token"], request.method == "POST"
 
-    def look() -> str:
-        with _db().read() as session:
-            return prospects.topic_words(prospects.named(session, token=token).topics)
+    def act() -> str:
+        with (_db().write() if pressed else _db().read()) as session:
+            found = prospects.confirm(session, token=token) if pressed else prospects.named(session, token=token)
+            return prospects.topic_words(found.topics)
 
     footer = await run_in_threadpool(_footer)
     try:
-        what = await run_in_threadpool(look)
+        what = await run_in_threadpool(act)
     except ValueError as exc:
         return HTMLResponse(page("Confirm your sign-up", str(exc), footer=footer), status_code=400, headers=NO_STORE)
+    if pressed:
+        return HTMLResponse(page("Thank you", f"You will get emails from the library about {what}.",
+                                 "Every email has a link to unsubscribe.", footer=footer), headers=NO_STORE)
     form = (f"/signup/confirm/{token}", {}, "Confirm")
     return HTMLResponse(page("Confirm your sign-up", f"Get emails from the library about {what}?", form=form, footer=footer), headers=NO_STORE)
-
-
-async def signup_confirm(request: Request) -> Response:
-    """POST /signup/confirm/{token}: the consent is recorded now; idempotent."""
-    token = request.path_params["token"]
-
-    def confirm() -> str:
-        with _db().write() as session:
-            return prospects.topic_words(prospects.confirm(session, token=token).topics)
-
-    footer = await run_in_threadpool(_footer)
-    try:
-        what = await run_in_threadpool(confirm)
-    except ValueError as exc:
-        return HTMLResponse(page("Confirm your sign-up", str(exc), footer=footer), status_code=400, headers=NO_STORE)
-    return HTMLResponse(page("Thank you", f"You will get emails from the library about {what}.",
-                             "Every email has a link to unsubscribe.", footer=footer), headers=NO_STORE)
 
 
 def routes() -> list[Route]:
@@ -273,6 +261,5 @@ def routes() -> list[Route]:
         Route("/healthz", health, methods=["GET"]),
         Route("/signup", signup_page, methods=["GET"]),
         Route("/signup", signup_post, methods=["POST"]),
-        Route("/signup/confirm/{token}", signup_confirm_page, methods=["GET"]),
-        Route("/signup/confirm/{token}", signup_confirm, methods=["POST"]),
+        Route("/signup/confirm/{token}", signup_confirm, methods=["GET", "POST"]),
     ]
