@@ -22,6 +22,7 @@ from crmcore.journeys import evaluation as journeys
 from crmcore.inbox import tickets as requests_inbox
 from crmcore.insights import refresh as insights
 from crmcore.privacy import retention
+from crmcore.signups import prospects
 
 log = logging.getLogger("liaison.worker")
 
@@ -57,6 +58,7 @@ JOBS: list[Job] = [
     Job("journeys after imports", timedelta(minutes=5), journeys.after_imports),
     Job("request retention", timedelta(days=1), requests_inbox.delete_expired),
     Job("personas and lapse risk", timedelta(days=7), insights.weekly),
+    Job("sign-ups", timedelta(hours=1), prospects.purge),  # unconfirmed ones deleted after 7 days
 ]
 
 

@@ -22,6 +22,7 @@ from ui import drafts as typed
 from ui import variants
 
 NEW = "New draft"
+AUDIENCE_LABELS = {drafts.PATRONS: "Patrons in a segment", drafts.PROSPECTS: "Prospects who signed up for the topic (Campaigns → Sign-ups)"}
 EXCLUSION_LABELS = {
     "no_email": "no email address",
     "no_consent": "no current consent for this channel and topic",
@@ -151,7 +152,7 @@ def compose_form(campaign, segment_names: dict[int, str]) -> None:
         st.info("This campaign has been launched; its message can no longer change.")
     seg_ids = list(segment_names)
     if not seg_ids:
-        st.info("Save a segment first (Campaigns → Segments): a campaign goes to a segment.")
+        st.info("Save a segment first (Campaigns → Segments): a campaign goes to a segment, or to the prospects who signed up.")
     subject_key, body_key = f"cmp-subject-{tag}", f"cmp-body-{tag}"
     with db.read() as session:
         survey_names = survey_definitions.choices(session, actor=me)
@@ -162,6 +163,8 @@ def compose_form(campaign, segment_names: dict[int, str]) -> None:
         template_picker(tag, subject_key, body_key)
     with st.form(f"cmp-compose-{tag}"):
         name = st.text_input("Name", value=campaign.name if campaign else "", key=f"cmp-name-{tag}")
+        audience = st.radio("Send to", drafts.AUDIENCES, format_func=AUDIENCE_LABELS.get, horizontal=True, key=f"cmp-audience-{tag}",
+                            index=drafts.AUDIENCES.index(campaign.audience) if campaign else 0)
         segment = st.selectbox(
             "Segment", seg_ids, format_func=lambda i: segment_names[i], key=f"cmp-segment-{tag}",
             index=seg_ids.index(campaign.segment_id) if campaign and campaign.segment_id in seg_ids else 0 if seg_ids else None,
@@ -207,6 +210,7 @@ def compose_form(campaign, segment_names: dict[int, str]) -> None:
                 made = drafts.compose(
                     session, actor=me, name=name, segment_id=segment, topic=topic, subject=subject, body=body,
                     holdout_pct=holdout, campaign_id=campaign.id if campaign else None, survey_id=survey, recommendations_fallback=fallback,
+                    audience=audience,
                 )
             done(f"Draft saved: {made.name}.", pick=made.id)
 
@@ -214,6 +218,12 @@ def compose_form(campaign, segment_names: dict[int, str]) -> None:
 def preview_tab(campaign) -> None:
     with db.write() as session:  # the sample shows full names: audited
         sample = drafts.sample_patrons(session, actor=me, campaign_id=campaign.id)
+    if campaign.audience == drafts.PROSPECTS:
+        st.caption("A campaign to prospects (people who signed up, without a card): shown with sample details.")
+        shown = templates.render(subject=campaign.subject_template, body=campaign.body_template, context=templates.SAMPLE_CONTEXT)
+        st.text(f"Subject: {shown.subject}")
+        st.text(shown.text)
+        return
     if not sample:
         st.info("Nobody is in this campaign's segment yet.")
         return
@@ -342,7 +352,7 @@ with ui.user_errors():
     if all_campaigns:
         ui.table(
             pd.DataFrame(
-                [(c.id, c.name, c.status, c.topic, segment_names.get(c.segment_id, ""), c.launched_at, c.scheduled_at) for c in all_campaigns],
+                [(c.id, c.name, c.status, c.topic, segment_names.get(c.segment_id, "") if c.audience == drafts.PATRONS else "prospects", c.launched_at, c.scheduled_at) for c in all_campaigns],
                 columns=["id", "name", "status", "topic", "segment", "launched", "send time"],
             ).pipe(ui.local_frame, "launched", "send time"),
             hide_index=True,

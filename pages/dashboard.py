@@ -294,6 +294,29 @@ def _campaigns(actor) -> None:
     ui.download_buttons(frame, name="dashboard-campaigns", key="dl-campaigns")
 
 
+def _signups(actor) -> None:
+    """Sign-ups from the public form (crmcore.signups): per month, with the share confirmed; small cells "<k"."""
+    from crmcore.signups import figures
+
+    with ui.db().read() as session:
+        frame = figures.by_month(session, actor=actor)
+    if not len(frame):  # nobody signed up yet: no section
+        return
+    st.subheader("Sign-ups")
+    st.caption("People without a card who signed up for news on the library's form, by the month they signed up, and how many "
+               "confirmed by email (unconfirmed sign-ups are deleted after 7 days).")
+    data = small_cells.numeric(frame).assign(month=pd.to_datetime(frame["month"]))
+    bars = alt.Chart(data).mark_bar().encode(
+        x=alt.X("month:T", title=None, axis=alt.Axis(format="%b %Y")), y=alt.Y("sign-ups:Q", title="sign-ups"),
+        tooltip=[alt.Tooltip("month:T", format="%B %Y"), alt.Tooltip("sign-ups:Q"), alt.Tooltip("confirmed %:Q")],
+    ).properties(height=200)
+    st.altair_chart(bars)
+    st.caption(ui.md(charts.summary(frame, measure="sign-ups", label="sign-ups")))
+    with st.expander("Table"):
+        ui.table(frame.astype("string").fillna("–"), hide_index=True)
+    ui.download_buttons(frame, name="dashboard-sign-ups", key="dl-sign-ups")
+
+
 def _circulation(actor) -> None:
     """Circulation counts without patrons (imported as circulation), by material type or branch: small multiples.
     One self-contained section: its own period, widgets and figure (crmcore.kpis.circulation)."""
@@ -377,5 +400,6 @@ with ui.user_errors():
         _lifetime_section(board, actor)
         _outreach(board)
     _campaigns(actor)
+    _signups(actor)
 _circulation(actor)
 _personas(actor)

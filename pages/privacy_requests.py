@@ -5,6 +5,7 @@ import streamlit as st
 
 import ui
 from crmcore.privacy import rights
+from crmcore.signups import prospects
 
 st.title("Privacy requests")
 st.caption(
@@ -67,3 +68,23 @@ with ui.user_errors():
                 st.session_state["privacy-pending"] = (patron_id, chosen["ils_id"])
             if (pending := st.session_state.get("privacy-pending")) and pending[0] == patron_id:
                 confirm_erase(*pending)
+
+st.subheader("Someone who signed up without a card")
+st.caption("People who signed up for news on the library's form (Campaigns → Sign-ups) are found by their email address.")
+with ui.user_errors():
+    address = st.text_input("Their email address", key="privacy-prospect-email")
+    if address.strip():
+        with db.write() as session:  # shows personal data: audited
+            held = prospects.access(session, actor=me, email=address)
+        if held is None:
+            st.info("Nobody signed up with this address.")
+        else:
+            st.json(held)
+            ui.personal_download("Access export (JSON)", file_name="sign-up.json", content_type="application/json",
+                                 make=lambda: rights.to_json(held), key="privacy-prospect-json")
+            sure = st.checkbox("Erase this sign-up: it cannot be undone, and the address is never mailed again", key="privacy-prospect-sure")
+            if st.button("Erase sign-up", icon=":material/delete_forever:", disabled=not sure, key="privacy-prospect-erase"):
+                with db.write() as session:
+                    prospects.erase(session, actor=me, email=address)
+                st.session_state["privacy-done"] = "The sign-up was erased."
+                st.rerun()

@@ -12,6 +12,8 @@ from crmcore.admin.permissions import Actor
 from crmcore.campaigns import segments
 from crmcore.campaigns.rules import tree
 from crmcore.campaigns.rules.language import validate
+from crmcore.library import consent
+from crmcore.signups import prospects
 from ui.segments import RULES, render_group, set_rules
 
 LOADED = "seg-loaded"  # id of the saved segment being edited, if any
@@ -53,6 +55,16 @@ st.caption("Combine conditions to describe a group of patrons. The count updates
 db, me = ui.db(), ui.actor()
 if message := st.session_state.pop("seg-done", None):
     st.success(message)
+
+AUDIENCES = {"patrons": "Patrons", "prospects": "Prospects (people who signed up, without a card)"}
+if st.radio("Who", list(AUDIENCES), format_func=AUDIENCES.get, horizontal=True, key="seg-audience") == "prospects":
+    with ui.user_errors():
+        with db.read() as session:
+            reached = {consent.TOPIC_LABELS[t].capitalize(): prospects.count_audience(session, actor=me, topic=t) for t in prospects.TOPICS}
+        st.caption("Prospects are not built from rules: a campaign to prospects goes to everyone who confirmed its topic by email "
+                   "and has no card yet (once they do, they are patrons). Choose “Prospects” when you compose the campaign.")
+        ui.table(pd.DataFrame({"topic": list(reached), "prospects": list(reached.values())}), hide_index=True)
+    st.stop()
 
 with ui.user_errors():
     if not st.session_state.get("seg-presets"):

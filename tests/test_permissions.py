@@ -32,6 +32,7 @@ from crmcore.insights import reports as insight_reports
 from crmcore.peers import comparison as peer_comparison
 from crmcore.peers import survey as peer_survey
 from crmcore.recommendations import catalogue
+from crmcore.signups import figures, prospects, snippet
 from tests.campaign_fixtures import case_campaign, read_missing_outbox_message, with_temp_mail
 from tests.outreach_records import contact_id, interaction_id, org_id, task_id
 from tests.privacy_records import patron_id
@@ -241,6 +242,13 @@ CASES: list[tuple[str, Perm, Callable]] = [
     # New materials you may like (recommendations)
     ("recommendations.catalogue.items", Perm.COMPOSE_CAMPAIGNS, lambda s, a: catalogue.items(s, actor=a)),
     ("recommendations.catalogue.set_picks", Perm.COMPOSE_CAMPAIGNS, lambda s, a: catalogue.set_picks(s, actor=a, item_ids=[])),
+    # sign-up forms for prospects
+    ("signups.figures.by_month", Perm.VIEW_DASHBOARD, lambda s, a: figures.by_month(s, actor=a)),
+    ("signups.prospects.count_audience", Perm.MANAGE_SEGMENTS, lambda s, a: prospects.count_audience(s, actor=a, topic="events")),
+    ("signups.prospects.list_prospects", Perm.COMPOSE_CAMPAIGNS, lambda s, a: prospects.list_prospects(s, actor=a)),
+    ("signups.prospects.access", Perm.PRIVACY_REQUESTS, lambda s, a: prospects.access(s, actor=a, email="nobody@example.org")),
+    ("signups.prospects.erase", Perm.PRIVACY_REQUESTS, lambda s, a: prospects.erase(s, actor=a, email="nobody@example.org")),
+    ("signups.snippet.html", Perm.COMPOSE_CAMPAIGNS, lambda s, a: with_temp_mail(lambda: snippet.html(s, actor=a))),
 ]
 
 

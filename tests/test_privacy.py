@@ -74,7 +74,9 @@ def test_erasure_removes_personal_data_and_consent_keeps_aggregates(db, staff):
     pid = seed_patron(db)
     with db.write() as s:
         result = rights.erase(s, actor=staff["admin"], patron_id=pid)
-    assert result == {"consent_records_deleted": 2, "email_suppressed": True, "contacts_unlinked": 1, "requests_deleted": 0}
+    assert result == {
+        "consent_records_deleted": 2, "email_suppressed": True, "contacts_unlinked": 1, "survey_answers_unlinked": 0, "requests_deleted": 0, "sign_ups_deleted": 0,
+    }
     with db.read() as s:
         p = s.get(Patron, pid)
         assert (p.first_name, p.last_name, p.email, p.phone, p.birth_year, p.interests) == (None,) * 6

@@ -89,6 +89,8 @@ INBOUND = "the inbound mail listener: answers mail providers and patrons, no sta
 TOKEN_ROUTE = "public route: the patron's signed token authorises, and it reaches only that patron's own record"
 SIGNIN = "the sign-in gate: a session, cookie or ticket the browser holds reaches only its own staff member"
 FILES = "makes files and folders owner-only: no records"
+SIGNUP_FORM = "the public sign-up form (no sign-in): a signed form token, the honeypot and the rate limit guard it; it keeps one unconfirmed address, shows none"
+SIGNUP_LINK = "the sign-up's confirmation link: its signed token authorises, and it reaches only that one sign-up"
 UPLOAD = "the Imports page's uploaded file, kept for imports.run_import (which checks the actor): no records returned"
 HELPER = "a helper of its package's service functions, called after their require(); returns no name, address or note"
 
@@ -484,6 +486,37 @@ NO_ACTOR: dict[str, str] = {
     "recommendations.interests.choose": "writes the patron's own topics for the preference page only (campaigns.preferences, by token)",
     "recommendations.interests.clear": "clears the patron's own interests for the preference page only (campaigns.preferences, by token)",
     "recommendations.interests.stop_history": "the patron's own history opt-out for the preference page only (campaigns.preferences, by token)",
+    # sign-up forms for prospects (crmcore.signups): the public form, its confirmation link, the worker, the import
+    "campaigns.sending.prospect_contexts": WORKER,
+    "signups.confirmation.build": SIGNUP_FORM,
+    "signups.confirmation.link": SIGNUP_FORM,
+    "signups.confirmation.send": SIGNUP_FORM,
+    "signups.form.submit": SIGNUP_FORM,
+    "signups.prospects.audience": "builds the SQL of a campaign's prospect audience, run by drafts.plan/launch (which check the actor)",
+    "signups.prospects.branch_choices": "the public form's branch list: codes and names, no personal data",
+    "signups.prospects.clean": PARSE,
+    "signups.prospects.confirm": SIGNUP_LINK,
+    "signups.prospects.forget_patron": "called by privacy.rights.erase (which checks the actor): deletes, returns a count",
+    "signups.prospects.link_patrons": IMPORTER,
+    "signups.prospects.linked": "called by privacy.rights.access_export (which checks the actor and audits): that patron's own sign-ups",
+    "signups.prospects.named": SIGNUP_LINK,
+    "signups.prospects.purge": WORKER,
+    "signups.prospects.store": SIGNUP_FORM,
+    "signups.prospects.topic_words": PURE,
+    "signups.prospects.withdraw_everything": INBOUND,
+    "signups.prospects.withdraw": "called by campaigns.unsubscribe.withdraw: the message's unsubscribe token authorises, for its own prospect",
+    "signups.snippet.fields_html": PURE,
+    "signups.spam.admit": SIGNUP_FORM,
+    "signups.spam.client_hash": PURE,
+    "signups.spam.forget_old": WORKER,
+    "signups.tokens.check_form_token": PARSE,
+    "signups.tokens.confirm_token": PURE,
+    "signups.tokens.form_token": PURE,
+    "signups.tokens.matches": PURE,
+    "signups.tokens.read_confirm_token": PARSE,
+    "web.routes.signup_confirm": SIGNUP_LINK,
+    "web.routes.signup_page": "public route: the empty sign-up form with a fresh form token; no data",
+    "web.routes.signup_post": SIGNUP_FORM,
 }
 
 

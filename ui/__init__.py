@@ -56,6 +56,7 @@ PAGES: list[PageSpec] = [
     PageSpec("pages/sent_mail.py", "Sent mail", ":material/outbox:", Perm.COMPOSE_CAMPAIGNS, "Campaigns"),
     PageSpec("pages/journeys.py", "Journeys", ":material/route:", Perm.MANAGE_SEGMENTS, "Campaigns"),
     PageSpec("pages/new_materials.py", "New materials", ":material/new_releases:", Perm.COMPOSE_CAMPAIGNS, "Campaigns"),
+    PageSpec("pages/signups.py", "Sign-ups", ":material/how_to_reg:", Perm.COMPOSE_CAMPAIGNS, "Campaigns"),
     PageSpec("pages/imports.py", "Imports", ":material/upload_file:", Perm.IMPORT_DATA, "Administration"),
     PageSpec("pages/admin_staff.py", "Staff", ":material/manage_accounts:", Perm.MANAGE_STAFF, "Administration"),
     PageSpec("pages/admin_settings.py", "Settings", ":material/settings:", Perm.MANAGE_SETTINGS, "Administration"),

@@ -21,11 +21,15 @@ from crmcore.campaigns.templates import Rendered
 from crmcore.db import Database
 from crmcore.languages import variants
 from crmcore.library import consent
-from crmcore.models import Campaign, CurrentConsent, Message, Patron, Segment, StaffUser, Suppression, Survey, utcnow
+from crmcore.models import Campaign, CurrentConsent, Message, Patron, Prospect, Segment, StaffUser, Suppression, Survey, utcnow
 from crmcore.privacy import audit
 from crmcore.recommendations import block
+from crmcore.signups import prospects
 
 CHANNELS = ("email",)
+# Who a campaign goes to: the patrons of a segment, or the prospects who confirmed its topic (crmcore.signups).
+PATRONS, PROSPECTS = "patrons", "prospects"
+AUDIENCES = (PATRONS, PROSPECTS)
 EXCLUSIONS = ("no_email", "no_consent", "suppressed", "frequency_cap")
 # Messages that count against the frequency cap (sent, or about to be).
 CAPPED_STATUSES = ("queued", "sending", "sent", "unknown")
@@ -76,6 +80,7 @@ def compose(
     campaign_id: int | None = None,
     survey_id: int | None = None,
     recommendations_fallback: str = "picks",
+    audience: str = PATRONS,
 ) -> Campaign:
     """Create a draft, or change one (`campaign_id`); ValueError naming the field on bad input.
 
@@ -88,7 +93,11 @@ def compose(
     if channel not in CHANNELS:
         raise ValueError(f"Channel: only {', '.join(CHANNELS)} campaigns can be sent.")
     consent.check(channel, topic)
-    if segment_id is None or session.get(Segment, segment_id) is None:
+    if audience not in AUDIENCES:
+        raise ValueError("Send to: patrons in a segment, or prospects.")
+    if audience == PROSPECTS:
+        segment_id = None
+    elif segment_id is None or session.get(Segment, segment_id) is None:
         raise ValueError("Segment: choose the segment to send to.")
     if not 0 <= float(holdout_pct) <= 50:
         raise ValueError("Holdout: between 0 and 50 percent.")
@@ -102,6 +111,7 @@ def compose(
         if campaign.status != "draft":
             raise ValueError(f"Campaign {campaign.name!r} is {campaign.status}; only drafts can be changed.")
     campaign.name, campaign.segment_id, campaign.channel, campaign.topic = name.strip()[:200], segment_id, channel, topic
+    campaign.audience = audience
     campaign.subject_template, campaign.body_template, campaign.holdout_pct = subject, body, float(holdout_pct)
     campaign.survey_id = survey_id
     campaign.recommendations_fallback = recommendations_fallback
@@ -135,7 +145,10 @@ def _audience(session: Session, campaign: Campaign, today):
 def sample_patrons(session: Session, *, actor: Actor, campaign_id: int, limit: int = 20) -> list[tuple[int, str]]:
     """A few patrons of the campaign's segment to preview with: (id, label; names only with VIEW_PII, audited)."""
     require(actor, Perm.COMPOSE_CAMPAIGNS)
-    audience = _audience(session, get(session, campaign_id), utcnow().date())
+    campaign = get(session, campaign_id)
+    if campaign.audience == PROSPECTS:
+        return []  # prospects are previewed with the sample patron (see `preview`)
+    audience = _audience(session, campaign, utcnow().date())
     pid = list(audience.c)[0]
     rows = session.execute(select(Patron.id, Patron.first_name, Patron.last_name).join(audience, pid == Patron.id).order_by(Patron.id).limit(limit)).all()
     if not actor.can(Perm.VIEW_PII):
@@ -183,25 +196,41 @@ def send_test(db: Database, *, actor: Actor, campaign_id: int, patron_id: int, l
     return staff.email
 
 
-def at_frequency_cap(session: Session, patron_id, now: datetime):
-    """SQL: the patron (a column) has had the weekly cap of messages (campaigns and journeys alike) in the 7 days to `now`."""
-    recent = (
+def _recent(recipient, now: datetime):
+    """SQL: how many messages count against the frequency cap of this recipient (a Message column's match)."""
+    return (
         select(func.count())
         .where(
-            Message.patron_id == patron_id,
+            recipient,
             Message.status.in_(CAPPED_STATUSES),
             func.coalesce(Message.sent_at, Message.next_attempt_at, Message.created_at) >= now - timedelta(days=7),
         )
         .scalar_subquery()
     )
-    return recent >= int(settings.get(session, "frequency_cap_per_7_days"))
+
+
+def at_frequency_cap(session: Session, patron_id, now: datetime):
+    """SQL: the patron (a column) has had the weekly cap of messages (campaigns and journeys alike) in the 7 days to `now`."""
+    return _recent(Message.patron_id == patron_id, now) >= int(settings.get(session, "frequency_cap_per_7_days"))
 
 
 def _classified(session: Session, campaign: Campaign, now: datetime):
-    """(patron_id, reason) for everyone in the segment; reason "ok" or the first exclusion that applies."""
+    """(recipient_id, reason) for everyone in the audience; reason "ok" or the first exclusion that applies.
+    The recipient is a patron, or for a campaign to prospects a prospect."""
+    do_not_mail.prepare(session)
+    cap = int(settings.get(session, "frequency_cap_per_7_days"))
+    if campaign.audience == PROSPECTS:
+        consenting = prospects.audience(topic=campaign.topic).subquery("consenting")
+        reason = case(
+            (consenting.c.id.is_(None), "no_consent"),
+            (exists().where(Suppression.email_hash == do_not_mail.email_hash_sql(Prospect.email)), "suppressed"),
+            (_recent(Message.prospect_id == Prospect.id, now) >= cap, "frequency_cap"),
+            else_="ok",
+        )
+        everyone = select(Prospect.id.label("recipient_id"), reason.label("reason")).outerjoin(consenting, consenting.c.id == Prospect.id)
+        return everyone.where(Prospect.confirmed_at.is_not(None), Prospect.patron_id.is_(None)).subquery("classified")
     audience = _audience(session, campaign, now.date())
     pid = list(audience.c)[0]
-    do_not_mail.prepare(session)
     has_consent = exists().where(
         CurrentConsent.patron_id == Patron.id,
         CurrentConsent.channel == campaign.channel,
@@ -216,7 +245,7 @@ def _classified(session: Session, campaign: Campaign, now: datetime):
         (at_frequency_cap(session, Patron.id, now), "frequency_cap"),
         else_="ok",
     )
-    return select(Patron.id.label("patron_id"), reason.label("reason")).join(audience, pid == Patron.id).subquery("classified")
+    return select(Patron.id.label("recipient_id"), reason.label("reason")).join(audience, pid == Patron.id).subquery("classified")
 
 
 def _counts(session: Session, classified) -> dict[str, int]:
@@ -256,14 +285,15 @@ def launch(session: Session, *, actor: Actor, campaign_id: int, scheduled_at: da
         raise ValueError(f"Campaign {campaign.name!r} is {campaign.status}; only a draft can be launched.")
     classified = _classified(session, campaign, now)
     counts = _counts(session, classified)
-    hold = _holdout_sql(campaign_id, classified.c.patron_id, campaign.holdout_pct)
+    hold = _holdout_sql(campaign_id, classified.c.recipient_id, campaign.holdout_pct)
+    recipient = "prospect_id" if campaign.audience == PROSPECTS else "patron_id"
     created = literal(now, Message.__table__.c.created_at.type)
     session.execute(
         insert(Message).from_select(
-            ["campaign_id", "patron_id", "status", "is_holdout", "attempts", "next_attempt_at", "created_at"],
+            ["campaign_id", recipient, "status", "is_holdout", "attempts", "next_attempt_at", "created_at"],
             select(
                 literal(campaign_id),
-                classified.c.patron_id,
+                classified.c.recipient_id,
                 case((hold, "holdout"), else_="queued"),
                 hold,
                 literal(0),

@@ -34,7 +34,8 @@ from crmcore.admin.permissions import Actor, Perm, require
 from crmcore.campaigns import addresses, do_not_mail, preferences, unsubscribe
 from crmcore.db import Database
 from crmcore.inbox import incoming
-from crmcore.models import Bounce, InboundMail, Message, Patron, utcnow
+from crmcore.models import Bounce, InboundMail, Message, Patron, Prospect, utcnow
+from crmcore.signups import prospects
 
 log = logging.getLogger("liaison.inbound")
 SOFT_LIMIT, SOFT_DAYS = 3, 30
@@ -42,7 +43,7 @@ MAX_RAW = 1_000_000
 KIND_LABELS = {"unsubscribe": "Unsubscribed by mail", "hard_bounce": "Permanent failures", "soft_bounce": "Temporary failures",
                "complaint": "Spam complaints", "unknown": "Not understood", "request": "Requests"}
 KINDS = tuple(KIND_LABELS)
-_OUR_MESSAGE_ID = re.compile(r"<campaign-(\d+)\.patron-(\d+)@")
+_OUR_MESSAGE_ID = re.compile(r"<campaign-(\d+)\.(patron|prospect)-(\d+)@")
 
 
 def process(session: Session, *, recipients: list[str], data: bytes, now: datetime | None = None) -> InboundMail:
@@ -80,6 +81,9 @@ def _act(session: Session, *, recipients: list[str], data: bytes, now: datetime)
     if message is None:
         return "unknown", None, f"a {report} report about no message Liaison sent"
     if report == "feedback-report":
+        if message.prospect_id is not None:  # a prospect (crmcore.signups): every topic of theirs withdrawn
+            withdrawn = prospects.withdraw_everything(session, prospect_id=message.prospect_id, source="spam complaint")
+            return "complaint", message.id, f"unsubscribed from everything ({withdrawn} withdrawn)"
         if message.patron_id is None:
             return "complaint", message.id, "a complaint about a message to a patron since erased"
         withdrawn = preferences.withdraw_everything(session, patron_id=message.patron_id, source="spam complaint")
@@ -89,7 +93,8 @@ def _act(session: Session, *, recipients: list[str], data: bytes, now: datetime)
         return "unknown", message.id, "a delivery report without a failed or delayed recipient"
     hard, address = delivery
     patron = session.get(Patron, message.patron_id) if message.patron_id else None
-    address = address or (patron.email if patron else None)
+    prospect = session.get(Prospect, message.prospect_id) if message.prospect_id else None
+    address = address or (patron.email if patron else prospect.email if prospect else None)
     if not address:
         return "unknown", message.id, "a bounce naming no address"
     digest = do_not_mail.email_hash(address)
@@ -117,7 +122,8 @@ def _our_message(session: Session, *, recipients: list[str], mail: EmailMessage)
         if part.get_content_type() in ("message/rfc822", "text/rfc822-headers", "message/rfc822-headers"):
             text = part.as_string() if part.get_content_type() == "message/rfc822" else part.get_content()
             if found := _OUR_MESSAGE_ID.search(text if isinstance(text, str) else str(text)):
-                return session.scalar(select(Message).where(Message.campaign_id == int(found[1]), Message.patron_id == int(found[2])))
+                recipient = Message.patron_id if found[2] == "patron" else Message.prospect_id
+                return session.scalar(select(Message).where(Message.campaign_id == int(found[1]), recipient == int(found[3])))
     return None
 
 

@@ -18,7 +18,7 @@ from sqlmodel import Session
 from crmcore.admin import settings
 from crmcore.admin.permissions import Actor, Perm, require
 from crmcore.campaigns.drafts import get
-from crmcore.models import ActivityEvent, Campaign, ConsentRecord, Message, utcnow
+from crmcore.models import ActivityEvent, Campaign, ConsentRecord, Message, ProspectConsent, utcnow
 from crmcore.privacy import small_cells
 from crmcore.recommendations import block, interests
 
@@ -85,6 +85,19 @@ def results(session: Session, *, actor: Actor, campaign_id: int, today: date | N
             ),
         )
     )
+    if campaign.audience == "prospects":  # their own "no" is kept with the prospect (crmcore.signups)
+        unsubscribed = session.scalar(
+            select(func.count(func.distinct(Message.prospect_id))).where(
+                Message.campaign_id == campaign_id,
+                Message.status == "sent",
+                exists().where(
+                    ProspectConsent.prospect_id == Message.prospect_id,
+                    ProspectConsent.topic == campaign.topic,
+                    ProspectConsent.granted.is_(False),
+                    ProspectConsent.updated_at >= Message.sent_at,
+                ),
+            )
+        )
     out: dict[str, Any] = {
         "campaign_id": campaign.id,
         "name": campaign.name,

@@ -34,7 +34,7 @@ from crmcore.campaigns.templates import Rendered
 from crmcore.campaigns.transport import OutboxTransport, SendFailure, SmtpTransport, Transport
 from crmcore.db import Database
 from crmcore.languages import variants
-from crmcore.models import Campaign, CurrentConsent, Message, Patron, Setting, Suppression, utcnow
+from crmcore.models import Branch, Campaign, CurrentConsent, Message, Patron, Prospect, ProspectConsent, Setting, Suppression, utcnow
 from crmcore.recommendations import block
 from crmcore.recommendations.block import Block
 
@@ -67,16 +67,35 @@ def public_url(session: Session) -> str:
     return str(settings.get(session, "public_url")).rstrip("/")
 
 
-def contexts_for(session: Session, patron_ids: list[int]) -> dict[int, dict[str, Any]]:
-    """Merge fields (with signed preference links) for these patrons."""
-    base = public_url(session)
-    token = preference_tokens.maker()
+def _branding(session: Session, base: str) -> dict[str, str]:
     brand = settings.branding(session)
     # The logo as a picture on the library's own server (mail clients block data: images); its digest in the
     # address, so a new logo is never an old one from a cache.
     logo_url = f"{base}/branding/logo?v={hashlib.blake2b(brand.logo.encode(), digest_size=6).hexdigest()}" if brand.logo else ""
-    branding = {"library_name": brand.name, "library_address": brand.address, "library_logo_url": logo_url}
-    return templates.contexts(session, patron_ids, preference_url=lambda pid: f"{base}/preferences?token={token(pid)}", branding=branding)
+    return {"library_name": brand.name, "library_address": brand.address, "library_logo_url": logo_url}
+
+
+def contexts_for(session: Session, patron_ids: list[int]) -> dict[int, dict[str, Any]]:
+    """Merge fields (with signed preference links) for these patrons."""
+    base = public_url(session)
+    token = preference_tokens.maker()
+    return templates.contexts(session, patron_ids, preference_url=lambda pid: f"{base}/preferences?token={token(pid)}", branding=_branding(session, base))
+
+
+def prospect_contexts(session: Session, messages: dict[int, int]) -> dict[int, dict[str, Any]]:
+    """Merge fields for messages to prospects (message id → prospect id), by message id: a prospect has no card
+    and no preference page, so their link to change what they receive is the message's own unsubscribe page."""
+    if not messages:
+        return {}
+    base, token = public_url(session), unsubscribe.maker()
+    branding = _branding(session, base)
+    found = {pid: (name, branch) for pid, name, branch in session.execute(
+        select(Prospect.id, Prospect.name, Branch.name).outerjoin(Branch, Branch.id == Prospect.branch_id).where(Prospect.id.in_(set(messages.values()))))}
+    return {
+        mid: {"first_name": (found[pid][0] or "").split(" ")[0], "branch": found[pid][1] or "", "card_expires": "", "patron_type": "",
+              "preferences_url": f"{base}/unsubscribe/{token(mid)}", **dict.fromkeys(templates.BRANDING_FIELDS, ""), **branding}
+        for mid, pid in messages.items() if pid in found
+    }
 
 
 def with_survey_links(session: Session, contexts: dict[int, dict[str, Any]], survey_id: int | None) -> dict[int, dict[str, Any]]:
@@ -86,6 +105,8 @@ def with_survey_links(session: Session, contexts: dict[int, dict[str, Any]], sur
         return contexts
     link = survey_tokens.link_maker(public_url(session), survey_id)
     return {pid: {**context, "survey_link": link(pid)} for pid, context in contexts.items()}
+
+
 def recommendations_for(session: Session, campaigns: Iterable[Campaign], pairs: list[tuple[int, int]]) -> dict[tuple[int, int], Block]:
     """The {{ recommendations }} block of each (campaign id, patron id) whose campaign's body uses it."""
     out: dict[tuple[int, int], Block] = {}
@@ -96,9 +117,10 @@ def recommendations_for(session: Session, campaigns: Iterable[Campaign], pairs: 
     return out
 
 
-def message_id(campaign_id: int, patron_id: int) -> str:
+def message_id(campaign_id: int, patron_id: int | None, prospect_id: int | None = None) -> str:
     """Deterministic: the same recipient of the same campaign always has the same Message-ID."""
-    return f"<campaign-{campaign_id}.patron-{patron_id}@{mail_domain()}>"
+    recipient = f"patron-{patron_id}" if prospect_id is None else f"prospect-{prospect_id}"
+    return f"<campaign-{campaign_id}.{recipient}@{mail_domain()}>"
 
 
 def build(*, rendered: Rendered, to: str, msg_id: str, preferences_url: str, base_url: str, token: str | None) -> Mail:
@@ -174,24 +196,37 @@ def _consent_granted(patron_id: Any, channel: Any, topic: Any):
 _SENDING = {"status": "sending", "attempts": Message.attempts + 1, "lease_expires_at": bindparam("m_lease"), "message_id": bindparam("m_message_id")}
 
 
-def _start(session: Session, *, message_id_: int, owner: str, send_lease: timedelta) -> tuple[Campaign, int, str] | str | None:
-    """Re-check and mark one message "sending": (campaign, patron id, address); None if it is no longer
+def _recipient(session: Session, msg: Message, campaign: Campaign) -> str | None:
+    """The address a queued message may go to now (consent, address, not erased, not on the do-not-mail list), or None."""
+    if msg.prospect_id is not None:
+        prospect = session.get(Prospect, msg.prospect_id)
+        choice = session.get(ProspectConsent, (msg.prospect_id, campaign.topic))
+        email = prospect.email if prospect is not None and prospect.patron_id is None and choice is not None and choice.granted else None
+    else:
+        patron = session.get(Patron, msg.patron_id) if msg.patron_id else None
+        consented = patron is not None and not patron.erased_at and session.scalar(select(_consent_granted(patron.id, campaign.channel, campaign.topic)))
+        email = patron.email if consented else None
+    return email if email and not do_not_mail.suppressed(session, [email]) else None
+
+
+def _start(session: Session, *, message_id_: int, owner: str, send_lease: timedelta) -> tuple[Campaign, str, str] | str | None:
+    """Re-check and mark one message "sending": (campaign, its Message-ID, address); None if it is no longer
     ours, "skipped" if consent, address or permission to mail is gone."""
     msg = session.get(Message, message_id_)
     if msg is None or msg.status != "queued" or msg.lease_owner != owner:
         return None
     campaign = session.get(Campaign, msg.campaign_id)
-    patron = session.get(Patron, msg.patron_id) if msg.patron_id else None
-    consented = patron is not None and session.scalar(select(_consent_granted(patron.id, campaign.channel, campaign.topic)))
-    if not consented or not patron.email or patron.erased_at or do_not_mail.suppressed(session, [patron.email]):
+    to = _recipient(session, msg, campaign)
+    if to is None:
         msg.status, msg.lease_owner, msg.last_error = "skipped", None, "No consent, address or permission to mail at send time."
         session.add(msg)
         return "skipped"
+    header_id = message_id(campaign.id, msg.patron_id, msg.prospect_id)
     started = session.execute(
         update(Message).where(Message.id == msg.id, Message.status == "queued", Message.lease_owner == owner).values(**_SENDING),
-        {"m_lease": utcnow() + send_lease, "m_message_id": message_id(campaign.id, patron.id)},
+        {"m_lease": utcnow() + send_lease, "m_message_id": header_id},
     ).rowcount
-    return (campaign, patron.id, patron.email) if started == 1 else None
+    return (campaign, header_id, to) if started == 1 else None
 
 
 def _finish(db: Database, *, message_id_: int, owner: str, **values: Any) -> None:
@@ -236,16 +271,16 @@ _BROKEN = (
 def _render_window(rows: list, *, campaigns: dict[int, Campaign], contexts: dict[int, dict[str, Any]],
                    words: dict[int, dict[str, tuple[str, str]]], blocks: dict[tuple[int, int], Block], survey_links: dict | None = None) -> tuple[dict[int, Rendered], dict[int, str]]:
     """Fill in each message's templates (the patron's language's `words` where the campaign has them) before
-    anything is marked: (rendered by id, reason by id for the failed)."""
+    anything is marked: (rendered by id, reason by id for the failed); `contexts` by message id."""
     rendered, broken = {}, {}
     for row in rows:
-        context = contexts.get(row.patron_id) if row.patron_id else None
+        context = contexts.get(row.id)
         if context is None:
-            continue  # no patron any more: `_start` records it skipped
+            continue  # no recipient any more: `_start` records it skipped
         if (row.campaign_id, row.patron_id) in blocks:
             context = {**context, "recommendations": blocks[(row.campaign_id, row.patron_id)]}
         campaign = campaigns[row.campaign_id]
-        if campaign.survey_id and survey_links:
+        if campaign.survey_id and survey_links and row.patron_id:
             context = {**context, "survey_link": survey_links[campaign.survey_id](row.patron_id)}
         subject, body = variants.pick((campaign.subject_template, campaign.body_template), words.get(campaign.id, {}), row.language)
         try:
@@ -256,7 +291,9 @@ def _render_window(rows: list, *, campaigns: dict[int, Campaign], contexts: dict
 
 
 def _start_group(conn: Connection, rows: list, *, owner: str, campaigns: dict[int, Campaign], lease_until: datetime) -> set[int]:
-    """Mark these messages "sending" where `_START_FAST` allows; the ids it marked."""
+    """Mark these messages to patrons "sending" where `_START_FAST` allows; the ids it marked (messages to
+    prospects are marked one by one by `_start`)."""
+    rows = [row for row in rows if row.patron_id is not None]
     if not rows:
         return set()
     conn.execute(_START_FAST, [
@@ -335,9 +372,12 @@ def send_batch(db: Database, *, ids: list[int], owner: str, throttle: Throttle, 
     outcome = {"sent": 0, "failed": 0, "retry": 0, "skipped": 0, "unknown": 0}
     with db.read() as session:
         rows = session.execute(
-            select(Message.id, Message.patron_id, Message.campaign_id, Patron.email, Patron.language).outerjoin(Patron, Patron.id == Message.patron_id).where(Message.id.in_(ids))
+            select(Message.id, Message.patron_id, Message.prospect_id, Message.campaign_id, func.coalesce(Patron.email, Prospect.email).label("email"), Patron.language)
+            .outerjoin(Patron, Patron.id == Message.patron_id).outerjoin(Prospect, Prospect.id == Message.prospect_id).where(Message.id.in_(ids))
         ).all()
-        contexts = contexts_for(session, [row.patron_id for row in rows if row.patron_id])
+        by_patron = contexts_for(session, [row.patron_id for row in rows if row.patron_id])
+        contexts = {row.id: by_patron[row.patron_id] for row in rows if row.patron_id in by_patron}
+        contexts.update(prospect_contexts(session, {row.id: row.prospect_id for row in rows if row.prospect_id}))
         base_url, unsubscribe_token = public_url(session), unsubscribe.maker()
         campaigns = {c.id: c for c in session.scalars(select(Campaign).where(Campaign.id.in_({row.campaign_id for row in rows})))}
         survey_links = {c.survey_id: survey_tokens.link_maker(base_url, c.survey_id) for c in campaigns.values() if c.survey_id}
@@ -375,7 +415,7 @@ def send_batch(db: Database, *, ids: list[int], owner: str, throttle: Throttle, 
                         continue
                     if mid in started:
                         row = known[mid]
-                        campaign, patron_id, to = campaigns[row.campaign_id], row.patron_id, row.email
+                        campaign, header_id, to = campaigns[row.campaign_id], message_id(row.campaign_id, row.patron_id), row.email
                     else:
                         with db.write() as session:
                             begun = _start(session, message_id_=mid, owner=owner, send_lease=send_lease)
@@ -383,9 +423,9 @@ def send_batch(db: Database, *, ids: list[int], owner: str, throttle: Throttle, 
                             outcome["skipped"] += 1
                         if not isinstance(begun, tuple):
                             continue
-                        campaign, patron_id, to = begun
-                    context = contexts[patron_id]
-                    mail = build(rendered=rendered[mid], to=to, msg_id=message_id(campaign.id, patron_id), preferences_url=context["preferences_url"],
+                        campaign, header_id, to = begun
+                    context = contexts[mid]
+                    mail = build(rendered=rendered[mid], to=to, msg_id=header_id, preferences_url=context["preferences_url"],
                                  base_url=base_url, token=unsubscribe_token(mid))
                     throttle.wait()
                     try:

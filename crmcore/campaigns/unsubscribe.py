@@ -22,6 +22,7 @@ from crmcore.campaigns import preference_tokens
 from crmcore.languages.catalogues import N_, gettext
 from crmcore.library import consent
 from crmcore.models import Campaign, Message, Patron, utcnow
+from crmcore.signups import prospects
 
 MAX_AGE = timedelta(seconds=preference_tokens.MAX_AGE_SECONDS)
 TOPIC_LABELS = {"events": N_("events"), "new_materials": N_("new materials"), "newsletter": N_("the newsletter"), "fundraising": N_("fundraising"),
@@ -60,6 +61,7 @@ class Subject:
     channel: str
     topic: str
     language: str | None = None  # the patron's preferred language, for the pages that answer them
+    prospect_id: int | None = None  # a campaign to prospects (crmcore.signups)
 
     @property
     def described(self) -> str:
@@ -80,13 +82,17 @@ def subject(session: Session, token_: str | None) -> Subject:
         raise ValueError(preference_tokens.EXPIRED)
     campaign = session.get(Campaign, message.campaign_id)
     language = session.scalar(select(Patron.language).where(Patron.id == message.patron_id)) if message.patron_id else None
-    return Subject(message_id=message.id, patron_id=message.patron_id, channel=campaign.channel, topic=campaign.topic, language=language)
+    return Subject(
+        message_id=message.id, patron_id=message.patron_id, channel=campaign.channel, topic=campaign.topic, language=language, prospect_id=message.prospect_id
+    )
 
 
 def withdraw(session: Session, *, token: str | None, source: str) -> tuple[Subject, bool]:
     """The patron's own withdrawal of the message's topic on its channel; idempotent. (subject, whether it was
     granted until now)."""
     found = subject(session, token)
+    if found.prospect_id is not None:  # a prospect's own "no", kept with the prospect (and their patron once linked)
+        return found, prospects.withdraw(session, prospect_id=found.prospect_id, topic=found.topic, source=source)
     if found.patron_id is None:
         return found, False  # erased: nothing to do, and nothing to tell
     was = consent.has_consent(session, patron_id=found.patron_id, channel=found.channel, topic=found.topic)

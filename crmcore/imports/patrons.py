@@ -24,6 +24,7 @@ from crmcore.imports.codes import Codes
 from crmcore.imports.mapping import OPT_IN_TOPICS
 from crmcore.library import consent
 from crmcore.models import Branch, ConsentRecord, CurrentConsent, Patron, Zone
+from crmcore.signups import prospects
 
 PATRON = Patron.__table__
 CONSENT, CURRENT = ConsentRecord.__table__, CurrentConsent.__table__
@@ -286,6 +287,11 @@ class PatronImport:
         if self.consents_kept:
             notes.append(f"{self.consents_kept:,} consent changes in the file were not applied because the patron decided otherwise "
                          "(their own choice stands until they change it).")
+        if self.changed and not dry_run and "email" in self.fields:
+            with db.write() as session:  # people who signed up before they had a card: their consent follows them
+                linked = prospects.link_patrons(session)
+            if linked:
+                notes.append(f"{linked:,} sign-ups linked to their patron by email address (their consent carried over).")
         if self.changed and not dry_run:
             self.loaded(db)
             summaries = self._summaries.result()

@@ -40,6 +40,7 @@ from crmcore.models.library import (
     Zone,
 )
 from crmcore.models.recommendations import CatalogueItem, PatronInterest
+from crmcore.models.signups import Prospect, ProspectConsent, SignupAttempt
 from crmcore.models.surveys import Survey, SurveyResponse, SurveyText
 
 __all__ = [
@@ -48,6 +49,6 @@ __all__ = [
     "DashState", "Download", "ImportMapping", "ImportRun", "InboundMail", "InsightRun", "Interaction", "InteractionContact",
     "InteractionOrganization", "InteractionTag", "Journey", "JourneyEnrolment", "JourneyVersion", "LibrarySurveyRow", "Message", "MessageVariant",
     "NotDuplicate", "Organization", "OrganizationTag", "Patron", "PatronInsight", "PatronInterest", "Persona", "ProgramEvent", "ProgramLabel",
-    "Request", "RequestEntry", "RequestTopic", "SavedTemplate", "Segment", "Setting", "StaffSession", "StaffUser", "Suppression", "Survey",
-    "SurveyResponse", "SurveyText", "Tag", "Task", "Zone", "utcnow",
+    "Prospect", "ProspectConsent", "Request", "RequestEntry", "RequestTopic", "SavedTemplate", "Segment", "Setting", "SignupAttempt", "StaffSession",
+    "StaffUser", "Suppression", "Survey", "SurveyResponse", "SurveyText", "Tag", "Task", "Zone", "utcnow",
 ]  # fmt: skip

@@ -32,6 +32,8 @@ class Campaign(SQLModel, table=True):
     name: str = Field(max_length=200)
     segment_id: Optional[int] = Field(default=None, foreign_key="segment.id")
     channel: str = Field(default="email", max_length=10)
+    # Who it goes to: "patrons" (the segment's) or "prospects" (confirmed sign-ups for the topic, not yet patrons).
+    audience: str = Field(default="patrons", max_length=20)
     topic: str = Field(max_length=30)
     subject_template: str = Field(max_length=300)
     body_template: str = Field(sa_type=Text)
@@ -61,12 +63,14 @@ class Message(SQLModel, table=True):
     __tablename__ = "message"
     __table_args__ = (
         UniqueConstraint("campaign_id", "patron_id", name="uq_message_campaign_patron"),
+        Index("uq_message_campaign_prospect", "campaign_id", "prospect_id", unique=True),
         Index("ix_message_status_lease", "status", "lease_expires_at"),
         Index("ix_message_patron_sent", "patron_id", "sent_at"),
     )
     id: Optional[int] = Field(default=None, primary_key=True)
     campaign_id: int = Field(foreign_key="campaign.id")
     patron_id: Optional[int] = Field(default=None, foreign_key="patron.id")  # null once erased
+    prospect_id: Optional[int] = Field(default=None, foreign_key="prospect.id")  # a campaign to prospects; null once erased
     # queued → sending → sent | failed | unknown; holdout; skipped (consent gone); cancelled
     status: str = Field(default="queued", max_length=20)
     is_holdout: bool = False

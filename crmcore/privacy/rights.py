@@ -43,6 +43,7 @@ from crmcore.models import (
 )
 from crmcore.privacy import audit
 from crmcore.surveys import responses as survey_responses
+from crmcore.signups import prospects
 
 PERSONAL_FIELDS = ("first_name", "last_name", "email", "phone", "birth_year", "interests", "language")
 PATRON_FIELDS = (
@@ -159,6 +160,7 @@ def access_export(session: Session, *, actor: Actor, patron_id: int) -> dict:
     )
     data["survey_answers"] = survey_responses.for_patron(session, patron_id)
     data["requests"] = tickets.for_access_export(session, patron_id=patron_id, email=patron.email)
+    data["sign_ups"] = prospects.linked(session, patron_id=patron_id)  # signed up for news before their card
     data["record_views_and_changes"] = _rows(
         session.execute(
             select(AuditLog.at, AuditLog.actor_name, AuditLog.action)
@@ -198,6 +200,7 @@ _SECTIONS = [
     ("Community interactions", "interactions"),
     ("Survey answers", "survey_answers"),
     ("Requests to the library", "requests"),
+    ("Signed up for news before your card", "sign_ups"),
     ("Staff views and changes of your record", "record_views_and_changes"),
 ]
 
@@ -236,9 +239,10 @@ def erase(session: Session, *, actor: Actor, patron_id: int) -> dict:
     files = outbox.remove_patron(actor=actor, patron_id=patron_id)
     # Their written survey answers go; their scores stay as anonymous figures.
     surveys = survey_responses.erase_patron(session, patron_id)
+    sign_ups = prospects.forget_patron(session, patron_id=patron_id)
     result = {
         "consent_records_deleted": consents, "email_suppressed": suppressed, "contacts_unlinked": unlinked,
-        "survey_answers_unlinked": surveys, "requests_deleted": requests,
+        "survey_answers_unlinked": surveys, "requests_deleted": requests, "sign_ups_deleted": sign_ups,
     }
     audit.record(session, actor=actor, action="privacy.erase", entity="patron", entity_id=patron_id, detail={**result, "outbox_files_deleted": files})
     return result

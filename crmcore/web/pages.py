@@ -11,10 +11,12 @@ STYLE = ("body{font-family:system-ui,sans-serif;max-width:34rem;margin:3rem auto
 
 
 def page(title: str, *paragraphs: str, form: tuple[str, dict[str, str], str] | None = None, footer: list[str] = (), language: str = catalogues.DEFAULT,
-         switch: str | None = None) -> str:
+         switch: str | None = None, fields_form: tuple[str, str] | None = None) -> str:
     """A page of escaped text in `language` (the words already translated); `form` = (action path, hidden fields,
-    button label) posts back with one button; `footer` lines (the library's name and postal address) below a rule;
-    `switch`: this page's path, for links to it in every other language the pages speak (plain links, no script)."""
+    button label) posts back with one button; `fields_form` = (action path, its fields' HTML, built from constants
+    and escaped values by the area that owns the form: the sign-up); `footer` lines (the library's name and postal
+    address) below a rule; `switch`: this page's path, for links to it in every other language the pages speak
+    (plain links, no script)."""
     nav = ""
     if switch is not None:
         links = [f'<a href="{escape(switch, quote=True)}?lang={code}" hreflang="{code}" lang="{code}">{escape(name)}</a>'
@@ -22,6 +24,9 @@ def page(title: str, *paragraphs: str, form: tuple[str, dict[str, str], str] | N
         label = catalogues.gettext(language, "Language")
         nav = f'<nav aria-label="{escape(label, quote=True)}">{"".join(links)}</nav>'
     body = "".join(f"<p>{escape(p)}</p>" for p in paragraphs)
+    if fields_form:
+        action, fields = fields_form
+        body += f'<form method="post" action="{escape(action, quote=True)}" accept-charset="utf-8">{fields}</form>'
     if form:
         action, fields, label = form
         hidden = "".join(f'<input type="hidden" name="{escape(k, quote=True)}" value="{escape(v, quote=True)}">' for k, v in fields.items())

@@ -21,6 +21,8 @@ from crmcore.languages import catalogues
 from crmcore.languages.catalogues import gettext
 from crmcore.outreach import calendar
 from crmcore.privacy import downloads
+from crmcore.signups import form as signup_form
+from crmcore.signups import prospects, snippet, spam, tokens
 from crmcore.surveys import responses as survey_responses
 from crmcore.surveys import tokens as survey_tokens
 from crmcore.web import limits, survey_form
@@ -296,6 +298,80 @@ async def request_send(request: Request) -> Response:
     return HTMLResponse(page("Thank you", "The library has your message.", said, footer=await run_in_threadpool(_footer)), headers=NO_STORE)
 
 
+# --- sign-up forms for prospects (crmcore.signups) ---------------------------------------------------
+
+SIGNUP_TITLE = "Sign up for library news"
+
+
+async def _signup_fields(request: Request) -> dict | None:
+    """The posted sign-up form (topics as a list); None when the body is not a small form."""
+    if int(request.headers.get("content-length") or 0) > MAX_BODY:
+        return None
+    if request.headers.get("content-type", "").split(";")[0].strip() not in ("application/x-www-form-urlencoded", "multipart/form-data"):
+        return None
+    try:
+        form = await request.form(max_files=0, max_fields=30, max_part_size=MAX_BODY)
+    except Exception:  # a malformed form is refused with the form's message, never a stack trace
+        return None
+    fields: dict = {k: v for k, v in form.items() if isinstance(v, str) and k != "topics"}
+    fields["topics"] = [v for v in form.getlist("topics") if isinstance(v, str)]
+    return fields
+
+
+def _signup_form(*paragraphs: str, values: dict | None = None, status: int = 200) -> HTMLResponse:
+    def build() -> str:
+        with _db().read() as session:
+            branches = prospects.branch_choices(session)
+        fields = snippet.fields_html(token=tokens.form_token(tokens.PAGE), branches=branches, values=values)
+        return page(SIGNUP_TITLE, *paragraphs, fields_form=("/signup", fields), footer=_footer())
+
+    return HTMLResponse(build(), status_code=status, headers=NO_STORE)
+
+
+async def signup_page(request: Request) -> Response:
+    """GET /signup: the form (a fresh signed form token in it); nothing changes."""
+    return await run_in_threadpool(_signup_form, "Get news from the library by email. We will send you a link to confirm first.")
+
+
+async def signup_post(request: Request) -> Response:
+    """POST /signup (this app's form or the snippet on the library's website): checked, kept unconfirmed, and a
+    confirmation link emailed; refused with the reason (and the form again) otherwise."""
+    fields = await _signup_fields(request)
+    if fields is None:
+        return await run_in_threadpool(_signup_form, tokens.NO_FORM_TOKEN, status=400)
+    client = request.client.host if request.client else None
+    try:
+        email = await run_in_threadpool(lambda: signup_form.submit(_db(), fields=fields, client=client))
+    except ValueError as exc:
+        reason = str(exc)
+        return await run_in_threadpool(lambda: _signup_form(reason, values=fields, status=429 if reason == spam.TOO_MANY else 400))
+    footer = await run_in_threadpool(_footer)
+    return HTMLResponse(page("Check your email", f"We sent a link to {email}. Open it and press Confirm to start getting our news.",
+                             "Nothing is sent until you confirm. The link works for 7 days.", footer=footer), headers=NO_STORE)
+
+
+async def signup_confirm(request: Request) -> Response:
+    """GET /signup/confirm/{token}: what the sign-up asks for, and one Confirm button (link scanners open GETs);
+    POST: the consent is recorded now, idempotent."""
+    token, pressed = request.path_params["token"], request.method == "POST"
+
+    def act() -> str:
+        with (_db().write() if pressed else _db().read()) as session:
+            found = prospects.confirm(session, token=token) if pressed else prospects.named(session, token=token)
+            return prospects.topic_words(found.topics)
+
+    footer = await run_in_threadpool(_footer)
+    try:
+        what = await run_in_threadpool(act)
+    except ValueError as exc:
+        return HTMLResponse(page("Confirm your sign-up", str(exc), footer=footer), status_code=400, headers=NO_STORE)
+    if pressed:
+        return HTMLResponse(page("Thank you", f"You will get emails from the library about {what}.",
+                                 "Every email has a link to unsubscribe.", footer=footer), headers=NO_STORE)
+    form = (f"/signup/confirm/{token}", {}, "Confirm")
+    return HTMLResponse(page("Confirm your sign-up", f"Get emails from the library about {what}?", form=form, footer=footer), headers=NO_STORE)
+
+
 def routes() -> list[Route]:
     return [
         Route("/survey/{token}", survey_page, methods=["GET"]),
@@ -309,4 +385,7 @@ def routes() -> list[Route]:
         Route("/healthz", health, methods=["GET"]),
         Route("/request", request_page, methods=["GET"]),
         Route("/request", request_send, methods=["POST"]),
+        Route("/signup", signup_page, methods=["GET"]),
+        Route("/signup", signup_post, methods=["POST"]),
+        Route("/signup/confirm/{token}", signup_confirm, methods=["GET", "POST"]),
     ]

@@ -1,0 +1,48 @@
+"""The confirmation email of a sign-up: a signed link to /signup/confirm/<token>, sent through the campaigns'
+transport (SMTP when configured, else the outbox)."""
+
+from __future__ import annotations
+
+import uuid
+from html import escape
+
+from sqlmodel import Session
+
+from crmcore.admin import settings
+from crmcore.campaigns import mime, sending
+from crmcore.campaigns.addresses import mail_domain, mail_from
+from crmcore.campaigns.mime import Mail
+from crmcore.models import Prospect, utcnow
+from crmcore.signups import prospects, tokens
+
+
+def link(session: Session, prospect: Prospect) -> str:
+    return f"{sending.public_url(session)}/signup/confirm/{tokens.confirm_token(prospect.id, prospect.email)}"
+
+
+def build(session: Session, prospect: Prospect) -> Mail:
+    brand = settings.branding(session)
+    url = link(session, prospect)
+    what = prospects.topic_words(prospect.topics)
+    lines = [
+        f"Hello{' ' + prospect.name if prospect.name else ''},",
+        "",
+        f"Someone (we hope you) asked {brand.name} to send news about {what} to this address.",
+        "To confirm, open this link and press Confirm (it works for 7 days):",
+        "",
+        url,
+        "",
+        "If it was not you, ignore this email: nothing will be sent and your address will be deleted within 7 days.",
+    ]
+    footer = [brand.name, *brand.address.splitlines()]
+    text = "\n".join(lines + ["", "--", *footer]) + "\n"
+    html = "".join(f"<p>{escape(line)}</p>" if line != url else f'<p><a href="{escape(url, quote=True)}">Confirm my sign-up</a></p>' for line in lines if line)
+    html += "<hr><p><small>" + "<br>".join(escape(line) for line in footer if line) + "</small></p>"
+    return mime.build(mail_from=mail_from(), to=prospect.email, subject=f"Please confirm: news from {brand.name}", text=text, html=html,
+                      message_id=f"<signup-{prospect.id}.{uuid.uuid4().hex[:12]}@{mail_domain()}>", date=utcnow())
+
+
+def send(mail: Mail) -> None:
+    """Send it now, on a connection of its own; SendFailure or OSError when the way out is down."""
+    with sending.transport().connect() as sender:
+        sender.send(mail)
