@@ -75,7 +75,8 @@ def test_settings_page_saves_valid_values_and_refuses_bad_ones_saving_none(app, 
 
 def test_every_setting_is_validated(db, staff):
     bad = {"retention_months": 0, "small_cell_k": "five", "frequency_cap_per_7_days": 0, "conversion_window_days": 400, "public_url": "ftp://x", "send_rate_per_minute": -1, "backup_keep": 0, "session_idle_hours": 0, "library_name": "   ", "postal_address": "x" * 301, "library_logo": b"GIF00 not an image",
-           "time_zone": "Mars/Olympus_Mons"}
+           "time_zone": "Mars/Olympus_Mons",
+           "sms_default_region": "Atlantis", "sms_max_segments": 0, "text_rate_per_minute": 0, "quiet_hours_start": 24, "quiet_hours_end": -1, "sms_help_contact": "x" * 81}
     assert set(bad) == set(settings.SPECS), "a new setting needs a bad value here"
     for key, value in bad.items():
         with db.write() as s:

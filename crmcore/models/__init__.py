@@ -24,11 +24,12 @@ from crmcore.models.community import (
     Task,
 )
 from crmcore.models.dashboard import DashActivity, DashCohort, DashFlow, DashRegistration, DashState
+from crmcore.models.texts import DoNotText, InboundText
 from crmcore.models.library import ActivityEvent, ActivityMonthly, Branch, CategoryTerm, CirculationMonthly, ConsentRecord, CurrentConsent, Patron, Suppression, Zone
 
 __all__ = [
     "ActivityEvent", "ActivityMonthly", "AuditLog", "Bounce", "Branch", "CalendarFeed", "Campaign", "CategoryTerm", "CirculationMonthly", "ConsentRecord", "Contact", "ContactTag",
-    "CurrentConsent", "DashActivity", "DashCohort", "DashFlow", "DashRegistration", "DashState", "Download", "ImportMapping", "ImportRun",
-    "InboundMail", "Interaction", "InteractionContact", "InteractionOrganization", "InteractionTag", "Message", "NotDuplicate", "Organization", "OrganizationTag",
+    "CurrentConsent", "DashActivity", "DashCohort", "DashFlow", "DashRegistration", "DashState", "DoNotText", "Download", "ImportMapping", "ImportRun",
+    "InboundMail", "InboundText", "Interaction", "InteractionContact", "InteractionOrganization", "InteractionTag", "Message", "NotDuplicate", "Organization", "OrganizationTag",
     "Patron", "ProgramEvent", "ProgramLabel", "SavedTemplate", "Segment", "Setting", "StaffSession", "StaffUser", "Suppression", "Tag", "Task", "Zone", "utcnow",
 ]  # fmt: skip
