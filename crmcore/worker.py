@@ -19,6 +19,7 @@ from crmcore.campaigns import sending
 from crmcore.db import Database
 from crmcore.imports import uploads
 from crmcore.privacy import retention
+from crmcore.texts import sending as text_sending
 
 log = logging.getLogger("liaison.worker")
 
@@ -49,6 +50,7 @@ JOBS: list[Job] = [
     Job("backup", timedelta(hours=1), backup.daily_backup),  # hourly check; backs up once a day
     Job("retention", timedelta(days=1), retention.daily),
     Job("send campaigns", timedelta(seconds=5), sending.send_pending),
+    Job("send text messages", timedelta(seconds=5), text_sending.send_pending),
 ]
 
 

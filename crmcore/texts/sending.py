@@ -98,7 +98,7 @@ def send_batch(db: Database, *, ids: list[int], owner: str, throttle: Throttle, 
     def record_accepted(session) -> None:
         if accepted:
             at = utcnow()
-            session.execute(_SENT, [{"m_id": mid, "m_owner": owner, "m_at": at, "m_parts": parts} for mid, parts in accepted])
+            session.connection().execute(_SENT, [{"m_id": mid, "m_owner": owner, "m_at": at, "m_parts": parts} for mid, parts in accepted])
             accepted.clear()
 
     try:
