@@ -119,6 +119,7 @@ CASES: list[tuple[str, Perm, Callable]] = [
     ("campaigns.saved_templates.get", Perm.COMPOSE_CAMPAIGNS, lambda s, a: saved_templates.get(s, actor=a, template_id=saved_template_id(s))),
     ("campaigns.saved_templates.delete", Perm.COMPOSE_CAMPAIGNS, lambda s, a: saved_templates.delete(s, actor=a, template_id=saved_template_id(s))),
     ("campaigns.drafts.sample_patrons", Perm.COMPOSE_CAMPAIGNS, lambda s, a: drafts.sample_patrons(s, actor=a, campaign_id=case_campaign(s)[0])),
+    ("campaigns.drafts.text_length", Perm.COMPOSE_CAMPAIGNS, lambda s, a: drafts.text_length(s, actor=a, body="Hello {{ first_name }}")),
     ("campaigns.drafts.plan", Perm.LAUNCH_CAMPAIGNS, lambda s, a: drafts.plan(s, actor=a, campaign_id=case_campaign(s)[0])),
     ("campaigns.drafts.launch", Perm.LAUNCH_CAMPAIGNS, lambda s, a: drafts.launch(s, actor=a, campaign_id=case_campaign(s)[0])),
     ("campaigns.drafts.cancel", Perm.LAUNCH_CAMPAIGNS, lambda s, a: drafts.cancel(s, actor=a, campaign_id=case_campaign(s)[0])),

@@ -219,13 +219,13 @@ def text_length(session: Session, *, actor: Actor, body: str) -> segments.Length
     return wording.check_length(session, body=body, preferences_url=f"{sending.public_url(session)}/preferences?token={preference_tokens.maker()(2_147_483_647)}")
 
 
-def exclusions(channel: str) -> tuple[str, ...]:
+def _exclusions(channel: str) -> tuple[str, ...]:
     return TEXT_EXCLUSIONS if channel == "sms" else EXCLUSIONS
 
 
 def _counts(session: Session, classified, *, channel: str = "email", unreachable: dict[int, str] | None = None) -> dict[str, int]:
     rows = session.execute(select(classified.c.reason, func.count()).group_by(classified.c.reason))
-    counts = {key: 0 for key in ("ok", *exclusions(channel))}
+    counts = {key: 0 for key in ("ok", *_exclusions(channel))}
     counts.update({reason: n for reason, n in rows})
     for reason in (unreachable or {}).values():
         counts["ok"] -= 1
@@ -289,7 +289,7 @@ def launch(session: Session, *, actor: Actor, campaign_id: int, scheduled_at: da
     frozen = dict(session.execute(select(Message.is_holdout, func.count()).where(Message.campaign_id == campaign_id).group_by(Message.is_holdout)).all())
     summary = {
         "audience": sum(counts.values()),
-        "excluded": {key: counts[key] for key in exclusions(campaign.channel)},
+        "excluded": {key: counts[key] for key in _exclusions(campaign.channel)},
         "holdout": int(frozen.get(True, 0)),
         "recipients": int(frozen.get(False, 0)),
         "launched_at": now.isoformat(),

@@ -24,7 +24,7 @@ def keyword(text: str) -> str:
     return "stop" if first in STOP_WORDS else "start" if first in START_WORDS else "help" if first in HELP_WORDS else "unknown"
 
 
-def patrons_with(session: Session, *, phone: str, region: str) -> list[int]:
+def _patrons_with(session: Session, *, phone: str, region: str) -> list[int]:
     """Patrons whose number, however it was stored, is this E.164 number."""
     rows = session.execute(select(Patron.id, Patron.phone).where(Patron.erased_at.is_(None), or_(Patron.phone == phone, Patron.phone.like(f"%{phones.suffix(phone)}")))).all()
     return [pid for pid, stored in rows if phones.normalise(stored, region=region) == phone]
@@ -59,7 +59,7 @@ def receive(session: Session, *, sender: str, text: str) -> str:
     region = phones.region(session)
     number = phones.normalise(sender, region=region)
     kind = keyword(text)
-    patron_ids = patrons_with(session, phone=number, region=region) if number and kind in ("stop", "start") else []
+    patron_ids = _patrons_with(session, phone=number, region=region) if number and kind in ("stop", "start") else []
     reply = ""
     if kind == "stop":
         changed = sum(_stop(session, pid) for pid in patron_ids)

@@ -47,19 +47,19 @@ _SKIP = (
 )
 
 
-def callback_base(session) -> str:
+def _callback_base(session) -> str:
     """The app's address as Kannel reaches it (CRM_SMS_CALLBACK_URL, else the public address)."""
     return (config.get("CRM_SMS_CALLBACK_URL") or sending.public_url(session)).rstrip("/")
 
 
-def dlr_url(base: str, message_id: int) -> str | None:
+def _dlr_url(base: str, message_id: int) -> str | None:
     """Where Kannel reports the delivery of one text (%d: Kannel puts the report's type there); None without
     CRM_SMS_SECRET, which the route requires."""
     secret = config.get("CRM_SMS_SECRET")
     return f"{base}/sms/dlr?secret={quote(secret, safe='')}&message={message_id}&type=%d" if secret else None
 
 
-def file_name(campaign_id: int, patron_id: int) -> str:
+def _file_name(campaign_id: int, patron_id: int) -> str:
     return f"campaign-{campaign_id}.patron-{patron_id}"
 
 
@@ -72,7 +72,7 @@ def send_batch(db: Database, *, ids: list[int], owner: str, throttle: Throttle, 
         ).all()
         contexts = sending.contexts_for(session, [row.patron_id for row in rows if row.patron_id])
         campaigns = {c.id: c for c in session.scalars(select(Campaign).where(Campaign.id.in_({row.campaign_id for row in rows})))}
-        region, base = phones.region(session), callback_base(session)
+        region, base = phones.region(session), _callback_base(session)
         numbers = {row.id: phones.normalise(row.phone, region=region) for row in rows}
         blocked = do_not_text.blocked(session, [n for n in numbers.values() if n])
     known = {row.id: row for row in rows}
@@ -114,13 +114,13 @@ def send_batch(db: Database, *, ids: list[int], owner: str, throttle: Throttle, 
                 lease_until = utcnow() + send_lease + throttle.gap * len(window)
                 started = [mid for mid in window if mid in texts and session.execute(_START, {
                     "m_id": mid, "m_owner": owner, "m_patron": known[mid].patron_id, "m_phone": known[mid].phone, "m_topic": campaigns[known[mid].campaign_id].topic,
-                    "m_lease": lease_until, "m_name": file_name(known[mid].campaign_id, known[mid].patron_id)}).rowcount == 1]
+                    "m_lease": lease_until, "m_name": _file_name(known[mid].campaign_id, known[mid].patron_id)}).rowcount == 1]
                 for mid in set(window) & set(texts) - set(started):  # consent or number gone since launch
                     if session.execute(_SKIP, {"m_id": mid, "m_owner": owner, "m_status": "skipped", "m_error": SKIPPED_NOTE}).rowcount:
                         outcome["skipped"] += 1
             for mid in started:
                 row = known[mid]
-                text = gateway.Text(to=numbers[mid], body=texts[mid], name=file_name(row.campaign_id, row.patron_id), dlr_url=dlr_url(base, mid))
+                text = gateway.Text(to=numbers[mid], body=texts[mid], name=_file_name(row.campaign_id, row.patron_id), dlr_url=_dlr_url(base, mid))
                 throttle.wait()
                 try:
                     sender.send(text)

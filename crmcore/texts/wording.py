@@ -25,7 +25,7 @@ def _longest(session: Session, column) -> str:
     return session.scalar(select(column).where(column.is_not(None)).order_by(func.length(column).desc()).limit(1)) or ""
 
 
-def longest_context(session: Session, *, preferences_url: str) -> dict[str, Any]:
+def _longest_context(session: Session, *, preferences_url: str) -> dict[str, Any]:
     """Merge values as long as any patron's: the longest first name, branch and patron type on record."""
     return {
         **templates.SAMPLE_CONTEXT,
@@ -40,7 +40,7 @@ def longest_context(session: Session, *, preferences_url: str) -> dict[str, Any]
 
 def check_length(session: Session, *, body: str, preferences_url: str) -> segments.Length:
     """The length of the message with the longest merge values; ValueError past the setting's number of parts."""
-    text = campaign_text(body=body, context=longest_context(session, preferences_url=preferences_url))
+    text = campaign_text(body=body, context=_longest_context(session, preferences_url=preferences_url))
     found, most = segments.length(text), int(settings.get(session, "sms_max_segments"))
     if found.parts > most:
         raise ValueError(f"Message: with the longest names on record it takes {found.parts} text parts ({found.describe()}); at most {most} "
