@@ -143,7 +143,10 @@ def preview(db: Database, *, actor: Actor, campaign_id: int, patron_id: int, in_
         raise LookupError(f"There is no patron {patron_id}.")
     if in_frame and context["library_logo_url"]:
         context["library_logo_url"] = logo
-    shown = templates.render(subject=campaign.subject_template, body=campaign.body_template, context=context)
+    if campaign.channel == "sms":
+        shown = Rendered(subject="", text=wording.campaign_text(body=campaign.body_template, context=context), html="")
+    else:
+        shown = templates.render(subject=campaign.subject_template, body=campaign.body_template, context=context)
     with db.write() as session:
         audit.record(session, actor=actor, action="campaign.preview", entity="patron", entity_id=patron_id, detail={"campaign": campaign_id})
     return shown
