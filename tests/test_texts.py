@@ -212,3 +212,35 @@ def test_a_text_too_long_for_the_longest_names_is_refused_while_composing(db, st
         assert ok.encoding == "GSM-7" and ok.units == len(f"Hi Bartholomew-Maximilian\n{wording.STOP_LINE}") and ok.parts == 1
         with pytest.raises(ValueError, match="at most 3"):
             drafts.text_length(s, actor=staff["manager"], body="{{ first_name }} " + "x" * 440)
+
+
+def test_compose_a_text_campaign_on_the_page_with_its_length_and_see_it_on_sent_mail(app, db, staff, monkeypatch):
+    from tests.test_campaign_pages import by_label
+
+    monkeypatch.delenv("CRM_SMS_URL", raising=False)
+    with db.write() as s:
+        ids = add_patrons(s, 2, branch="TXT", consented=False)
+        for pid, number in zip(ids, NUMBERS):
+            s.get(Patron, pid).phone = number
+            consent.record(s, patron_id=pid, channel="sms", topic="events", granted=True, source="test")
+        add_segment(s, branches=["TXT"], name="Texters")
+    at = app(role="manager", page="pages/campaigns.py").run()
+    by_label(at.radio, "Channel").set_value("sms").run()
+    assert [w.label for w in at.text_input if w.label == "Subject"] == []  # a text has no subject
+    by_label(at.text_input, "Name").input("Story time")
+    by_label(at.text_area, "Message").input("Hi {{ first_name }}, story time on Saturday! 📚")
+    by_label(at.button, "Save draft").click()
+    at = at.run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    with db.read() as s:
+        (campaign,) = s.scalars(select(drafts.Campaign)).all()
+    assert (campaign.channel, campaign.subject_template) == ("sms", drafts.TEXT_SUBJECT)
+    expected = segments.length(f"Hi Pat0, story time on Saturday! 📚\n{wording.STOP_LINE}")
+    assert expected.encoding == "UCS-2" and any(expected.describe() in c.value for c in at.caption)
+    with db.write() as s:
+        drafts.launch(s, actor=staff["manager"], campaign_id=campaign.id)
+    assert text_sending.send_pending(db, now=lambda: DAYTIME) == {"sent": 2}
+    at = app(role="manager", page="pages/sent_mail.py").run()
+    assert not at.exception
+    shown = at.dataframe[-1].value
+    assert list(shown["campaign"]) == ["Story time", "Story time"] and set(shown["parts"]) == {1}
