@@ -28,6 +28,7 @@ BENCHMARKS = {
     "B5": "b5_memory",
     "B6": "b6_page",
     "B7": "b7_growth",
+    "B9": "b9_texts",
 }
 
 
