@@ -244,3 +244,25 @@ def test_compose_a_text_campaign_on_the_page_with_its_length_and_see_it_on_sent_
     assert not at.exception
     shown = at.dataframe[-1].value
     assert list(shown["campaign"]) == ["Story time", "Story time"] and set(shown["parts"]) == {1}
+
+
+def test_erasure_removes_the_patrons_texts_from_the_outbox_and_never_texts_the_number_again(db, staff, monkeypatch):
+    from crmcore.privacy import rights
+
+    monkeypatch.delenv("CRM_SMS_URL", raising=False)
+    campaign_id, ids = _library(db, staff)
+    _launch(db, staff, campaign_id)
+    assert text_sending.send_pending(db, now=lambda: DAYTIME) == {"sent": 3}
+    with db.write() as s:
+        rights.erase(s, actor=staff["admin"], patron_id=ids[0])
+    assert sorted(p.name for p in gateway.outbox_directory().glob("*.json")) == sorted(f"campaign-{campaign_id}.patron-{pid}.json" for pid in ids[1:])
+    with db.write() as s:
+        s.add(Patron(ils_id="NEW-1", first_name="New", phone=NUMBERS[0], branch_id=s.get(Patron, ids[1]).branch_id))
+        s.flush()
+        new_id = s.scalar(select(Patron.id).where(Patron.ils_id == "NEW-1"))
+        consent.record(s, patron_id=new_id, channel="sms", topic="events", granted=True, source="ILS import", by=consent.IMPORT)
+    with db.write() as s:
+        again = drafts.compose(s, actor=staff["manager"], name="Again", segment_id=s.get(drafts.Campaign, campaign_id).segment_id, topic="events", subject="",
+                               body="Hello again", channel="sms", holdout_pct=0)
+    with db.read() as s:
+        assert drafts.plan(s, actor=staff["manager"], campaign_id=again.id)["excluded"]["do_not_text"] == 1

@@ -38,6 +38,7 @@ from crmcore.models import (
     utcnow,
 )
 from crmcore.privacy import audit
+from crmcore.texts import do_not_text, phones
 
 PERSONAL_FIELDS = ("first_name", "last_name", "email", "phone", "birth_year", "interests")
 PATRON_FIELDS = (
@@ -197,6 +198,9 @@ def erase(session: Session, *, actor: Actor, patron_id: int) -> dict:
     suppressed = bool(patron.email)
     if patron.email:
         do_not_mail.suppress(session, email=patron.email, reason="erasure")
+    number = phones.normalise(patron.phone, region=phones.region(session))
+    if number:  # never texted again either, whatever a later import brings
+        do_not_text.add(session, phone=number, reason="erasure")
     for field in PERSONAL_FIELDS:
         setattr(patron, field, None)
     patron.ils_id = "erased-" + secrets.token_hex(12)
@@ -211,5 +215,5 @@ def erase(session: Session, *, actor: Actor, patron_id: int) -> dict:
     # Their messages written to the outbox hold their name and address.
     files = outbox.remove_patron(actor=actor, patron_id=patron_id)
     result = {"consent_records_deleted": consents, "email_suppressed": suppressed, "contacts_unlinked": unlinked}
-    audit.record(session, actor=actor, action="privacy.erase", entity="patron", entity_id=patron_id, detail={**result, "outbox_files_deleted": files})
+    audit.record(session, actor=actor, action="privacy.erase", entity="patron", entity_id=patron_id, detail={**result, "outbox_files_deleted": files, "number_on_do_not_text": bool(number)})
     return result
