@@ -112,9 +112,14 @@ def send_batch(db: Database, *, ids: list[int], owner: str, throttle: Throttle, 
                         if session.execute(_SKIP, {"m_id": mid, "m_owner": owner, "m_status": status, "m_error": note}).rowcount:
                             outcome[status] += 1
                 lease_until = utcnow() + send_lease + throttle.gap * len(window)
-                started = [mid for mid in window if mid in texts and session.execute(_START, {
-                    "m_id": mid, "m_owner": owner, "m_patron": known[mid].patron_id, "m_phone": known[mid].phone, "m_topic": campaigns[known[mid].campaign_id].topic,
-                    "m_lease": lease_until, "m_name": _file_name(known[mid].campaign_id, known[mid].patron_id)}).rowcount == 1]
+                ready = [mid for mid in window if mid in texts]
+                if ready:  # one statement for the window (executemany), then which of them it marked
+                    conn = session.connection()
+                    conn.execute(_START, [{
+                        "m_id": mid, "m_owner": owner, "m_patron": known[mid].patron_id, "m_phone": known[mid].phone, "m_topic": campaigns[known[mid].campaign_id].topic,
+                        "m_lease": lease_until, "m_name": _file_name(known[mid].campaign_id, known[mid].patron_id)} for mid in ready])
+                    marked = set(conn.scalars(sending._MARKED, {"m_ids": ready, "m_owner": owner}))
+                started = [mid for mid in ready if mid in marked] if ready else []
                 for mid in set(window) & set(texts) - set(started):  # consent or number gone since launch
                     if session.execute(_SKIP, {"m_id": mid, "m_owner": owner, "m_status": "skipped", "m_error": SKIPPED_NOTE}).rowcount:
                         outcome["skipped"] += 1
