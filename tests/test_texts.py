@@ -266,3 +266,46 @@ def test_erasure_removes_the_patrons_texts_from_the_outbox_and_never_texts_the_n
                                body="Hello again", channel="sms", holdout_pct=0)
     with db.read() as s:
         assert drafts.plan(s, actor=staff["manager"], campaign_id=again.id)["excluded"]["do_not_text"] == 1
+
+
+def test_a_busy_gateway_is_retried_later_and_a_window_of_texts_goes_out_side_by_side(db, staff, monkeypatch):
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    answers = {"code": 503}
+    seen = []
+
+    class Gateway(BaseHTTPRequestHandler):
+        def do_GET(self):
+            seen.append(self.path)
+            self.send_response(answers["code"])
+            self.end_headers()
+            self.wfile.write(b"3: Temporal failure, try again later." if answers["code"] == 503 else b"0: Accepted for delivery")
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Gateway)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    monkeypatch.setenv("CRM_SMS_URL", f"http://127.0.0.1:{server.server_address[1]}/cgi-bin/sendsms")
+    try:
+        campaign_id, ids = _library(db, staff)
+        with db.write() as s:
+            settings.put(s, actor=staff["admin"], key="text_rate_per_minute", value=60_000)  # a window of 10
+            settings.put(s, actor=staff["admin"], key="quiet_hours_end", value=21)  # no quiet hours: the real clock, as retries use
+        _launch(db, staff, campaign_id)
+        outcome = text_sending.send_pending(db)
+        with db.read() as s:
+            notes = set(s.scalars(select(Message.last_error).where(Message.campaign_id == campaign_id)))
+        assert outcome == {"retry": 3}, notes
+        with db.read() as s:
+            rows = s.execute(select(Message.status, Message.attempts, Message.next_attempt_at).where(Message.campaign_id == campaign_id)).all()
+        assert {(status, attempts) for status, attempts, _ in rows} == {("queued", 1)}
+        assert all(at is not None for _, _, at in rows)
+        answers["code"] = 202
+        with db.write() as s:  # the retry time has come
+            s.execute(Message.__table__.update().where(Message.campaign_id == campaign_id).values(next_attempt_at=None))
+        assert text_sending.send_pending(db) == {"sent": 3}
+        assert len(seen) == 6
+    finally:
+        server.shutdown()
