@@ -31,6 +31,7 @@ BENCHMARKS = {
     "B7": "b7_growth",
     "B8": "b8_journeys",
     "B10": "b10_models",
+    "B9": "b9_texts",
 }
 
 

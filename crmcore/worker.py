@@ -23,6 +23,7 @@ from crmcore.inbox import tickets as requests_inbox
 from crmcore.insights import refresh as insights
 from crmcore.privacy import retention
 from crmcore.signups import prospects
+from crmcore.texts import sending as text_sending
 
 log = logging.getLogger("liaison.worker")
 
@@ -59,6 +60,7 @@ JOBS: list[Job] = [
     Job("request retention", timedelta(days=1), requests_inbox.delete_expired),
     Job("personas and lapse risk", timedelta(days=7), insights.weekly),
     Job("sign-ups", timedelta(hours=1), prospects.purge),  # unconfirmed ones deleted after 7 days
+    Job("send text messages", timedelta(seconds=5), text_sending.send_pending),
 ]
 
 

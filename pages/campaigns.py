@@ -28,7 +28,11 @@ EXCLUSION_LABELS = {
     "no_consent": "no current consent for this channel and topic",
     "suppressed": "suppressed address (hard bounce or erased)",
     "frequency_cap": "already at the weekly frequency cap",
+    "no_phone": "no phone number",
+    "bad_phone": "a phone number that cannot be texted (not a valid number)",
+    "do_not_text": "on the do-not-text list (a text could not be delivered)",
 }
+CHANNEL_LABELS = {"email": "Email", "sms": "Text message"}
 
 st.title("Campaigns")
 st.caption("Write a message for a segment, check it, then launch it. Sending happens in the background worker.")
@@ -70,6 +74,8 @@ def confirm_launch(campaign_id: int, name: str) -> None:
         ),
         hide_index=True,
     )
+    if "text_parts_at_most" in plan:
+        st.caption(f"Text message parts in all, at most: {plan['text_parts_at_most']:,} (every text as long as the longest names make it).")
     when = st.radio("When", ["Send now", "Schedule"], horizontal=True, key="cmp-when")
     scheduled_at = None
     if when == "Schedule":
@@ -161,6 +167,8 @@ def compose_form(campaign, segment_names: dict[int, str]) -> None:
     st.session_state.setdefault(body_key, campaign.body_template if campaign else "Dear {{ first_name }},\n\n")
     if editable:
         template_picker(tag, subject_key, body_key)
+    channel = st.radio("Channel", list(CHANNEL_LABELS), format_func=CHANNEL_LABELS.get, horizontal=True, disabled=not editable, key=f"cmp-channel-{tag}",
+                       index=list(CHANNEL_LABELS).index(campaign.channel) if campaign else 0)
     with st.form(f"cmp-compose-{tag}"):
         name = st.text_input("Name", value=campaign.name if campaign else "", key=f"cmp-name-{tag}")
         audience = st.radio("Send to", drafts.AUDIENCES, format_func=AUDIENCE_LABELS.get, horizontal=True, key=f"cmp-audience-{tag}",
@@ -170,8 +178,10 @@ def compose_form(campaign, segment_names: dict[int, str]) -> None:
             index=seg_ids.index(campaign.segment_id) if campaign and campaign.segment_id in seg_ids else 0 if seg_ids else None,
         )
         topic = st.selectbox("Topic (patrons consent per topic)", consent.TOPICS, index=consent.TOPICS.index(campaign.topic) if campaign else 0, format_func=lambda t: consent.TOPIC_LABELS[t].capitalize(), key=f"cmp-topic-{tag}")
-        with typed.kept(f"campaign-{tag}-subject"):  # what is typed survives a reload until saved
-            subject = st.text_input("Subject", key=subject_key)
+        subject = ""
+        if channel == "email":  # a text has no subject
+            with typed.kept(f"campaign-{tag}-subject"):  # what is typed survives a reload until saved
+                subject = st.text_input("Subject", key=subject_key)
         with typed.kept(f"campaign-{tag}-body"):
             body = st.text_area("Message", height=220, key=body_key)
         field_col, body_col, subject_col = st.columns([3, 2, 2], vertical_alignment="bottom")
@@ -180,7 +190,7 @@ def compose_form(campaign, segment_names: dict[int, str]) -> None:
             help="Filled in for each patron when the message is sent.",
         )
         body_col.form_submit_button("Insert in message", icon=":material/add:", disabled=not editable, on_click=add_field, args=(tag, body_key), width="stretch")
-        subject_col.form_submit_button("Insert in subject", icon=":material/add:", disabled=not editable, on_click=add_field, args=(tag, subject_key), width="stretch")
+        subject_col.form_submit_button("Insert in subject", icon=":material/add:", disabled=not editable or channel != "email", on_click=add_field, args=(tag, subject_key), width="stretch")
         st.caption("A field is added at the end of the text (the editor cannot tell where the cursor is): move it where you want it.")
         holdout = st.number_input("Holdout (% of the audience sent nothing, to measure the effect)", 0.0, 50.0, campaign.holdout_pct if campaign else 10.0, 1.0, key=f"cmp-holdout-{tag}")
         survey_ids = [None, *survey_names]
@@ -209,10 +219,14 @@ def compose_form(campaign, segment_names: dict[int, str]) -> None:
             with db.write() as session:
                 made = drafts.compose(
                     session, actor=me, name=name, segment_id=segment, topic=topic, subject=subject, body=body,
-                    holdout_pct=holdout, campaign_id=campaign.id if campaign else None, survey_id=survey, recommendations_fallback=fallback,
-                    audience=audience,
+                    holdout_pct=holdout, channel=channel, campaign_id=campaign.id if campaign else None, survey_id=survey,
+                    recommendations_fallback=fallback, audience=audience,
                 )
             done(f"Draft saved: {made.name}.", pick=made.id)
+    if channel == "sms":
+        with ui.user_errors(), db.read() as session:
+            length = drafts.text_length(session, actor=me, body=st.session_state.get(body_key, ""))
+            st.caption(f"Length with the longest names on record (and the stop line): {length.describe()}.")
 
 
 def preview_tab(campaign) -> None:
@@ -231,6 +245,9 @@ def preview_tab(campaign) -> None:
     patron_id = st.selectbox("Preview for", list(labels), format_func=lambda i: labels[i], key="cmp-preview-patron")
     language = variants.preview_language(owner="campaign", owner_id=campaign.id, key="cmp-preview-language")
     shown = drafts.preview(db, actor=me, campaign_id=campaign.id, patron_id=patron_id, language=language)  # audited: a patron's details
+    if campaign.channel == "sms":
+        st.text(shown.text)  # the text message as the phone shows it
+        return
     st.text(f"Subject: {shown.subject}")
     as_mail, as_text, as_source = st.tabs(["As a mail client shows it", "Text part", "HTML source"])
     with as_mail:

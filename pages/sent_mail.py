@@ -1,4 +1,4 @@
-"""Campaigns → Sent mail: the messages written to the outbox when no SMTP server is configured."""
+"""Campaigns → Sent mail: the messages written to the outbox when no SMTP server is configured; text messages and their delivery reports."""
 
 import pandas as pd
 import streamlit as st
@@ -6,6 +6,7 @@ import streamlit as st
 import ui
 from crmcore.admin import config
 from crmcore.campaigns import inbound, outbox, results
+from crmcore.texts import sent as texts_sent
 
 st.title("Sent mail")
 db, me = ui.db(), ui.actor()
@@ -62,3 +63,15 @@ with ui.user_errors():
                 with db.write() as session:
                     inbound.mark_reviewed(session, actor=me, inbound_id=item["id"])
                 st.rerun()
+
+st.subheader("Text messages")
+st.caption("Texts sent lately, with the delivery report the gateway sent back; and what patrons texted in over the last 30 days. "
+           + ("Texts go through the text gateway." if config.get("CRM_SMS_URL") else "No text gateway is configured: texts are written to the outbox folder instead."))
+with ui.user_errors():
+    with db.read() as session:
+        sent_texts = texts_sent.recent(session, actor=me)
+    ui.table([sent_texts["keywords"]], hide_index=True)
+    if sent_texts["texts"]:
+        ui.table(pd.DataFrame(sent_texts["texts"]).pipe(ui.local_frame, "sent", "reported"), hide_index=True)
+    else:
+        st.info("No text messages have gone out yet.")

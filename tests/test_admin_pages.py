@@ -77,7 +77,8 @@ def test_every_setting_is_validated(db, staff):
     bad = {"retention_months": 0, "small_cell_k": "five", "frequency_cap_per_7_days": 0, "conversion_window_days": 400, "public_url": "ftp://x", "send_rate_per_minute": -1, "backup_keep": 0, "session_idle_hours": 0, "library_name": "   ", "postal_address": "x" * 301, "library_logo": b"GIF00 not an image",
            "time_zone": "Mars/Olympus_Mons",
            "request_retention_months": 0,
-           "peer_library_key": "not a key!", "lapse_risk_enabled": "perhaps"}
+           "peer_library_key": "not a key!", "lapse_risk_enabled": "perhaps",
+           "sms_default_region": "Atlantis", "sms_max_segments": 0, "text_rate_per_minute": 0, "quiet_hours_start": 24, "quiet_hours_end": -1, "sms_help_contact": "x" * 81}
     bad.update({"catalogue_window_days": 0, "recommendations_per_message": 11})  # recommendations
     assert set(bad) == set(settings.SPECS), "a new setting needs a bad value here"
     for key, value in bad.items():

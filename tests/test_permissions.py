@@ -33,6 +33,7 @@ from crmcore.peers import comparison as peer_comparison
 from crmcore.peers import survey as peer_survey
 from crmcore.recommendations import catalogue
 from crmcore.signups import figures, prospects, snippet
+from crmcore.texts import sent as texts_sent
 from tests.campaign_fixtures import case_campaign, read_missing_outbox_message, with_temp_mail
 from tests.outreach_records import contact_id, interaction_id, org_id, task_id
 from tests.privacy_records import patron_id
@@ -155,6 +156,8 @@ CASES: list[tuple[str, Perm, Callable]] = [
     ("campaigns.saved_templates.get", Perm.COMPOSE_CAMPAIGNS, lambda s, a: saved_templates.get(s, actor=a, template_id=saved_template_id(s))),
     ("campaigns.saved_templates.delete", Perm.COMPOSE_CAMPAIGNS, lambda s, a: saved_templates.delete(s, actor=a, template_id=saved_template_id(s))),
     ("campaigns.drafts.sample_patrons", Perm.COMPOSE_CAMPAIGNS, lambda s, a: drafts.sample_patrons(s, actor=a, campaign_id=case_campaign(s)[0])),
+    ("texts.sent.recent", Perm.COMPOSE_CAMPAIGNS, lambda s, a: texts_sent.recent(s, actor=a)),
+    ("campaigns.drafts.text_length", Perm.COMPOSE_CAMPAIGNS, lambda s, a: drafts.text_length(s, actor=a, body="Hello {{ first_name }}")),
     ("campaigns.drafts.plan", Perm.LAUNCH_CAMPAIGNS, lambda s, a: drafts.plan(s, actor=a, campaign_id=case_campaign(s)[0])),
     ("campaigns.drafts.launch", Perm.LAUNCH_CAMPAIGNS, lambda s, a: drafts.launch(s, actor=a, campaign_id=case_campaign(s)[0])),
     ("campaigns.drafts.cancel", Perm.LAUNCH_CAMPAIGNS, lambda s, a: drafts.cancel(s, actor=a, campaign_id=case_campaign(s)[0])),

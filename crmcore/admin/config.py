@@ -34,6 +34,12 @@ VARIABLES = {
     "CRM_INBOUND_HOST": "address the inbound mail listener binds (default 127.0.0.1)",
     "CRM_INBOUND_DOMAIN": "mail domain routed to the listener, for unsubscribe+… and bounce+… addresses (default: the From domain)",
     "CRM_HELP_ADDRESS": "the library's address for requests, routed to the inbound listener; replies go out from it (default help@ the inbound domain)",
+    "CRM_SMS_URL": "Kannel's sendsms address (e.g. http://127.0.0.1:13013/cgi-bin/sendsms); unset means texts are written to data/outbox/sms/",
+    "CRM_SMS_USER": "Kannel sendsms-user username",
+    "CRM_SMS_PASSWORD": "Kannel sendsms-user password",
+    "CRM_SMS_FROM": "sender of text messages (a short code, a number or a name the provider allows)",
+    "CRM_SMS_SECRET": "shared secret Kannel puts in its calls to /sms/inbound and /sms/dlr; unset: both refuse every call",
+    "CRM_SMS_CALLBACK_URL": "the app's address as Kannel reaches it, for delivery reports (default: the public address)",
 }
 
 

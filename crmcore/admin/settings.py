@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import phonenumbers
 from sqlmodel import Session, select
 
 from crmcore.admin.permissions import Actor, Perm, require
@@ -122,6 +123,13 @@ def _flag(value: Any) -> bool:
     raise ValueError(f"must be yes or no, not {value!r}")
 
 
+def _region(value: Any) -> str:
+    text = str(value or "").strip().upper()
+    if text not in phonenumbers.SUPPORTED_REGIONS:
+        raise ValueError(f"must be a two-letter country code such as US, GB or CA, not {text!r}")
+    return text
+
+
 SPECS: dict[str, SettingSpec] = {
     "retention_months": SettingSpec(18, "Raw activity older than this is rolled up and deleted.", _int_between(1, 120)),
     "small_cell_k": SettingSpec(5, "Groups of fewer patrons than this show as '<k'.", _int_between(2, 100)),
@@ -148,6 +156,13 @@ SPECS: dict[str, SettingSpec] = {
     # New materials you may like (crmcore/recommendations).
     "catalogue_window_days": SettingSpec(60, "A new catalogue feed removes the earlier feeds' items added longer ago than this many days.", _int_between(1, 730)),
     "recommendations_per_message": SettingSpec(3, "At most this many new items in a message's recommendations.", _int_between(1, 10)),
+    # Text messages (crmcore/texts)
+    "sms_default_region": SettingSpec("US", "The country of phone numbers written without a +country code (two letters, e.g. US, GB, CA).", _region),
+    "sms_max_segments": SettingSpec(3, "A text message may take at most this many parts (160 standard characters each, fewer for other alphabets).", _int_between(1, 10)),
+    "text_rate_per_minute": SettingSpec(600, "The worker sends at most this many text messages a minute.", _int_between(1, 100_000)),
+    "quiet_hours_start": SettingSpec(21, "No text messages from this hour (0 to 23, in the library's time zone) ...", _int_between(0, 23)),
+    "quiet_hours_end": SettingSpec(8, "... until this hour; texts due in between wait. The same hour twice means no quiet hours.", _int_between(0, 23)),
+    "sms_help_contact": SettingSpec("", "How patrons reach the library, in the reply to a text saying HELP (e.g. a phone number or web address).", _text(80, required=False)),
 }
 
 
@@ -190,6 +205,12 @@ LABELS = {
     "lapse_risk_enabled": "Lapse risk scores",
     "catalogue_window_days": "Days a new item stays in the catalogue feed",
     "recommendations_per_message": "Recommended items per message, at most",
+    "sms_default_region": "Country of phone numbers",
+    "sms_max_segments": "Parts per text message, at most",
+    "text_rate_per_minute": "Text messages sent per minute, at most",
+    "quiet_hours_start": "Quiet hours start (hour)",
+    "quiet_hours_end": "Quiet hours end (hour)",
+    "sms_help_contact": "Contact in the HELP reply",
 }
 
 

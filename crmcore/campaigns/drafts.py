@@ -10,12 +10,12 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import BigInteger, and_, case, exists, func, insert, literal, or_, select, update
+from sqlalchemy import BigInteger, and_, case, delete, exists, func, insert, literal, or_, select, update
 from sqlmodel import Session
 
 from crmcore.admin import settings
 from crmcore.admin.permissions import Actor, Perm, require
-from crmcore.campaigns import do_not_mail, sending, templates
+from crmcore.campaigns import do_not_mail, preference_tokens, sending, templates
 from crmcore.campaigns.rules.compiler import patron_ids_select
 from crmcore.campaigns.templates import Rendered
 from crmcore.db import Database
@@ -25,12 +25,16 @@ from crmcore.models import Campaign, CurrentConsent, Message, Patron, Prospect, 
 from crmcore.privacy import audit
 from crmcore.recommendations import block
 from crmcore.signups import prospects
+from crmcore.texts import do_not_text, phones, segments, wording
 
-CHANNELS = ("email",)
+CHANNELS = ("email", "sms")
 # Who a campaign goes to: the patrons of a segment, or the prospects who confirmed its topic (crmcore.signups).
 PATRONS, PROSPECTS = "patrons", "prospects"
 AUDIENCES = (PATRONS, PROSPECTS)
 EXCLUSIONS = ("no_email", "no_consent", "suppressed", "frequency_cap")
+# A text campaign's: no number on record, a number that cannot be a phone's, the do-not-text list.
+TEXT_EXCLUSIONS = ("no_phone", "bad_phone", "no_consent", "do_not_text", "frequency_cap")
+TEXT_SUBJECT = "(text message)"  # a text has no subject: what the campaign's subject column holds
 # Messages that count against the frequency cap (sent, or about to be).
 CAPPED_STATUSES = ("queued", "sending", "sent", "unknown")
 _HOLD_MULT, _HOLD_PRIME, _HOLD_STEP = 2654435761, 4294967291, 7919
@@ -87,6 +91,8 @@ def compose(
     The templates are checked first, before this function touches the session: a session's transaction
     begins at its first statement, so filling them in never holds the write lock."""
     require(actor, Perm.COMPOSE_CAMPAIGNS)
+    if channel == "sms":
+        subject = TEXT_SUBJECT
     templates.check(subject=subject, body=body)
     if not name or not name.strip():
         raise ValueError("Name: give the campaign a name.")
@@ -104,6 +110,8 @@ def compose(
     _check_survey(session, survey_id, subject, body)
     if recommendations_fallback not in block.FALLBACKS:
         raise ValueError(f"Recommendations: for patrons without interests choose {' or '.join(block.FALLBACKS.values())}.")
+    if channel == "sms":
+        text_length(session, actor=actor, body=body)
     if campaign_id is None:
         campaign = Campaign(name=name.strip()[:200], topic=topic, subject_template=subject, body_template=body, created_by_id=actor.id)
     else:
@@ -177,7 +185,10 @@ def preview(db: Database, *, actor: Actor, campaign_id: int, patron_id: int, in_
     if in_frame and context["library_logo_url"]:
         context["library_logo_url"] = logo
     subject, body = variants.pick((campaign.subject_template, campaign.body_template), words, language or patron_language)
-    shown = templates.render(subject=subject, body=body, context=context)
+    if campaign.channel == "sms":
+        shown = Rendered(subject="", text=wording.campaign_text(body=body, context=context), html="")
+    else:
+        shown = templates.render(subject=subject, body=body, context=context)
     with db.write() as session:
         audit.record(session, actor=actor, action="campaign.preview", entity="patron", entity_id=patron_id, detail={"campaign": campaign_id})
     return shown
@@ -238,20 +249,52 @@ def _classified(session: Session, campaign: Campaign, now: datetime):
         CurrentConsent.granted.is_(True),
     )
     suppressed = exists().where(Suppression.email_hash == do_not_mail.email_hash_sql(Patron.email))
-    reason = case(
-        (or_(Patron.email.is_(None), Patron.email == "", Patron.erased_at.is_not(None)), "no_email"),
-        (~has_consent, "no_consent"),
-        (suppressed, "suppressed"),
-        (at_frequency_cap(session, Patron.id, now), "frequency_cap"),
-        else_="ok",
-    )
+    if campaign.channel == "sms":  # numbers are checked in Python after this (`_unreachable`): no phone library in SQL
+        reason = case(
+            (or_(Patron.phone.is_(None), Patron.phone == "", Patron.erased_at.is_not(None)), "no_phone"),
+            (~has_consent, "no_consent"),
+            (at_frequency_cap(session, Patron.id, now), "frequency_cap"),
+            else_="ok",
+        )
+    else:
+        reason = case(
+            (or_(Patron.email.is_(None), Patron.email == "", Patron.erased_at.is_not(None)), "no_email"),
+            (~has_consent, "no_consent"),
+            (suppressed, "suppressed"),
+            (at_frequency_cap(session, Patron.id, now), "frequency_cap"),
+            else_="ok",
+        )
     return select(Patron.id.label("recipient_id"), reason.label("reason")).join(audience, pid == Patron.id).subquery("classified")
 
 
-def _counts(session: Session, classified) -> dict[str, int]:
+def _unreachable(session: Session, classified) -> dict[int, str]:
+    """Of a text campaign's eligible patrons, those whose number cannot be normalised (bad_phone) or is on the
+    do-not-text list (do_not_text): patron id → reason."""
+    region = phones.region(session)
+    rows = session.execute(select(Patron.id, Patron.phone).join(classified, classified.c.recipient_id == Patron.id).where(classified.c.reason == "ok")).all()
+    numbers = {pid: phones.normalise(phone, region=region) for pid, phone in rows}
+    blocked = do_not_text.blocked(session, [n for n in numbers.values() if n])
+    return {pid: "bad_phone" if n is None else "do_not_text" for pid, n in numbers.items() if n is None or n in blocked}
+
+
+def text_length(session: Session, *, actor: Actor, body: str) -> segments.Length:
+    """A text campaign's message with the longest merge values on record: encoding, length and parts;
+    ValueError past the setting's number of parts (shown while composing, checked when a draft is saved)."""
+    require(actor, Perm.COMPOSE_CAMPAIGNS)
+    return wording.check_length(session, body=body, preferences_url=f"{sending.public_url(session)}/preferences?token={preference_tokens.maker()(2_147_483_647)}")
+
+
+def _exclusions(channel: str) -> tuple[str, ...]:
+    return TEXT_EXCLUSIONS if channel == "sms" else EXCLUSIONS
+
+
+def _counts(session: Session, classified, *, channel: str = "email", unreachable: dict[int, str] | None = None) -> dict[str, int]:
     rows = session.execute(select(classified.c.reason, func.count()).group_by(classified.c.reason))
-    counts = {key: 0 for key in ("ok", *EXCLUSIONS)}
+    counts = {key: 0 for key in ("ok", *_exclusions(channel))}
     counts.update({reason: n for reason, n in rows})
+    for reason in (unreachable or {}).values():
+        counts["ok"] -= 1
+        counts[reason] += 1
     return counts
 
 
@@ -262,10 +305,15 @@ def plan(session: Session, *, actor: Actor, campaign_id: int, now: datetime | No
     # Read-only, so the page asks this first: a template that no longer passes (limits change) stops here.
     templates.check(subject=campaign.subject_template, body=campaign.body_template)
     _check_survey(session, campaign.survey_id, campaign.subject_template, campaign.body_template, launching=True)
-    counts = _counts(session, _classified(session, campaign, now or utcnow()))
+    classified = _classified(session, campaign, now or utcnow())
+    unreachable = _unreachable(session, classified) if campaign.channel == "sms" else None
+    counts = _counts(session, classified, channel=campaign.channel, unreachable=unreachable)
     eligible = counts.pop("ok")
     holdout = round(eligible * campaign.holdout_pct / 100)
-    return {"audience": eligible + sum(counts.values()), "excluded": counts, "eligible": eligible, "holdout_about": holdout, "recipients_about": eligible - holdout}
+    out = {"audience": eligible + sum(counts.values()), "excluded": counts, "eligible": eligible, "holdout_about": holdout, "recipients_about": eligible - holdout}
+    if campaign.channel == "sms":  # every text as long as the longest merge values make it: an upper bound
+        out["text_parts_at_most"] = (eligible - holdout) * text_length(session, actor=actor, body=campaign.body_template).parts
+    return out
 
 
 def launch(session: Session, *, actor: Actor, campaign_id: int, scheduled_at: datetime | None = None, now: datetime | None = None) -> dict[str, Any]:
@@ -284,7 +332,8 @@ def launch(session: Session, *, actor: Actor, campaign_id: int, scheduled_at: da
     if claimed.rowcount != 1:
         raise ValueError(f"Campaign {campaign.name!r} is {campaign.status}; only a draft can be launched.")
     classified = _classified(session, campaign, now)
-    counts = _counts(session, classified)
+    unreachable = _unreachable(session, classified) if campaign.channel == "sms" else {}
+    counts = _counts(session, classified, channel=campaign.channel, unreachable=unreachable)
     hold = _holdout_sql(campaign_id, classified.c.recipient_id, campaign.holdout_pct)
     recipient = "prospect_id" if campaign.audience == PROSPECTS else "patron_id"
     created = literal(now, Message.__table__.c.created_at.type)
@@ -302,10 +351,13 @@ def launch(session: Session, *, actor: Actor, campaign_id: int, scheduled_at: da
             ).where(classified.c.reason == "ok"),
         )
     )
+    bad = list(unreachable)
+    for start in range(0, len(bad), 500):  # numbers that cannot be texted: excluded (and counted above)
+        session.execute(delete(Message).where(Message.campaign_id == campaign_id, Message.patron_id.in_(bad[start : start + 500])))
     frozen = dict(session.execute(select(Message.is_holdout, func.count()).where(Message.campaign_id == campaign_id).group_by(Message.is_holdout)).all())
     summary = {
         "audience": sum(counts.values()),
-        "excluded": {key: counts[key] for key in EXCLUSIONS},
+        "excluded": {key: counts[key] for key in _exclusions(campaign.channel)},
         "holdout": int(frozen.get(True, 0)),
         "recipients": int(frozen.get(False, 0)),
         "launched_at": now.isoformat(),

@@ -46,16 +46,17 @@ def write(mail: Mail) -> Path:
 
 
 def remove_patron(*, actor: Actor, patron_id: int) -> int:
-    """Delete every outbox file for this patron (their campaign messages and staff tests previewing them),
+    """Delete every outbox file for this patron (their campaign messages and texts, and staff tests previewing them),
     as their erasure requires; returns how many."""
     require(actor, Perm.PRIVACY_REQUESTS)
     folder = directory()
     if not folder.is_dir():
         return 0
-    # Names come from Message-IDs: <campaign-C.patron-P@domain> and <test-C.patron-P.random@domain>.
+    # Names come from Message-IDs: <campaign-C.patron-P@domain> and <test-C.patron-P.random@domain>; texts'
+    # files are campaign-C.patron-P.json.
     mine = re.compile(rf"\.patron-{int(patron_id)}[._]")
     removed = 0
-    for path in folder.glob("*.eml"):
+    for path in [*folder.glob("*.eml"), *folder.glob("sms/*.json")]:  # mail, and texts (crmcore.texts.gateway)
         if mine.search(path.name):
             path.unlink(missing_ok=True)
             removed += 1

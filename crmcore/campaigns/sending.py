@@ -160,9 +160,10 @@ def recover(db: Database, *, now: datetime | None = None) -> int:
         ).rowcount
 
 
-def claim(db: Database, *, owner: str, limit: int, lease: timedelta = CLAIM_LEASE) -> list[int]:
-    """Lease up to `limit` due messages to `owner` (SKIP LOCKED on PostgreSQL, BEGIN IMMEDIATE on SQLite)."""
-    now = utcnow()
+def claim(db: Database, *, owner: str, limit: int, lease: timedelta = CLAIM_LEASE, channel: str = "email", now: datetime | None = None) -> list[int]:
+    """Lease up to `limit` due messages of campaigns on `channel` to `owner` (SKIP LOCKED on PostgreSQL,
+    BEGIN IMMEDIATE on SQLite)."""
+    now = now or utcnow()
     with db.write() as session:
         ids = list(
             session.scalars(
@@ -171,6 +172,7 @@ def claim(db: Database, *, owner: str, limit: int, lease: timedelta = CLAIM_LEAS
                     Message.status == "queued",
                     or_(Message.next_attempt_at.is_(None), Message.next_attempt_at <= now),
                     or_(Message.lease_expires_at.is_(None), Message.lease_expires_at < now),
+                    Message.campaign_id.in_(select(Campaign.id).where(Campaign.channel == channel)),
                 )
                 .order_by(Message.id)
                 .limit(limit)

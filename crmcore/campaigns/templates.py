@@ -383,6 +383,11 @@ def render(*, subject: str, body: str, context: dict[str, Any]) -> Rendered:
     return Rendered(subject=subject_text, text=text.rstrip() + footer, html=page)
 
 
+def render_text(*, body: str, context: dict[str, Any]) -> str:
+    """The body alone as plain text (a text message: no subject, no mail footer); ValueError as `render`."""
+    return _render(_TEXT, body, context, part="Message").strip()
+
+
 def check(*, subject: str, body: str) -> None:
     """Raise ValueError if the templates do not parse, use a field that does not exist, or go past a limit
     with the sample patron. Call it outside any write transaction: it may take up to a few tenths of a second."""

@@ -42,13 +42,14 @@ from crmcore.models.library import (
 from crmcore.models.recommendations import CatalogueItem, PatronInterest
 from crmcore.models.signups import Prospect, ProspectConsent, SignupAttempt
 from crmcore.models.surveys import Survey, SurveyResponse, SurveyText
+from crmcore.models.texts import DoNotText, InboundText
 
 __all__ = [
     "ActivityEvent", "ActivityMonthly", "AuditLog", "Bounce", "Branch", "CalendarFeed", "Campaign", "CannedReply", "CatalogueItem", "CategoryTerm",
     "CirculationMonthly", "ConsentRecord", "Contact", "ContactTag", "CurrentConsent", "DashActivity", "DashCohort", "DashFlow", "DashRegistration",
-    "DashState", "Download", "ImportMapping", "ImportRun", "InboundMail", "InsightRun", "Interaction", "InteractionContact",
-    "InteractionOrganization", "InteractionTag", "Journey", "JourneyEnrolment", "JourneyVersion", "LibrarySurveyRow", "Message", "MessageVariant",
-    "NotDuplicate", "Organization", "OrganizationTag", "Patron", "PatronInsight", "PatronInterest", "Persona", "ProgramEvent", "ProgramLabel",
-    "Prospect", "ProspectConsent", "Request", "RequestEntry", "RequestTopic", "SavedTemplate", "Segment", "Setting", "SignupAttempt", "StaffSession",
-    "StaffUser", "Suppression", "Survey", "SurveyResponse", "SurveyText", "Tag", "Task", "Zone", "utcnow",
+    "DashState", "DoNotText", "Download", "ImportMapping", "ImportRun", "InboundMail", "InboundText", "InsightRun", "Interaction",
+    "InteractionContact", "InteractionOrganization", "InteractionTag", "Journey", "JourneyEnrolment", "JourneyVersion", "LibrarySurveyRow", "Message",
+    "MessageVariant", "NotDuplicate", "Organization", "OrganizationTag", "Patron", "PatronInsight", "PatronInterest", "Persona", "ProgramEvent",
+    "ProgramLabel", "Prospect", "ProspectConsent", "Request", "RequestEntry", "RequestTopic", "SavedTemplate", "Segment", "Setting", "SignupAttempt",
+    "StaffSession", "StaffUser", "Suppression", "Survey", "SurveyResponse", "SurveyText", "Tag", "Task", "Zone", "utcnow",
 ]  # fmt: skip

@@ -82,6 +82,10 @@ class Message(SQLModel, table=True):
     last_error: Optional[str] = Field(default=None, max_length=500)
     sent_at: Optional[datetime] = None
     created_at: datetime = Field(default_factory=utcnow)
+    # Text messages: how many parts the text went out in, and the gateway's delivery report (delivered | failed).
+    parts: Optional[int] = None
+    delivery: Optional[str] = Field(default=None, max_length=20)
+    delivery_at: Optional[datetime] = None
 
 
 class InboundMail(SQLModel, table=True):

@@ -44,6 +44,7 @@ from crmcore.models import (
 from crmcore.privacy import audit
 from crmcore.surveys import responses as survey_responses
 from crmcore.signups import prospects
+from crmcore.texts import do_not_text, phones
 
 PERSONAL_FIELDS = ("first_name", "last_name", "email", "phone", "birth_year", "interests", "language")
 PATRON_FIELDS = (
@@ -222,6 +223,9 @@ def erase(session: Session, *, actor: Actor, patron_id: int) -> dict:
     requests = tickets.erase_patron(session, patron_id=patron_id, email=patron.email)
     if patron.email:
         do_not_mail.suppress(session, email=patron.email, reason="erasure")
+    number = phones.normalise(patron.phone, region=phones.region(session))
+    if number:  # never texted again either, whatever a later import brings
+        do_not_text.add(session, phone=number, reason="erasure")
     for field in PERSONAL_FIELDS:
         setattr(patron, field, None)
     patron.ils_id = "erased-" + secrets.token_hex(12)
@@ -244,5 +248,5 @@ def erase(session: Session, *, actor: Actor, patron_id: int) -> dict:
         "consent_records_deleted": consents, "email_suppressed": suppressed, "contacts_unlinked": unlinked,
         "survey_answers_unlinked": surveys, "requests_deleted": requests, "sign_ups_deleted": sign_ups,
     }
-    audit.record(session, actor=actor, action="privacy.erase", entity="patron", entity_id=patron_id, detail={**result, "outbox_files_deleted": files})
+    audit.record(session, actor=actor, action="privacy.erase", entity="patron", entity_id=patron_id, detail={**result, "outbox_files_deleted": files, "number_on_do_not_text": bool(number)})
     return result

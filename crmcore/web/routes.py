@@ -1,10 +1,11 @@
 """The public routes: each parses the request, calls crmcore, answers. A GET never changes anything (link
-scanners open links), but for a one-use download and the sign-in ticket (neither is ever in a message); the
-one POST checks its token and its body. Database work runs in a worker thread, never on the event loop
+scanners open links), but for a one-use download, the sign-in ticket (neither is ever in a message) and
+Kannel's delivery reports (its dlr-url is a GET, with the shared secret); every POST checks its token or secret. Database work runs in a worker thread, never on the event loop
 that Streamlit's own sessions share."""
 
 from __future__ import annotations
 
+import hmac
 import logging
 from urllib.parse import parse_qs
 
@@ -15,7 +16,7 @@ from starlette.responses import HTMLResponse, PlainTextResponse, RedirectRespons
 from starlette.routing import Route
 
 from crmcore import db as database
-from crmcore.admin import sessions, settings
+from crmcore.admin import config, sessions, settings
 from crmcore.campaigns import unsubscribe
 from crmcore.languages import catalogues
 from crmcore.languages.catalogues import gettext
@@ -26,6 +27,7 @@ from crmcore.signups import prospects, snippet, spam, tokens
 from crmcore.surveys import responses as survey_responses
 from crmcore.surveys import tokens as survey_tokens
 from crmcore.web import limits, survey_form
+from crmcore.texts import delivery, keywords
 from crmcore.web.pages import page
 from crmcore.inbox import form as inbox_form
 from crmcore.inbox import topics as inbox_topics
@@ -370,6 +372,45 @@ async def signup_confirm(request: Request) -> Response:
                                  "Every email has a link to unsubscribe.", footer=footer), headers=NO_STORE)
     form = (f"/signup/confirm/{token}", {}, "Confirm")
     return HTMLResponse(page("Confirm your sign-up", f"Get emails from the library about {what}?", form=form, footer=footer), headers=NO_STORE)
+def _sms_allowed(request: Request) -> bool:
+    """Kannel's calls carry the shared secret CRM_SMS_SECRET in the address; without one configured, none is allowed."""
+    secret = config.get("CRM_SMS_SECRET")
+    return bool(secret) and hmac.compare_digest(request.query_params.get("secret", "").encode(), secret.encode())
+
+
+async def sms_inbound(request: Request) -> Response:
+    """POST /sms/inbound?secret=…&from=%p (Kannel's sms-service post-url, the text as the body): keywords; the
+    answer's body is the reply Kannel texts back (empty: none)."""
+    if not _sms_allowed(request):
+        return _plain(403, "Not allowed.")
+    body = (await request.body())[:MAX_BODY].decode("utf-8", "replace")
+    sender = request.query_params.get("from", "")
+
+    def act() -> str:
+        with _db().write() as session:
+            return keywords.receive(session, sender=sender, text=body)
+
+    return PlainTextResponse(await run_in_threadpool(act), headers=NO_STORE)
+
+
+async def sms_dlr(request: Request) -> Response:
+    """GET or POST /sms/dlr?secret=…&message=ID&type=%d: Kannel's delivery report for one text (Kannel calls
+    its dlr-url with GET; the secret makes it Kannel's)."""
+    if not _sms_allowed(request):
+        return _plain(403, "Not allowed.")
+    try:
+        message_id, kind = int(request.query_params.get("message", "")), int(request.query_params.get("type", ""))
+    except ValueError:
+        return _plain(400, "A delivery report names its message and type as whole numbers.")
+
+    def act() -> str:
+        with _db().write() as session:
+            return delivery.report(session, message_id=message_id, kind=kind)
+
+    try:
+        return _plain(200, await run_in_threadpool(act))
+    except (LookupError, ValueError) as exc:
+        return _plain(404 if isinstance(exc, LookupError) else 400, str(exc))
 
 
 def routes() -> list[Route]:
@@ -388,4 +429,6 @@ def routes() -> list[Route]:
         Route("/signup", signup_page, methods=["GET"]),
         Route("/signup", signup_post, methods=["POST"]),
         Route("/signup/confirm/{token}", signup_confirm, methods=["GET", "POST"]),
+        Route("/sms/inbound", sms_inbound, methods=["POST"]),
+        Route("/sms/dlr", sms_dlr, methods=["GET", "POST"]),
     ]

@@ -1,0 +1,1 @@
+"""Text messages: campaigns on channel sms through Kannel, keywords patrons send, delivery reports, quiet hours."""
