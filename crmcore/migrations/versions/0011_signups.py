@@ -1,7 +1,7 @@
 """sign-ups: prospects from the public form (double opt-in), their consent, the form's rate limit; campaigns to prospects
 
 Revision ID: 0011
-Revises: 0008
+Revises: 0010
 """
 
 import sqlalchemy as sa
@@ -9,7 +9,7 @@ import sqlmodel  # noqa: F401
 from alembic import op
 
 revision = "0011"
-down_revision = "0008"
+down_revision = "0010"
 branch_labels = None
 depends_on = None
 

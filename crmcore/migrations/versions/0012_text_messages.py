@@ -1,7 +1,7 @@
 """text messages: the do-not-text list, inbound texts, and each message's parts and delivery report
 
 Revision ID: 0012
-Revises: 0008
+Revises: 0011
 """
 
 import sqlalchemy as sa
@@ -9,7 +9,7 @@ import sqlmodel  # noqa: F401
 from alembic import op
 
 revision = "0012"
-down_revision = "0008"
+down_revision = "0011"
 branch_labels = None
 depends_on = None
 

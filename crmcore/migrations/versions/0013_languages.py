@@ -1,7 +1,7 @@
 """languages: the patron's preferred language, and message variants per language
 
 Revision ID: 0013
-Revises: 0008
+Revises: 0012
 """
 
 import sqlalchemy as sa
@@ -9,7 +9,7 @@ import sqlmodel  # noqa: F401
 from alembic import op
 
 revision = "0013"
-down_revision = "0008"
+down_revision = "0012"
 branch_labels = None
 depends_on = None
 

@@ -1,7 +1,7 @@
 """peers, personas and lapse risk: survey rows of peer libraries, personas, each patron's persona and risk
 
 Revision ID: 0014
-Revises: 0008
+Revises: 0013
 """
 
 import sqlalchemy as sa
@@ -9,7 +9,7 @@ import sqlmodel  # noqa: F401
 from alembic import op
 
 revision = "0014"
-down_revision = "0008"
+down_revision = "0013"
 branch_labels = None
 depends_on = None
 

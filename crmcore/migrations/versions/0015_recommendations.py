@@ -1,7 +1,7 @@
 """recommendations: the catalogue feed of new materials, topics patrons chose, a campaign's fallback for the block
 
 Revision ID: 0015
-Revises: 0008
+Revises: 0014
 """
 
 import sqlalchemy as sa
@@ -9,7 +9,7 @@ import sqlmodel  # noqa: F401
 from alembic import op
 
 revision = "0015"
-down_revision = "0008"
+down_revision = "0014"
 branch_labels = None
 depends_on = None
 

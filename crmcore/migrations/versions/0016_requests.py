@@ -1,7 +1,7 @@
 """requests: the shared inbox of requests from patrons and partners (topics, requests, threads, canned replies)
 
 Revision ID: 0016
-Revises: 0008
+Revises: 0015
 """
 
 import sqlalchemy as sa
@@ -9,7 +9,7 @@ import sqlmodel  # noqa: F401
 from alembic import op
 
 revision = "0016"
-down_revision = "0008"
+down_revision = "0015"
 branch_labels = None
 depends_on = None
 
