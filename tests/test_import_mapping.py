@@ -40,13 +40,13 @@ def count(db, model) -> int:
 def test_a_preset_keeps_the_columns_present_and_names_the_optional_ones_missing():
     _kind, koha = mapping.preset("Koha borrowers")
     fitted = mapping.fit_preset("patrons", koha, header(OLD_KOHA))
-    assert fitted["missing_columns"] == {"contact_method": "primary_contact_method"}
+    assert fitted["missing_columns"] == {"contact_method": "primary_contact_method", "language": "lang"}
     assert "contact_method" not in fitted["columns"] and fitted["columns"]["ils_id"] == "cardnumber"
     clean = mapping.clean_mapping("patrons", fitted, header(OLD_KOHA))
     assert mapping.mapping_notes(clean) == [
-        "The preset's columns primary_contact_method were not in the file; those fields were left as they are."
+        "The preset's columns primary_contact_method, lang were not in the file; those fields were left as they are."
     ]
-    mapped_by_hand = mapping.clean_mapping("patrons", {**fitted, "columns": {**fitted["columns"], "contact_method": "categorycode"}}, header(OLD_KOHA))
+    mapped_by_hand = mapping.clean_mapping("patrons", {**fitted, "columns": {**fitted["columns"], "contact_method": "categorycode", "language": "branchcode"}}, header(OLD_KOHA))
     assert "missing_columns" not in mapped_by_hand  # mapped by hand since: not missing any more
     without_card = [h for h in header(OLD_KOHA) if h != "cardnumber"]
     with pytest.raises(ValueError, match="'cardnumber'.*not in the file"):  # a required column is still required
@@ -59,13 +59,13 @@ def test_the_cli_imports_an_older_koha_export_with_the_preset(db, monkeypatch, c
     out = capsys.readouterr().out
     frame = pd.read_csv(OLD_KOHA, dtype=str)
     assert f"{len(frame)} new" in out and "0 rejected" in out
-    assert "The preset's columns primary_contact_method were not in the file; those fields were left as they are." in out
+    assert "The preset's columns primary_contact_method, lang were not in the file; those fields were left as they are." in out
     assert count(db, Patron) == len(frame)
     with db.read() as s:
         stored = {p.ils_id: (p.email, p.branch_id is not None) for p in s.exec(select(Patron))}
         run_row = s.exec(select(ImportRun)).one()
     assert {k: v[0] for k, v in stored.items()} == {c: (e if isinstance(e, str) else None) for c, e in zip(frame["cardnumber"], frame["email"])}
-    assert run_row.mapping["missing_columns"] == {"contact_method": "primary_contact_method"}
+    assert run_row.mapping["missing_columns"] == {"contact_method": "primary_contact_method", "language": "lang"}
     assert cli.main(["import", "patrons", str(OLD_KOHA)]) == 0  # the suggested preset fits the same way
     assert f"{len(frame)} unchanged" in capsys.readouterr().out
 

@@ -173,14 +173,14 @@ def test_the_first_rows_show_only_mapped_columns_and_an_older_koha_imports(app, 
     path = FIXTURES / "koha_borrowers_old.csv"
     at = start(app, "patrons", path)
     assert widget(at, "selectbox", "Start from a preset or a saved mapping").value == "Koha borrowers"
-    assert any("no primary_contact_method column" in c.value.replace("\\", "") for c in at.caption)
+    assert any("no primary_contact_method, lang column" in c.value.replace("\\", "") for c in at.caption)
     shown = at.dataframe[0].value
     assert {"password", "borrowernotes", "sex"}.isdisjoint(shown.columns) and "cardnumber" in shown.columns
     assert not shown.astype(str).apply(lambda col: col.str.contains("PRIVATE")).any().any()  # no cell of an unmapped column
     choose(at, "Last name", "(not mapped)")
     assert "surname" not in at.dataframe[0].value.columns  # follows the mapping
     summary = dry_run_then_import(at, f"{len(pd.read_csv(path))} new")
-    assert "The preset's columns primary_contact_method were not in the file; those fields were left as they are." in summary
+    assert "The preset's columns primary_contact_method, lang were not in the file; those fields were left as they are." in summary
     assert patrons(db) == len(pd.read_csv(path))
 
 

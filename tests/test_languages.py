@@ -275,3 +275,25 @@ def test_the_unsubscribe_page_follows_the_browser_then_the_switcher(db, web, tmp
     assert "<h1>Darse de baja</h1>" in spanish.text
     broken = httpx.get(web + "/unsubscribe/1.forged", headers={"Accept-Language": "fr"})
     assert broken.status_code == 400 and catalogues.gettext("fr", preference_tokens.INVALID).replace("’", "&#x27;") in broken.text.replace("’", "&#x27;")
+
+
+def test_staff_add_french_words_and_preview_in_french_on_the_campaigns_page(app, db, staff):
+    campaign_id, who = draft_with_variants(db, staff)
+    at = app(role="manager", page="pages/campaigns.py").run()
+    at.selectbox(key="cmp-pick").set_value(campaign_id).run()
+    assert not at.exception
+    tag = f"campaign-{campaign_id}"
+    assert at.selectbox(key=f"var-lang-{tag}").value == "es"  # the language written already comes first
+    assert at.text_input(key=f"var-subject-{tag}-es").value == "Hola {{ first_name }}"
+    at.selectbox(key=f"var-lang-{tag}").set_value("fr").run()
+    at.text_input(key=f"var-subject-{tag}-fr").input("Bonjour {{ first_name }}")
+    at.text_area(key=f"var-body-{tag}-fr").input("Chère lectrice, cher lecteur {{ first_name }}, à bientôt à {{ branch }}.")
+    next(b for b in at.button if b.label == "Save these words").click().run()
+    assert not at.exception and not at.error
+    assert any("Saved the words in Français" in m.value for m in at.success)
+    with db.read() as s:
+        assert set(variants.variants(s, actor=staff["manager"], owner="campaign", owner_id=campaign_id)) == {"es", "fr"}
+    assert drafts.preview(db, actor=staff["manager"], campaign_id=campaign_id, patron_id=who["fr"]).subject == "Bonjour Pat1"
+    at.selectbox(key="cmp-preview-language").set_value("fr").run()
+    assert not at.exception
+    assert any(t.value == "Subject: Bonjour Pat0" for t in at.text)  # the first sample patron, in the chosen language
