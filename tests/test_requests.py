@@ -14,23 +14,15 @@ import pytest
 from sqlalchemy import func, select
 
 from crmcore.admin import settings
-from crmcore.campaigns import inbound
 from crmcore.inbox import canned, kpis, references, tickets, topics
 from crmcore.models import InboundMail, Interaction, Request, RequestEntry, Task
 from crmcore.outreach import contacts
 from crmcore.privacy import rights
 from tests.campaign_fixtures import _isolated_mail_config, add_patrons, free_port, smtp  # noqa: F401
 from tests.inbox_records import request_id, topic_id
+from tests.test_inbound import listener  # noqa: F401  (fixture: the inbound listener on loopback)
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc)
-
-
-@pytest.fixture
-def listener(db):
-    port = free_port()
-    controller = inbound.start(db, host="127.0.0.1", port=port)
-    yield port
-    controller.stop()
 
 
 def mail(*, subject: str, text: str | None = "Hello, my card does not work for e-books.", sender: str = "Ann Asker <ann@example.test>", **headers) -> EmailMessage:
