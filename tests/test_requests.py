@@ -243,3 +243,14 @@ def test_retention_deletes_requests_closed_long_ago(db, staff):
     tickets.delete_expired(db, now=T0)
     with db.read() as s:
         assert s.get(Request, recent) is None and s.get(Request, still_open) is not None
+
+
+def test_reading_odd_mail_loses_nothing():
+    from crmcore.inbox import incoming
+
+    two = incoming.read(b"From: A <a@example.org>, B <b@example.org>\r\nSubject: hi\r\n\r\nhello\r\n")
+    assert (two.email, two.text) == ("a@example.org", "hello")
+    bad = incoming.read(b"From: not an address\r\nSubject: hi\r\n\r\nhello\r\n")
+    assert bad.email is None and "no reply can be sent" in bad.remarks[0] and bad.text == "hello"
+    bare = incoming.read(b"Subject: \r\n\r\n")
+    assert bare.email is None and bare.text == incoming.NO_TEXT
