@@ -1,4 +1,4 @@
-"""My follow-ups: overdue, due and coming follow-ups and tasks; complete, snooze, reassign; new tasks;
+"""My follow-ups: overdue, due and coming follow-ups and tasks, and one's own requests past their due time; complete, snooze, reassign; new tasks;
 the calendar of them (download, or a subscription link a calendar app polls)."""
 
 from datetime import date, timedelta
@@ -27,15 +27,6 @@ with db.read() as session:
     late_requests = tickets.overdue(session, actor=actor)
 
 
-def act(action, **kwargs) -> None:
-    """Run one follow-up action in its own transaction, then show the fresh list."""
-    with ui.user_errors():
-        with db.write() as session:
-            action(session, actor=actor, **kwargs)
-        ui.refresh_after_write()
-        st.rerun()
-
-
 counts = {status: sum(1 for i in items if i["status"] == status) for status in STATUS_ICONS}
 st.caption(f"{counts['overdue'] + len(late_requests)} overdue · {counts['due today']} due today · {counts['upcoming']} in the next 7 days · {counts['no date']} without a date")
 if not items and not late_requests:
@@ -56,16 +47,16 @@ for item in items:
         if can_edit:
             done, day, week, hand = st.columns([1, 1, 1, 2], vertical_alignment="bottom")
             if done.button("Done", key=f"done-{key}", icon=":material/check:", type="primary"):
-                act(tasks.complete, **ref)
+                ui.act(tasks.complete, **ref)
             if day.button("+1 day", key=f"day-{key}"):
-                act(tasks.snooze, **ref, until=max(date.today(), item["due_on"] or date.today()) + timedelta(days=1))
+                ui.act(tasks.snooze, **ref, until=max(date.today(), item["due_on"] or date.today()) + timedelta(days=1))
             if week.button("+1 week", key=f"week-{key}"):
-                act(tasks.snooze, **ref, until=max(date.today(), item["due_on"] or date.today()) + timedelta(days=7))
+                ui.act(tasks.snooze, **ref, until=max(date.today(), item["due_on"] or date.today()) + timedelta(days=7))
             others = {k: v for k, v in staff.items() if k != actor.id}
             with hand.popover("Reassign", icon=":material/forward:"):
                 to = st.selectbox("Give to", list(others), format_func=others.get, key=f"to-{key}", index=None)
                 if st.button("Reassign", key=f"reassign-{key}", disabled=to is None):
-                    act(tasks.reassign, **ref, assignee_id=to)
+                    ui.act(tasks.reassign, **ref, assignee_id=to)
 
 if can_edit:
     with st.expander("New task", icon=":material/add:"):
@@ -76,7 +67,7 @@ if can_edit:
             org = st.selectbox("Organization (optional)", list(orgs), format_func=orgs.get, index=None, key="task-org")
             notes = st.text_area("Notes", key="task-notes")
             if st.form_submit_button("Add task", type="primary"):
-                act(tasks.create_task, title=title, due_on=due, assignee_id=assignee, organization_id=org, notes=notes)
+                ui.act(tasks.create_task, title=title, due_on=due, assignee_id=assignee, organization_id=org, notes=notes)
 
 st.subheader("Calendar")
 st.download_button("Download my follow-ups (.ics)", ics, "liaison-follow-ups.ics", "text/calendar", icon=":material/calendar_month:")

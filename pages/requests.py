@@ -20,15 +20,6 @@ with db.read() as session:
 topic_names, branch_names, staff = options["topics"], options["branches"], options["staff"]
 
 
-def act(action, **kwargs) -> None:
-    """Run one action in its own transaction, then show the page afresh."""
-    with ui.user_errors():
-        with db.write() as session:
-            action(session, actor=actor, **kwargs)
-        ui.refresh_after_write()
-        st.rerun()
-
-
 OWNERS = {"anyone": "anyone", "me": "me", "nobody": "nobody yet"}
 row = st.columns(4)
 statuses = row[0].multiselect("Status", list(tickets.STATUS_LABELS), default=["new", "open", "waiting"], format_func=tickets.STATUS_LABELS.get, key="req-status")
@@ -88,10 +79,10 @@ if chosen is not None:
             ref = {"request_id": chosen}
             take, give, give_button = st.columns([1, 2, 1], vertical_alignment="bottom")
             if req["owner_id"] != actor.id and take.button("Take it", icon=":material/front_hand:", key="req-take"):
-                act(tickets.take, **ref)
+                ui.act(tickets.take, **ref)
             to = give.selectbox("Assign to", list(staff), format_func=staff.get, index=None, key="req-assign-to")
             if give_button.button("Assign", disabled=to is None, key="req-assign"):
-                act(tickets.assign, **ref, owner_id=to)
+                ui.act(tickets.assign, **ref, owner_id=to)
 
             def use_canned() -> None:
                 picked = st.session_state.get("req-canned")
@@ -104,18 +95,18 @@ if chosen is not None:
                 with st.form("req-reply"):
                     text = st.text_area("Reply (sent by e-mail from the library's help address)", key="req-reply-text", height=160)
                     if st.form_submit_button("Send reply", type="primary", icon=":material/send:"):
-                        act(tickets.reply, **ref, text=text)
+                        ui.act(tickets.reply, **ref, text=text)
             with note_tab, st.form("req-note", clear_on_submit=True):
                 note = st.text_area("Note (staff only, never sent)", key="req-note-text")
                 if st.form_submit_button("Add note"):
-                    act(tickets.add_note, **ref, text=note)
+                    ui.act(tickets.add_note, **ref, text=note)
             with close_tab, st.form("req-close"):
                 LOGS = {"": "nothing else", "interaction": "log an interaction with the contact", "task": "add a task for me"}
                 log = st.radio("On closing", list(LOGS), format_func=LOGS.get, key="req-close-log")
                 title = st.text_input("Task (when adding one)", key="req-close-task")
                 due = st.date_input("Task due", value=None, key="req-close-due")
                 if st.form_submit_button("Close the request", icon=":material/done_all:"):
-                    act(tickets.close, **ref, log=log or None, follow_up_title=title, follow_up_on=due)
+                    ui.act(tickets.close, **ref, log=log or None, follow_up_title=title, follow_up_on=due)
 
 if can_edit:
     with st.expander("Log a request (phone or desk)", icon=":material/add_call:"):
@@ -128,18 +119,18 @@ if can_edit:
             subject = st.text_input("Subject", key="req-log-subject")
             body = st.text_area("What they asked", key="req-log-body")
             if st.form_submit_button("Log the request", type="primary"):
-                act(tickets.log_request, channel=channel, subject=subject, body=body, requester_name=name, requester_email=email, topic_id=log_topic, branch_id=log_branch)
+                ui.act(tickets.log_request, channel=channel, subject=subject, body=body, requester_name=name, requester_email=email, topic_id=log_topic, branch_id=log_branch)
     with st.expander("Canned replies", icon=":material/quick_phrases:"):
         with st.form("req-canned-save", clear_on_submit=True):
             canned_name = st.text_input("Name", key="req-canned-name")
             canned_body = st.text_area("Text", key="req-canned-body")
             if st.form_submit_button("Save the canned reply"):
-                act(canned.save_reply, name=canned_name, body=canned_body)
+                ui.act(canned.save_reply, name=canned_name, body=canned_body)
         for rid, saved in replies.items():
             name_col, delete_col = st.columns([4, 1])
             name_col.text(saved["name"])
             if delete_col.button("Remove", key=f"req-canned-del-{rid}"):
-                act(canned.delete_reply, reply_id=rid)
+                ui.act(canned.delete_reply, reply_id=rid)
 
 if actor.can(Perm.MANAGE_SETTINGS):
     with st.expander("Topics and response targets", icon=":material/settings:"):
@@ -156,4 +147,4 @@ if actor.can(Perm.MANAGE_SETTINGS):
             hours = st.number_input("Response target (hours)", min_value=1, max_value=1440, value=int(current["target_hours"]), key=f"req-topic-hours-{edit}")
             offered = st.checkbox("Offered on the request form and the page", value=current["active"], key=f"req-topic-active-{edit}")
             if st.form_submit_button("Save the topic"):
-                act(topics.save_topic, topic_id=edit, name=topic_name, target_hours=hours, active=offered)
+                ui.act(topics.save_topic, topic_id=edit, name=topic_name, target_hours=hours, active=offered)

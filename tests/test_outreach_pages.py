@@ -240,13 +240,13 @@ def test_viewer_sees_kpis_without_names_and_no_staff_breakdown(app, db, staff):
     assert not at.exception and not at.error
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Interactions"] == "1" and metrics["Cards issued at outreach"] == "7" and metrics["Organizations touched"] == "1"
-    assert [h.value for h in at.subheader] == ["Interactions per month, by type"]
+    assert [h.value for h in at.subheader] == ["Interactions per month, by type", "Requests from patrons and partners"]
     assert "Secret Org Name" not in str(at) and "secret note" not in str(at)
     assert [b.proto.label for b in at.get("download_button")] == ["Download CSV"] * 2  # the figures, and interactions by type
     assert any("okpi-figures-csv" in b.proto.id for b in at.get("download_button"))
     assert any(c.value.replace("\\", "").startswith("Summary: 1 interaction in") for c in at.caption)  # the chart's one-line summary
     manager = app(role="manager", page="pages/outreach_kpis.py").run()
-    assert [h.value for h in manager.subheader] == ["Interactions per month, by type", "Interactions per month, by staff member"]
+    assert [h.value for h in manager.subheader] == ["Interactions per month, by type", "Interactions per month, by staff member", "Requests from patrons and partners"]
     assert any("okpi-by-staff-csv" in b.proto.id for b in manager.get("download_button")) and len(manager.get("download_button")) == 3
     said = [c.value.replace("\\", "") for c in manager.caption if c.value.startswith("Summary")]
     assert len(said) == 2 and said[0].startswith("Summary: 1 interaction in"), said  # each chart: one sentence and its CSV

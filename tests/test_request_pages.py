@@ -109,4 +109,6 @@ def test_an_overdue_request_is_in_my_followups_and_requests_in_the_kpis(app, db,
     assert any("requests" in str(link.proto) and str(rid.id) in str(link.proto) for link in at.get("page_link"))
     at = app(role="viewer", page="pages/outreach_kpis.py").run()
     assert not at.exception
-    assert any(m.label == "Requests" for m in at.metric)
+    assert {m.label: m.value for m in at.metric}["Requests"] == "<5"  # one request: a small cell
+    assert any("okpi-requests-topic-csv" in b.proto.id for b in at.get("download_button"))
+    assert any(c.value.replace("\\", "").startswith("Summary:") and "request" in c.value for c in at.caption)

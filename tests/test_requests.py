@@ -14,23 +14,15 @@ import pytest
 from sqlalchemy import func, select
 
 from crmcore.admin import settings
-from crmcore.campaigns import inbound
 from crmcore.inbox import canned, kpis, references, tickets, topics
 from crmcore.models import InboundMail, Interaction, Request, RequestEntry, Task
 from crmcore.outreach import contacts
 from crmcore.privacy import rights
 from tests.campaign_fixtures import _isolated_mail_config, add_patrons, free_port, smtp  # noqa: F401
 from tests.inbox_records import request_id, topic_id
+from tests.test_inbound import listener  # noqa: F401  (fixture: the inbound listener on loopback)
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc)
-
-
-@pytest.fixture
-def listener(db):
-    port = free_port()
-    controller = inbound.start(db, host="127.0.0.1", port=port)
-    yield port
-    controller.stop()
 
 
 def mail(*, subject: str, text: str | None = "Hello, my card does not work for e-books.", sender: str = "Ann Asker <ann@example.test>", **headers) -> EmailMessage:
@@ -251,3 +243,14 @@ def test_retention_deletes_requests_closed_long_ago(db, staff):
     tickets.delete_expired(db, now=T0)
     with db.read() as s:
         assert s.get(Request, recent) is None and s.get(Request, still_open) is not None
+
+
+def test_reading_odd_mail_loses_nothing():
+    from crmcore.inbox import incoming
+
+    two = incoming.read(b"From: A <a@example.org>, B <b@example.org>\r\nSubject: hi\r\n\r\nhello\r\n")
+    assert (two.email, two.text) == ("a@example.org", "hello")
+    bad = incoming.read(b"From: not an address\r\nSubject: hi\r\n\r\nhello\r\n")
+    assert bad.email is None and "no reply can be sent" in bad.remarks[0] and bad.text == "hello"
+    bare = incoming.read(b"Subject: \r\n\r\n")
+    assert bare.email is None and bare.text == incoming.NO_TEXT

@@ -169,6 +169,16 @@ def user_errors(language: str | None = None) -> Iterator[None]:
         st.error(BUSY)
 
 
+def act(action: Callable, **kwargs) -> None:
+    """Run one service function as the signed-in staff member in its own transaction, then show the page
+    afresh; bad input or a refusal is shown instead (user_errors)."""
+    with user_errors():
+        with db().write() as session:
+            action(session, actor=actor(), **kwargs)
+        refresh_after_write()
+        st.rerun()
+
+
 def sending_paused() -> dict:
     """Warn when the worker cannot send (outbox or SMTP down); the queue's status (crmcore.campaigns.sending)."""
     with db().read() as session:

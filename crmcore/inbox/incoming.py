@@ -69,7 +69,8 @@ def _size(size: int) -> str:
 def read(data: bytes) -> Incoming:
     """What a message says: sender, subject, its text, and remarks on what could not be kept."""
     mail: EmailMessage = message_from_bytes(data, policy=policy.default)
-    (name, address), = getaddresses([str(mail.get("From") or "")]) or [("", "")]
+    senders = getaddresses([str(mail.get("From") or "")])
+    name, address = senders[0] if senders else ("", "")  # the first of several From addresses answers
     # The sender's own address as their mail system wrote it: checked for shape only (no answer is lost to a
     # stricter rule than the mail system's).
     email = address.strip() if _ADDRESS.fullmatch(address.strip()) else None
