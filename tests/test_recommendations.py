@@ -3,14 +3,13 @@ in both parts of a message, the patron's own controls, and the measure in the ca
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import timedelta
 
 from sqlalchemy import func, select
 
 from crmcore import imports
-from crmcore.admin import settings
-from crmcore.campaigns import drafts, preference_tokens, preferences, results, sending, templates
-from crmcore.models import ActivityEvent, Branch, CatalogueItem, Message, Patron, PatronInterest, utcnow
+from crmcore.campaigns import preference_tokens, preferences, results, sending, templates
+from crmcore.models import ActivityEvent, CatalogueItem, Message, Patron, PatronInterest, utcnow
 from crmcore.recommendations import block, catalogue, interests
 from tests.campaign_fixtures import _isolated_mail_config, add_campaign, add_patrons, add_segment, smtp  # noqa: F401
 
