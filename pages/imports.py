@@ -16,7 +16,7 @@ SLOTS = ("import-upload", "import-upload-geojson")
 
 st.title("Imports")
 st.caption(
-    "Patrons, activity, event attendance, zones and organizations from the files your systems export. "
+    "Patrons, activity, event attendance, zones, organizations and the catalogue feed of new materials from the files your systems export. "
     "Only the columns you map are kept; every other column is dropped unread."
 )
 actor = ui.actor()

@@ -3,14 +3,13 @@ in both parts of a message, the patron's own controls, and the measure in the ca
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import timedelta
 
 from sqlalchemy import func, select
 
 from crmcore import imports
-from crmcore.admin import settings
-from crmcore.campaigns import drafts, preference_tokens, preferences, results, sending, templates
-from crmcore.models import ActivityEvent, Branch, CatalogueItem, Message, Patron, PatronInterest, utcnow
+from crmcore.campaigns import preference_tokens, preferences, results, sending, templates
+from crmcore.models import ActivityEvent, CatalogueItem, Message, Patron, PatronInterest, utcnow
 from crmcore.recommendations import block, catalogue, interests
 from tests.campaign_fixtures import _isolated_mail_config, add_campaign, add_patrons, add_segment, smtp  # noqa: F401
 
@@ -254,3 +253,23 @@ def test_chosen_topics_are_in_the_access_export_and_go_with_erasure(db, staff):
         rights.erase(s, actor=staff["admin"], patron_id=pid)
     with db.read() as s:
         assert s.scalar(select(func.count()).select_from(PatronInterest)) == 0
+
+
+def test_on_the_preference_page_a_patron_chooses_topics_and_stops_the_history(app, db):
+    with db.write() as s:
+        (pid,) = add_patrons(s, 1)
+        s.get(Patron, pid).history_opt_in = True
+        borrow(s, pid, "Mystery", 2)
+    token = preference_tokens.make(pid)
+    at = app(page="pages/preferences.py", query={"token": token}).run()
+    assert not at.exception and any("What we think you like: Mystery." in m.value for m in at.markdown)
+    at.multiselect(key="pref-topics").select("Poetry")
+    next(b for b in at.button if b.label == "Save my topics").click()
+    at = at.run()
+    assert not at.exception and any("What we think you like: Poetry, Mystery." in m.value for m in at.markdown)
+    at.button(key="pref-history-off").click()
+    at = at.run()
+    assert not at.exception and any("What we think you like: Poetry." in m.value for m in at.markdown)
+    with db.read() as s:
+        assert s.get(Patron, pid).history_opt_in is False
+        assert s.scalar(select(func.count()).where(ActivityEvent.patron_id == pid, ActivityEvent.category.is_not(None))) == 0

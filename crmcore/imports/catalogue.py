@@ -20,6 +20,7 @@ from crmcore.imports.batch import Batch, BatchResult, Rejected, RowError
 from crmcore.imports.codes import Codes
 from crmcore.library import categories
 from crmcore.models import Branch, CatalogueItem
+from crmcore.outreach import cleaning
 
 ITEM = CatalogueItem.__table__
 _SEPARATORS = re.compile(r"[;|,]")
@@ -27,11 +28,11 @@ STORED = ("title", "author", "material_type", "categories", "branch_id", "cover_
 
 
 def web_address(field: str, text: str) -> str:
-    """`text` if it is an http or https address; RowError naming `field` otherwise."""
-    text = text.strip()
-    if not re.match(r"https?://[^\s/]+", text, re.IGNORECASE) or any(c.isspace() or c in "<>\"'" for c in text):
-        raise RowError(field, f"{text[:80]!r} is not a web address starting with http:// or https://")
-    return text
+    """`text` if it is an http or https address (outreach's website check); RowError naming `field` otherwise."""
+    try:
+        return cleaning.website(text, field=field) or ""
+    except ValueError as exc:
+        raise RowError(field, str(exc).partition(": ")[2].rstrip(".")) from None
 
 
 class CatalogueImport:

@@ -139,13 +139,13 @@ FIELDS: dict[str, dict[str, FieldSpec]] = {
         "branches": FieldSpec("Branch libraries", "int"),
     },
     "catalogue": {
-        "link": FieldSpec("Catalogue link (http or https)", required=True, max_len=500),
+        "link": FieldSpec("Catalogue link (http or https)", required=True, max_len=300),
         "title": FieldSpec("Title", required=True, max_len=300),
         "author": FieldSpec("Author", max_len=200),
         "material_type": FieldSpec("Material type (one of the item categories' material types)", max_len=80),
         "categories": FieldSpec("Categories (item categories, separated by ; or ,)", max_len=300),
         "branch": FieldSpec("Branch code", "code", max_len=40),
-        "cover_url": FieldSpec("Cover image web address (optional)", max_len=500),
+        "cover_url": FieldSpec("Cover image web address (optional)", max_len=300),
         "added_on": FieldSpec("Date added", "date"),
     },
 }
