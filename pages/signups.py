@@ -39,4 +39,4 @@ with ui.user_errors():
     st.write(f"The sign-up form is at {ui.md(address)} — link to it, or paste this into a page of the library's website "
              "(it works without JavaScript; copy it again within a year, when its form code expires):")
     with db.read() as session:
-        st.code(snippet.html(session, actor=me), language="html")
+        st.code(snippet.html(session, actor=me), language=None, wrap_lines=True)  # plain: highlighted tokens lack contrast
