@@ -73,9 +73,15 @@ class BulkWriter:
         result = self.conn.exec_driver_sql(sql, rows)
         return result.rowcount if result.rowcount is not None and result.rowcount >= 0 else len(rows)
 
-    def upsert(self, table: Table, columns: Sequence[str], rows: list[tuple], *, key: str, keep: Sequence[str] = ()) -> None:
-        """INSERT … ON CONFLICT(key) DO UPDATE the other columns (except `keep`) when row_hash differs."""
-        updates = ", ".join(f"{c} = excluded.{c}" for c in columns if c != key and c not in keep)
+    def upsert(self, table: Table, columns: Sequence[str], rows: list[tuple], *, key: str, keep: Sequence[str] = (), guarded: dict[str, str] | None = None) -> None:
+        """INSERT … ON CONFLICT(key) DO UPDATE the other columns (except `keep`) when row_hash differs; a column of
+        `guarded` (column → a boolean column of the stored row) keeps its stored value where that flag is set."""
+        guarded = guarded or {}
+
+        def value(c: str) -> str:
+            return f"CASE WHEN {table.name}.{guarded[c]} THEN {table.name}.{c} ELSE excluded.{c} END" if c in guarded else f"excluded.{c}"
+
+        updates = ", ".join(f"{c} = {value(c)}" for c in columns if c != key and c not in keep)
         distinct = "IS NOT" if self.sqlite else "IS DISTINCT FROM"
         conflict = f"ON CONFLICT ({key}) DO UPDATE SET {updates} WHERE {table.name}.row_hash {distinct} excluded.row_hash"
         self.insert(table, columns, rows, conflict=conflict)

@@ -253,3 +253,31 @@ def test_erased_patrons_are_not_reimported(db, staff):
     assert [(r.field, r.line) for r in result.rejected] == [("ils_id", 4)]
     with db.read() as s:
         assert s.exec(select(Patron.first_name).where(Patron.ils_id == "2000000003")).one() is None
+
+
+def test_a_later_import_never_undoes_what_the_patron_chose_on_their_preference_page(db, staff, tmp_path):
+    """Reading history turned off and interests cleared by the patron stay so, whatever the ILS says next."""
+    from crmcore.campaigns import preference_tokens, preferences
+
+    chosen = ("patrons", {"columns": {"ils_id": "card", "last_name": "surname", "interests": "likes", "history_opt_in": "history"}})
+
+    def load(rows: list[tuple[str, str, str, str]]):
+        path = tmp_path / "patrons.csv"
+        with path.open("w", newline="", encoding="utf-8") as f:
+            writer = csv.writer(f)
+            writer.writerow(["card", "surname", "likes", "history"])
+            writer.writerows(rows)
+        return run(db, staff["admin"], path, preset=chosen)
+
+    load([("C1", "Ames", "Mystery", "yes"), ("C2", "Bell", "Cooking", "yes")])
+    with db.write() as s:
+        first = s.exec(select(Patron).where(Patron.ils_id == "C1")).one()
+        token = preference_tokens.make(first.id)
+        preferences.stop_history(s, token=token)
+        preferences.clear_interests(s, token=token)
+    result = load([("C1", "Ames-Renamed", "Mystery; Gardening", "yes"), ("C2", "Bell", "Cooking; Travel", "no")])
+    assert result.updated == 2
+    with db.read() as s:
+        first, second = (s.exec(select(Patron).where(Patron.ils_id == key)).one() for key in ("C1", "C2"))
+    assert (first.last_name, first.history_opt_in, first.interests) == ("Ames-Renamed", False, None)  # the patron's choices hold
+    assert (second.history_opt_in, second.interests) == (False, "Cooking; Travel")  # the ILS still updates everyone else

@@ -40,6 +40,7 @@ COLUMNS = {
     "language": "language",
 }
 DATES = {"registered_on", "expires_on", "last_activity"}
+OWN_CHOICES = {"history_opt_in": "history_stopped_by_patron", "interests": "interests_cleared_by_patron"}  # column → the patron's flag
 NOT_TEXT = {"birth_year", "history_opt_in", "has_email", "resident", "lifetime_checkouts", "lifetime_renewals"}
 TEXT_FIELDS = {f for f in COLUMNS if f not in DATES and f not in NOT_TEXT}
 # Row-number ids: when more than this share of the rows whose id is already stored differ from the stored
@@ -217,7 +218,8 @@ class PatronImport:
                 values.append(rows[f])
         tail = [repeat(stamp), repeat(stamp)] + ([repeat(False)] if "history_opt_in" not in self.fields else [])
         values += [rows[f] for f in self.derived]
-        writer.upsert(PATRON, columns, list(zip(*values, rows["row_hash"], *tail)), key="ils_id", keep=keep)
+        # What the patron chose on their preference page wins over what the ILS says later.
+        writer.upsert(PATRON, columns, list(zip(*values, rows["row_hash"], *tail)), key="ils_id", keep=keep, guarded=OWN_CHOICES)
 
     def _record_consent(self, writer: BulkWriter, keys: list[str], stated: list[tuple], existing: dict) -> None:
         """Consent records for what the ILS states differently from the last import of each patron (an edge),

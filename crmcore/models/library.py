@@ -63,6 +63,10 @@ class Patron(SQLModel, table=True):
     expires_on: Optional[date] = Field(default=None, index=True)
     interests: Optional[str] = Field(default=None, max_length=500)
     history_opt_in: bool = False
+    # The patron's own choices on their preference page, which no later import overrides: reading history
+    # turned off, the interests on file cleared.
+    history_stopped_by_patron: bool = False
+    interests_cleared_by_patron: bool = False
     # What an export says when it carries no address: "has an email address" (an anonymised usage export).
     # None when the file did not say; a stored email address counts as yes wherever this is read.
     has_email: Optional[bool] = None

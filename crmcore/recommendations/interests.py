@@ -128,10 +128,10 @@ def choose(session: Session, *, patron_id: int, topics: list[str]) -> list[str]:
 def clear(session: Session, *, patron_id: int) -> None:
     """Forget the patron's stated interests: the topics they chose and the interests field."""
     session.execute(delete(PatronInterest).where(PatronInterest.patron_id == patron_id))
-    session.execute(update(Patron).where(Patron.id == patron_id).values(interests=None, updated_at=utcnow()))
+    session.execute(update(Patron).where(Patron.id == patron_id).values(interests=None, interests_cleared_by_patron=True, updated_at=utcnow()))
 
 
 def stop_history(session: Session, *, patron_id: int) -> int:
     """History opt-in off: the categories of their activity are dropped at once (the counts stay); how many events had one."""
-    session.execute(update(Patron).where(Patron.id == patron_id).values(history_opt_in=False, updated_at=utcnow()))
+    session.execute(update(Patron).where(Patron.id == patron_id).values(history_opt_in=False, history_stopped_by_patron=True, updated_at=utcnow()))
     return session.execute(update(ActivityEvent).where(ActivityEvent.patron_id == patron_id, ActivityEvent.category.is_not(None)).values(category=None)).rowcount

@@ -43,9 +43,15 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("campaign") as batch:
         batch.add_column(sa.Column("recommendations_fallback", sqlmodel.sql.sqltypes.AutoString(length=10), nullable=False, server_default="picks"))
+    # The patron's own choices that a later import must not undo.
+    op.add_column("patron", sa.Column("history_stopped_by_patron", sa.Boolean(), nullable=False, server_default=sa.false()))
+    op.add_column("patron", sa.Column("interests_cleared_by_patron", sa.Boolean(), nullable=False, server_default=sa.false()))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("patron") as batch:
+        batch.drop_column("interests_cleared_by_patron")
+        batch.drop_column("history_stopped_by_patron")
     with op.batch_alter_table("campaign") as batch:
         batch.drop_column("recommendations_fallback")
     op.drop_table("patron_interest")
