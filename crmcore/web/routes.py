@@ -18,6 +18,9 @@ from starlette.routing import Route
 from crmcore import db as database
 from crmcore.admin import config, sessions, settings
 from crmcore.campaigns import unsubscribe
+from crmcore.inbox import form as inbox_form
+from crmcore.inbox import topics as inbox_topics
+from crmcore.inbox.form import make_token as request_form_token
 from crmcore.languages import catalogues
 from crmcore.languages.catalogues import gettext
 from crmcore.outreach import calendar
@@ -26,12 +29,8 @@ from crmcore.signups import form as signup_form
 from crmcore.signups import prospects, snippet, spam, tokens
 from crmcore.surveys import responses as survey_responses
 from crmcore.surveys import tokens as survey_tokens
-from crmcore.web import limits, survey_form
 from crmcore.texts import delivery, keywords
-from crmcore.web.pages import page
-from crmcore.inbox import form as inbox_form
-from crmcore.inbox import topics as inbox_topics
-from crmcore.inbox.form import make_token as request_form_token
+from crmcore.web import limits, survey_form
 from crmcore.web.pages import page, request_form
 
 log = logging.getLogger("liaison.web")
@@ -107,16 +106,38 @@ async def unsubscribe_now(request: Request) -> Response:
     return _plain(200, "Unsubscribed.")
 
 
+FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+
+
+def _client(request: Request) -> str:
+    """The client's address as uvicorn gives it (behind a proxy, run uvicorn with --proxy-headers): never a
+    header the client itself could write."""
+    return request.client.host if request.client else "unknown"
+
+
+async def _posted(request: Request, *, limit: int = MAX_BODY, max_fields: int = 200) -> dict[str, list[str]] | None:
+    """Every posted field with all its values (check boxes); None for anything that is not a small form."""
+    if int(request.headers.get("content-length") or 0) > limit:
+        return None
+    if request.headers.get("content-type", "").split(";")[0].strip() not in FORM_TYPES:
+        return None
+    try:
+        form = await request.form(max_files=0, max_fields=max_fields, max_part_size=limit)
+    except Exception:  # a malformed form is refused with a message, never a stack trace
+        return None
+    fields: dict[str, list[str]] = {}
+    for key, value in form.multi_items():
+        if isinstance(value, str):
+            fields.setdefault(key, []).append(value)
+    return fields
+
+
 async def _form(request: Request, *, limit: int = MAX_BODY) -> dict[str, str]:
-    """The posted fields, small ones only; {} for anything that is not a small form."""
+    """The posted fields, one value each, small ones only; {} for anything that is not a small form."""
+    if request.headers.get("content-type", "").split(";")[0].strip() in FORM_TYPES:
+        return {k: v[0] for k, v in (await _posted(request, limit=limit, max_fields=20) or {}).items()}
     if int(request.headers.get("content-length") or 0) > limit:
         return {}
-    if request.headers.get("content-type", "").split(";")[0].strip() in ("application/x-www-form-urlencoded", "multipart/form-data"):
-        try:
-            form = await request.form(max_files=0, max_fields=20, max_part_size=limit)
-        except Exception:  # a malformed form is "not the one-click body", never a stack trace
-            return {}
-        return {k: v for k, v in form.items() if isinstance(v, str)}
     body = await request.body()  # no content type: the bare body RFC 8058 names
     return {k: v[0] for k, v in parse_qs(body[:limit].decode("utf-8", "replace")).items()}
 
@@ -209,23 +230,6 @@ ANONYMOUS_ANSWERS = limits.RateLimit(limit=10, window=600)  # per client: a desk
 THANKS = "Thank you: your answers are saved."
 
 
-async def _fields(request: Request) -> dict[str, list[str]] | None:
-    """Every posted field with all its values (check boxes); None for anything that is not a small form."""
-    if int(request.headers.get("content-length") or 0) > SURVEY_MAX_BODY:
-        return None
-    if request.headers.get("content-type", "").split(";")[0].strip() not in ("application/x-www-form-urlencoded", "multipart/form-data"):
-        return None
-    try:
-        form = await request.form(max_files=0, max_fields=200, max_part_size=SURVEY_MAX_BODY)
-    except Exception:  # a malformed form is refused with a message, never a stack trace
-        return None
-    fields: dict[str, list[str]] = {}
-    for key, value in form.multi_items():
-        if isinstance(value, str):
-            fields.setdefault(key, []).append(value)
-    return fields
-
-
 def _survey_html(token: str, *, error: str = "", notice: str = "") -> tuple[str, int]:
     footer = _footer()
     with _db().read() as session:
@@ -245,7 +249,7 @@ async def survey_page(request: Request) -> Response:
 async def survey_answer(request: Request) -> Response:
     """POST /survey/{token}: record the answers (a patron's replace their earlier ones); anonymous posts rate-limited."""
     token = request.path_params["token"]
-    fields = await _fields(request)
+    fields = await _posted(request, limit=SURVEY_MAX_BODY)
     if fields is None:
         html_page, _ = await run_in_threadpool(_survey_html, token, error="The answers could not be read. Please send the form again.")
         return HTMLResponse(html_page, status_code=400, headers=NO_STORE)
@@ -255,7 +259,7 @@ async def survey_answer(request: Request) -> Response:
             return response.patron_id is None
 
     try:
-        if survey_tokens.read(token).patron_id is None and not ANONYMOUS_ANSWERS.allow(request.client.host if request.client else "?"):
+        if survey_tokens.read(token).patron_id is None and not ANONYMOUS_ANSWERS.allow(_client(request)):
             return HTMLResponse(page("Survey", "Too many answers from this device just now. Please try again in a few minutes."), status_code=429, headers=NO_STORE)
         anonymous = await run_in_threadpool(save)
     except ValueError as exc:
@@ -285,7 +289,7 @@ async def request_send(request: Request) -> Response:
     fields = await _form(request, limit=REQUEST_BODY)
     if not fields:
         return HTMLResponse(page("Ask the library", "Your message was too long or not sent from the form. Open the request page and try again."), status_code=400, headers=NO_STORE)
-    client = request.headers.get("x-forwarded-for", "").split(",")[0].strip() or (request.client.host if request.client else "unknown")
+    client = _client(request)
 
     def take() -> inbox_form.Outcome:
         with _db().write() as session:
@@ -303,21 +307,6 @@ async def request_send(request: Request) -> Response:
 # --- sign-up forms for prospects (crmcore.signups) ---------------------------------------------------
 
 SIGNUP_TITLE = "Sign up for library news"
-
-
-async def _signup_fields(request: Request) -> dict | None:
-    """The posted sign-up form (topics as a list); None when the body is not a small form."""
-    if int(request.headers.get("content-length") or 0) > MAX_BODY:
-        return None
-    if request.headers.get("content-type", "").split(";")[0].strip() not in ("application/x-www-form-urlencoded", "multipart/form-data"):
-        return None
-    try:
-        form = await request.form(max_files=0, max_fields=30, max_part_size=MAX_BODY)
-    except Exception:  # a malformed form is refused with the form's message, never a stack trace
-        return None
-    fields: dict = {k: v for k, v in form.items() if isinstance(v, str) and k != "topics"}
-    fields["topics"] = [v for v in form.getlist("topics") if isinstance(v, str)]
-    return fields
 
 
 def _signup_form(*paragraphs: str, values: dict | None = None, status: int = 200) -> HTMLResponse:
@@ -338,10 +327,11 @@ async def signup_page(request: Request) -> Response:
 async def signup_post(request: Request) -> Response:
     """POST /signup (this app's form or the snippet on the library's website): checked, kept unconfirmed, and a
     confirmation link emailed; refused with the reason (and the form again) otherwise."""
-    fields = await _signup_fields(request)
-    if fields is None:
+    posted = await _posted(request, max_fields=30)
+    if posted is None:
         return await run_in_threadpool(_signup_form, tokens.NO_FORM_TOKEN, status=400)
-    client = request.client.host if request.client else None
+    fields: dict = {k: v[-1] for k, v in posted.items() if k != "topics"} | {"topics": posted.get("topics", [])}
+    client = _client(request)
     try:
         email = await run_in_threadpool(lambda: signup_form.submit(_db(), fields=fields, client=client))
     except ValueError as exc:
