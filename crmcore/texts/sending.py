@@ -25,9 +25,8 @@ from crmcore.models import Campaign, Message, Patron, utcnow
 from crmcore.texts import do_not_text, gateway, phones, quiet_hours, segments, wording
 
 # Texts marked "sending" together at most (mail: 10): a text's exchange is shorter than a mail's, so a durable
-# commit per ten would cap the rate. Only at high rates (a tenth of a second's texts: 100 at 60,000 a minute);
-# a crash then leaves at most that many "unknown".
-WINDOW = 100
+# commit per ten would cap the rate; a crash at 100,000 a minute leaves at most 50 (30 ms of texts) "unknown".
+WINDOW = 50
 SKIPPED_NOTE = "No consent, usable number or permission to text at send time."
 
 _START = (
