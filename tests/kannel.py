@@ -7,7 +7,6 @@ from __future__ import annotations
 import os
 import re
 import subprocess
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,7 +16,8 @@ import httpx
 import pytest
 
 from tests.campaign_fixtures import free_port
-from tests.conftest import ROOT, require_or_skip
+from tests.conftest import require_or_skip
+from tests.web_server import serving
 
 BEARERBOX, SMSBOX, FAKESMSC = "/usr/sbin/bearerbox", "/usr/sbin/smsbox", "/usr/lib/kannel/test/fakesmsc"
 USER, PASSWORD, SECRET, SHORT_CODE = "liaison", "kannel-test-pw", "sms-test-secret", "12345"
@@ -178,25 +178,5 @@ def kannel(tmp_path, monkeypatch):
 @pytest.fixture
 def texts_web(db, kannel):
     """The app's HTTP server on the port Kannel calls, with the same CRM_SMS_* settings and database."""
-    port = kannel.ports["app"]
-    server = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "server:app", "--app-dir", str(ROOT), "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"],
-        env={**os.environ, "DATABASE_URL": db.url}, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-    )
-    base = f"http://127.0.0.1:{port}"
-    _wait(lambda: server.poll() is not None or _healthy(base), "the app server did not start", timeout=60)
-    if server.poll() is not None:
-        raise RuntimeError("the app server did not start: " + server.stdout.read().decode(errors="replace")[-2000:])
-    yield base
-    server.terminate()
-    try:
-        server.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        server.kill()
-
-
-def _healthy(base: str) -> bool:
-    try:
-        return httpx.get(f"{base}/healthz", timeout=2).status_code == 200
-    except httpx.HTTPError:
-        return False
+    with serving(db, port=kannel.ports["app"]) as base:
+        yield base

@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 
 import httpx
 import pytest
@@ -14,10 +15,9 @@ from tests.campaign_fixtures import free_port
 from tests.conftest import ROOT
 
 
-@pytest.fixture
-def web(db):
-    """Base URL of a running server whose routes and pages use `db` (and the test's signing key)."""
-    port = free_port()
+@contextmanager
+def serving(db, *, port: int):
+    """The app's server on `port` for `db` (the environment's configuration), until the block ends."""
     env = {**os.environ, "DATABASE_URL": db.url}
     server = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "server:app", "--app-dir", str(ROOT), "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"],
@@ -35,9 +35,18 @@ def web(db):
             server.kill()
             raise RuntimeError("the app server did not start: " + server.stdout.read().decode(errors="replace")[-2000:])
         time.sleep(0.2)
-    yield base
-    server.terminate()
     try:
-        server.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        server.kill()
+        yield base
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            server.kill()
+
+
+@pytest.fixture
+def web(db):
+    """Base URL of a running server whose routes and pages use `db` (and the test's signing key)."""
+    with serving(db, port=free_port()) as base:
+        yield base

@@ -330,12 +330,13 @@ def _release(db: Database, *, ids: list[int], owner: str, reason: str | None = N
 class Throttle:
     per_minute: int
     last: float = 0.0
+    most: int = WINDOW  # the largest window (texts: crmcore.texts.sending.WINDOW)
 
     @property
     def window(self) -> int:
         """How many messages are marked "sending" together: as many as go out in a tenth of a second
-        at this rate (1 at ordinary rates, at most WINDOW). A crash leaves at most this many "unknown"."""
-        return max(1, min(WINDOW, self.per_minute // 600))
+        at this rate (1 at ordinary rates, at most `most`). A crash leaves at most this many "unknown"."""
+        return max(1, min(self.most, self.per_minute // 600))
 
     @property
     def gap(self) -> timedelta:

@@ -10,8 +10,10 @@ any other refusal (4xx: a bad number, wrong credentials) is final.
 from __future__ import annotations
 
 import json
+import ssl
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 from typing import Iterator
 
@@ -71,6 +73,12 @@ class _KannelSender:
         raise SendFailure(reason, code=TEMPORARY if answer.status_code >= 500 else FINAL)
 
 
+@cache
+def _tls() -> ssl.SSLContext:
+    """One TLS context per process (an https sendsms address): building one reads the CA bundle, 75 ms a batch."""
+    return ssl.create_default_context()
+
+
 @dataclass
 class KannelTransport:
     url: str
@@ -80,7 +88,7 @@ class KannelTransport:
 
     @contextmanager
     def connect(self) -> Iterator[_KannelSender]:
-        with httpx.Client(timeout=TIMEOUT_SECONDS) as client:
+        with httpx.Client(timeout=TIMEOUT_SECONDS, verify=_tls()) as client:
             yield _KannelSender(client=client, url=self.url, user=self.user, password=self.password, sender=self.sender)
 
 
