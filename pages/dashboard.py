@@ -7,7 +7,7 @@ its definition as a caption and its data as a CSV download.
 from __future__ import annotations
 
 import html
-from datetime import date
+from datetime import date, timedelta
 
 import altair as alt
 import pandas as pd
@@ -15,7 +15,7 @@ import plotly.express as px
 import streamlit as st
 
 import ui
-from ui import charts
+from ui import charts, inbox
 from ui.maps import zone_map
 from crmcore import kpis
 from crmcore.admin import settings
@@ -401,5 +401,8 @@ with ui.user_errors():
         _outreach(board)
     _campaigns(actor)
     _signups(actor)
+    if not (filters.branch_ids or filters.zone_ids or filters.patron_types):  # requests are the whole library's
+        last_day = (board.filters.end_month.replace(day=28) + timedelta(days=4)).replace(day=1) - timedelta(days=1)
+        inbox.figures(ui.db(), actor, (board.filters.first_month, last_day), key="dash", only_if_any=True)
 _circulation(actor)
 _personas(actor)

@@ -2,15 +2,12 @@
 
 from datetime import date, timedelta
 
-import altair as alt
 import pandas as pd
 import streamlit as st
 
 import ui
-from ui import charts
-from crmcore.inbox.kpis import request_kpis
+from ui import charts, inbox
 from crmcore.outreach.kpis import outreach_kpis
-from crmcore.privacy import small_cells
 
 actor = ui.actor()
 db = ui.db()
@@ -57,25 +54,4 @@ with ui.user_errors():
             st.caption(ui.md(charts.summary(kpis["by_month_staff"], measure="interactions", by="staff", label="interactions")))
             ui.download_buttons(kpis["by_month_staff"], name="outreach-kpis-by-staff", key="okpi-by-staff")
 
-    st.subheader("Requests from patrons and partners")
-    with db.read() as session:
-        asked = request_kpis(session, actor=actor, date_from=period[0], date_to=period[1])
-    row = st.columns(4)
-    hours = lambda value: "—" if value is None else f"{value:,} h"  # noqa: E731
-    row[0].metric("Requests", f"{asked['requests']:,}" if isinstance(asked["requests"], int) else asked["requests"])
-    row[1].metric("Median first response", hours(asked["median_first_response_hours"]))
-    row[2].metric("Median time to resolve", hours(asked["median_resolution_hours"]))
-    row[3].metric("Answered within target", "—" if asked["within_target_share"] is None else f"{asked['within_target_share']}%")
-    st.caption(f"Medians and the share need at least {asked['k']} requests; weeks and groups of fewer than {asked['k']} show as <{asked['k']}.")
-    for by, title in (("topic", "Requests per week, by topic"), ("branch", "Requests per week, by branch")):
-        weekly = asked[f"by_week_{by}"]
-        st.markdown(f"**{title}**")
-        if weekly.empty:
-            st.caption("No requests in this period.")
-            continue
-        chart = alt.Chart(small_cells.numeric(weekly)).mark_bar().encode(
-            x=alt.X("week:O", title="week starting"), y=alt.Y("requests:Q", title="requests"), tooltip=["week", by, "requests"]
-        ).properties(width=180, height=120).facet(facet=alt.Facet(f"{by}:N", title=by), columns=3)
-        st.altair_chart(chart)
-        st.caption(ui.md(charts.summary(weekly, measure="requests", by=by, label="requests")))
-        ui.download_buttons(weekly, name=f"requests-by-week-{by}", key=f"okpi-requests-{by}")
+    inbox.figures(db, actor, period, key="okpi")

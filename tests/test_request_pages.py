@@ -112,3 +112,7 @@ def test_an_overdue_request_is_in_my_followups_and_requests_in_the_kpis(app, db,
     assert {m.label: m.value for m in at.metric}["Requests"] == "<5"  # one request: a small cell
     assert any("okpi-requests-topic-csv" in b.proto.id for b in at.get("download_button"))
     assert any(c.value.replace("\\", "").startswith("Summary:") and "request" in c.value for c in at.caption)
+    at = app(role="manager", page="pages/dashboard.py").run()
+    assert not at.exception
+    if "Requests from patrons and partners" in [h.value for h in at.subheader]:  # the request falls in the dashboard's period
+        assert any("dash-requests-topic-csv" in b.proto.id for b in at.get("download_button"))
