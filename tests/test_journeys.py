@@ -201,3 +201,19 @@ def test_no_journey_message_goes_to_a_patron_without_consent(sqlite_db, grants, 
     for pid, created in sent:
         i = pids.index(pid)
         assert grants[i] and (created.date() - day(0)).days < withdraw_day[i]
+
+
+def test_access_export_lists_journeys_and_erasure_ends_them(db, staff):
+    from crmcore.privacy import rights
+
+    pids = add_many(db, 3)
+    welcome(db, holdout_pct=0)
+    evaluation.evaluate(db, now=moment(0))
+    with db.write() as s:
+        data = rights.access_export(s, actor=staff["admin"], patron_id=pids[0])
+        assert [(r["journey"], r["state"]) for r in data["journeys"]] == [("Welcome", "active")]
+        rights.erase(s, actor=staff["admin"], patron_id=pids[0])
+    evaluation.evaluate(db, now=moment(7))
+    with db.read() as s:
+        assert s.scalar(select(JourneyEnrolment.exit_reason).where(JourneyEnrolment.patron_id == pids[0])) == "erased"
+        assert s.scalar(select(func.count()).where(Message.patron_id == pids[0])) == 1  # only day 0's, nothing after
