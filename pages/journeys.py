@@ -10,6 +10,7 @@ import streamlit as st
 import ui
 from crmcore.admin.permissions import Perm
 from crmcore.campaigns import segments
+from crmcore.campaigns.rules import tree
 from crmcore.journeys import definitions, editing, results
 from crmcore.library import consent
 
@@ -23,6 +24,7 @@ if message := st.session_state.pop("jny-done", None):
 with db.read() as session:
     listed = editing.list_journeys(session, actor=me)
     segment_names = {s.id: s.name for s in segments.list_segments(session, actor=me)}
+    rule_names = segments.choices(session, actor=me)
 if listed:
     ui.table(listed, hide_index=True, column_order=["name", "status", "version", "in the journey now", "entered in all", "holdout %"])
 else:
@@ -82,13 +84,15 @@ if trigger["kind"] == "segment":
         seg_ids = list(segment_names)
         current = trigger.get("segment_id") if trigger.get("segment_id") in segment_names else None
         if trigger.get("rule") is not None and current is None:
-            st.caption("The template's own condition; choose a saved segment to use that instead.")
+            st.caption(ui.md(f"The template's own condition: {tree.describe(trigger['rule'], rule_names)}. Choose a saved segment to use that instead."))
         choice = st.selectbox("Segment", [None, *seg_ids], format_func=lambda i: "The template's condition" if i is None else segment_names[i],
                               index=0 if current is None else 1 + seg_ids.index(current), key=f"{work_key}-ts")
         if choice is not None:
             trigger["segment_id"] = choice
             trigger.pop("rule", None)
 else:
+    if trigger.get("rule") is not None:
+        st.caption(ui.md(f"Only patrons where {tree.describe(trigger['rule'], rule_names)}."))
     trigger["days"] = int(st.number_input("Number of days", min_value=0, max_value=definitions.MAX_DAYS, value=int(trigger.get("days") or 0), key=f"{work_key}-td"))
 
 st.subheader("Steps")
@@ -108,6 +112,7 @@ for i, step in enumerate(steps):
         elif kind == "wait":
             step["days"] = int(st.number_input("Days to wait", min_value=1, max_value=definitions.MAX_DAYS, value=int(step.get("days") or 7), key=f"{work_key}-w{i}"))
         elif kind == "branch":
+            st.caption(ui.md(f"Goes on for patrons where {tree.describe(step['rule'], rule_names)}. Build conditions as segments on the Segments page."))
             if segment_names:
                 seg = st.selectbox("Go on only for patrons in", [None, *segment_names], key=f"{work_key}-r{i}",
                                    format_func=lambda s: "the condition kept in the step" if s is None else segment_names[s])

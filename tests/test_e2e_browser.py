@@ -649,3 +649,30 @@ def test_a_request_from_the_public_form_is_answered_by_email(live_app, browser, 
         no_exception(page)
     finally:
         context.close()
+
+
+def test_a_manager_starts_and_activates_a_journey(live_app, browser):
+    """Journeys: start from the Welcome template, activate it; the database holds it active."""
+    from sqlalchemy import create_engine, text
+
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    page.set_default_timeout(WAIT_MS)
+    try:
+        sign_in(page, live_app["url"])
+        settle(page)
+        open_page(page, "Journeys")
+        page.get_by_role("textbox", name="Name").fill("E2E welcome")
+        page.get_by_role("button", name="Start the journey").click()
+        page.get_by_text("Journey 'E2E welcome' started (not active yet).").wait_for()
+        settle(page)
+        page.get_by_role("button", name="Activate").click()
+        page.get_by_text("E2E welcome — active, version 1").wait_for()
+        settle(page)
+        no_exception(page)
+    finally:
+        context.close()
+    engine = create_engine(live_app["database_url"])
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT status FROM journey WHERE name = 'E2E welcome'")).scalar_one() == "active"
+    engine.dispose()

@@ -201,3 +201,39 @@ def test_no_journey_message_goes_to_a_patron_without_consent(sqlite_db, grants, 
     for pid, created in sent:
         i = pids.index(pid)
         assert grants[i] and (created.date() - day(0)).days < withdraw_day[i]
+
+
+def test_access_export_lists_journeys_and_erasure_ends_them(db, staff):
+    from crmcore.privacy import rights
+
+    pids = add_many(db, 3)
+    welcome(db, holdout_pct=0)
+    evaluation.evaluate(db, now=moment(0))
+    with db.write() as s:
+        data = rights.access_export(s, actor=staff["admin"], patron_id=pids[0])
+        assert [(r["journey"], r["state"]) for r in data["journeys"]] == [("Welcome", "active")]
+        rights.erase(s, actor=staff["admin"], patron_id=pids[0])
+    evaluation.evaluate(db, now=moment(7))
+    with db.read() as s:
+        assert s.scalar(select(JourneyEnrolment.exit_reason).where(JourneyEnrolment.patron_id == pids[0])) == "erased"
+        assert s.scalar(select(func.count()).where(Message.patron_id == pids[0])) == 1  # only day 0's, nothing after
+
+
+def test_event_triggers_run_after_an_import_and_first_activity_enters(db):
+    from crmcore.models import ImportRun
+
+    with db.write() as s:
+        s.execute(insert(Patron).values(ils_id="FA", first_name="First", email="fa@example.test", first_activity_on=day(3), last_activity_on=day(3)))
+        pid = s.scalar(select(Patron.id).where(Patron.ils_id == "FA"))
+        s.execute(insert(CurrentConsent).values(patron_id=pid, channel="email", topic="events", granted=True, updated_at=moment(-1)))
+        first_use = definitions.template("after_event")
+        first_use["trigger"] = {"kind": "first_activity", "days": 0}
+        jid = editing.create(s, actor=CLI_ACTOR, name="First activity", definition=first_use, holdout_pct=0).id
+        editing.activate(s, actor=CLI_ACTOR, journey_id=jid)
+    assert evaluation.after_imports(db, now=moment(3)) == {}  # no import yet: nothing to do
+    with db.write() as s:
+        s.add(ImportRun(kind="activity", file_name="day.csv", file_hash="x", status="done", finished_at=moment(3)))
+    assert evaluation.after_imports(db, now=moment(3))[jid]["entered"] == 1
+    assert evaluation.after_imports(db, now=moment(3)) == {}  # the same import is not looked at twice
+    with db.read() as s:
+        assert s.scalar(select(func.count()).where(Message.patron_id == pid, Message.status == "queued")) == 1

@@ -207,35 +207,39 @@ def send_test(db: Database, *, actor: Actor, campaign_id: int, patron_id: int, l
     return staff.email
 
 
-def _recent(recipient, now: datetime):
-    """SQL: how many messages count against the frequency cap of this recipient (a Message column's match)."""
+def _capped(session: Session, recipient, now: datetime):
+    """SQL: the recipients (`recipient`: Message.patron_id or Message.prospect_id) who have had the weekly cap of
+    messages (campaigns and journeys alike) in the 7 days to `now`.
+
+    One aggregate over the recent messages (a semi-join), not a count per recipient: its cost does not
+    depend on the planner guessing the size of the message table."""
     return (
-        select(func.count())
+        select(recipient)
         .where(
-            recipient,
+            recipient.is_not(None),
             Message.status.in_(CAPPED_STATUSES),
             func.coalesce(Message.sent_at, Message.next_attempt_at, Message.created_at) >= now - timedelta(days=7),
         )
-        .scalar_subquery()
+        .group_by(recipient)
+        .having(func.count() >= int(settings.get(session, "frequency_cap_per_7_days")))
     )
 
 
 def at_frequency_cap(session: Session, patron_id, now: datetime):
-    """SQL: the patron (a column) has had the weekly cap of messages (campaigns and journeys alike) in the 7 days to `now`."""
-    return _recent(Message.patron_id == patron_id, now) >= int(settings.get(session, "frequency_cap_per_7_days"))
+    """SQL: the patron (a column) has had the weekly cap of messages in the 7 days to `now`."""
+    return patron_id.in_(_capped(session, Message.patron_id, now))
 
 
 def _classified(session: Session, campaign: Campaign, now: datetime):
     """(recipient_id, reason) for everyone in the audience; reason "ok" or the first exclusion that applies.
     The recipient is a patron, or for a campaign to prospects a prospect."""
     do_not_mail.prepare(session)
-    cap = int(settings.get(session, "frequency_cap_per_7_days"))
     if campaign.audience == PROSPECTS:
         consenting = prospects.audience(topic=campaign.topic).subquery("consenting")
         reason = case(
             (consenting.c.id.is_(None), "no_consent"),
             (exists().where(Suppression.email_hash == do_not_mail.email_hash_sql(Prospect.email)), "suppressed"),
-            (_recent(Message.prospect_id == Prospect.id, now) >= cap, "frequency_cap"),
+            (Prospect.id.in_(_capped(session, Message.prospect_id, now)), "frequency_cap"),
             else_="ok",
         )
         everyone = select(Prospect.id.label("recipient_id"), reason.label("reason")).outerjoin(consenting, consenting.c.id == Prospect.id)

@@ -81,4 +81,5 @@ def enrol(session: Session, *, journey: Journey, version: JourneyVersion, today:
         ~exists().where(*blocking),
     )
     columns = ["journey_id", "version_id", "patron_id", "round", "is_holdout", "entered_on", "expires_on_at_entry", "step", "due_on", "state"]
-    return session.execute(insert(JourneyEnrolment).from_select(columns, chosen)).rowcount or 0
+    # RETURNING to count: psycopg reports no row count for INSERT … SELECT.
+    return len(session.execute(insert(JourneyEnrolment.__table__).from_select(columns, chosen).returning(JourneyEnrolment.__table__.c.id)).all())

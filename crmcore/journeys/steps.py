@@ -84,7 +84,7 @@ def _send(session: Session, *, journey: Journey, version: JourneyVersion, index:
         .where(*due, ~exists().where(Message.campaign_id == Campaign.id, Message.patron_id == E.patron_id))
     )
     columns = ["campaign_id", "patron_id", "status", "is_holdout", "attempts", "next_attempt_at", "created_at"]
-    queued = session.execute(insert(Message).from_select(columns, chosen)).rowcount or 0
+    queued = len(session.execute(insert(Message.__table__).from_select(columns, chosen).returning(Message.__table__.c.id)).all())  # psycopg counts no INSERT … SELECT
     session.execute(update(E).where(*due).values(step=index + 1))
     return {"messages": queued, "left (no consent)": gone, "waiting (frequency cap)": deferred}
 

@@ -32,6 +32,8 @@ from crmcore.models import (
     CurrentConsent,
     Interaction,
     InteractionContact,
+    Journey,
+    JourneyEnrolment,
     Message,
     Organization,
     Patron,
@@ -141,6 +143,15 @@ def access_export(session: Session, *, actor: Actor, patron_id: int) -> dict:
         ),
         ["campaign", "channel", "status", "holdout", "sent_at"],
     )
+    data["journeys"] = _rows(
+        session.execute(
+            select(Journey.name, JourneyEnrolment.entered_on, JourneyEnrolment.state, JourneyEnrolment.exit_reason, JourneyEnrolment.ended_on, JourneyEnrolment.is_holdout)
+            .join(Journey, Journey.id == JourneyEnrolment.journey_id)
+            .where(JourneyEnrolment.patron_id == patron_id)
+            .order_by(JourneyEnrolment.id)
+        ),
+        ["journey", "entered_on", "state", "exit_reason", "ended_on", "holdout"],
+    )
     data["contact_records"] = _rows(
         session.execute(
             select(Contact.id, Contact.first_name, Contact.last_name, Contact.email, Contact.phone, Contact.job_title, Organization.name, Contact.notes)
@@ -197,6 +208,7 @@ _SECTIONS = [
     ("Library use (individual)", "activity"),
     ("Library use (monthly counts)", "activity_by_month"),
     ("Messages", "messages"),
+    ("Journeys", "journeys"),
     ("Community contact records", "contact_records"),
     ("Community interactions", "interactions"),
     ("Survey answers", "survey_answers"),
@@ -239,6 +251,9 @@ def erase(session: Session, *, actor: Actor, patron_id: int) -> dict:
     session.execute(delete(PatronInsight).where(PatronInsight.patron_id == patron_id))  # persona and lapse risk
     session.execute(delete(PatronInterest).where(PatronInterest.patron_id == patron_id))  # what they like is as personal
     unlinked = session.execute(update(Contact).where(Contact.patron_id == patron_id).values(patron_id=None)).rowcount
+    # Their journeys end now (the counts stay, anonymous, in the journeys' results).
+    session.execute(update(JourneyEnrolment).where(JourneyEnrolment.patron_id == patron_id, JourneyEnrolment.state == "active")
+                    .values(state="exited", exit_reason="erased", ended_on=utcnow().date(), due_on=None))
     # Their messages written to the outbox hold their name and address.
     files = outbox.remove_patron(actor=actor, patron_id=patron_id)
     # Their written survey answers go; their scores stay as anonymous figures.
