@@ -71,7 +71,7 @@ def builder() -> None:
                 for bid, bname in branch_names.items():
                     chosen = (survey.follow_up_by_branch or {}).get(str(bid)) if survey else None
                     ids = [None, *staff]
-                    by_branch[bid] = st.selectbox(bname, ids, format_func=lambda i: "As above" if i is None else staff[i],
+                    by_branch[bid] = st.selectbox(ui.md(bname), ids, format_func=lambda i: "As above" if i is None else staff[i],
                                                   index=ids.index(chosen) if chosen in ids else 0, key=f"srv-branch-{picked}-{bid}")
         save = st.form_submit_button("Save draft", type="primary", disabled=not editable)
     if save:
