@@ -8,11 +8,7 @@ from sqlalchemy import select
 from crmcore.models import AuditLog, Survey
 from tests.campaign_fixtures import _isolated_mail_config, add_patrons  # noqa: F401
 from tests.survey_records import add_survey, answer
-
-
-def by_label(widgets, label):
-    (found,) = [w for w in widgets if w.label == label]
-    return found
+from tests.test_campaign_pages import by_label
 
 
 def test_build_a_survey_and_open_it_from_the_page(app, db, staff):
