@@ -215,6 +215,6 @@ def erase(session: Session, *, actor: Actor, patron_id: int) -> dict:
     files = outbox.remove_patron(actor=actor, patron_id=patron_id)
     # Their written survey answers go; their scores stay as anonymous figures.
     surveys = survey_responses.erase_patron(session, patron_id)
-    result = {"consent_records_deleted": consents, "email_suppressed": suppressed, "contacts_unlinked": unlinked, "survey_answers_unlinked": surveys}
-    audit.record(session, actor=actor, action="privacy.erase", entity="patron", entity_id=patron_id, detail={**result, "outbox_files_deleted": files})
+    result = {"consent_records_deleted": consents, "email_suppressed": suppressed, "contacts_unlinked": unlinked}
+    audit.record(session, actor=actor, action="privacy.erase", entity="patron", entity_id=patron_id, detail={**result, "outbox_files_deleted": files, "survey_answers_unlinked": surveys})
     return result
