@@ -27,6 +27,8 @@ with db.read() as session:
     base_url = sending.public_url(session)
 
 NEW = 0
+if "srv-pick-next" in st.session_state:  # a survey just saved: show it (set before the picker exists)
+    st.session_state["srv-pick"] = st.session_state.pop("srv-pick-next")
 picked = st.selectbox(
     "Survey", [NEW, *surveys], key="srv-pick",
     format_func=lambda i: "New survey" if i == NEW else f"{surveys[i].name} ({definitions.STATUSES[surveys[i].status]})",
@@ -69,7 +71,7 @@ def builder() -> None:
                 for bid, bname in branch_names.items():
                     chosen = (survey.follow_up_by_branch or {}).get(str(bid)) if survey else None
                     ids = [None, *staff]
-                    by_branch[bid] = st.selectbox(bname, ids, format_func=lambda i: "As above" if i is None else staff[i],
+                    by_branch[bid] = st.selectbox(ui.md(bname), ids, format_func=lambda i: "As above" if i is None else staff[i],
                                                   index=ids.index(chosen) if chosen in ids else 0, key=f"srv-branch-{picked}-{bid}")
         save = st.form_submit_button("Save draft", type="primary", disabled=not editable)
     if save:
@@ -81,7 +83,7 @@ def builder() -> None:
                 made = definitions.save(session, actor=me, name=name, intro=intro, questions=questions, survey_id=survey.id if survey else None,
                                         follow_up_staff_id=int(value) if kind == "staff" else None, follow_up_role=value if kind == "role" else None,
                                         follow_up_by_branch=by_branch)
-            st.session_state["srv-pick"] = made.id
+            st.session_state["srv-pick-next"] = made.id
             ui.refresh_after_write()
             st.rerun()
 
@@ -109,7 +111,9 @@ def link_and_code() -> None:
 
 def nps_chart(frame: pd.DataFrame, title: str) -> None:
     """A dot per group with its interval (Altair: a dot plot reads better than bars for an interval)."""
-    shown = frame[frame["nps"].map(lambda v: not isinstance(v, str))].astype({"nps": float, "low": float, "high": float})
+    if frame.empty:
+        return
+    shown = frame.loc[[not isinstance(v, str) for v in frame["nps"]]].astype({"nps": float, "low": float, "high": float})
     if shown.empty:
         return
     base = alt.Chart(shown).encode(y=alt.Y("group:N", title=title, sort=None))

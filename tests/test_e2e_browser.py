@@ -676,3 +676,53 @@ def test_a_manager_starts_and_activates_a_journey(live_app, browser):
     with engine.connect() as conn:
         assert conn.execute(text("SELECT status FROM journey WHERE name = 'E2E welcome'")).scalar_one() == "active"
     engine.dispose()
+
+
+def test_a_patron_answers_a_survey_on_a_phone_and_the_nps_changes(live_app, browser, monkeypatch):
+    """Five promoters have answered; a patron answers on a phone-sized screen with a 0; the manager's
+    Surveys page shows the NPS move from +100 to +67 (5 promoters, 1 detractor of 6)."""
+    from crmcore.surveys import definitions, responses, tokens
+
+    monkeypatch.setenv("CRM_SECRET_KEY", "e2e-secret-key-not-for-production")  # the app's key: links it accepts
+    db = Database(live_app["database_url"])
+    with db.write() as session:
+        ids = list(session.exec(select(Patron.id).where(Patron.erased_at.is_(None)).order_by(Patron.id).limit(6)))
+        survey = definitions.save(session, actor=MANAGER, name="E2E visit survey", follow_up_role="manager",
+                                  questions=[{"type": "nps", "text": "How likely are you to recommend the library?"}, {"type": "text", "text": "Why?"}])
+        survey.status = "open"
+        session.flush()
+        for pid in ids[:5]:
+            token = tokens.maker(survey.id)(pid)
+            responses.answer(session, token=token, form_token=tokens.form_token(tokens.read(token)), fields={"q1": ["10"]})
+        phone_link = f"{live_app['url']}/survey/{tokens.maker(survey.id)(ids[5])}"
+    db.dispose()
+    base = live_app["url"]
+    staff_context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    phone = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True, java_script_enabled=False)
+    try:
+        page = staff_context.new_page()
+        page.set_default_timeout(WAIT_MS)
+        sign_in(page, base)
+        settle(page)
+        open_page(page, "Surveys")
+        metric = page.locator('[data-testid="stMetric"]').filter(has_text="NPS").first
+        metric.get_by_text("+100").wait_for()
+
+        patron = phone.new_page()
+        patron.goto(phone_link)
+        patron.get_by_role("heading", name="E2E visit survey").wait_for()
+        assert patron.evaluate("document.documentElement.scrollWidth") <= 390  # fits the phone: no sideways scrolling
+        patron.get_by_role("radio", name="0", exact=True).check()
+        patron.get_by_role("textbox", name="Why?").fill("The wifi keeps dropping")
+        patron.get_by_role("button", name="Send my answers").click()
+        patron.get_by_text("Thank you: your answers are saved.").wait_for()
+
+        page.reload()
+        page.get_by_text(f"Signed in as {STAFF_USER}").wait_for()
+        settle(page)
+        open_page(page, "Surveys")
+        page.locator('[data-testid="stMetric"]').filter(has_text="NPS").first.get_by_text("+67").wait_for()
+        no_exception(page)
+    finally:
+        phone.close()
+        staff_context.close()

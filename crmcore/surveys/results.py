@@ -73,8 +73,8 @@ def summary(session: Session, *, actor: Actor, survey_id: int) -> dict[str, Any]
     row = session.execute(select(*_counts()).where(SurveyResponse.survey_id == survey_id)).one()
     score = Score(int(row.responses or 0), int(row.promoters or 0), int(row.passives or 0), int(row.detractors or 0))
     answered = session.execute(select(func.count()).select_from(SurveyResponse).where(SurveyResponse.survey_id == survey_id)).scalar()
-    from_patrons = session.execute(
-        select(func.count()).select_from(SurveyResponse).join(Message, Message.patron_id == SurveyResponse.patron_id)
+    from_patrons = session.execute(  # distinct: a patron sent the survey by two campaigns answered once
+        select(func.count(func.distinct(SurveyResponse.id))).select_from(SurveyResponse).join(Message, Message.patron_id == SurveyResponse.patron_id)
         .join(Campaign, Campaign.id == Message.campaign_id)
         .where(SurveyResponse.survey_id == survey_id, Campaign.survey_id == survey_id, Message.status == "sent")
         .where(SurveyResponse.submitted_at >= Message.sent_at)

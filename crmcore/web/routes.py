@@ -10,6 +10,7 @@ import logging
 from urllib.parse import parse_qs
 
 from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
@@ -253,10 +254,17 @@ async def survey_answer(request: Request) -> Response:
     if fields is None:
         html_page, _ = await run_in_threadpool(_survey_html, token, error="The answers could not be read. Please send the form again.")
         return HTMLResponse(html_page, status_code=400, headers=NO_STORE)
+    form_token = (fields.pop("form", None) or [None])[0]
+
     def save() -> bool:
-        with _db().write() as session:
-            response = survey_responses.answer(session, token=token, form_token=(fields.pop("form", None) or [None])[0], fields=fields)
-            return response.patron_id is None
+        for attempt in (1, 2):  # two first answers of one patron at once: the second finds the first and changes it
+            try:
+                with _db().write() as session:
+                    return survey_responses.answer(session, token=token, form_token=form_token, fields=fields).patron_id is None
+            except IntegrityError:
+                if attempt == 2:
+                    raise
+        return False
 
     try:
         if survey_tokens.read(token).patron_id is None and not ANONYMOUS_ANSWERS.allow(_client(request)):
