@@ -4,9 +4,6 @@ the database, so every app replica counts the same) and per client (in this proc
 
 from __future__ import annotations
 
-import threading
-import time
-from collections import deque
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -18,6 +15,7 @@ from crmcore import validation
 from crmcore.campaigns import preference_tokens
 from crmcore.inbox import references, tickets
 from crmcore.models import Request, RequestTopic, utcnow
+from crmcore.web.limits import RateLimit
 
 SALT = "liaison.request-form"
 MAX_AGE_SECONDS = 24 * 3600
@@ -27,8 +25,7 @@ MAX_MESSAGE = 5000
 HONEYPOT = "website"  # a field hidden from people; bots fill it in
 EXPIRED = "This form was open too long (more than a day). Your message is below: send it again."
 INVALID = "This form could not be checked. Open the request page again and send your message from there."
-_clients: dict[str, deque] = {}
-_lock = threading.Lock()
+CLIENTS = RateLimit(PER_CLIENT_PER_HOUR, 3600)
 
 
 @dataclass(frozen=True)
@@ -48,17 +45,6 @@ def _check_token(token: str | None) -> None:
         raise ValueError(EXPIRED) from None
     except BadSignature:
         raise ValueError(INVALID) from None
-
-
-def _client_allowed(client: str, now: float) -> bool:
-    with _lock:
-        seen = _clients.setdefault(client, deque())
-        while seen and seen[0] < now - 3600:
-            seen.popleft()
-        if len(seen) >= PER_CLIENT_PER_HOUR:
-            return False
-        seen.append(now)
-        return True
 
 
 def submit(session: Session, *, fields: dict[str, str], client: str, now: datetime | None = None) -> Outcome:
@@ -87,7 +73,7 @@ def submit(session: Session, *, fields: dict[str, str], client: str, now: dateti
         if topic is None or not topic.active:
             raise ValueError("Topic: choose one from the list.")
     recent = session.scalar(select(func.count()).where(func.lower(Request.requester_email) == email.lower(), Request.channel == "form", Request.created_at >= now - timedelta(hours=1)))
-    if recent >= PER_ADDRESS_PER_HOUR or not _client_allowed(client, time.monotonic()):
+    if recent >= PER_ADDRESS_PER_HOUR or not CLIENTS.allow(client):
         raise ValueError("You have sent several requests in the last hour. Please wait a little, or reply to the e-mail the library sent you.")
     first_line = message.splitlines()[0]
     request = tickets.open_request(session, channel="form", subject=first_line[:80] + ("…" if len(first_line) > 80 else ""), body=message,

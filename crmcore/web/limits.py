@@ -1,4 +1,4 @@
-"""Rate limits for public posts that no token ties to one patron (an anonymous survey): per client, in memory."""
+"""Rate limits for public posts per client, in memory (an anonymous survey, the request form): one process's count."""
 
 from __future__ import annotations
 
