@@ -13,6 +13,7 @@ from crmcore.campaigns import segments
 from crmcore.campaigns.rules import tree
 from crmcore.journeys import definitions, editing, results
 from crmcore.library import consent
+from crmcore.surveys import definitions as survey_definitions
 
 st.title("Journeys")
 st.caption("A journey sends a short series of messages to each patron who enters it, checking consent before each one. "
@@ -25,6 +26,7 @@ with db.read() as session:
     listed = editing.list_journeys(session, actor=me)
     segment_names = {s.id: s.name for s in segments.list_segments(session, actor=me)}
     rule_names = segments.choices(session, actor=me)
+    survey_names = survey_definitions.choices(session, actor=me)
 if listed:
     ui.table(listed, hide_index=True, column_order=["name", "status", "version", "in the journey now", "entered in all", "holdout %"])
 else:
@@ -109,6 +111,11 @@ for i, step in enumerate(steps):
             step["topic"] = st.selectbox("Topic", topics, format_func=consent.TOPIC_LABELS.get, index=topics.index(step.get("topic", "services")), key=f"{work_key}-t{i}")
             step["subject"] = st.text_input("Subject", value=step.get("subject", ""), key=f"{work_key}-s{i}")
             step["body"] = st.text_area("Message", value=step.get("body", ""), key=f"{work_key}-b{i}")
+            survey_ids = [None, *survey_names]
+            step["survey_id"] = st.selectbox(
+                "Survey its {{ survey_link }} opens", survey_ids, format_func=lambda s: "No survey" if s is None else survey_names[s], key=f"{work_key}-sv{i}",
+                index=survey_ids.index(step.get("survey_id")) if step.get("survey_id") in survey_ids else 0,
+            )
         elif kind == "wait":
             step["days"] = int(st.number_input("Days to wait", min_value=1, max_value=definitions.MAX_DAYS, value=int(step.get("days") or 7), key=f"{work_key}-w{i}"))
         elif kind == "branch":

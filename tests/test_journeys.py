@@ -237,3 +237,32 @@ def test_event_triggers_run_after_an_import_and_first_activity_enters(db):
     assert evaluation.after_imports(db, now=moment(3)) == {}  # the same import is not looked at twice
     with db.read() as s:
         assert s.scalar(select(func.count()).where(Message.patron_id == pid, Message.status == "queued")) == 1
+
+
+def test_a_journey_step_sends_its_surveys_link_and_refuses_one_without_an_open_survey(db, staff, tmp_path):
+    """A send step naming a survey gives each patron their own {{ survey_link }}; a step using the link without
+    a survey, or with one not open, keeps the journey inactive with the step named."""
+    from tests.survey_records import add_survey
+
+    pids = add_many(db, 3)
+    asks = definitions.template("welcome")
+    asks["steps"][0]["body"] = "Hello {{ first_name }}, tell us how we did: {{ survey_link }}"
+    with db.write() as s, pytest.raises(ValueError, match=r"Step 1 \(Send a message\): Survey: the message uses"):
+        editing.create(s, actor=CLI_ACTOR, name="Welcome and ask", definition=asks)
+    with db.write() as s:
+        asks["steps"][0]["survey_id"] = add_survey(s, staff["admin"], name="Draft survey", status="draft")
+        jid = editing.create(s, actor=CLI_ACTOR, name="Welcome and ask", definition=asks).id
+    with db.write() as s, pytest.raises(ValueError, match=r"Step 1 \(Send a message\): Survey: 'Draft survey' is draft"):
+        editing.activate(s, actor=CLI_ACTOR, journey_id=jid)
+    with db.write() as s:
+        asks["steps"][0]["survey_id"] = add_survey(s, staff["admin"], name="Welcome survey")
+        editing.edit(s, actor=CLI_ACTOR, journey_id=jid, definition=asks)
+        editing.activate(s, actor=CLI_ACTOR, journey_id=jid)
+    evaluation.evaluate(db, now=moment(0))
+    sending.send_pending(db)
+    with db.read() as s:
+        step = s.scalars(select(Campaign).where(Campaign.journey_version_id.is_not(None), Campaign.journey_step == 0)).one()
+        sent = s.scalar(select(func.count()).select_from(Message).where(Message.campaign_id == step.id, Message.status == "sent"))
+    assert step.survey_id == asks["steps"][0]["survey_id"] and sent == sum(not in_holdout(jid, p, 10.0) for p in pids)
+    mails = [p.read_text() for p in (tmp_path / "outbox").glob("*.eml")]
+    assert len(mails) == sent and all("/survey/" in mail for mail in mails)

@@ -447,6 +447,7 @@ NO_ACTOR: dict[str, str] = {
     "worker.run_forever": WORKER,
     # journeys
     "campaigns.drafts.at_frequency_cap": HELPER,
+    "campaigns.drafts.check_survey": HELPER,
     "journeys.definitions.blank": PURE,
     "journeys.definitions.first_send": PURE,
     "journeys.definitions.send_steps": PURE,

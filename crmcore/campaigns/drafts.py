@@ -107,7 +107,7 @@ def compose(
         raise ValueError("Segment: choose the segment to send to.")
     if not 0 <= float(holdout_pct) <= 50:
         raise ValueError("Holdout: between 0 and 50 percent.")
-    _check_survey(session, survey_id, subject, body)
+    check_survey(session, survey_id, subject, body)
     if recommendations_fallback not in block.FALLBACKS:
         raise ValueError(f"Recommendations: for patrons without interests choose {' or '.join(block.FALLBACKS.values())}.")
     if channel == "sms":
@@ -130,8 +130,9 @@ def compose(
     return campaign
 
 
-def _check_survey(session: Session, survey_id: int | None, subject: str, body: str, *, launching: bool = False) -> None:
-    """A message using {{ survey_link }} names its survey; a survey named exists, and is open when it goes out."""
+def check_survey(session: Session, survey_id: int | None, subject: str, body: str, *, launching: bool = False) -> None:
+    """A message (a campaign's, a journey step's) using {{ survey_link }} names its survey; a survey named exists,
+    and is open when it goes out."""
     if survey_id is None:
         if templates.uses_survey_link(subject, body):
             raise ValueError("Survey: the message uses {{ survey_link }}; choose the survey it opens.")
@@ -308,7 +309,7 @@ def plan(session: Session, *, actor: Actor, campaign_id: int, now: datetime | No
     campaign = get(session, campaign_id)
     # Read-only, so the page asks this first: a template that no longer passes (limits change) stops here.
     templates.check(subject=campaign.subject_template, body=campaign.body_template)
-    _check_survey(session, campaign.survey_id, campaign.subject_template, campaign.body_template, launching=True)
+    check_survey(session, campaign.survey_id, campaign.subject_template, campaign.body_template, launching=True)
     classified = _classified(session, campaign, now or utcnow())
     unreachable = _unreachable(session, classified) if campaign.channel == "sms" else None
     counts = _counts(session, classified, channel=campaign.channel, unreachable=unreachable)
@@ -330,7 +331,7 @@ def launch(session: Session, *, actor: Actor, campaign_id: int, scheduled_at: da
     send_at = scheduled_at if scheduled_at and scheduled_at > now else now
     # Remembered as passed by `plan` (which the page shows first): no filling in under the write lock then.
     templates.check(subject=campaign.subject_template, body=campaign.body_template)
-    _check_survey(session, campaign.survey_id, campaign.subject_template, campaign.body_template, launching=True)
+    check_survey(session, campaign.survey_id, campaign.subject_template, campaign.body_template, launching=True)
     # Claim the draft first, so two launches of one campaign cannot both freeze an audience.
     claimed = session.execute(update(Campaign).where(Campaign.id == campaign_id, Campaign.status == "draft").values(status="launching"))
     if claimed.rowcount != 1:

@@ -3,7 +3,8 @@ ready-made templates; and `validate`, which refuses a definition with a message 
 
 A definition is JSON kept in a journey version:
 `{"trigger": {"kind", "days", "segment_id", "rule"}, "steps": [...], "exits": [...], "reentry_days", "goal", "goal_days"}`.
-Steps are a vertical list run top to bottom: `{"kind": "send", "channel", "topic", "subject", "body"}`,
+Steps are a vertical list run top to bottom: `{"kind": "send", "channel", "topic", "subject", "body", "survey_id"}`
+(the survey its {{ survey_link }} opens, if any),
 `{"kind": "wait", "days"}`, `{"kind": "branch", "rule", "otherwise"}` (patrons matching the rule go on to
 the next step, the others to step `otherwise` — an index further down — or, when it is None, to the end),
 `{"kind": "end"}`. Withdrawn consent and erasure always end an enrolment; `exits` adds the optional ones.

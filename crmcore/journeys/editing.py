@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 from sqlmodel import Session
 
 from crmcore.admin.permissions import Actor, Perm, require
-from crmcore.campaigns import sending, templates
+from crmcore.campaigns import drafts, sending, templates
 from crmcore.campaigns.templates import Rendered
 from crmcore.db import Database
 from crmcore.journeys import definitions
@@ -28,8 +28,13 @@ def get(session: Session, journey_id: int) -> Journey:
     return found
 
 
-def _check(session: Session, definition: Any) -> None:
+def _check(session: Session, definition: Any, *, launching: bool = False) -> None:
     definitions.validate(definition, segment_exists=lambda sid: session.get(Segment, sid) is not None)
+    for number, step in definitions.send_steps(definition):  # a step sending a survey's link names an open survey
+        try:
+            drafts.check_survey(session, step.get("survey_id"), step.get("subject") or "", step.get("body") or "", launching=launching)
+        except ValueError as exc:
+            raise ValueError(f"{definitions.step_label(number + 1, step)}: {exc}") from None
 
 
 def list_journeys(session: Session, *, actor: Actor) -> list[dict[str, Any]]:
@@ -104,7 +109,7 @@ def activate(session: Session, *, actor: Actor, journey_id: int) -> Journey:
     """Start the journey (the worker enrols and sends from its next run); refused, staying inactive, when
     a message, a step or its segment is not right."""
     require(actor, Perm.LAUNCH_CAMPAIGNS)
-    _check(session, latest_version(session, journey_id).definition)
+    _check(session, latest_version(session, journey_id).definition, launching=True)
     return _set_status(session, actor, journey_id, "active", ("draft", "paused"))
 
 
@@ -139,7 +144,7 @@ def preview(db: Database, *, actor: Actor, step: dict[str, Any], patron_id: int)
     if step.get("kind") != "send":
         raise ValueError("Preview: choose a step that sends a message.")
     with db.read() as session:
-        context = sending.contexts_for(session, [patron_id]).get(patron_id)
+        context = sending.with_survey_links(session, sending.contexts_for(session, [patron_id]), step.get("survey_id")).get(patron_id)
     if context is None:
         raise LookupError(f"There is no patron {patron_id}.")
     shown = templates.render(subject=step.get("subject") or "", body=step.get("body") or "", context=context)

@@ -57,6 +57,7 @@ def step_campaigns(session: Session, *, journey: Journey, version: JourneyVersio
             name=f"{journey.name} (version {version.number}), step {index + 1}" + (f", round {round_}" if round_ > 1 else ""),
             channel=step["channel"], topic=step["topic"], subject_template=step["subject"], body_template=step["body"], status="journey",
             holdout_pct=journey.holdout_pct, journey_version_id=version.id, journey_step=index, journey_round=round_, created_by_id=journey.created_by_id,
+            survey_id=step.get("survey_id"),
         ))
     session.flush()
 
