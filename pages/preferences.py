@@ -25,7 +25,7 @@ with db.read() as session:
         shown, problem = preferences.view(session, token=token), None
     except ValueError as exc:
         shown, problem = None, exc
-lang = catalogues.choose(st.query_params.get("lang"), shown.language if shown else None, catalogues.negotiate(st.context.headers.get("Accept-Language")))
+lang = catalogues.for_page(chosen=st.query_params.get("lang"), patron=shown.language if shown else None, accept_language=st.context.headers.get("Accept-Language"))
 names = catalogues.names()
 
 

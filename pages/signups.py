@@ -6,6 +6,7 @@ import streamlit as st
 
 import ui
 from crmcore.campaigns import sending
+from crmcore.languages import catalogues
 from crmcore.signups import figures, prospects, snippet
 
 st.title("Sign-ups")
@@ -38,5 +39,8 @@ with ui.user_errors():
     st.subheader("The form")
     st.write(f"The sign-up form is at {ui.md(address)} — link to it, or paste this into a page of the library's website "
              "(it works without JavaScript; copy it again within a year, when its form code expires):")
+    names = catalogues.names()
+    snippet_language = st.selectbox("The form's language", list(names), format_func=names.get, key="signups-snippet-language",
+                                    help="The words of the form and of its messages; the page at the address above follows each visitor's browser.")
     with db.read() as session:
-        st.code(snippet.html(session, actor=me), language=None, wrap_lines=True)  # plain: highlighted tokens lack contrast
+        st.code(snippet.html(session, actor=me, language=snippet_language), language=None, wrap_lines=True)  # plain: highlighted tokens lack contrast

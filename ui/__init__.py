@@ -162,7 +162,7 @@ def user_errors(language: str | None = None) -> Iterator[None]:
     try:
         yield
     except (PermissionDenied, ValueError, LookupError) as exc:
-        st.error(catalogues.gettext(language, str(exc)))
+        st.error(catalogues.said(language, exc))
     except OperationalError as exc:  # the write lock stayed taken (crmcore.db.INTERACTIVE_WAIT_MS)
         if not is_busy(exc):
             raise

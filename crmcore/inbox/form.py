@@ -14,6 +14,7 @@ from sqlmodel import Session
 from crmcore import validation
 from crmcore.campaigns import preference_tokens
 from crmcore.inbox import references, tickets
+from crmcore.languages.catalogues import N_, Refusal
 from crmcore.models import Request, RequestTopic, utcnow
 from crmcore.web.limits import RateLimit
 
@@ -23,8 +24,9 @@ PER_ADDRESS_PER_HOUR = 3
 PER_CLIENT_PER_HOUR = 10
 MAX_MESSAGE = 5000
 HONEYPOT = "website"  # a field hidden from people; bots fill it in
-EXPIRED = "This form was open too long (more than a day). Your message is below: send it again."
-INVALID = "This form could not be checked. Open the request page again and send your message from there."
+EXPIRED = N_("This form was open too long (more than a day). Your message is below: send it again.")
+INVALID = N_("This form could not be checked. Open the request page again and send your message from there.")
+TOO_MANY = N_("You have sent several requests in the last hour. Please wait a little, or reply to the e-mail the library sent you.")
 CLIENTS = RateLimit(PER_CLIENT_PER_HOUR, 3600)
 
 
@@ -48,22 +50,25 @@ def _check_token(token: str | None) -> None:
 
 
 def submit(session: Session, *, fields: dict[str, str], client: str, now: datetime | None = None) -> Outcome:
-    """Take one submission of the form; ValueError with a message for the person on bad input."""
+    """Take one submission of the form; ValueError (a Refusal) with a message for the person on bad input."""
     now = now or utcnow()
     _check_token(fields.get("token"))
     if fields.get(HONEYPOT, "").strip():
         return Outcome(reference=None)
     name = " ".join(fields.get("name", "").split())
-    email = validation.email(fields.get("email", ""), field="Your e-mail address")
+    try:
+        email = validation.email(fields.get("email", ""), field="Your e-mail address")
+    except ValueError:
+        raise Refusal(N_("Your e-mail address: {address} is not a valid email address."), address=fields.get("email", "").strip()) from None
     if not email:
-        raise ValueError("Your e-mail address: needed, so the library can answer you.")
+        raise Refusal(N_("Your e-mail address: needed, so the library can answer you."))
     if len(name) > 200:
-        raise ValueError(f"Your name: at most 200 characters (got {len(name)}).")
+        raise Refusal(N_("Your name: at most {most} characters (got {got})."), most=200, got=len(name))
     message = fields.get("message", "").strip()
     if not message:
-        raise ValueError("Your message: please say what you need.")
+        raise Refusal(N_("Your message: please say what you need."))
     if len(message) > MAX_MESSAGE:
-        raise ValueError(f"Your message: at most {MAX_MESSAGE:,} characters (got {len(message):,}); shorten it or send it by e-mail.")
+        raise Refusal(N_("Your message: at most {most} characters (got {got}); shorten it or send it by e-mail."), most=f"{MAX_MESSAGE:,}", got=f"{len(message):,}")
     topic = None
     if fields.get("topic"):
         try:
@@ -71,10 +76,10 @@ def submit(session: Session, *, fields: dict[str, str], client: str, now: dateti
         except ValueError:
             topic = None
         if topic is None or not topic.active:
-            raise ValueError("Topic: choose one from the list.")
+            raise Refusal(N_("Topic: choose one from the list."))
     recent = session.scalar(select(func.count()).where(func.lower(Request.requester_email) == email.lower(), Request.channel == "form", Request.created_at >= now - timedelta(hours=1)))
     if recent >= PER_ADDRESS_PER_HOUR or not CLIENTS.allow(client):
-        raise ValueError("You have sent several requests in the last hour. Please wait a little, or reply to the e-mail the library sent you.")
+        raise ValueError(TOO_MANY)
     first_line = message.splitlines()[0]
     request = tickets.open_request(session, channel="form", subject=first_line[:80] + ("…" if len(first_line) > 80 else ""), body=message,
                                    requester_name=name, requester_email=email, topic_id=topic.id if topic else None, now=now)

@@ -29,6 +29,23 @@ def N_(msgid: str) -> str:
     return msgid
 
 
+class Refusal(ValueError):
+    """Bad input refused with words a visitor reads, and `{fields}` filled in where it is shown (a question's
+    number, a length): `raise Refusal(N_("Question {n}: please answer this question."), n=2)`. Its str() is
+    the English, as for any ValueError; `said(language, exc)` gives it in the page's language."""
+
+    def __init__(self, msgid: str, **fields: object):
+        super().__init__(msgid.format(**fields))
+        self.msgid, self.fields = msgid, fields
+
+
+def said(language: str | None, exc: BaseException) -> str:
+    """An error's words in `language`: a Refusal's msgid translated then filled in, else its text translated."""
+    if isinstance(exc, Refusal):
+        return gettext(language, exc.msgid).format(**exc.fields)
+    return gettext(language, str(exc))
+
+
 @lru_cache(maxsize=None)
 def _catalogue(code: str) -> dict[str, str]:
     path = LOCALES / code / "LC_MESSAGES" / f"{DOMAIN}.po"
@@ -59,6 +76,12 @@ def choose(*wanted: str | None) -> str:
         if code and code.lower() in supported():
             return code.lower()
     return DEFAULT
+
+
+def for_page(*, chosen: str | None, patron: str | None, accept_language: str | None) -> str:
+    """A public page's language: the one chosen on it (?lang=), else the patron's own (a signed per-patron link),
+    else the browser's best (Accept-Language), else English. Every public page asks this one function."""
+    return choose(chosen, patron, negotiate(accept_language))
 
 
 def names() -> dict[str, str]:

@@ -16,12 +16,15 @@ from datetime import datetime
 
 from sqlmodel import Session, select
 
+from crmcore.languages.catalogues import N_
 from crmcore.models import ConsentRecord, CurrentConsent, utcnow
 
 CHANNELS = ("email", "sms", "phone", "mail")
 TOPICS = ("events", "new_materials", "newsletter", "fundraising", "services")
 # What staff read for each topic (campaign topic, consent history, segment rules).
-TOPIC_LABELS = {"events": "events", "new_materials": "new materials", "newsletter": "newsletter", "fundraising": "fundraising", "services": "library services"}
+# Also what patrons read (the sign-up form, its confirmation), translated where shown.
+TOPIC_LABELS = {"events": N_("events"), "new_materials": N_("new materials"), "newsletter": N_("newsletter"), "fundraising": N_("fundraising"),
+                "services": N_("library services")}
 WORDING_VERSION = "2026-01"
 PATRON, IMPORT, STAFF = "patron", "import", "staff"
 SOURCE_CLASSES = (PATRON, IMPORT, STAFF)

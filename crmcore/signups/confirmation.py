@@ -12,33 +12,40 @@ from crmcore.admin import settings
 from crmcore.campaigns import mime, sending
 from crmcore.campaigns.addresses import mail_domain, mail_from
 from crmcore.campaigns.mime import Mail
+from crmcore.languages.catalogues import gettext
 from crmcore.models import Prospect, utcnow
 from crmcore.signups import prospects, tokens
 
 
-def link(session: Session, prospect: Prospect) -> str:
-    return f"{sending.public_url(session)}/signup/confirm/{tokens.confirm_token(prospect.id, prospect.email)}"
+def link(session: Session, prospect: Prospect, language: str | None = None) -> str:
+    """The confirmation link; with the sign-up's language, so the page it opens speaks it too."""
+    url = f"{sending.public_url(session)}/signup/confirm/{tokens.confirm_token(prospect.id, prospect.email)}"
+    return f"{url}?lang={language}" if language else url
 
 
-def build(session: Session, prospect: Prospect) -> Mail:
+def build(session: Session, prospect: Prospect, *, language: str | None = None) -> Mail:
+    """The email asking the person to confirm, in `language` (the form's) where the catalogues have it."""
     brand = settings.branding(session)
-    url = link(session, prospect)
-    what = prospects.topic_words(prospect.topics)
+    url = link(session, prospect, language)
+    what = prospects.topic_words(prospect.topics, language)
+    hello = gettext(language, "Hello {name},").format(name=prospect.name) if prospect.name else gettext(language, "Hello,")
     lines = [
-        f"Hello{' ' + prospect.name if prospect.name else ''},",
+        hello,
         "",
-        f"Someone (we hope you) asked {brand.name} to send news about {what} to this address.",
-        "To confirm, open this link and press Confirm (it works for 7 days):",
+        gettext(language, "Someone (we hope you) asked {library} to send news about {topics} to this address.").format(library=brand.name, topics=what),
+        gettext(language, "To confirm, open this link and press Confirm (it works for 7 days):"),
         "",
         url,
         "",
-        "If it was not you, ignore this email: nothing will be sent and your address will be deleted within 7 days.",
+        gettext(language, "If it was not you, ignore this email: nothing will be sent and your address will be deleted within 7 days."),
     ]
     footer = [brand.name, *brand.address.splitlines()]
     text = "\n".join(lines + ["", "--", *footer]) + "\n"
-    html = "".join(f"<p>{escape(line)}</p>" if line != url else f'<p><a href="{escape(url, quote=True)}">Confirm my sign-up</a></p>' for line in lines if line)
+    confirm = gettext(language, "Confirm my sign-up")
+    html = "".join(f"<p>{escape(line)}</p>" if line != url else f'<p><a href="{escape(url, quote=True)}">{escape(confirm)}</a></p>' for line in lines if line)
     html += "<hr><p><small>" + "<br>".join(escape(line) for line in footer if line) + "</small></p>"
-    return mime.build(mail_from=mail_from(), to=prospect.email, subject=f"Please confirm: news from {brand.name}", text=text, html=html,
+    subject = gettext(language, "Please confirm: news from {library}").format(library=brand.name)
+    return mime.build(mail_from=mail_from(), to=prospect.email, subject=subject, text=text, html=html,
                       message_id=f"<signup-{prospect.id}.{uuid.uuid4().hex[:12]}@{mail_domain()}>", date=utcnow())
 
 

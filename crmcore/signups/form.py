@@ -7,14 +7,15 @@ import logging
 
 from crmcore.campaigns.transport import SendFailure
 from crmcore.db import Database
+from crmcore.languages.catalogues import N_
 from crmcore.signups import confirmation, prospects, spam, tokens
 
 log = logging.getLogger("liaison.signups")
-NOT_SENT = "We could not send the confirmation email just now. Please try again in a few minutes."
+NOT_SENT = N_("We could not send the confirmation email just now. Please try again in a few minutes.")
 
 
-def submit(db: Database, *, fields: dict, client: str | None) -> str:
-    """Check and keep a posted form, then email its confirmation link; returns the address it went to.
+def submit(db: Database, *, fields: dict, client: str | None, language: str | None = None) -> str:
+    """Check and keep a posted form, then email its confirmation link in `language` (the form's); returns the address it went to.
     A filled-in honeypot keeps nothing and sends nothing, and answers as if it had (a bot learns nothing)."""
     tokens.check_form_token(fields.get("form_token"))
     if str(fields.get(spam.HONEYPOT) or "").strip():
@@ -23,7 +24,7 @@ def submit(db: Database, *, fields: dict, client: str | None) -> str:
     with db.write() as session:
         signup = prospects.clean(session, fields)
         prospect = prospects.store(session, signup=signup, client=client)
-        mail = confirmation.build(session, prospect) if prospect is not None else None
+        mail = confirmation.build(session, prospect, language=language) if prospect is not None else None
     if mail is not None:
         try:
             confirmation.send(mail)

@@ -18,6 +18,7 @@ from crmcore import validation
 from crmcore.admin.permissions import Actor, Perm, require
 from crmcore.campaigns import do_not_mail
 from crmcore.db import Database
+from crmcore.languages.catalogues import N_, Refusal, gettext
 from crmcore.library import consent
 from crmcore.library.patrons import mask_email
 from crmcore.models import Branch, Message, Patron, Prospect, ProspectConsent, utcnow
@@ -45,28 +46,32 @@ class SignUp:
 
 
 def clean(session: Session, fields: dict[str, str | list[str]]) -> SignUp:
-    """The form's fields checked; ValueError naming the field (in the form's own words) otherwise."""
-    email = validation.email(str(fields.get("email") or ""), field="Email address")
+    """The form's fields checked; a Refusal naming the field (in the form's own words) otherwise."""
+    typed = str(fields.get("email") or "")
+    try:
+        email = validation.email(typed, field="Email address")
+    except ValueError:
+        raise Refusal(N_("Email address: {address} is not a valid email address."), address=typed.strip()) from None
     if email is None:
-        raise ValueError("Email address: please give your email address.")
+        raise Refusal(N_("Email address: please give your email address."))
     name = " ".join(str(fields.get("name") or "").split()) or None
     if name and len(name) > 120:
-        raise ValueError("Name: at most 120 characters.")
+        raise Refusal(N_("Name: at most {most} characters."), most=120)
     asked = fields.get("topics") or []
     asked = [asked] if isinstance(asked, str) else list(asked)
     unknown = [t for t in asked if t not in TOPICS]
     if unknown:
-        raise ValueError(f"Topics: {unknown[0]!r} is not one of the choices.")
+        raise Refusal(N_("Topics: {topic} is not one of the choices."), topic=repr(unknown[0]))
     topics = tuple(t for t in TOPICS if t in asked) or (DEFAULT_TOPIC,)
     branch_id = None
     code = str(fields.get("branch") or "").strip()
     if code:
         branch_id = session.scalar(select(Branch.id).where(Branch.code == code))
         if branch_id is None:
-            raise ValueError("Library branch: choose one of the branches listed.")
+            raise Refusal(N_("Library branch: choose one of the branches listed."))
     postal = " ".join(str(fields.get("postal_code") or "").split()) or None
     if postal and not _POSTAL.match(postal):
-        raise ValueError("Postal code: letters, digits, spaces and dashes only, at most 19.")
+        raise Refusal(N_("Postal code: letters, digits, spaces and dashes only, at most 19."))
     return SignUp(email=email.lower(), name=name, topics=topics, branch_id=branch_id, postal_code=postal)
 
 
@@ -105,10 +110,14 @@ def named(session: Session, *, token: str | None) -> Prospect:
     return prospect
 
 
-def topic_words(topics: str | tuple[str, ...]) -> str:
-    """'events, newsletter' → 'events and the newsletter'."""
-    names = [consent.TOPIC_LABELS[t] for t in (topics.split(",") if isinstance(topics, str) else topics) if t in consent.TOPIC_LABELS]
-    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1] if names else "news"
+def topic_words(topics: str | tuple[str, ...], language: str | None = None) -> str:
+    """'events, newsletter' → 'events and newsletter', in `language`."""
+    names = [gettext(language, consent.TOPIC_LABELS[t]) for t in (topics.split(",") if isinstance(topics, str) else topics) if t in consent.TOPIC_LABELS]
+    if not names:
+        return gettext(language, "news")
+    if len(names) == 1:
+        return names[0]
+    return gettext(language, "{first} and {last}").format(first=", ".join(names[:-1]), last=names[-1])
 
 
 def confirm(session: Session, *, token: str | None, now: datetime | None = None) -> Prospect:

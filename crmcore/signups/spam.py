@@ -11,11 +11,12 @@ from sqlalchemy import delete, func, select
 from sqlmodel import Session
 
 from crmcore.campaigns import preference_tokens
+from crmcore.languages.catalogues import N_
 from crmcore.models import SignupAttempt, utcnow
 
 HONEYPOT = "website"  # a field hidden from people; a bot filling in every field fills it in
 RATE_LIMIT, RATE_WINDOW = 5, timedelta(hours=1)  # posts per client address
-TOO_MANY = "Too many sign-ups from this connection in the last hour. Please try again later."
+TOO_MANY = N_("Too many sign-ups from this connection in the last hour. Please try again later.")
 
 
 def client_hash(address: str | None) -> str:

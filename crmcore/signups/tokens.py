@@ -8,6 +8,7 @@ import hashlib
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
 from crmcore.campaigns import preference_tokens
+from crmcore.languages.catalogues import N_
 
 FORM_SALT, CONFIRM_SALT = "liaison.signup-form", "liaison.signup-confirm"
 # The form page's token is fresh each time the page is shown; the snippet on the library's website is
@@ -16,11 +17,11 @@ PAGE, SNIPPET = "page", "snippet"
 FORM_MAX_AGE = {PAGE: 24 * 3600, SNIPPET: 400 * 24 * 3600}
 CONFIRM_MAX_AGE = 7 * 24 * 3600  # unconfirmed sign-ups are deleted after 7 days
 
-NO_FORM_TOKEN = ("This sign-up did not come from the library's form (its form code is missing or changed), so nothing was saved. "
-                 "Open the sign-up page again and fill it in there.")
-OLD_FORM_TOKEN = "This sign-up form is out of date, so nothing was saved. Open the sign-up page again and fill it in there."
-CONFIRM_EXPIRED = "This confirmation link has expired (links last 7 days). Sign up again to get a new one."
-CONFIRM_INVALID = "This confirmation link is not valid: it may have been cut short or changed. Copy the whole link from the email."
+NO_FORM_TOKEN = N_("This sign-up did not come from the library's form (its form code is missing or changed), so nothing was saved. "
+                    "Open the sign-up page again and fill it in there.")
+OLD_FORM_TOKEN = N_("This sign-up form is out of date, so nothing was saved. Open the sign-up page again and fill it in there.")
+CONFIRM_EXPIRED = N_("This confirmation link has expired (links last 7 days). Sign up again to get a new one.")
+CONFIRM_INVALID = N_("This confirmation link is not valid: it may have been cut short or changed. Copy the whole link from the email.")
 
 
 def _serializer(salt: str) -> URLSafeTimedSerializer:

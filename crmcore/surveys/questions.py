@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from crmcore.languages.catalogues import N_, Refusal
+
 TYPES = {
     "nps": "How likely to recommend (0 to 10)",
     "rating": "Rating (1 to 5)",
@@ -64,10 +66,10 @@ def read_answers(questions: list[dict[str, Any]], form: dict[str, list[str]]) ->
     for n, q in enumerate(questions, start=1):
         key, kind = q["key"], q["type"]
         values = [v.strip() for v in form.get(key, []) if v.strip()]
-        where = f"Question {n} ({q['text']})"
+        where = {"n": n, "question": q["text"]}
         if not values:
             if q.get("required"):
-                raise ValueError(f"{where}: please answer this question.")
+                raise Refusal(N_("Question {n} ({question}): please answer this question."), **where)
             continue
         if kind in ("nps", "rating"):
             low, high = (0, 10) if kind == "nps" else (1, 5)
@@ -76,25 +78,25 @@ def read_answers(questions: list[dict[str, Any]], form: dict[str, list[str]]) ->
             except ValueError:
                 score = None
             if score is None or not low <= score <= high:
-                raise ValueError(f"{where}: choose a number from {low} to {high}.")
+                raise Refusal(N_("Question {n} ({question}): choose a number from {low} to {high}."), **where, low=low, high=high)
             answers[key] = score
         elif kind == "single":
             if values[0] not in q["choices"]:
-                raise ValueError(f"{where}: choose one of the choices shown.")
+                raise Refusal(N_("Question {n} ({question}): choose one of the choices shown."), **where)
             answers[key] = values[0]
         elif kind == "multiple":
             unknown = [v for v in values if v not in q["choices"]]
             if unknown:
-                raise ValueError(f"{where}: choose among the choices shown.")
+                raise Refusal(N_("Question {n} ({question}): choose among the choices shown."), **where)
             answers[key] = [c for c in q["choices"] if c in values]
         elif kind == "contact":
             if values[0] not in ("yes", "no"):
-                raise ValueError(f"{where}: answer yes or no.")
+                raise Refusal(N_("Question {n} ({question}): answer yes or no."), **where)
             answers[key] = values[0] == "yes"
         else:  # text
             text = values[0]
             if len(text) > MAX_TEXT:
-                raise ValueError(f"{where}: at most {MAX_TEXT} characters (got {len(text)}).")
+                raise Refusal(N_("Question {n} ({question}): at most {most} characters (got {got})."), **where, most=MAX_TEXT, got=len(text))
             texts[key] = text
     return answers, texts
 

@@ -14,13 +14,14 @@ from sqlmodel import Session
 
 from crmcore.admin.permissions import Actor, Perm, require
 from crmcore.kpis import summaries
+from crmcore.languages.catalogues import N_
 from crmcore.models import ActivityEvent, ActivityMonthly, Patron, Survey, SurveyResponse, SurveyText, Task, utcnow
 from crmcore.privacy import audit
 from crmcore.surveys import followups, tokens
 from crmcore.surveys import questions as q
 
-CLOSED = "This survey is closed: thank you, answers are no longer taken."
-NOT_OPEN = "This survey is not open yet. Please try again later."
+CLOSED = N_("This survey is closed: thank you, answers are no longer taken.")
+NOT_OPEN = N_("This survey is not open yet. Please try again later.")
 MAX_TEXT_ROWS = 500
 
 
@@ -66,6 +67,18 @@ def form(session: Session, *, token: str) -> Form:
     texts = {} if mine is None else {t.question: t.text for t in session.scalars(select(SurveyText).where(SurveyText.response_id == mine.id))}
     return Form(title=survey.name, intro=survey.intro or "", questions=survey.questions, answers=dict(mine.answers) if mine else {},
                 texts=texts, form_token=tokens.form_token(link), answered=mine is not None)
+
+
+def patron_language(session: Session, *, token: str) -> str | None:
+    """The preferred language of the patron a survey link is for (None: the anonymous link, a bad link, none on
+    file): the page speaks it, even to say the survey is closed."""
+    try:
+        link = tokens.read(token)
+    except ValueError:
+        return None
+    if link.patron_id is None:
+        return None
+    return session.scalar(select(Patron.language).where(Patron.id == link.patron_id, Patron.erased_at.is_(None)))
 
 
 def stage(session: Session, patron: Patron, today: date) -> str:

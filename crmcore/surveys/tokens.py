@@ -9,16 +9,18 @@ from dataclasses import dataclass
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
 from crmcore.campaigns import preference_tokens
+from crmcore.languages.catalogues import N_
 
 LINK_SALT = "liaison.survey"
 FORM_SALT = "liaison.survey-form"
 LINK_MAX_AGE = preference_tokens.MAX_AGE_SECONDS  # a message read months later still opens its survey
 FORM_MAX_AGE = 24 * 3600  # a page left open for a day can still be sent
 
-INVALID = "This survey link is not valid: it may have been cut short or changed. Copy the whole link from the message."
-EXPIRED = "This survey link has expired. Use the link in a more recent message from the library."
-NO_FORM = "This answer did not come from the survey's own page. Open the survey link again and send the form from there."
-OTHER_SURVEY = "This answer was for another survey than the one at this address. Open the survey link again and answer there."
+INVALID = N_("This survey link is not valid: it may have been cut short or changed. Copy the whole link from the message.")
+EXPIRED = N_("This survey link has expired. Use the link in a more recent message from the library.")
+NO_FORM = N_("This answer did not come from the survey's own page. Open the survey link again and send the form from there.")
+PAGE_TOO_OLD = N_("The survey page was open too long. Open the survey link again and send your answers.")
+OTHER_SURVEY = N_("This answer was for another survey than the one at this address. Open the survey link again and answer there.")
 
 
 @dataclass(frozen=True)
@@ -83,7 +85,7 @@ def check_form(link: Link, value: str | None) -> None:
     try:
         data = _serializer(FORM_SALT).loads(value, max_age=FORM_MAX_AGE)
     except SignatureExpired:
-        raise ValueError("The survey page was open too long. Open the survey link again and send your answers.") from None
+        raise ValueError(PAGE_TOO_OLD) from None
     except BadSignature:
         raise ValueError(NO_FORM) from None
     if not isinstance(data, dict) or data.get("s") != link.survey_id:
