@@ -247,19 +247,20 @@ def preview_tab(campaign) -> None:
     shown = drafts.preview(db, actor=me, campaign_id=campaign.id, patron_id=patron_id, language=language)  # audited: a patron's details
     if campaign.channel == "sms":
         st.text(shown.text)  # the text message as the phone shows it
-        return
-    st.text(f"Subject: {shown.subject}")
-    as_mail, as_text, as_source = st.tabs(["As a mail client shows it", "Text part", "HTML source"])
-    with as_mail:
-        # Its own origin (a data: address), no script, no request: see templates.preview_address.
-        st.iframe(templates.preview_address(shown.html), height=460)
-    with as_text:
-        st.text(shown.text)
-    with as_source:
-        st.code(shown.html, language="html")
-    if st.button("Send a test to me", key="cmp-test-send"):
-        address = drafts.send_test(db, actor=me, campaign_id=campaign.id, patron_id=patron_id, language=language)
-        st.success(f"Test sent to {ui.md(address)}.")
+    else:
+        st.text(f"Subject: {shown.subject}")
+        as_mail, as_text, as_source = st.tabs(["As a mail client shows it", "Text part", "HTML source"])
+        with as_mail:
+            # Its own origin (a data: address), no script, no request: see templates.preview_address.
+            st.iframe(templates.preview_address(shown.html), height=460)
+        with as_text:
+            st.text(shown.text)
+        with as_source:
+            st.code(shown.html, language="html")
+    to_phone = "your phone number (My account)" if campaign.channel == "sms" else "your email address"
+    if st.button("Send a test to me", key="cmp-test-send", help=f"Sends this preview to {to_phone}; it is not a campaign message."):
+        sent_to = drafts.send_test(db, actor=me, campaign_id=campaign.id, patron_id=patron_id, language=language)
+        st.success(f"Test sent to {ui.md(sent_to)}.")
 
 
 def launch_tab(campaign) -> None:

@@ -64,8 +64,10 @@ DB_CASES = [
 # Functions that take an actor only to name who acted, not to authorise anything. (downloads.offer keeps a file
 # for the staff member it names: what goes in was authorised where it was made.)
 # sessions.start: the actor is the staff member who has just signed in. auth.change_own_password: every role
-# changes its own password, proven by the current one (tests/test_sessions.py).
-NOT_AUTHORISING = {"privacy.audit.record", "admin.permissions.require", "privacy.downloads.offer", "admin.sessions.start", "admin.auth.change_own_password"}
+# changes its own password, proven by the current one (tests/test_sessions.py). auth.own_phone / set_own_phone: every
+# role reads and sets its own phone number for test texts, and nobody else's (tests/test_text_test_send.py).
+NOT_AUTHORISING = {"privacy.audit.record", "admin.permissions.require", "privacy.downloads.offer", "admin.sessions.start", "admin.auth.change_own_password",
+                   "admin.auth.own_phone", "admin.auth.set_own_phone"}
 
 
 # --- the public surface without an actor -----------------------------------------------------------
@@ -208,6 +210,7 @@ NO_ACTOR: dict[str, str] = {
     "campaigns.sending.send_batch": WORKER,
     "campaigns.sending.send_pending": WORKER,
     "campaigns.sending.send_test_message": "called only by drafts.send_test, which checks the actor; sends to the staff member's own address",
+    "texts.sending.send_test_text": "called only by drafts.send_test, which checks the actor; texts the staff member's own number",
     "campaigns.sending.transport": CONFIG,
     "campaigns.sending.update_campaigns": WORKER,
     "campaigns.sending.worker_id": PURE,
@@ -412,6 +415,7 @@ NO_ACTOR: dict[str, str] = {
     "web.public_forms.request_page": "public route: the request form with the topics' names, no personal data",
     "web.public_forms.request_send": "public route (no sign-in): calls inbox.form.submit",
     "web.pages.shell": PURE,
+    "web.pages.escaped": "reads the translation catalogues in the repository: no records",
     "web.pages.language_field": PURE,
     "web.context.db": "the process's one database, for the public routes (each authorises by its token or secret)",
     "web.context.plain": PURE,

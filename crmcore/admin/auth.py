@@ -17,12 +17,14 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import update
 from sqlmodel import Session, func, select
 
+from crmcore import validation
 from crmcore.admin import config
 from crmcore.admin.permissions import Actor, Perm, Role, require
 from crmcore.db import Database
 from crmcore.models import StaffSession, StaffUser, utcnow
 from crmcore.models.admin import new_epoch
 from crmcore.privacy import audit
+from crmcore.texts import phones
 
 MAX_FAILED_ATTEMPTS = 5
 LOCKOUT = timedelta(minutes=15)
@@ -243,6 +245,24 @@ def change_own_password(db: Database, *, actor: Actor, current_password: str, ne
             audit.record(session, actor=actor, action="staff.password", entity="staff_user", entity_id=row.id, detail={"own": True})
     if not ok:
         raise ValueError(WRONG_CURRENT)
+
+
+def own_phone(session: Session, *, actor: Actor) -> str | None:
+    """The signed-in staff member's own phone number (E.164), where their test texts go; None when not set."""
+    user = session.get(StaffUser, actor.id) if actor.id is not None else None
+    return user.phone if user is not None else None
+
+
+def set_own_phone(session: Session, *, actor: Actor, phone: str) -> str | None:
+    """A signed-in staff member sets (or, blank, clears) their own phone number for test texts, in E.164 with the
+    library's default region; ValueError naming the field for a number that cannot be normalised."""
+    user = session.get(StaffUser, actor.id) if actor.id is not None else None
+    if user is None or not user.is_active:
+        raise LookupError("Only a signed-in staff account has a phone number to set.")
+    user.phone = validation.phone(phone, field="Your phone number", region=phones.region(session))
+    session.add(user)
+    audit.record(session, actor=actor, action="staff.phone", entity="staff_user", entity_id=user.id, detail={"set": user.phone is not None})
+    return user.phone
 
 
 def set_active(session: Session, *, actor: Actor, username: str, active: bool) -> None:

@@ -26,6 +26,7 @@ from crmcore.privacy import audit
 from crmcore.recommendations import block
 from crmcore.signups import prospects
 from crmcore.texts import do_not_text, phones, segments, wording
+from crmcore.texts import sending as text_sending
 
 CHANNELS = ("email", "sms")
 # Who a campaign goes to: the patrons of a segment, or the prospects who confirmed its topic (crmcore.signups).
@@ -196,16 +197,21 @@ def preview(db: Database, *, actor: Actor, campaign_id: int, patron_id: int, in_
 
 
 def send_test(db: Database, *, actor: Actor, campaign_id: int, patron_id: int, language: str | None = None) -> str:
-    """Send the preview for `patron_id` (in `language`'s words, as `preview`) to the staff member's own address; returns that address."""
+    """Send the preview for `patron_id` (in `language`'s words, as `preview`) to the staff member's own address, or
+    a text campaign's to their own phone number (My account); returns where it went."""
     rendered = preview(db, actor=actor, campaign_id=campaign_id, patron_id=patron_id, in_frame=False, language=language)
     with db.read() as session:
         staff = session.get(StaffUser, actor.id) if actor.id is not None else None
-        if staff is None or not staff.email:
+        if get(session, campaign_id).channel == "sms":
+            sent_to = text_sending.send_test_text(session, phone=staff.phone if staff else None, body=rendered.text, campaign_id=campaign_id, patron_id=patron_id)
+        elif staff is None or not staff.email:
             raise ValueError("Test send: your staff account has no email address; ask an administrator to add one.")
-        sending.send_test_message(session, to=staff.email, rendered=rendered, campaign_id=campaign_id, patron_id=patron_id)
+        else:
+            sending.send_test_message(session, to=staff.email, rendered=rendered, campaign_id=campaign_id, patron_id=patron_id)
+            sent_to = staff.email
     with db.write() as session:
         audit.record(session, actor=actor, action="campaign.test_send", entity="campaign", entity_id=campaign_id)
-    return staff.email
+    return sent_to
 
 
 def _capped(session: Session, recipient, now: datetime):

@@ -22,6 +22,7 @@ class StaffUser(SQLModel, table=True):
     username: str = Field(unique=True, max_length=80)
     display_name: Optional[str] = Field(default=None, max_length=120)
     email: Optional[str] = Field(default=None, max_length=254)
+    phone: Optional[str] = Field(default=None, max_length=32)  # E.164, set on My account: where test texts go
     role: str = Field(max_length=20)
     password_hash: str = Field(max_length=200)
     is_active: bool = True
