@@ -119,6 +119,22 @@ def test_items_follow_the_top_categories_nearest_branch_first_deterministically(
     assert [r.item.id for r in second.items] == [r.item.id for r in first.items]
 
 
+def test_patrons_liking_the_same_at_the_same_branch_share_one_block_worked_out_once(db, staff, tmp_path):
+    standard_feed(db, staff, tmp_path)
+    with db.write() as s:
+        a, b = add_patrons(s, 2, branch="MAIN")
+        (c,) = add_patrons(s, 1, branch="EAST", start=2)
+        for pid in (a, b, c):
+            s.get(Patron, pid).interests = "Mystery"
+        s.flush()
+        chooser = block.Chooser(s)
+        first = chooser.blocks(s, [a, c])
+        later = chooser.blocks(s, [b])  # the next batch of the same campaign
+    assert later[b] is first[a] and first[c] is not first[a]
+    assert [r.item.title for r in first[a].items] == ["Dead Calm", "Cold Case"] and [r.item.title for r in first[c].items] == ["Cold Case", "Dead Calm"]
+    assert first[a].__html__() is later[b].__html__() and str(first[a]) is str(later[b])  # the list's text and HTML made once
+
+
 def test_patrons_without_interests_get_the_picks_or_nothing_as_the_campaign_says(db, staff, tmp_path):
     standard_feed(db, staff, tmp_path)
     with db.write() as s:
