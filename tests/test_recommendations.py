@@ -289,3 +289,27 @@ def test_on_the_preference_page_a_patron_chooses_topics_and_stops_the_history(ap
     with db.read() as s:
         assert s.get(Patron, pid).history_opt_in is False
         assert s.scalar(select(func.count()).where(ActivityEvent.patron_id == pid, ActivityEvent.category.is_not(None))) == 0
+
+
+def test_a_journey_preview_shows_the_block_escaped_for_the_sample_patron(app, db, staff, tmp_path):
+    from crmcore.journeys import editing
+
+    load_feed(db, staff["admin"], tmp_path, [f"https://cat.example/n1,<b>Night</b> & Day,Ann Author,Book,Mystery,MAIN,,{today(1)}"])
+    with db.write() as s:
+        (pid,) = add_patrons(s, 1, branch="MAIN")
+        s.get(Patron, pid).interests = "Mystery"
+    step = {"kind": "send", "channel": "email", "topic": "events", "subject": "Hi", "body": "Hello {{ first_name }},\n\n{{ recommendations }}"}
+    shown = editing.preview(db, actor=staff["manager"], step=step, patron_id=pid)
+    assert "&lt;b&gt;Night&lt;/b&gt; &amp; Day</a> by Ann Author" in shown.html and "<b>Night" not in shown.html
+    assert "<small>Because you like Mystery</small>" in shown.html
+    assert "* <b>Night</b> & Day by Ann Author\n  Because you like Mystery\n  https://cat.example/n1" in shown.text
+
+    at = app(role="manager", page="pages/journeys.py").run()
+    at.text_input[0].input("Welcome")
+    at.button[0].click().run()
+    message = next(t for t in at.text_area if t.label == "Message")
+    message.input("Hello {{ first_name }},\n\n{{ recommendations }}").run()
+    next(b for b in at.button if b.label == "Preview").click().run()
+    assert not at.exception, at.exception
+    shown_text = "\n".join(t.value for t in at.text)  # st.text: literal, never markup
+    assert "* <b>Night</b> & Day by Ann Author\n  Because you like Mystery" in shown_text
