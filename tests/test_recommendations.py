@@ -313,3 +313,38 @@ def test_a_journey_preview_shows_the_block_escaped_for_the_sample_patron(app, db
     assert not at.exception, at.exception
     shown_text = "\n".join(t.value for t in at.text)  # st.text: literal, never markup
     assert "* <b>Night</b> & Day by Ann Author\n  Because you like Mystery" in shown_text
+
+
+def test_the_demo_library_has_a_feed_seen_in_a_campaign_preview_and_on_the_new_materials_page(app, db, staff, demo):
+    from crmcore.admin import settings
+    from crmcore.campaigns import drafts, segments
+    from crmcore.demo import catalogue as demo_catalogue
+    from crmcore.library import categories
+
+    with db.read() as s:
+        items = list(s.scalars(select(CatalogueItem).order_by(CatalogueItem.id)))
+        terms = {name for name, _group in categories.vocabulary(s).values()}
+        window = int(settings.get(s, "catalogue_window_days"))
+        patrons = list(s.scalars(select(Patron.id).order_by(Patron.id)))
+        chosen = block.blocks(s, patrons)
+    assert demo["new materials"] == len(items) == len(demo_catalogue.ITEMS) and sum(i.is_pick for i in items) == demo_catalogue.PICKS
+    assert all(c in terms for i in items for c in i.categories) and all(i.material_type in terms for i in items)
+    assert all(utcnow().date() - i.added_on < timedelta(days=window) for i in items) and all(i.link.startswith("https://") for i in items)
+    liked = [pid for pid, b in chosen.items() if any(r.because for r in b.items)]
+    assert len(liked) > len(patrons) // 10 and all(chosen.values())  # many patrons' own categories; the picks for the rest
+
+    with db.write() as s:
+        segment = segments.save(s, actor=staff["manager"], name="Demo: everyone by email", rules={"all": [{"field": "consent", "op": "granted", "channel": "email", "topic": "new_materials"}]})
+        cid = drafts.compose(s, actor=staff["manager"], name="New for you", segment_id=segment.id, topic="new_materials", subject="New for you, {{ first_name }}",
+                             body="Dear {{ first_name }},\n\n{{ recommendations }}").id
+    with db.read() as s:
+        sample = [pid for pid, _label in drafts.sample_patrons(s, actor=staff["manager"], campaign_id=cid, limit=50)]
+    likes = next(pid for pid in sample if pid in liked)
+    other = next(pid for pid in sample if pid not in liked)
+    for pid, reason in ((likes, "Because you like"), (other, block.PICK_REASON)):
+        shown = drafts.preview(db, actor=staff["manager"], campaign_id=cid, patron_id=pid)
+        assert reason in shown.text and "https://catalogue.example.org/record/" in shown.text and '<ul class="recommendations"' in shown.html
+
+    at = app(role="manager", page="pages/new_materials.py").run()
+    assert not at.exception
+    assert list(at.dataframe[0].value["title"]) == [i.title for i in sorted(items, key=lambda i: (i.added_on, i.id), reverse=True)]
