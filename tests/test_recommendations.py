@@ -119,6 +119,22 @@ def test_items_follow_the_top_categories_nearest_branch_first_deterministically(
     assert [r.item.id for r in second.items] == [r.item.id for r in first.items]
 
 
+def test_patrons_liking_the_same_at_the_same_branch_share_one_block_worked_out_once(db, staff, tmp_path):
+    standard_feed(db, staff, tmp_path)
+    with db.write() as s:
+        a, b = add_patrons(s, 2, branch="MAIN")
+        (c,) = add_patrons(s, 1, branch="EAST", start=2)
+        for pid in (a, b, c):
+            s.get(Patron, pid).interests = "Mystery"
+        s.flush()
+        chooser = block.Chooser(s)
+        first = chooser.blocks(s, [a, c])
+        later = chooser.blocks(s, [b])  # the next batch of the same campaign
+    assert later[b] is first[a] and first[c] is not first[a]
+    assert [r.item.title for r in first[a].items] == ["Dead Calm", "Cold Case"] and [r.item.title for r in first[c].items] == ["Cold Case", "Dead Calm"]
+    assert first[a].__html__() is later[b].__html__() and str(first[a]) is str(later[b])  # the list's text and HTML made once
+
+
 def test_patrons_without_interests_get_the_picks_or_nothing_as_the_campaign_says(db, staff, tmp_path):
     standard_feed(db, staff, tmp_path)
     with db.write() as s:
@@ -273,3 +289,62 @@ def test_on_the_preference_page_a_patron_chooses_topics_and_stops_the_history(ap
     with db.read() as s:
         assert s.get(Patron, pid).history_opt_in is False
         assert s.scalar(select(func.count()).where(ActivityEvent.patron_id == pid, ActivityEvent.category.is_not(None))) == 0
+
+
+def test_a_journey_preview_shows_the_block_escaped_for_the_sample_patron(app, db, staff, tmp_path):
+    from crmcore.journeys import editing
+
+    load_feed(db, staff["admin"], tmp_path, [f"https://cat.example/n1,<b>Night</b> & Day,Ann Author,Book,Mystery,MAIN,,{today(1)}"])
+    with db.write() as s:
+        (pid,) = add_patrons(s, 1, branch="MAIN")
+        s.get(Patron, pid).interests = "Mystery"
+    step = {"kind": "send", "channel": "email", "topic": "events", "subject": "Hi", "body": "Hello {{ first_name }},\n\n{{ recommendations }}"}
+    shown = editing.preview(db, actor=staff["manager"], step=step, patron_id=pid)
+    assert "&lt;b&gt;Night&lt;/b&gt; &amp; Day</a> by Ann Author" in shown.html and "<b>Night" not in shown.html
+    assert "<small>Because you like Mystery</small>" in shown.html
+    assert "* <b>Night</b> & Day by Ann Author\n  Because you like Mystery\n  https://cat.example/n1" in shown.text
+
+    at = app(role="manager", page="pages/journeys.py").run()
+    at.text_input[0].input("Welcome")
+    at.button[0].click().run()
+    message = next(t for t in at.text_area if t.label == "Message")
+    message.input("Hello {{ first_name }},\n\n{{ recommendations }}").run()
+    next(b for b in at.button if b.label == "Preview").click().run()
+    assert not at.exception, at.exception
+    shown_text = "\n".join(t.value for t in at.text)  # st.text: literal, never markup
+    assert "* <b>Night</b> & Day by Ann Author\n  Because you like Mystery" in shown_text
+
+
+def test_the_demo_library_has_a_feed_seen_in_a_campaign_preview_and_on_the_new_materials_page(app, db, staff, demo):
+    from crmcore.admin import settings
+    from crmcore.campaigns import drafts, segments
+    from crmcore.demo import catalogue as demo_catalogue
+    from crmcore.library import categories
+
+    with db.read() as s:
+        items = list(s.scalars(select(CatalogueItem).order_by(CatalogueItem.id)))
+        terms = {name for name, _group in categories.vocabulary(s).values()}
+        window = int(settings.get(s, "catalogue_window_days"))
+        patrons = list(s.scalars(select(Patron.id).order_by(Patron.id)))
+        chosen = block.blocks(s, patrons)
+    assert demo["new materials"] == len(items) == len(demo_catalogue.ITEMS) and sum(i.is_pick for i in items) == demo_catalogue.PICKS
+    assert all(c in terms for i in items for c in i.categories) and all(i.material_type in terms for i in items)
+    assert all(utcnow().date() - i.added_on < timedelta(days=window) for i in items) and all(i.link.startswith("https://") for i in items)
+    liked = [pid for pid, b in chosen.items() if any(r.because for r in b.items)]
+    assert len(liked) > len(patrons) // 10 and all(chosen.values())  # many patrons' own categories; the picks for the rest
+
+    with db.write() as s:
+        segment = segments.save(s, actor=staff["manager"], name="Demo: everyone by email", rules={"all": [{"field": "consent", "op": "granted", "channel": "email", "topic": "new_materials"}]})
+        cid = drafts.compose(s, actor=staff["manager"], name="New for you", segment_id=segment.id, topic="new_materials", subject="New for you, {{ first_name }}",
+                             body="Dear {{ first_name }},\n\n{{ recommendations }}").id
+    with db.read() as s:
+        sample = [pid for pid, _label in drafts.sample_patrons(s, actor=staff["manager"], campaign_id=cid, limit=50)]
+    likes = next(pid for pid in sample if pid in liked)
+    other = next(pid for pid in sample if pid not in liked)
+    for pid, reason in ((likes, "Because you like"), (other, block.PICK_REASON)):
+        shown = drafts.preview(db, actor=staff["manager"], campaign_id=cid, patron_id=pid)
+        assert reason in shown.text and "https://catalogue.example.org/record/" in shown.text and '<ul class="recommendations"' in shown.html
+
+    at = app(role="manager", page="pages/new_materials.py").run()
+    assert not at.exception
+    assert list(at.dataframe[0].value["title"]) == [i.title for i in sorted(items, key=lambda i: (i.added_on, i.id), reverse=True)]

@@ -153,3 +153,18 @@ def test_the_preview_address_carries_the_part_unchanged_under_a_policy_forbiddin
     assert document.replace(f'<meta http-equiv="Content-Security-Policy" content="{PREVIEW_POLICY}">', "") == page
     assert document.index("Content-Security-Policy") < document.index("<body>")
     assert "&lt;img src=https://evil.test/x&gt;" in document and "script-src" not in PREVIEW_POLICY and "default-src 'none'" in PREVIEW_POLICY
+
+
+def test_compiling_a_template_is_not_counted_against_the_time_one_message_may_take(monkeypatch):
+    """A worker compiles a campaign's template with its first message; on a busy machine that must not fail it."""
+    from crmcore.campaigns import templates
+
+    slow_parse = templates._TEXT.parse
+
+    def parse(source, *args, **kwargs):
+        time.sleep(1.5 * templates.SECONDS_PER_MESSAGE)
+        return slow_parse(source, *args, **kwargs)
+
+    monkeypatch.setattr(templates._TEXT, "parse", parse)
+    body = f"Dear {{{{ first_name }}}}, compiled slowly ({time.monotonic_ns()})."  # a text no earlier test compiled
+    assert templates.render_text(body=body, context=templates.SAMPLE_CONTEXT).startswith("Dear Alex, compiled slowly")

@@ -107,13 +107,18 @@ def with_survey_links(session: Session, contexts: dict[int, dict[str, Any]], sur
     return {pid: {**context, "survey_link": link(pid)} for pid, context in contexts.items()}
 
 
-def recommendations_for(session: Session, campaigns: Iterable[Campaign], pairs: list[tuple[int, int]]) -> dict[tuple[int, int], Block]:
-    """The {{ recommendations }} block of each (campaign id, patron id) whose campaign's body uses it."""
+def recommendations_for(session: Session, campaigns: Iterable[Campaign], pairs: list[tuple[int, int]],
+                        choosers: dict[int, block.Chooser] | None = None) -> dict[tuple[int, int], Block]:
+    """The {{ recommendations }} block of each (campaign id, patron id) whose campaign's body uses it;
+    `choosers` (campaign id → its chooser) carries the feed and the blocks chosen so far from batch to batch."""
+    choosers = {} if choosers is None else choosers
     out: dict[tuple[int, int], Block] = {}
     for campaign in campaigns:
         if block.uses_block(campaign.body_template):
+            if campaign.id not in choosers:
+                choosers[campaign.id] = block.Chooser(session, fallback=campaign.recommendations_fallback)
             ids = [pid for cid, pid in pairs if cid == campaign.id]
-            out.update({(campaign.id, pid): b for pid, b in block.blocks(session, ids, fallback=campaign.recommendations_fallback).items()})
+            out.update({(campaign.id, pid): b for pid, b in choosers[campaign.id].blocks(session, ids).items()})
     return out
 
 
@@ -366,8 +371,10 @@ def _record_failure(db: Database, *, message_id_: int, owner: str, failure: Send
     return "failed"
 
 
-def send_batch(db: Database, *, ids: list[int], owner: str, throttle: Throttle, send_lease: timedelta = SEND_LEASE) -> dict[str, int]:
-    """Send the claimed messages over one connection; returns counts of outcomes.
+def send_batch(db: Database, *, ids: list[int], owner: str, throttle: Throttle, send_lease: timedelta = SEND_LEASE,
+               choosers: dict[int, block.Chooser] | None = None) -> dict[str, int]:
+    """Send the claimed messages over one connection; returns counts of outcomes. `choosers`: the
+    recommendations of each campaign so far (see `recommendations_for`), kept by the caller from batch to batch.
 
     Messages are marked "sending" a window at a time (one message at ordinary rates, see
     `Throttle.window`): one short write transaction records the previous window's messages as sent and
@@ -385,7 +392,7 @@ def send_batch(db: Database, *, ids: list[int], owner: str, throttle: Throttle, 
         campaigns = {c.id: c for c in session.scalars(select(Campaign).where(Campaign.id.in_({row.campaign_id for row in rows})))}
         survey_links = {c.survey_id: survey_tokens.link_maker(base_url, c.survey_id) for c in campaigns.values() if c.survey_id}
         words = variants.for_owners(session, owner="campaign", owner_ids=list(campaigns))
-        blocks = recommendations_for(session, campaigns.values(), [(row.campaign_id, row.patron_id) for row in rows if row.patron_id])
+        blocks = recommendations_for(session, campaigns.values(), [(row.campaign_id, row.patron_id) for row in rows if row.patron_id], choosers)
     known = {row.id: row for row in rows}
     try:
         connection = transport().connect()
@@ -502,11 +509,12 @@ def send_pending(db: Database, *, budget_seconds: float = 50.0, claim_lease: tim
     with db.read() as session:
         rate = int(settings.get(session, "send_rate_per_minute"))
     throttle = Throttle(per_minute=rate)
+    choosers: dict[int, block.Chooser] = {}  # one run's recommendations per campaign: the feed read once, each distinct block rendered once
     while time.monotonic() - started < budget_seconds:
         ids = claim(db, owner=owner, limit=max(1, min(MAX_BATCH, rate // 12)), lease=claim_lease)  # about 5 s of sending
         if not ids:
             break
-        for key, n in send_batch(db, ids=ids, owner=owner, throttle=throttle, send_lease=send_lease).items():
+        for key, n in send_batch(db, ids=ids, owner=owner, throttle=throttle, send_lease=send_lease, choosers=choosers).items():
             totals[key] += n
     update_campaigns(db)
     return {k: v for k, v in totals.items() if v}

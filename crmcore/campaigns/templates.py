@@ -310,10 +310,12 @@ def _where(part: str, exc: BaseException) -> str:
 
 
 def _render(env: SandboxedEnvironment, source: str, context: dict[str, Any], *, part: str) -> str:
-    token = _BUDGET.set(_Budget(deadline=time.monotonic() + SECONDS_PER_MESSAGE))
+    token = _BUDGET.set(None)
     try:
-        budget, chunks, size = _BUDGET.get(), [], 0
-        for chunk in _compiled(env is _HTML, source).generate(**context):
+        template = _compiled(env is _HTML, source)  # before the clock starts: compiling (once per template and process) is not filling in
+        budget, chunks, size = _Budget(deadline=time.monotonic() + SECONDS_PER_MESSAGE), [], 0
+        _BUDGET.set(budget)
+        for chunk in template.generate(**context):
             chunks.append(chunk)
             size += len(chunk)
             if size > MAX_OUTPUT_CHARS:

@@ -2,9 +2,9 @@
 
 Six branches, twelve zones with census figures and shapes (hexagons on a grid, so the dashboard's map shows),
 N patrons with two years of activity (summer reading peak, December dip, a third of cardholders lapsed; raw
-events only inside the retention window, the older months in the monthly rollups), consent records, and the community side
-(organizations, contacts, interactions, tasks). Everything comes from one seed: the same seed gives
-the same library (relative to today). Patrons are made in numpy chunks and appended in bulk, so a
+events only inside the retention window, the older months in the monthly rollups), consent records, the community side
+(organizations, contacts, interactions, tasks) and a catalogue feed of new materials (`catalogue`). Everything comes from
+one seed: the same seed gives the same library (relative to today). Patrons are made in numpy chunks and appended in bulk, so a
 million patrons with twenty million events take minutes; the rollups are rebuilt at the end.
 """
 
@@ -22,7 +22,7 @@ from sqlmodel import Session
 
 from crmcore.bulk import BulkWriter, indexes_deferred
 from crmcore.db import Database, describe
-from crmcore.demo import community
+from crmcore.demo import catalogue, community
 from crmcore.library import activity, consent
 from crmcore.models import ActivityEvent, ActivityMonthly, Branch, ConsentRecord, CurrentConsent, Patron, Zone
 from crmcore.privacy import retention
@@ -123,6 +123,7 @@ def generate(db: Database, *, patrons: int = 20_000, seed: int = 1, today: date 
             with conn.begin():
                 BulkWriter(conn).sync_id_sequence(Patron.__table__)
                 counts |= community.generate(conn, rng=np.random.default_rng([seed, 1 << 30]), today=today, zones=len(ZONES))
+                counts |= catalogue.generate(conn, today=today, branch_ids={code: i + 1 for i, (code, _name) in enumerate(BRANCHES)})
             log.info("demo: community records done (%.0f s); rebuilding the monthly rollups", time.monotonic() - began)
             with conn.begin():
                 activity.rebuild_rollups(Session(conn))

@@ -15,8 +15,9 @@ from crmcore.db import Database
 from crmcore.journeys import definitions
 from crmcore.journeys.enrolment import trigger_clause
 from crmcore.journeys.evaluation import latest_version
-from crmcore.models import Journey, JourneyEnrolment, JourneyVersion, Patron, Segment, StaffUser, utcnow
+from crmcore.models import Campaign, Journey, JourneyEnrolment, JourneyVersion, Patron, Segment, StaffUser, utcnow
 from crmcore.privacy import audit
+from crmcore.recommendations import block
 
 STATUSES = ("draft", "active", "paused")
 
@@ -145,6 +146,9 @@ def preview(db: Database, *, actor: Actor, step: dict[str, Any], patron_id: int)
         raise ValueError("Preview: choose a step that sends a message.")
     with db.read() as session:
         context = sending.with_survey_links(session, sending.contexts_for(session, [patron_id]), step.get("survey_id")).get(patron_id)
+        if context is not None and block.uses_block(step.get("body") or ""):
+            # As the step's campaign will send it (a step's campaign gives patrons without interests the library's picks).
+            context["recommendations"] = block.blocks(session, [patron_id], fallback=Campaign().recommendations_fallback)[patron_id]
     if context is None:
         raise LookupError(f"There is no patron {patron_id}.")
     shown = templates.render(subject=step.get("subject") or "", body=step.get("body") or "", context=context)

@@ -12,6 +12,7 @@ import html
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date
+from functools import cached_property
 
 from sqlalchemy import select
 from sqlmodel import Session
@@ -22,6 +23,7 @@ from crmcore.recommendations import interests
 
 FALLBACKS = {"picks": "the library's picks", "none": "leave the block out"}
 TOP = 3  # categories a patron's recommendations are drawn from
+KEPT = 20_000  # distinct blocks a Chooser keeps (about 2 kB each with their text and HTML) before it starts afresh
 PICK_REASON = "One of the library's picks"
 HTML_START = '<ul class="recommendations"'  # what templates._paragraphs leaves unwrapped (the only raw markup in a body)
 
@@ -49,7 +51,10 @@ class Recommendation:
 
 
 class Block:
-    """What {{ recommendations }} puts in a message: text in the plain part, a list in the HTML part."""
+    """What {{ recommendations }} puts in a message: text in the plain part, a list in the HTML part.
+
+    Both forms are worked out once per block: patrons with the same categories at the same branch share one
+    block (see `Chooser`), so a campaign renders each distinct list once, not once per recipient."""
 
     def __init__(self, items: tuple[Recommendation, ...] = ()):
         self.items = tuple(items)
@@ -61,13 +66,21 @@ class Block:
         return len(self.items)
 
     def __str__(self) -> str:
+        return self.text
+
+    def __html__(self) -> str:
+        return self.html
+
+    @cached_property
+    def text(self) -> str:
         lines = []
         for r in self.items:
             by = f" by {r.item.author}" if r.item.author else ""
             lines.append(f"* {r.item.title}{by}\n  {r.reason}\n  {r.item.link}")
         return "\n".join(lines)
 
-    def __html__(self) -> str:
+    @cached_property
+    def html(self) -> str:
         if not self.items:
             return ""
         parts = []
@@ -104,31 +117,50 @@ def feed(session: Session) -> list[Item]:
 
 def blocks(session: Session, patron_ids: list[int], *, fallback: str = "picks", today: date | None = None) -> dict[int, Block]:
     """Each patron's block (EMPTY where there is nothing to show)."""
-    if fallback not in FALLBACKS:
-        raise ValueError(f"Recommendations: for patrons without interests choose {' or '.join(FALLBACKS.values())}.")
-    ids = sorted(set(patron_ids))
-    if not ids:
-        return {}
-    most = int(settings.get(session, "recommendations_per_message"))
-    items = feed(session)
-    if not items:
-        return dict.fromkeys(ids, EMPTY)
-    zones = dict(session.execute(select(Branch.id, Branch.zone_id)).all())
-    homes: dict[int, int | None] = {}
-    for chunk in interests.chunks(ids):
-        homes.update(session.execute(select(Patron.id, Patron.branch_id).where(Patron.id.in_(chunk))).all())
-    liked = interests.top_categories(session, ids, today=today, limit=TOP)
-    by_category: dict[str, list[Item]] = defaultdict(list)
-    for item in items:
-        for category in item.categories:
-            by_category[category].append(item)
-    picks = Block(tuple(Recommendation(it, None) for it in items if it.is_pick)[:most])
-    out = {}
-    for pid in ids:
-        home = homes.get(pid)
-        chosen = _chosen([c for c, _why in liked.get(pid, [])], by_category, home=home, zone=zones.get(home), zones=zones, most=most)
-        out[pid] = Block(chosen) if chosen else (picks if fallback == "picks" else EMPTY)
-    return out
+    return Chooser(session, fallback=fallback).blocks(session, patron_ids, today=today)
+
+
+class Chooser:
+    """Blocks for one campaign's recipients, batch after batch: the feed, the branches and the library's picks
+    are read once, and a block is chosen once per (categories, home branch) and shared by every patron with
+    the same, so its text and HTML are worked out once. A patron's interests are read with each batch."""
+
+    def __init__(self, session: Session, *, fallback: str = "picks"):
+        if fallback not in FALLBACKS:
+            raise ValueError(f"Recommendations: for patrons without interests choose {' or '.join(FALLBACKS.values())}.")
+        self.fallback = fallback
+        self.most = int(settings.get(session, "recommendations_per_message"))
+        self.items = feed(session)
+        self.zones = dict(session.execute(select(Branch.id, Branch.zone_id)).all()) if self.items else {}
+        self.by_category: dict[str, list[Item]] = defaultdict(list)
+        for item in self.items:
+            for category in item.categories:
+                self.by_category[category].append(item)
+        self.picks = Block(tuple(Recommendation(it, None) for it in self.items if it.is_pick)[: self.most])
+        self._chosen: dict[tuple[tuple[str, ...], int | None], Block] = {}
+
+    def blocks(self, session: Session, patron_ids: list[int], *, today: date | None = None) -> dict[int, Block]:
+        """Each of these patrons' block (EMPTY where there is nothing to show)."""
+        ids = sorted(set(patron_ids))
+        if not ids:
+            return {}
+        if not self.items:
+            return dict.fromkeys(ids, EMPTY)
+        homes: dict[int, int | None] = {}
+        for chunk in interests.chunks(ids):
+            homes.update(session.execute(select(Patron.id, Patron.branch_id).where(Patron.id.in_(chunk))).all())
+        liked = interests.top_categories(session, ids, today=today, limit=TOP)
+        return {pid: self.block(tuple(c for c, _why in liked.get(pid, ())), homes.get(pid)) for pid in ids}
+
+    def block(self, cats: tuple[str, ...], home: int | None) -> Block:
+        """The block of a patron who likes `cats` (most liked first) and whose home branch is `home`."""
+        key = (cats, home)
+        if key not in self._chosen:
+            if len(self._chosen) >= KEPT:
+                self._chosen.clear()
+            chosen = _chosen(list(cats), self.by_category, home=home, zone=self.zones.get(home), zones=self.zones, most=self.most)
+            self._chosen[key] = Block(chosen) if chosen else (self.picks if self.fallback == "picks" else EMPTY)
+        return self._chosen[key]
 
 
 def _chosen(cats: list[str], by_category: dict[str, list[Item]], *, home: int | None, zone: int | None, zones: dict, most: int) -> tuple[Recommendation, ...]:
