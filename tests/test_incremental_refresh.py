@@ -9,18 +9,17 @@ import random
 from datetime import date, timedelta
 
 import pytest
-from sqlalchemy import create_engine, select, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import select, text
 
 from crmcore import imports, kpis, worker
 from crmcore.admin.permissions import Actor, Role
-from crmcore.db import Database, migrate
+from crmcore.db import Database
 from crmcore.demo.library import generate
 from crmcore.kpis import incremental, summaries
 from crmcore.library import activity
 from crmcore.models import ActivityEvent, DashWindow, Patron, Setting, StaffUser
 from crmcore.privacy import rights
-from tests.conftest import _truncate_all, fresh_sqlite
+from tests.conftest import _truncate_all, fresh_sqlite, pg_database
 
 MAPPING = {"columns": {"patron": "card", "occurred_on": "date", "kind": "type", "branch": "branch", "count": "count"}}
 TABLES = ("activity_monthly", "dash_state", "dash_flow", "dash_activity", "dash_registration", "dash_cohort", "dash_window")
@@ -32,17 +31,7 @@ TODAY = date.today()
 @pytest.fixture(scope="session")
 def pg_twin_url(pg_url):
     """A second PostgreSQL database beside the session's, for the copy that is rebuilt in full."""
-    name = f"liaison_test_{os.getpid()}_twin"
-    admin = create_engine(os.environ["CRM_TEST_DATABASE_URL"], isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    url = make_url(pg_url).set(database=name).render_as_string(hide_password=False)
-    migrate(url)
-    yield url
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    admin.dispose()
+    yield from pg_database(os.environ["CRM_TEST_DATABASE_URL"], f"liaison_test_{os.getpid()}_twin")
 
 
 @pytest.fixture

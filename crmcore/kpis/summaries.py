@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 
 import numpy as np
-from sqlalchemy import Date, delete, func, insert, literal_column, select, true
+from sqlalchemy import Date, delete, func, insert, literal_column, select
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
 from sqlmodel import Session
@@ -116,20 +116,49 @@ class _Bands(dict):
         return band
 
 
+class _Columns(dict):
+    """A month as the driver gives it → its column in a Tally's `active` matrix (12 look-back months first)."""
+
+    def __init__(self, first: int):
+        super().__init__()
+        self.first = first
+
+    def __missing__(self, month) -> int:
+        column = self[month] = month_index(_day(month)) - self.first + 12
+        return column
+
+
 class _Counter:
-    """Sums counts under integer keys across chunks."""
+    """Sums (signed) counts under integer keys across chunks: arrays gathered and summed by numpy, compacted
+    now and then so memory stays bounded."""
+
+    COMPACT = 4_000_000
 
     def __init__(self) -> None:
-        self.totals: dict[int, int] = {}
+        self.keys: list[np.ndarray] = []
+        self.weights: list[np.ndarray] = []
+        self.pending = 0
 
-    def add(self, keys: np.ndarray, weights: np.ndarray | None = None) -> None:
-        if weights is None:
-            unique, counts = np.unique(keys, return_counts=True)
-        else:
-            unique, inverse = np.unique(keys, return_inverse=True)
-            counts = np.bincount(inverse, weights=weights).astype(np.int64)
-        for key, value in zip(unique.tolist(), counts.tolist()):
-            self.totals[key] = self.totals.get(key, 0) + value
+    def add(self, keys: np.ndarray, weight: int = 1) -> None:
+        self.keys.append(keys.astype(np.int64, copy=False))
+        self.weights.append(np.full(len(keys), weight, dtype=np.int64))
+        self.pending += len(keys)
+        if self.pending > self.COMPACT:
+            self._compact()
+
+    def _compact(self) -> None:
+        keys, weights = np.concatenate(self.keys or [np.empty(0, np.int64)]), np.concatenate(self.weights or [np.empty(0, np.int64)])
+        unique, inverse = np.unique(keys, return_inverse=True)
+        # Float sums are exact far beyond any count here (2**53).
+        sums = np.rint(np.bincount(inverse.ravel(), weights=weights, minlength=len(unique))).astype(np.int64)
+        kept = sums != 0
+        self.keys, self.weights, self.pending = [unique[kept]], [sums[kept]], int(kept.sum())
+
+    @property
+    def totals(self) -> dict[int, int]:
+        """Key → its sum, for the keys whose sum is not 0."""
+        self._compact()
+        return dict(zip(self.keys[0].tolist(), self.weights[0].tolist()))
 
 
 def window(session: Session, today: date) -> tuple[int, int]:
@@ -137,10 +166,10 @@ def window(session: Session, today: date) -> tuple[int, int]:
     with registrations) to today's, so every month with data can be chosen however long ago the data ends; at
     least 12 months, and at most MAX_MONTHS before the last month with data."""
     end = month_index(today)
-    first_activity, last_activity = session.execute(select(func.min(ActivityMonthly.month), func.max(ActivityMonthly.month))).one()
-    first_program, last_program = session.execute(select(func.min(ProgramEvent.held_on), func.max(ProgramEvent.held_on))).one()
-    first_reg, last_reg = session.execute(select(func.min(Patron.registered_on), func.max(Patron.registered_on))).one()
-    first_ils, last_ils = session.execute(select(func.min(Patron.ils_last_activity_on), func.max(Patron.ils_last_activity_on))).one()
+    # One subquery per bound: each is then an index seek (SQLite scans the table for min and max in one SELECT).
+    columns = (ActivityMonthly.month, ProgramEvent.held_on, Patron.registered_on, Patron.ils_last_activity_on)
+    bounds = session.execute(select(*(select(bound(c)).scalar_subquery() for c in columns for bound in (func.min, func.max)))).one()
+    first_activity, last_activity, first_program, last_program, first_reg, last_reg, first_ils, last_ils = (_day(d) for d in bounds)
     lasts = [month_index(_day(d)) for d in (last_activity, last_program, last_reg, last_ils) if d]
     last_data = min(max(lasts), end) if lasts else end
     firsts = [month_index(_day(d)) for d in (first_activity, first_program, first_ils) if d] or [month_index(_day(d)) for d in (first_reg,) if d]
@@ -203,26 +232,39 @@ class Tally:
         self.groups: dict[tuple, int] = {}  # (branch, zone, type, age band) -> group number
         self.bands = _Bands(today)
         self.state, self.flow, self.cohort, self.registrations = _Counter(), _Counter(), _Counter(), _Counter()
+        self.columns = _Columns(first)
 
-    def active_months(self, session: Session, patron_filter):
-        """(patron id, month) of the rollups the window and its 12 look-back months need, for the patrons `patron_filter` picks."""
-        return session.connection().execute(
-            select(ActivityMonthly.patron_id, ActivityMonthly.month)
-            .where(patron_filter)
-            .where(ActivityMonthly.month >= month_of(self.first - 12), ActivityMonthly.month <= month_of(self.first + self.months - 1))
-            .distinct()
-        )
+    def active_months(self, session: Session, *, ids: list[int] | None = None, between: tuple[int, int] | None = None, counts: bool = False,
+                      since: date | None = None) -> list:
+        """(patron id, month) of the rollups the window and its 12 look-back months need (or those from `since`),
+        for the patrons `ids` or those with ids `between` (inclusive), as plain driver rows; with `counts`, every
+        rollup row there: (patron id, month, kind, count)."""
+        conn = session.connection()
+        mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+        bounds = [max(month_of(self.first - 12), since or date.min), month_of(self.first + self.months - 1)]
+        if conn.dialect.name == "sqlite":
+            bounds = [d.isoformat() for d in bounds]
+        if ids is not None:
+            where, params = f"patron_id IN ({', '.join([mark] * len(ids))})", list(ids)
+        else:
+            where, params = f"patron_id BETWEEN {mark} AND {mark}", list(between)
+        columns = "patron_id, month, kind, count" if counts else "DISTINCT patron_id, month"
+        sql = f"SELECT {columns} FROM activity_monthly WHERE {where} AND month >= {mark} AND month <= {mark}"
+        return conn.exec_driver_sql(sql, tuple(params + bounds)).fetchall()
 
-    def add(self, rows: list, active_months) -> None:
-        """Count patrons `rows` (id order, as `_patron_chunks` gives them) with their (patron id, month) pairs."""
+    def add(self, rows: list, active_months: list, *, weight: int = 1) -> None:
+        """Count patrons `rows` (id order, as `_patron_chunks` gives them) with their rollups (rows starting
+        patron id, month); `weight` -1 takes them out again."""
         first, months, states, groups, bands = self.first, self.months, len(STATES), self.groups, self.bands
         ids = np.array([r[0] for r in rows], dtype=np.int64)
         group = np.array([groups.setdefault((r[1] or 0, r[2] or 0, r[3] or "", bands[r[4], r[5]]), len(groups)) for r in rows], dtype=np.int64)
         days = [_day(r[6]) for r in rows]
         registered = np.array([d.toordinal() if d else 0 for d in days], dtype=np.int64)
         active = np.zeros((len(rows), months + 12), dtype=np.int8)
-        for patron_id, month in active_months:
-            active[np.searchsorted(ids, patron_id), month_index(_day(month)) - first + 12] = 1
+        if active_months:
+            columns = self.columns
+            who = np.searchsorted(ids, np.fromiter((r[0] for r in active_months), dtype=np.int64, count=len(active_months)))
+            active[who, np.fromiter((columns[r[1]] for r in active_months), dtype=np.int64, count=len(active_months))] = 1
         # A usage export states only each patron's last active month (no events): that month counts as active.
         for k, row in enumerate(rows):
             if row[7] and 0 <= (column := month_index(_day(row[7])) - first + 12) < months + 12:
@@ -231,18 +273,18 @@ class Tally:
         month_no = np.arange(months)[None, :]
 
         registered_rows = state > 0
-        self.state.add(((group[:, None] * months + month_no) * states + state)[registered_rows])
+        self.state.add(((group[:, None] * months + month_no) * states + state)[registered_rows], weight)
         for lag in FLOW_LAGS:
             if lag < months:
                 before, after = state[:, :-lag], state[:, lag:]
                 keys = (((group[:, None] * months + month_no[:, lag:]) * states + before) * states + after) * 16 + lag
-                self.flow.add(keys[after > 0])
+                self.flow.add(keys[after > 0], weight)
         reg_month = np.array([month_index(d) - first if d else -1 for d in days])
         in_window = (reg_month >= 0) & (reg_month < months)
-        self.registrations.add((group * months + reg_month)[in_window])
+        self.registrations.add((group * months + reg_month)[in_window], weight)
         cohort = active[:, 12:].astype(bool) & (month_no >= reg_month[:, None]) & in_window[:, None]
         who, when = np.nonzero(cohort)
-        self.cohort.add((group[who] * months + reg_month[who]) * months + when)
+        self.cohort.add((group[who] * months + reg_month[who]) * months + when, weight)
 
     def tables(self) -> dict[type, dict[tuple, int]]:
         """Table → {key (KEYS[table] values) → patrons}; flows and cohorts summed over age bands (kept without them)."""
@@ -285,7 +327,7 @@ class Summaries:
         for model, rows in self.rows.items():
             _insert(session, model, rows)
         session.execute(
-            insert(DashActivity.__table__).from_select([*ACTIVITY_KEY, "events", "patrons"], activity_grouped(self.first, self.last))
+            insert(DashActivity.__table__).from_select([*ACTIVITY_KEY, "events", "patrons"], _activity_grouped(self.first, self.last))
         )
         session.execute(insert(DashWindow.__table__).values(id=1, first_month=month_of(self.first), last_month=month_of(self.last)))
 
@@ -302,13 +344,13 @@ def compute_summaries(session: Session, *, today: date | None = None) -> Summari
     first, last = window(session, today)
     tally = Tally(first, last, today)
     for rows in _patron_chunks(session):
-        tally.add(rows, tally.active_months(session, ActivityMonthly.patron_id.between(rows[0][0], rows[-1][0])))
+        tally.add(rows, tally.active_months(session, between=(rows[0][0], rows[-1][0])))
     return Summaries(first, last, {
         table: [{**dict(zip(KEYS[table], key)), "patrons": n} for key, n in counts.items()] for table, counts in tally.tables().items()
     })
 
 
-def activity_grouped(first: int, last: int, patron_filter=true()):
+def _activity_grouped(first: int, last: int):
     """Activity per month × kind × the patrons' branch, zone and type (ACTIVITY_KEY, events, patrons) in the window."""
     activity = ActivityMonthly.__table__
     patron = Patron.__table__
@@ -321,7 +363,7 @@ def activity_grouped(first: int, last: int, patron_filter=true()):
     return (
         select(activity.c.month, activity.c.kind, *dims, func.sum(activity.c.count), func.count(activity.c.patron_id.distinct()))
         .join(patron, patron.c.id == activity.c.patron_id)
-        .where(activity.c.month >= month_of(first), activity.c.month <= month_of(last), patron_filter)
+        .where(activity.c.month >= month_of(first), activity.c.month <= month_of(last))
         .group_by(activity.c.month, activity.c.kind, *dims)
     )
 

@@ -47,10 +47,11 @@ def rebuild_rollups(session: Session, *, since: date | None = None, patrons=None
             _rebuild(session, since, earliest_raw, None)
         _refresh_dashboard(session)
         return
-    with incremental.patrons_changing(session, ids, rebuild_now=rebuild_now):
+    with incremental.patrons_changing(session, ids, rollups_from=first_of_month(since) if since else None, rebuild_now=rebuild_now):
         if earliest_raw is not None:
             for start in range(0, len(ids), incremental.CHUNK):
                 _rebuild(session, since, earliest_raw, ids[start : start + incremental.CHUNK])
+
 
 
 def _rebuild(session: Session, since: date | None, earliest_raw: date, ids: list[int] | None) -> None:

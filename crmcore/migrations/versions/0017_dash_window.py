@@ -1,4 +1,5 @@
-"""dash_window: the months the stored dashboard summaries cover, so that an import can update them incrementally
+"""dash_window: the months the stored dashboard summaries cover, so that an import can update them incrementally;
+an index on patron.ils_last_activity_on
 
 Revision ID: 0017
 Revises: 0016
@@ -22,7 +23,10 @@ def upgrade() -> None:
         sa.Column("last_month", sa.Date(), nullable=False),
         sa.PrimaryKeyConstraint("id"),
     )
+    # The first and last month an ILS export states, read by every refresh to know the months to summarise.
+    op.create_index("ix_patron_ils_last_activity", "patron", ["ils_last_activity_on"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_patron_ils_last_activity", table_name="patron")
     op.drop_table("dash_window")
