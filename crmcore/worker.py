@@ -19,6 +19,7 @@ from crmcore.campaigns import sending
 from crmcore.db import Database
 from crmcore.imports import uploads
 from crmcore.journeys import evaluation as journeys
+from crmcore.kpis import incremental as summaries
 from crmcore.inbox import tickets as requests_inbox
 from crmcore.insights import refresh as insights
 from crmcore.privacy import retention
@@ -53,6 +54,8 @@ JOBS: list[Job] = [
     Job("housekeeping", timedelta(hours=1), housekeeping),
     Job("backup", timedelta(hours=1), backup.daily_backup),  # hourly check; backs up once a day
     Job("retention", timedelta(days=1), retention.daily),
+    # A new month (or a change it could not follow) needs the dashboard summaries rebuilt in full.
+    Job("dashboard summaries", timedelta(hours=1), summaries.catch_up),
     Job("send campaigns", timedelta(seconds=5), sending.send_pending),
     # Journeys: time triggers once a day; event triggers when an import has finished.
     Job("journeys", timedelta(days=1), journeys.evaluate),

@@ -58,7 +58,11 @@ def sqlite_template(tmp_path_factory) -> Path:
 def pg_url():
     base = os.environ.get("CRM_TEST_DATABASE_URL")
     require_or_skip(bool(base), "PostgreSQL tests run when CRM_TEST_DATABASE_URL is set")
-    name = f"liaison_test_{os.getpid()}"
+    yield from pg_database(base, f"liaison_test_{os.getpid()}")
+
+
+def pg_database(base: str, name: str):
+    """A migrated PostgreSQL database `name` on the server of `base` (yields its URL), dropped afterwards."""
     admin = create_engine(base, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

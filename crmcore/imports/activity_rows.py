@@ -6,7 +6,8 @@ rows in one file are separate events (two checkouts on one day): the second copy
 third's "3" and so on, counted in file order across batches, so re-importing the file, or a later file
 holding the same rows, adds nothing and loses none. The category must be one of the item categories
 (crmcore.library.categories), stored with the term's spelling and only for patrons who opted in to
-history. Afterwards, if rows were added, the monthly rollups are rebuilt from the earliest month loaded.
+history. Afterwards, if rows were added, the monthly rollups of the patrons given rows are rebuilt from the
+earliest month loaded, and the dashboard summaries follow those patrons (crmcore.kpis.incremental).
 """
 
 from __future__ import annotations
@@ -54,6 +55,7 @@ class ActivityImport:
         self.branches = Codes(Branch.__table__)
         self.earliest: date | None = None
         self.added = 0
+        self.patrons = np.zeros(0, dtype=bool)  # by patron id: given a row this run (their rollups follow them)
         self.copies = Occurrences()
         self.terms: dict[str, tuple[str, str]] | None = None
 
@@ -99,7 +101,15 @@ class ActivityImport:
         inserted = writer.insert(EVENT, columns, records, conflict="ON CONFLICT (ext_key) DO NOTHING")
         result.new, result.unchanged = inserted, len(records) - inserted
         self.added += inserted
+        if inserted:
+            self._mark(np.fromiter((r[0] for r in records), dtype=np.int64, count=len(records)))
         return result
+
+    def _mark(self, ids: np.ndarray) -> None:
+        """Remember these patrons (one byte per patron id: a million patrons cost a megabyte)."""
+        if len(self.patrons) <= ids.max():
+            self.patrons = np.concatenate([self.patrons, np.zeros(int(ids.max()) + 1 - len(self.patrons), dtype=bool)])
+        self.patrons[ids] = True
 
     def _categorised(self, session: Session, rows: list[tuple[int, dict[str, Any]]], result: BatchResult) -> list[tuple[int, dict[str, Any]]]:
         """The rows whose category is an item category (spelt as the term is); the others rejected, saying how to add one."""
@@ -126,13 +136,15 @@ class ActivityImport:
                 v["ext_key"] = signed64(v["ext_key"], copy)
 
     def finish(self, db, *, dry_run: bool) -> list[str]:
-        """Rebuild the monthly rollups (and patron activity dates) from the earliest month loaded."""
+        """Rebuild the monthly rollups (and patron activity dates) from the earliest month loaded, for the patrons
+        given rows: the dashboard summaries follow them incrementally."""
         notes = []
         if self.branches.created:
             notes.append(f"{'Would create' if dry_run else 'Created'} branches: {', '.join(self.branches.created[:20])}.")
         if not dry_run and self.added and self.earliest is not None:  # nothing added: the rollups are as they were
             with db.write() as session:
-                activity.rebuild_rollups(session, since=activity.first_of_month(self.earliest))
+                patrons = np.flatnonzero(self.patrons).tolist()
+                activity.rebuild_rollups(session, since=activity.first_of_month(self.earliest), patrons=patrons)
             notes.append(f"Monthly activity rebuilt from {self.earliest:%B %Y}.")
         return notes
 

@@ -20,7 +20,7 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
 from sqlmodel import Session
 
-from crmcore.models import ActivityMonthly, DashActivity, DashCohort, DashFlow, DashRegistration, DashState, Patron, ProgramEvent
+from crmcore.models import ActivityMonthly, DashActivity, DashCohort, DashFlow, DashRegistration, DashState, DashWindow, Patron, ProgramEvent
 
 # Lifecycle states, in display order; 0 (not yet registered) appears only as the origin of flows.
 STATES = ("unregistered", "new_active", "new_inactive", "regular", "occasional", "at_risk", "lapsed")
@@ -116,31 +116,60 @@ class _Bands(dict):
         return band
 
 
+class _Columns(dict):
+    """A month as the driver gives it → its column in a Tally's `active` matrix (12 look-back months first)."""
+
+    def __init__(self, first: int):
+        super().__init__()
+        self.first = first
+
+    def __missing__(self, month) -> int:
+        column = self[month] = month_index(_day(month)) - self.first + 12
+        return column
+
+
 class _Counter:
-    """Sums counts under integer keys across chunks."""
+    """Sums (signed) counts under integer keys across chunks: arrays gathered and summed by numpy, compacted
+    now and then so memory stays bounded."""
+
+    COMPACT = 4_000_000
 
     def __init__(self) -> None:
-        self.totals: dict[int, int] = {}
+        self.keys: list[np.ndarray] = []
+        self.weights: list[np.ndarray] = []
+        self.pending = 0
 
-    def add(self, keys: np.ndarray, weights: np.ndarray | None = None) -> None:
-        if weights is None:
-            unique, counts = np.unique(keys, return_counts=True)
-        else:
-            unique, inverse = np.unique(keys, return_inverse=True)
-            counts = np.bincount(inverse, weights=weights).astype(np.int64)
-        for key, value in zip(unique.tolist(), counts.tolist()):
-            self.totals[key] = self.totals.get(key, 0) + value
+    def add(self, keys: np.ndarray, weight: int = 1) -> None:
+        self.keys.append(keys.astype(np.int64, copy=False))
+        self.weights.append(np.full(len(keys), weight, dtype=np.int64))
+        self.pending += len(keys)
+        if self.pending > self.COMPACT:
+            self._compact()
+
+    def _compact(self) -> None:
+        keys, weights = np.concatenate(self.keys or [np.empty(0, np.int64)]), np.concatenate(self.weights or [np.empty(0, np.int64)])
+        unique, inverse = np.unique(keys, return_inverse=True)
+        # Float sums are exact far beyond any count here (2**53).
+        sums = np.rint(np.bincount(inverse.ravel(), weights=weights, minlength=len(unique))).astype(np.int64)
+        kept = sums != 0
+        self.keys, self.weights, self.pending = [unique[kept]], [sums[kept]], int(kept.sum())
+
+    @property
+    def totals(self) -> dict[int, int]:
+        """Key → its sum, for the keys whose sum is not 0."""
+        self._compact()
+        return dict(zip(self.keys[0].tolist(), self.weights[0].tolist()))
 
 
-def _window(session: Session, today: date) -> tuple[int, int]:
-    """The months summarised: from the first month with activity or programs (or, without either, with
-    registrations) to today's, so every month with data can be chosen however long ago the data ends; at
+def window(session: Session, today: date) -> tuple[int, int]:
+    """The months summarised (month_index): from the first month with activity or programs (or, without either,
+    with registrations) to today's, so every month with data can be chosen however long ago the data ends; at
     least 12 months, and at most MAX_MONTHS before the last month with data."""
     end = month_index(today)
-    first_activity, last_activity = session.execute(select(func.min(ActivityMonthly.month), func.max(ActivityMonthly.month))).one()
-    first_program, last_program = session.execute(select(func.min(ProgramEvent.held_on), func.max(ProgramEvent.held_on))).one()
-    first_reg, last_reg = session.execute(select(func.min(Patron.registered_on), func.max(Patron.registered_on))).one()
-    first_ils, last_ils = session.execute(select(func.min(Patron.ils_last_activity_on), func.max(Patron.ils_last_activity_on))).one()
+    # One subquery per bound: each is then an index seek (SQLite scans the table for min and max in one SELECT).
+    columns = (ActivityMonthly.month, ProgramEvent.held_on, Patron.registered_on, Patron.ils_last_activity_on)
+    bounds = session.execute(select(*(select(bound(c)).scalar_subquery() for c in columns for bound in (func.min, func.max)))).one()
+    first_activity, last_activity, first_program, last_program, first_reg, last_reg, first_ils, last_ils = (_day(d) for d in bounds)
     lasts = [month_index(_day(d)) for d in (last_activity, last_program, last_reg, last_ils) if d]
     last_data = min(max(lasts), end) if lasts else end
     firsts = [month_index(_day(d)) for d in (first_activity, first_program, first_ils) if d] or [month_index(_day(d)) for d in (first_reg,) if d]
@@ -148,23 +177,139 @@ def _window(session: Session, today: date) -> tuple[int, int]:
     return max(min(start, last_data - 11), last_data - MAX_MONTHS + 1), end
 
 
+def stored_window(session: Session) -> tuple[int, int] | None:
+    """The months the stored summaries were worked out for; None when they need a full rebuild."""
+    row = session.execute(select(DashWindow.first_month, DashWindow.last_month)).first()
+    return (month_index(_day(row[0])), month_index(_day(row[1]))) if row else None
+
+
+def forget_window(session: Session) -> None:
+    """Mark the summaries as needing a full rebuild (a change they could not follow)."""
+    session.execute(delete(DashWindow))
+
+
+_PATRON_COLUMNS = "id, branch_id, zone_id, patron_type, age_band, birth_year, registered_on, ils_last_activity_on"
+
+
 def _patron_chunks(session: Session):
     """Patrons in id order, CHUNK at a time, as plain driver rows (typed rows cost seconds at 1M)."""
     conn = session.connection()
     mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
-    sql = (
-        "SELECT id, branch_id, zone_id, patron_type, age_band, birth_year, registered_on, ils_last_activity_on "
-        f"FROM patron WHERE id > {mark} ORDER BY id LIMIT {CHUNK}"
-    )
+    sql = f"SELECT {_PATRON_COLUMNS} FROM patron WHERE id > {mark} ORDER BY id LIMIT {CHUNK}"
     last = 0
     while rows := conn.exec_driver_sql(sql, (last,)).fetchall():
         last = rows[-1][0]
         yield rows
 
 
+def patrons(session: Session, ids: list[int]) -> list:
+    """These patrons (ids sorted), as `_patron_chunks` gives them."""
+    conn = session.connection()
+    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    return conn.exec_driver_sql(f"SELECT {_PATRON_COLUMNS} FROM patron WHERE id IN ({', '.join([mark] * len(ids))}) ORDER BY id", tuple(ids)).fetchall()
+
+
 def _day(value: date | str | None) -> date | None:
     """A date column as the driver gives it (SQLite: ISO text)."""
     return date.fromisoformat(value) if isinstance(value, str) else value
+
+
+# Each patron-derived table's key columns, in the order Tally.tables() gives them.
+KEYS = {
+    DashState: ("month", "branch_id", "zone_id", "patron_type", "age_band", "state"),
+    DashRegistration: ("month", "branch_id", "zone_id", "patron_type", "age_band"),
+    DashFlow: ("month", "lag", "from_state", "to_state", "branch_id", "zone_id", "patron_type"),
+    DashCohort: ("cohort_month", "month", "branch_id", "zone_id", "patron_type"),
+}
+ACTIVITY_KEY = ("month", "kind", "branch_id", "zone_id", "patron_type")
+
+
+class Tally:
+    """The lifecycle, flow, cohort and registration counts of the patrons added, chunk by chunk."""
+
+    def __init__(self, first: int, last: int, today: date):
+        self.first, self.months = first, last - first + 1
+        self.groups: dict[tuple, int] = {}  # (branch, zone, type, age band) -> group number
+        self.bands = _Bands(today)
+        self.state, self.flow, self.cohort, self.registrations = _Counter(), _Counter(), _Counter(), _Counter()
+        self.columns = _Columns(first)
+
+    def active_months(self, session: Session, *, ids: list[int] | None = None, between: tuple[int, int] | None = None, counts: bool = False,
+                      since: date | None = None) -> list:
+        """(patron id, month) of the rollups the window and its 12 look-back months need (or those from `since`),
+        for the patrons `ids` or those with ids `between` (inclusive), as plain driver rows; with `counts`, every
+        rollup row there: (patron id, month, kind, count)."""
+        conn = session.connection()
+        mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+        bounds = [max(month_of(self.first - 12), since or date.min), month_of(self.first + self.months - 1)]
+        if conn.dialect.name == "sqlite":
+            bounds = [d.isoformat() for d in bounds]
+        if ids is not None:
+            where, params = f"patron_id IN ({', '.join([mark] * len(ids))})", list(ids)
+        else:
+            where, params = f"patron_id BETWEEN {mark} AND {mark}", list(between)
+        columns = "patron_id, month, kind, count" if counts else "DISTINCT patron_id, month"
+        sql = f"SELECT {columns} FROM activity_monthly WHERE {where} AND month >= {mark} AND month <= {mark}"
+        return conn.exec_driver_sql(sql, tuple(params + bounds)).fetchall()
+
+    def add(self, rows: list, active_months: list, *, weight: int = 1) -> None:
+        """Count patrons `rows` (id order, as `_patron_chunks` gives them) with their rollups (rows starting
+        patron id, month); `weight` -1 takes them out again."""
+        first, months, states, groups, bands = self.first, self.months, len(STATES), self.groups, self.bands
+        ids = np.array([r[0] for r in rows], dtype=np.int64)
+        group = np.array([groups.setdefault((r[1] or 0, r[2] or 0, r[3] or "", bands[r[4], r[5]]), len(groups)) for r in rows], dtype=np.int64)
+        days = [_day(r[6]) for r in rows]
+        registered = np.array([d.toordinal() if d else 0 for d in days], dtype=np.int64)
+        active = np.zeros((len(rows), months + 12), dtype=np.int8)
+        if active_months:
+            columns = self.columns
+            who = np.searchsorted(ids, np.fromiter((r[0] for r in active_months), dtype=np.int64, count=len(active_months)))
+            active[who, np.fromiter((columns[r[1]] for r in active_months), dtype=np.int64, count=len(active_months))] = 1
+        # A usage export states only each patron's last active month (no events): that month counts as active.
+        for k, row in enumerate(rows):
+            if row[7] and 0 <= (column := month_index(_day(row[7])) - first + 12) < months + 12:
+                active[k, column] = 1
+        state = classify(active, registered, first)
+        month_no = np.arange(months)[None, :]
+
+        registered_rows = state > 0
+        self.state.add(((group[:, None] * months + month_no) * states + state)[registered_rows], weight)
+        for lag in FLOW_LAGS:
+            if lag < months:
+                before, after = state[:, :-lag], state[:, lag:]
+                keys = (((group[:, None] * months + month_no[:, lag:]) * states + before) * states + after) * 16 + lag
+                self.flow.add(keys[after > 0], weight)
+        reg_month = np.array([month_index(d) - first if d else -1 for d in days])
+        in_window = (reg_month >= 0) & (reg_month < months)
+        self.registrations.add((group * months + reg_month)[in_window], weight)
+        cohort = active[:, 12:].astype(bool) & (month_no >= reg_month[:, None]) & in_window[:, None]
+        who, when = np.nonzero(cohort)
+        self.cohort.add((group[who] * months + reg_month[who]) * months + when, weight)
+
+    def tables(self) -> dict[type, dict[tuple, int]]:
+        """Table → {key (KEYS[table] values) → patrons}; flows and cohorts summed over age bands (kept without them)."""
+        first, months, states = self.first, self.months, len(STATES)
+        names = {number: key for key, number in self.groups.items()}
+        out: dict[type, dict[tuple, int]] = {table: {} for table in KEYS}
+        for key, n in self.state.totals.items():
+            month, number = key // states % months, key // states // months
+            out[DashState][(month_of(first + month), *names[number], STATES[key % states])] = n
+        for key, n in self.registrations.totals.items():
+            out[DashRegistration][(month_of(first + key % months), *names[key // months])] = n
+        flows, cohorts = out[DashFlow], out[DashCohort]
+        for key, n in self.flow.totals.items():
+            lag, rest = key % 16, key // 16
+            to, rest = rest % states, rest // states
+            before, rest = rest % states, rest // states
+            month, number = rest % months, rest // months
+            head = (month_of(first + month), lag, STATES[before], STATES[to], *names[number][:3])
+            flows[head] = flows.get(head, 0) + n
+        for key, n in self.cohort.totals.items():
+            month, rest = key % months, key // months
+            cohort, number = rest % months, rest // months
+            head = (month_of(first + cohort), month_of(first + month), *names[number][:3])
+            cohorts[head] = cohorts.get(head, 0) + n
+        return out
 
 
 @dataclass
@@ -177,11 +322,14 @@ class Summaries:
 
     def store(self, session: Session) -> None:
         """Replace every summary table's rows: these, and activity's grouped from `activity_monthly` in SQL."""
-        for table in _TABLES:
+        for table in (*_TABLES, DashWindow):
             session.execute(delete(table))
         for model, rows in self.rows.items():
             _insert(session, model, rows)
-        _refresh_activity(session, self.first, self.last)
+        session.execute(
+            insert(DashActivity.__table__).from_select([*ACTIVITY_KEY, "events", "patrons"], _activity_grouped(self.first, self.last))
+        )
+        session.execute(insert(DashWindow.__table__).values(id=1, first_month=month_of(self.first), last_month=month_of(self.last)))
 
 
 def refresh_summaries(session: Session, *, today: date | None = None) -> None:
@@ -193,95 +341,17 @@ def compute_summaries(session: Session, *, today: date | None = None) -> Summari
     """The lifecycle, flow, cohort and registration counts, read from the patrons and `activity_monthly`
     (reads only: an import works them out while its indexes are built, then stores them)."""
     today = today or date.today()
-    first, last = _window(session, today)
-    months = last - first + 1
-    states = len(STATES)
-    groups: dict[tuple, int] = {}  # (branch, zone, type, age band) -> group number
-    state_counts, flow_counts, cohort_counts, registrations = _Counter(), _Counter(), _Counter(), _Counter()
-    bands = _Bands(today)
+    first, last = window(session, today)
+    tally = Tally(first, last, today)
     for rows in _patron_chunks(session):
-        ids = np.array([r[0] for r in rows], dtype=np.int64)
-        group = np.array([groups.setdefault((r[1] or 0, r[2] or 0, r[3] or "", bands[r[4], r[5]]), len(groups)) for r in rows], dtype=np.int64)
-        days = [_day(r[6]) for r in rows]
-        registered = np.array([d.toordinal() if d else 0 for d in days], dtype=np.int64)
-        active = np.zeros((len(rows), months + 12), dtype=np.int8)
-        for patron_id, month in session.connection().execute(
-            select(ActivityMonthly.patron_id, ActivityMonthly.month)
-            .where(ActivityMonthly.patron_id.between(int(ids[0]), int(ids[-1])))
-            .where(ActivityMonthly.month >= month_of(first - 12), ActivityMonthly.month <= month_of(last))
-            .distinct()
-        ):
-            active[np.searchsorted(ids, patron_id), month_index(month) - first + 12] = 1
-        # A usage export states only each patron's last active month (no events): that month counts as active.
-        for k, row in enumerate(rows):
-            if row[7] and 0 <= (column := month_index(_day(row[7])) - first + 12) < months + 12:
-                active[k, column] = 1
-        state = classify(active, registered, first)
-        month_no = np.arange(months)[None, :]
-
-        registered_rows = state > 0
-        state_counts.add(((group[:, None] * months + month_no) * states + state)[registered_rows])
-        for lag in FLOW_LAGS:
-            if lag < months:
-                before, after = state[:, :-lag], state[:, lag:]
-                keys = (((group[:, None] * months + month_no[:, lag:]) * states + before) * states + after) * 16 + lag
-                flow_counts.add(keys[after > 0])
-        reg_month = np.array([month_index(d) - first if d else -1 for d in days])
-        in_window = (reg_month >= 0) & (reg_month < months)
-        registrations.add((group * months + reg_month)[in_window])
-        cohort = active[:, 12:].astype(bool) & (month_no >= reg_month[:, None]) & in_window[:, None]
-        who, when = np.nonzero(cohort)
-        cohort_counts.add((group[who] * months + reg_month[who]) * months + when)
-
-    names = {number: key for key, number in groups.items()}
-
-    def dims(number: int, *, with_age: bool) -> dict:
-        branch, zone, kind, band = names[number]
-        out = {"branch_id": branch, "zone_id": zone, "patron_type": kind}
-        return {**out, "age_band": band} if with_age else out
-
+        tally.add(rows, tally.active_months(session, between=(rows[0][0], rows[-1][0])))
     return Summaries(first, last, {
-        DashState: [
-            {"month": month_of(first + key // states % months), "state": STATES[key % states], "patrons": n, **dims(key // states // months, with_age=True)}
-            for key, n in state_counts.totals.items()
-        ],
-        DashRegistration: [
-            {"month": month_of(first + key % months), "patrons": n, **dims(key // months, with_age=True)}
-            for key, n in registrations.totals.items()
-        ],
-        DashFlow: _merge_age(flow_counts, names, months, states, first, "flow"),
-        DashCohort: _merge_age(cohort_counts, names, months, states, first, "cohort"),
+        table: [{**dict(zip(KEYS[table], key)), "patrons": n} for key, n in counts.items()] for table, counts in tally.tables().items()
     })
 
 
-def _merge_age(counter: _Counter, names: dict, months: int, states: int, first: int, kind: str) -> list[dict]:
-    """Rows of a table kept without the age band: counts of groups that differ only by age band summed."""
-    merged: dict[tuple, int] = {}
-    for key, n in counter.totals.items():
-        if kind == "flow":
-            lag, rest = key % 16, key // 16
-            to, rest = rest % states, rest // states
-            before, rest = rest % states, rest // states
-            month, number = rest % months, rest // months
-            head = (month_of(first + month), lag, STATES[before], STATES[to])
-        else:
-            month, rest = key % months, key // months
-            cohort, number = rest % months, rest // months
-            head = (month_of(first + cohort), month_of(first + month))
-        branch, zone, patron_type, _band = names[number]
-        merged[(*head, branch, zone, patron_type)] = merged.get((*head, branch, zone, patron_type), 0) + n
-    if kind == "flow":
-        return [
-            {"month": m, "lag": lag, "from_state": a, "to_state": b, "branch_id": br, "zone_id": z, "patron_type": t, "patrons": n}
-            for (m, lag, a, b, br, z, t), n in merged.items()
-        ]
-    return [
-        {"cohort_month": c, "month": m, "branch_id": br, "zone_id": z, "patron_type": t, "patrons": n}
-        for (c, m, br, z, t), n in merged.items()
-    ]
-
-
-def _refresh_activity(session: Session, first: int, last: int) -> None:
+def _activity_grouped(first: int, last: int):
+    """Activity per month × kind × the patrons' branch, zone and type (ACTIVITY_KEY, events, patrons) in the window."""
     activity = ActivityMonthly.__table__
     patron = Patron.__table__
     # Constant SQL for the unknown values: bound parameters would differ between SELECT and GROUP BY.
@@ -290,14 +360,11 @@ def _refresh_activity(session: Session, first: int, last: int) -> None:
         func.coalesce(patron.c.zone_id, literal_column("0")),
         func.coalesce(patron.c.patron_type, literal_column("''")),
     )
-    grouped = (
+    return (
         select(activity.c.month, activity.c.kind, *dims, func.sum(activity.c.count), func.count(activity.c.patron_id.distinct()))
         .join(patron, patron.c.id == activity.c.patron_id)
         .where(activity.c.month >= month_of(first), activity.c.month <= month_of(last))
         .group_by(activity.c.month, activity.c.kind, *dims)
-    )
-    session.execute(
-        insert(DashActivity.__table__).from_select(["month", "kind", "branch_id", "zone_id", "patron_type", "events", "patrons"], grouped)
     )
 
 

@@ -14,6 +14,7 @@ from sqlalchemy import and_, case, delete, func, insert, select, true, update
 from sqlmodel import Session
 
 from crmcore import kpis
+from crmcore.kpis import incremental
 from crmcore.kpis.summaries import month_start
 from crmcore.models import ActivityEvent, ActivityMonthly, Patron
 
@@ -31,20 +32,38 @@ def first_of_month(day: date) -> date:
     return day.replace(day=1)
 
 
-def rebuild_rollups(session: Session, *, since: date | None = None) -> None:
+def rebuild_rollups(session: Session, *, since: date | None = None, patrons=None, rebuild_now: bool = True) -> None:
     """Recompute `activity_monthly` for the months from `since` on (default: every month raw events cover)
     and widen the patrons' first/last activity dates to what the raw events show (only ever outwards: a last
-    activity date a patron import took from the ILS, `ils_last_activity_on`, stays when it is the later one)."""
+    activity date a patron import took from the ILS, `ils_last_activity_on`, stays when it is the later one);
+    then the dashboard summaries. With `patrons` (ids: the only patrons whose raw events changed), only theirs,
+    and the summaries follow them incrementally (crmcore.kpis.incremental; `rebuild_now` as there)."""
+    ids = sorted({int(i) for i in patrons}) if patrons is not None else None
+    if ids is not None and not incremental.few_enough(session, len(ids)):
+        ids = None  # most patrons changed: one set-based pass beats taking them out one by one
     earliest_raw = session.execute(select(func.min(_event.c.occurred_on))).scalar()
-    if earliest_raw is None:
+    if ids is None:
+        if earliest_raw is not None:
+            _rebuild(session, since, earliest_raw, None)
         _refresh_dashboard(session)
         return
+    with incremental.patrons_changing(session, ids, rollups_from=first_of_month(since) if since else None, rebuild_now=rebuild_now):
+        if earliest_raw is not None:
+            for start in range(0, len(ids), incremental.CHUNK):
+                _rebuild(session, since, earliest_raw, ids[start : start + incremental.CHUNK])
+
+
+
+def _rebuild(session: Session, since: date | None, earliest_raw: date, ids: list[int] | None) -> None:
+    """rebuild_rollups' work, for every patron (ids None) or these."""
     # Months before the earliest raw event were purged by retention: their rollups cannot be rebuilt.
     start = max(first_of_month(since), first_of_month(earliest_raw)) if since else first_of_month(earliest_raw)
     # When every raw event is in range, no filter: a full scan beats millions of index lookups.
-    in_range = _event.c.occurred_on >= start if start > earliest_raw else true()
+    in_range = _event.c.occurred_on >= start if start > earliest_raw or ids is not None else true()
+    if ids is not None:
+        in_range = and_(in_range, _event.c.patron_id.in_(ids))
 
-    session.execute(delete(_monthly).where(_monthly.c.month >= start))
+    session.execute(delete(_monthly).where(_monthly.c.month >= start, _monthly.c.patron_id.in_(ids) if ids is not None else true()))
     month = month_start(_event.c.occurred_on)
     branch = func.coalesce(_event.c.branch_id, 0)
     grouped = (
@@ -79,8 +98,7 @@ def rebuild_rollups(session: Session, *, since: date | None = None) -> None:
             last_activity_on=case((and_(last.is_not(None), last >= span.c.last_on), last), else_=span.c.last_on),
         )
     )
-    widen_last_months(session, since=start)
-    _refresh_dashboard(session)
+    widen_last_months(session, since=start, patrons=ids)
 
 
 def last_month_column(kind: str):
@@ -88,13 +106,13 @@ def last_month_column(kind: str):
     return _patron.c[f"last_{kind}_month"]
 
 
-def widen_last_months(session: Session, *, since: date | None = None) -> None:
-    """Move each patron's last month per kind forward to what the rollups from `since` on show (never back:
-    rollups before `since` were not touched)."""
+def widen_last_months(session: Session, *, since: date | None = None, patrons: list[int] | None = None) -> None:
+    """Move each patron's (or these patrons') last month per kind forward to what the rollups from `since` on
+    show (never back: rollups before `since` were not touched)."""
     month, kind = _monthly.c.month, _monthly.c.kind
     latest = (
         select(_monthly.c.patron_id, *(func.max(case((kind == k, month))).label(k) for k in KINDS))
-        .where(month >= since if since else true())
+        .where(month >= since if since else true(), _monthly.c.patron_id.in_(patrons) if patrons is not None else true())
         .group_by(_monthly.c.patron_id)
         .subquery()
     )

@@ -23,7 +23,7 @@ from crmcore.models.community import (
     Tag,
     Task,
 )
-from crmcore.models.dashboard import DashActivity, DashCohort, DashFlow, DashRegistration, DashState
+from crmcore.models.dashboard import DashActivity, DashCohort, DashFlow, DashRegistration, DashState, DashWindow
 from crmcore.models.inbox import CannedReply, Request, RequestEntry, RequestTopic
 from crmcore.models.insights import InsightRun, LibrarySurveyRow, PatronInsight, Persona
 from crmcore.models.journeys import Journey, JourneyEnrolment, JourneyVersion
@@ -47,7 +47,7 @@ from crmcore.models.texts import DoNotText, InboundText
 __all__ = [
     "ActivityEvent", "ActivityMonthly", "AuditLog", "Bounce", "Branch", "CalendarFeed", "Campaign", "CannedReply", "CatalogueItem", "CategoryTerm",
     "CirculationMonthly", "ConsentRecord", "Contact", "ContactTag", "CurrentConsent", "DashActivity", "DashCohort", "DashFlow", "DashRegistration",
-    "DashState", "DoNotText", "Download", "ImportMapping", "ImportRun", "InboundMail", "InboundText", "InsightRun", "Interaction",
+    "DashState", "DashWindow", "DoNotText", "Download", "ImportMapping", "ImportRun", "InboundMail", "InboundText", "InsightRun", "Interaction",
     "InteractionContact", "InteractionOrganization", "InteractionTag", "Journey", "JourneyEnrolment", "JourneyVersion", "LibrarySurveyRow", "Message",
     "MessageVariant", "NotDuplicate", "Organization", "OrganizationTag", "Patron", "PatronInsight", "PatronInterest", "Persona", "ProgramEvent",
     "ProgramLabel", "Prospect", "ProspectConsent", "Request", "RequestEntry", "RequestTopic", "SavedTemplate", "Segment", "Setting", "SignupAttempt",

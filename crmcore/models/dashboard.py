@@ -69,3 +69,13 @@ class DashCohort(SQLModel, table=True):
     zone_id: int = Field(default=0, primary_key=True)
     patron_type: str = Field(default="", primary_key=True, max_length=40)
     patrons: int = 0
+
+
+class DashWindow(SQLModel, table=True):
+    """The months the stored summaries cover (one row, id 1). A change to a few patrons is followed incrementally
+    only while the months to summarise are still these; no row: the summaries need a full rebuild."""
+
+    __tablename__ = "dash_window"
+    id: int = Field(default=1, primary_key=True)
+    first_month: date
+    last_month: date

@@ -47,6 +47,7 @@ class Patron(SQLModel, table=True):
         Index("ix_patron_zone_last_activity", "zone_id", "last_activity_on"),
         Index("ix_patron_name", "last_name", "first_name"),  # directory search by name
         Index("ix_patron_phone", "phone"),  # directory search by phone
+        Index("ix_patron_ils_last_activity", "ils_last_activity_on"),  # the summaries' months (kpis.summaries.window): a seek, not a scan
     )
     id: Optional[int] = Field(default=None, primary_key=True)
     ils_id: str = Field(unique=True, max_length=64)

@@ -20,6 +20,7 @@ from sqlmodel import Session
 from crmcore.admin.permissions import Actor, Perm, require
 from crmcore.campaigns import do_not_mail, outbox
 from crmcore.inbox import tickets
+from crmcore.kpis import incremental
 from crmcore.library import consent
 from crmcore.models import (
     ActivityEvent,
@@ -238,12 +239,15 @@ def erase(session: Session, *, actor: Actor, patron_id: int) -> dict:
     number = phones.normalise(patron.phone, region=phones.region(session))
     if number:  # never texted again either, whatever a later import brings
         do_not_text.add(session, phone=number, reason="erasure")
-    for field in PERSONAL_FIELDS:
-        setattr(patron, field, None)
-    patron.ils_id = "erased-" + secrets.token_hex(12)
-    patron.history_opt_in, patron.row_hash = False, None
-    patron.erased_at = patron.updated_at = utcnow()
-    session.add(patron)
+    # The birth year goes, and with it an age band worked out from it: the dashboard counts them without one.
+    with incremental.patrons_changing(session, [patron_id], rebuild_now=False):
+        for field in PERSONAL_FIELDS:
+            setattr(patron, field, None)
+        patron.ils_id = "erased-" + secrets.token_hex(12)
+        patron.history_opt_in, patron.row_hash = False, None
+        patron.erased_at = patron.updated_at = utcnow()
+        session.add(patron)
+        session.flush()
     consents = session.execute(delete(ConsentRecord).where(ConsentRecord.patron_id == patron_id)).rowcount
     session.execute(delete(CurrentConsent).where(CurrentConsent.patron_id == patron_id))
     # What someone read is personal; that they used the library (kind, date, count) is kept anonymously.

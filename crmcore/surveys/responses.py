@@ -15,6 +15,7 @@ from sqlmodel import Session
 from crmcore.admin.permissions import Actor, Perm, require
 from crmcore.kpis import summaries
 from crmcore.languages.catalogues import N_
+from crmcore.library import activity
 from crmcore.models import ActivityEvent, ActivityMonthly, Patron, Survey, SurveyResponse, SurveyText, Task, utcnow
 from crmcore.privacy import audit
 from crmcore.surveys import followups, tokens
@@ -118,6 +119,8 @@ def answer(session: Session, *, token: str, form_token: str | None, fields: dict
             session.add(event)
             session.flush()
             response.activity_event_id = event.id
+            # Into the rollups and the dashboard at once; a full rebuild, when one is due, is left to the worker.
+            activity.rebuild_rollups(session, since=activity.first_of_month(today), patrons=[patron.id], rebuild_now=False)
     response.answers = answers
     response.nps, response.contact_ok = q.nps_of(survey.questions, answers), q.contact_of(survey.questions, answers)
     response.updated_at = now
