@@ -32,6 +32,7 @@ BENCHMARKS = {
     "B8": "b8_journeys",
     "B10": "b10_models",
     "B9": "b9_texts",
+    "B13": "b13_replicas",
 }
 
 

@@ -56,11 +56,11 @@ class Run:
 class Tab:
     """One websocket connection to one replica: a browser tab, with the cookies the browser holds."""
 
-    def __init__(self, base: str, *, cookies: dict[str, str] | None = None, timeout: float = 300):
+    def __init__(self, base: str, *, cookies: dict[str, str] | None = None, pages: dict[str, str] | None = None, timeout: float = 300):
         self.base = base.rstrip("/")
         self.cookies = dict(cookies or {})
         self.timeout = timeout
-        self.pages: dict[str, str] = {}
+        self.pages: dict[str, str] = dict(pages or {})  # url path -> page script hash, from the navigation message
         self._ws = None
 
     async def __aenter__(self) -> Tab:
