@@ -20,7 +20,8 @@ def render(db, user_id: int):
     from crmcore.admin.auth import actor_for
     from crmcore.models import StaffUser
 
-    st.cache_data.clear()  # caches off: every run computes its figures
+    st.cache_data.clear()  # caches off: every run computes its figures and builds its charts
+    st.cache_resource.clear()
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=600)
     with db.write() as session:  # signed in as the app's sign-in form leaves a tab (ui.SESSION)
         at.session_state["staff_session"] = sessions.start(session, actor=actor_for(session.get(StaffUser, user_id))).session_id
