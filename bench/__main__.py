@@ -33,6 +33,7 @@ BENCHMARKS = {
     "B10": "b10_models",
     "B9": "b9_texts",
     "B11": "b11_refresh",
+    "B13": "b13_replicas",
 }
 
 

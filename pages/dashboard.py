@@ -95,9 +95,18 @@ def _table(frame: pd.DataFrame) -> None:
     ui.table(frame.apply(lambda c: c.map(str) if c.dtype == object else c), hide_index=True, width="stretch")
 
 
-def _plot(figure) -> None:
+def _plot(draw, frame: pd.DataFrame, **options) -> None:
+    """The chart `draw(frame, **options)` (a plotly express function, or zone_map)."""
+    st.plotly_chart(_figure(f"{draw.__module__}.{draw.__qualname__}", frame, tuple(sorted(options.items())), draw), width="stretch")
+
+
+# Building a figure is most of this page's time (B13): each one is built once per distinct data and options, and
+# shared by every session of the replica. st.plotly_chart only reads it (it serialises a copy), and nothing changes it.
+@st.cache_resource(ttl=600, max_entries=200, show_spinner=False)
+def _figure(kind: str, frame: pd.DataFrame, options: tuple, _draw):
+    figure = _draw(frame, **dict(options))
     figure.update_layout(margin=dict(l=10, r=10, t=30, b=10), height=340)
-    st.plotly_chart(ui.plain_figure(figure), width="stretch")
+    return ui.plain_figure(figure)
 
 
 def _trends(board: kpis.Dashboard) -> None:
@@ -107,11 +116,11 @@ def _trends(board: kpis.Dashboard) -> None:
         activity = board.charts["activity"]
         long = small_cells.numeric(activity.frame).melt(id_vars="month", var_name="kind", value_name="events")
         long["kind"] = long["kind"].map(_label)
-        _plot(px.line(long, x="month", y="events", color="kind", title=activity.title, markers=True))
+        _plot(px.line, long, x="month", y="events", color="kind", title=activity.title, markers=True)
         _chart_footer(activity, "activity", measure="total", label="activity events")
     with right:
         regs = board.charts["registrations"]
-        _plot(px.bar(small_cells.numeric(regs.frame), x="month", y="patrons", title=regs.title))
+        _plot(px.bar, small_cells.numeric(regs.frame), x="month", y="patrons", title=regs.title)
         _chart_footer(regs, "registrations", measure="patrons", label="new registrations")
 
 
@@ -123,12 +132,11 @@ def _zones(board: kpis.Dashboard) -> None:
     measure = st.radio("Measure", ["registered_per_1000", "active_per_1000"], horizontal=True, format_func=lambda m: m.replace("_per_1000", " per 1,000 residents"))
     if board.zone_shapes:
         # Drawn from the zones' own shapes: a geographic map would fetch a world outline from another server.
-        figure = zone_map(frame, shapes=board.zone_shapes, code="code", value=measure, name="zone", title=chart.title,
-                          label=measure.replace("_per_1000", " per 1,000 residents"))
+        _plot(zone_map, frame, shapes=board.zone_shapes, code="code", value=measure, name="zone", title=chart.title,
+              label=measure.replace("_per_1000", " per 1,000 residents"))
     else:
         ranked = frame.dropna(subset=[measure]).sort_values(measure)
-        figure = px.bar(ranked, x=measure, y="zone", orientation="h", title=chart.title)
-    _plot(figure)
+        _plot(px.bar, ranked, x=measure, y="zone", orientation="h", title=chart.title)
     _table(chart.frame)
     _chart_footer(chart, "zones", measure=measure, by="name")
 
@@ -140,7 +148,7 @@ def _lifecycle(board: kpis.Dashboard) -> None:
         chart = board.charts["lifecycle"]
         long = small_cells.numeric(chart.frame).melt(id_vars="state", var_name="when", value_name="patrons")
         long["state"] = long["state"].map(STATE_LABELS)
-        _plot(px.bar(long, x="state", y="patrons", color="when", barmode="group", title=chart.title))
+        _plot(px.bar, long, x="state", y="patrons", color="when", barmode="group", title=chart.title)
         _chart_footer(chart, "lifecycle", measure=chart.frame.columns[-1], by="state", label=f"patrons {chart.frame.columns[-1]}")
     with right:
         flows = board.charts["flows"]
@@ -151,8 +159,8 @@ def _lifecycle(board: kpis.Dashboard) -> None:
     grid = small_cells.numeric(cohorts.frame.drop(columns=["patrons"])).set_index("cohort")
     if len(grid) and grid.shape[1]:
         grid.index = [c.strftime("%Y-%m") for c in grid.index]
-        figure = px.imshow(grid, labels=dict(x="months since registration", y="cohort", color="% active"), aspect="auto", title=cohorts.title, color_continuous_scale="Blues")
-        _plot(figure)
+        _plot(px.imshow, grid, labels=dict(x="months since registration", y="cohort", color="% active"), aspect="auto", title=cohorts.title,
+              color_continuous_scale="Blues")
     else:
         st.info("No registrations in the months shown.")
     _chart_footer(cohorts, "cohorts", measure="patrons", by="cohort", label="patrons registered")
@@ -165,7 +173,7 @@ def _branches(board: kpis.Dashboard) -> None:
         chart = board.charts["branches"]
         frame = small_cells.numeric(chart.frame)
         frame["branch"] = frame["branch"].map(_label)
-        _plot(px.bar(frame, x="branch", y=["registered", "active"], barmode="group", title=chart.title))
+        _plot(px.bar, frame, x="branch", y=["registered", "active"], barmode="group", title=chart.title)
         _table(chart.frame)
         _chart_footer(chart, "branches", measure="registered", by="branch", label="registered patrons")
     with right:
@@ -193,13 +201,13 @@ def _programs(board: kpis.Dashboard) -> None:
     with left:
         chart = charts["programs_month"]
         long = chart.frame[["month", "in_person", "online"]].melt(id_vars="month", var_name="attended", value_name="attendees")
-        _plot(px.bar(long, x="month", y="attendees", color="attended", title=chart.title, hover_data={"attended": True}))
+        _plot(px.bar, long, x="month", y="attendees", color="attended", title=chart.title, hover_data={"attended": True})
         _table(chart.frame)
         _chart_footer(chart, "programs-month", measure="attendees")
     with right:
         chart = charts["programs_branch"]
         frame = chart.frame.assign(branch=chart.frame["branch"].map(_label))
-        _plot(px.bar(frame, x="branch", y=["sessions", "attendees"], barmode="group", title=chart.title))
+        _plot(px.bar, frame, x="branch", y=["sessions", "attendees"], barmode="group", title=chart.title)
         _table(chart.frame)
         _chart_footer(chart, "programs-branch", measure="attendees", by="branch")
     left, right = st.columns(2)
@@ -225,7 +233,7 @@ def _programs(board: kpis.Dashboard) -> None:
     _chart_footer(chart, "programs-category-month", measure="attendees")
     chart = charts["programs_zone"]
     frame = chart.frame.assign(zone=chart.frame["zone"].map(_label)).dropna(subset=["attendees_per_1000"]).sort_values("attendees_per_1000")
-    _plot(px.bar(frame, x="attendees_per_1000", y="zone", orientation="h", title=chart.title))
+    _plot(px.bar, frame, x="attendees_per_1000", y="zone", orientation="h", title=chart.title)
     _table(chart.frame)
     _chart_footer(chart, "programs-zone", measure="attendees_per_1000", by="zone")
 
@@ -249,7 +257,7 @@ def _lifetime_section(board: kpis.Dashboard, actor) -> None:
     for column, chart in zip(st.columns(len(shown)), shown):
         with column:
             long = small_cells.numeric(chart.frame).melt(id_vars="band", var_name="residence", value_name="patrons")
-            _plot(px.bar(long, x="band", y="patrons", color="residence", title=chart.title, category_orders={"band": list(chart.frame["band"])}))
+            _plot(px.bar, long, x="band", y="patrons", color="residence", title=chart.title, category_orders={"band": list(chart.frame["band"])})
             _table(chart.frame)
             st.caption(ui.md(charts.summary(chart.frame, measure="total", by="band", label="patrons")))
             st.caption(chart.caption)
@@ -263,14 +271,14 @@ def _outreach(board: kpis.Dashboard) -> None:
         chart = board.charts["outreach"]
         if len(chart.frame):
             frame = chart.frame.assign(kind=chart.frame["kind"].map(_label))
-            _plot(px.bar(frame, x="month", y="interactions", color="kind", title=chart.title))
+            _plot(px.bar, frame, x="month", y="interactions", color="kind", title=chart.title)
         else:
             st.info("No outreach interactions logged in the months shown.")
         _chart_footer(chart, "outreach", measure="interactions", label="outreach interactions")
     with right:
         cards = board.charts["cards_issued"]
         if len(cards.frame):
-            _plot(px.bar(small_cells.numeric(cards.frame), x="month", y="cards_issued", title=cards.title))
+            _plot(px.bar, small_cells.numeric(cards.frame), x="month", y="cards_issued", title=cards.title)
         _chart_footer(cards, "cards-issued", measure="cards_issued")
 
 

@@ -1,6 +1,7 @@
 """The dashboard page renders every section for the manager and the viewer, filters narrow the
 figures, small groups show as "<k", and no patron's name appears anywhere on it."""
 
+import functools
 import json
 from datetime import date, datetime, time, timedelta, timezone
 
@@ -116,6 +117,34 @@ def test_the_period_is_any_run_of_months_and_the_figures_follow_it(app, library)
     assert any(c.value.startswith(f"{months[-1]} – {months[0]}, against the {len(months)} months before") for c in at.caption)
     at.selectbox(key="dash-from").select_index(len(months) - 1).run()  # the oldest month alone
     assert {m.label: m.value for m in at.metric}["Registered patrons"] == "43"
+
+
+def test_each_chart_is_built_once_for_every_session_and_again_when_its_data_changes(app, library, db, staff, monkeypatch):
+    import plotly.express as px
+    import streamlit as st
+
+    from crmcore.admin import settings
+
+    built = []
+    real = px.bar
+
+    @functools.wraps(real)
+    def counting(*args, **kwargs):
+        built.append(kwargs.get("title"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(px, "bar", counting)
+    st.cache_resource.clear()
+    first = app(role="manager", page="pages/dashboard.py").run()
+    charts = [c.proto.spec for c in first.get("plotly_chart")]
+    assert built and len(charts) >= 8
+    built.clear()
+    second = app(role="manager", page="pages/dashboard.py").run()  # another session: the same figures, not built again
+    assert built == [] and [c.proto.spec for c in second.get("plotly_chart")] == charts
+    with db.write() as s:  # groups under 41 now show as "<41": the branch chart's 39 active patrons among them
+        settings.put(s, actor=staff["admin"], key="small_cell_k", value=41)
+    third = app(role="manager", page="pages/dashboard.py").run()
+    assert built and [c.proto.spec for c in third.get("plotly_chart")] != charts
 
 
 def _north(at) -> list[str]:

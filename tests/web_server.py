@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from contextlib import contextmanager
 
@@ -16,12 +17,14 @@ from tests.conftest import ROOT
 
 
 @contextmanager
-def serving(db, *, port: int):
-    """The app's server on `port` for `db` (the environment's configuration), until the block ends."""
-    env = {**os.environ, "DATABASE_URL": db.url}
+def serving(db, *, port: int, env: dict[str, str] | None = None):
+    """The app's server on `port` for `db` (the environment's configuration, `env` over it), until the block ends."""
+    env = {**os.environ, **(env or {}), "DATABASE_URL": db.url}
+    # Its output goes to a file: a pipe nobody reads fills up and stops a server that logs under load.
+    output = tempfile.TemporaryFile()
     server = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "server:app", "--app-dir", str(ROOT), "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"],
-        env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        env=env, cwd=ROOT, stdout=output, stderr=subprocess.STDOUT,
     )
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
@@ -33,7 +36,9 @@ def serving(db, *, port: int):
             pass
         if server.poll() is not None or time.monotonic() > deadline:
             server.kill()
-            raise RuntimeError("the app server did not start: " + server.stdout.read().decode(errors="replace")[-2000:])
+            server.wait()
+            output.seek(0)
+            raise RuntimeError("the app server did not start: " + output.read().decode(errors="replace")[-2000:])
         time.sleep(0.2)
     try:
         yield base
@@ -43,6 +48,7 @@ def serving(db, *, port: int):
             server.wait(timeout=20)
         except subprocess.TimeoutExpired:
             server.kill()
+        output.close()
 
 
 @pytest.fixture
