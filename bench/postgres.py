@@ -34,6 +34,11 @@ def url_for(name: str) -> str:
     return server_url().set(database=name).render_as_string(hide_password=False)
 
 
+def libpq_url(name: str) -> str:
+    """The URL of database `name` as psql takes it (no SQLAlchemy driver name)."""
+    return server_url().set(drivername="postgresql", database=name).render_as_string(hide_password=False)
+
+
 def dataset_name(size: int, seed: int, revision: str) -> str:
     return f"liaison_bench_{int(size)}_seed{int(seed)}_{_identifier(revision)}"
 
