@@ -10,13 +10,15 @@ checkout (`bench_<tag>_<name>`), so that benchmarks run from two clones on one s
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 import os
 import re
 import sqlite3
 import time
 from pathlib import Path
 
-from sqlalchemy import Integer, Table, create_engine, text
+from sqlalchemy import Connection, Integer, Table, create_engine, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.pool import NullPool
 
@@ -53,36 +55,30 @@ def _identifier(text_: str) -> str:
     return re.sub(r"[^a-z0-9_]", "_", text_.lower())
 
 
-def _admin():
-    """An autocommit engine on the server's maintenance database (CREATE / DROP DATABASE)."""
-    return create_engine(server_url().render_as_string(hide_password=False), isolation_level="AUTOCOMMIT", poolclass=NullPool)
+@contextmanager
+def _admin() -> Iterator[Connection]:
+    """An autocommit connection to the server's maintenance database (CREATE / DROP DATABASE)."""
+    engine = create_engine(server_url().render_as_string(hide_password=False), isolation_level="AUTOCOMMIT", poolclass=NullPool)
+    try:
+        with engine.connect() as conn:
+            yield conn
+    finally:
+        engine.dispose()
 
 
 def server_version() -> str:
-    engine = _admin()
-    try:
-        with engine.connect() as conn:
-            return conn.exec_driver_sql("SHOW server_version").scalar_one()
-    finally:
-        engine.dispose()
+    with _admin() as conn:
+        return conn.exec_driver_sql("SHOW server_version").scalar_one()
 
 
 def exists(name: str) -> bool:
-    engine = _admin()
-    try:
-        with engine.connect() as conn:
-            return conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name}).first() is not None
-    finally:
-        engine.dispose()
+    with _admin() as conn:
+        return conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name}).first() is not None
 
 
 def drop(name: str) -> None:
-    engine = _admin()
-    try:
-        with engine.connect() as conn:
-            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        engine.dispose()
+    with _admin() as conn:
+        conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def create(name: str, *, template: str | None = None) -> None:
@@ -90,28 +86,20 @@ def create(name: str, *, template: str | None = None) -> None:
     another session is connected to cannot be copied: wait for it for up to a minute."""
     drop(name)
     copy = f' TEMPLATE "{template}" STRATEGY FILE_COPY' if template else ""
-    engine = _admin()
-    try:
-        with engine.connect() as conn:
-            for attempt in range(60):
-                try:
-                    conn.exec_driver_sql(f'CREATE DATABASE "{name}"{copy}')
-                    return
-                except Exception as exc:  # the template in use: another benchmark is copying it too
-                    if "being accessed by other users" not in str(exc) or attempt == 59:
-                        raise
-                    time.sleep(1)
-    finally:
-        engine.dispose()
+    with _admin() as conn:
+        for attempt in range(60):
+            try:
+                conn.exec_driver_sql(f'CREATE DATABASE "{name}"{copy}')
+                return
+            except Exception as exc:  # the template in use: another benchmark is copying it too
+                if "being accessed by other users" not in str(exc) or attempt == 59:
+                    raise
+                time.sleep(1)
 
 
 def rename(old: str, new: str) -> None:
-    engine = _admin()
-    try:
-        with engine.connect() as conn:
-            conn.exec_driver_sql(f'ALTER DATABASE "{old}" RENAME TO "{new}"')
-    finally:
-        engine.dispose()
+    with _admin() as conn:
+        conn.exec_driver_sql(f'ALTER DATABASE "{old}" RENAME TO "{new}"')
 
 
 def load_from_sqlite(sqlite_path: Path, url: str) -> dict[str, int]:
