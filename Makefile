@@ -4,6 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | cksum | cut -d' ' -f1)
 SIZE ?= 10000
+DB ?= sqlite
 AXE := $(VENV)/axe/node_modules/axe-core/axe.min.js
 
 .PHONY: run test test-quick bench install clean
@@ -31,8 +32,8 @@ test: install  ## the whole suite (SQLite, PostgreSQL when CRM_TEST_DATABASE_URL
 test-quick: install  ## the suite without the long concurrency and crash tests
 	$(PY) -m pytest -m "not slow"
 
-bench: install  ## the benchmark harness (bench/), SIZE=10000 by default
-	$(PY) -m bench --size $(SIZE)
+bench: install  ## the benchmark harness (bench/), SIZE=10000 by default, DB=sqlite (or postgres)
+	$(PY) -m bench --size $(SIZE) --db $(DB)
 
 clean:
 	rm -rf $(VENV) .pytest_cache

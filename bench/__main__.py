@@ -1,5 +1,6 @@
-"""python -m bench --size N [--only B1,B3] [--reps 3] [--rows N (B1b)]: run the benchmarks, print a table, write latest.json
-(and size-N.json, the newest run at that size).
+"""python -m bench --size N [--db sqlite|postgres] [--only B1,B3] [--reps 3] [--rows N (B1b)]: run the benchmarks,
+print a table, write latest.json (and size-N.json, the newest run at that size); on PostgreSQL
+latest-postgres.json and size-N-postgres.json.
 
 Defined in BENCHMARKS.md (shared folder). Run by hand (`make bench SIZE=100000`), never in CI.
 Exit status 1 when a product answer differs from its baseline's (a fast wrong answer is a failure).
@@ -16,7 +17,8 @@ import time
 import traceback
 from datetime import datetime, timezone
 
-from bench.common import RESULTS_DIR, Context, Row, WrongAnswer, machine, say
+from bench import postgres
+from bench.common import BACKENDS, RESULTS_DIR, Context, Row, WrongAnswer, machine, say
 
 # id -> module (bench/<module>.py) with `WHAT`, `TARGET` and `run(ctx) -> list[Row]`.
 BENCHMARKS = {
@@ -85,12 +87,20 @@ def git_commit() -> str | None:
         return None
 
 
+def result_names(size: int, backend: str) -> tuple[str, str]:
+    """The result files of a run: SQLite keeps the plain names, another backend adds its own."""
+    suffix = "" if backend == "sqlite" else f"-{backend}"
+    return f"latest{suffix}.json", f"size-{size}{suffix}.json"
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench", description="Liaison's benchmarks (B1–B7).")
+    parser = argparse.ArgumentParser(prog="python -m bench", description="Liaison's benchmarks.")
     parser.add_argument("--size", type=int, default=10_000, help="patrons in the demo library (about 20 events each)")
     parser.add_argument("--only", default="", help="comma-separated ids, e.g. B1,B3 (default: all)")
     parser.add_argument("--reps", type=int, default=3, help="timed repetitions after the warm-up (median reported)")
     parser.add_argument("--rows", type=int, default=None, help="B1b: activity rows in its file (default 2,000,000)")
+    parser.add_argument("--db", choices=BACKENDS, default="sqlite",
+                        help=f"the backend: sqlite (bench/data/), or postgres (the server at ${postgres.URL_VARIABLE}, default {postgres.DEFAULT_URL})")
     parser.add_argument("--regenerate", action="store_true", help="regenerate the cached data set")
     args = parser.parse_args(argv)
     if args.reps < 3:
@@ -101,32 +111,34 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         parser.error(f"unknown benchmark {', '.join(unknown)}; known: {', '.join(BENCHMARKS)}")
 
-    ctx = Context(size=args.size, reps=args.reps, regenerate=args.regenerate, rows=args.rows)
+    ctx = Context(size=args.size, reps=args.reps, regenerate=args.regenerate, rows=args.rows, backend=args.db)
     started = time.perf_counter()
     rows: list[Row] = []
     for bench_id in ids:
         rows.extend(run_one(bench_id, ctx))
 
-    print(f"\nLiaison benchmarks, {args.size:,} patrons, median of {args.reps} after a warm-up\n")
+    print(f"\nLiaison benchmarks, {args.size:,} patrons on {args.db}, median of {args.reps} after a warm-up\n")
     print(table(rows))
     for r in rows:
         if not r.agree:
             print(f"\n{r.id} FAILED: product and baseline disagree: {r.note}")
     report = {
         "size": args.size,
+        "backend": args.db,
         "reps": args.reps,
         "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "duration_s": round(time.perf_counter() - started, 1),
         "commit": git_commit(),
-        "machine": machine(),
+        "machine": machine(backend=args.db),
         "rows": [r.as_dict() for r in rows],
         "table": table(rows),
     }
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     text = json.dumps(report, indent=2, default=str) + "\n"
-    for name in ("latest.json", f"size-{args.size}.json"):  # the newest run, and the newest at this size
+    names = result_names(args.size, args.db)
+    for name in names:  # the newest run, and the newest at this size
         (RESULTS_DIR / name).write_text(text)
-    print(f"\nmachine: {report['machine']}\nwritten: {RESULTS_DIR / 'latest.json'} and {RESULTS_DIR / f'size-{args.size}.json'}")
+    print(f"\nmachine: {report['machine']}\nwritten: {' and '.join(str(RESULTS_DIR / n) for n in names)}")
     return 1 if any(not r.agree for r in rows) else 0
 
 

@@ -21,6 +21,7 @@ from typing import Any
 
 import psutil
 
+from bench import postgres
 from crmcore.db import Database, migrate
 
 BENCH_DIR = Path(__file__).resolve().parent
@@ -126,8 +127,8 @@ def run_checked(command: list[str], *, env: dict[str, str] | None = None) -> str
     return done.stdout
 
 
-def machine() -> dict[str, Any]:
-    """The machine the figures come from."""
+def machine(*, backend: str = "sqlite") -> dict[str, Any]:
+    """The machine the figures come from (and the PostgreSQL server's version when it is measured)."""
     cpu = platform.processor() or platform.machine()
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -143,6 +144,7 @@ def machine() -> dict[str, Any]:
         "python": platform.python_version(),
         "sqlite": sqlite3.sqlite_version,
         "os": f"{platform.system()} {platform.release()}",
+        **({"postgresql": postgres.server_version()} if backend == "postgres" else {}),
     }
 
 
@@ -151,6 +153,21 @@ def machine() -> dict[str, Any]:
 
 def dataset_path(size: int) -> Path:
     return DATA_DIR / f"library-{size}-seed{SEED}.db"
+
+
+BACKENDS = ("sqlite", "postgres")
+_backend = {"name": "sqlite"}  # the run's backend: set by Context (python -m bench --db …)
+
+
+def backend() -> str:
+    """The backend this run measures: "sqlite" or "postgres"."""
+    return _backend["name"]
+
+
+def use_backend(name: str) -> None:
+    if name not in BACKENDS:
+        raise ValueError(f"unknown backend {name!r}; known: {', '.join(BACKENDS)}")
+    _backend["name"] = name
 
 
 def _ensure_bench_user(db: Database) -> int:
@@ -169,8 +186,7 @@ def _ensure_bench_user(db: Database) -> int:
         return user.id
 
 
-def dataset(size: int, *, regenerate: bool = False) -> Database:
-    """The seeded demo library of `size` patrons, generated once into bench/data/ and reused."""
+def _sqlite_dataset(size: int, *, regenerate: bool = False) -> Database:
     from crmcore.demo.library import generate
 
     path = dataset_path(size)
@@ -201,8 +217,47 @@ def dataset(size: int, *, regenerate: bool = False) -> Database:
     return db
 
 
+def _postgres_dataset(size: int, *, regenerate: bool = False) -> Database:
+    """The SQLite data set of `size` copied once into a PostgreSQL database named for size, seed and schema."""
+    from crmcore.db import head_revision
+
+    name = postgres.dataset_name(size, SEED, head_revision())
+    if regenerate:
+        postgres.drop(name)
+    if not postgres.exists(name):
+        source = _sqlite_dataset(size, regenerate=regenerate)
+        with source.engine.connect() as conn:
+            conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+        source.dispose()
+        partial = f"{name}_partial"
+        postgres.create(partial)
+        migrate(postgres.url_for(partial))
+        say(f"  copying the {size:,}-patron library into PostgreSQL ({name}) …")
+        start = time.perf_counter()
+        counts = postgres.load_from_sqlite(dataset_path(size), postgres.url_for(partial))
+        postgres.rename(partial, name)
+        say(f"  copied in {time.perf_counter() - start:.0f} s: {sum(counts.values()):,} rows")
+    db = Database(postgres.url_for(name))
+    _ensure_bench_user(db)
+    return db
+
+
+def dataset(size: int, *, regenerate: bool = False) -> Database:
+    """The seeded demo library of `size` patrons on the run's backend: generated once into bench/data/
+    (and, for PostgreSQL, copied once into a database of its own) and reused."""
+    if backend() == "postgres":
+        return _postgres_dataset(size, regenerate=regenerate)
+    return _sqlite_dataset(size, regenerate=regenerate)
+
+
 def scratch_copy(db: Database, name: str) -> Database:
-    """A copy of a data set that a benchmark may change (sending, imports)."""
+    """A copy of a data set that a benchmark may change (sending, imports); `name` is a file name
+    (`b8-journeys.db`), which on PostgreSQL names a database of this checkout."""
+    if not db.is_sqlite:
+        db.dispose()  # a database with sessions open cannot be a template; the pool reconnects when used
+        target = postgres.scratch_name(name)
+        postgres.create(target, template=db.engine.url.database)
+        return Database(postgres.url_for(target))
     with db.engine.connect() as conn:
         conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
     source = Path(db.engine.url.database)
@@ -215,7 +270,14 @@ def scratch_copy(db: Database, name: str) -> Database:
 
 
 def fresh_database(name: str) -> Database:
-    """An empty, migrated database file under bench/data/scratch/."""
+    """An empty, migrated database on the run's backend: a file under bench/data/scratch/, or on
+    PostgreSQL a database of this checkout named for it."""
+    if backend() == "postgres":
+        target = postgres.scratch_name(name)
+        postgres.create(target)
+        url = postgres.url_for(target)
+        migrate(url)
+        return Database(url)
     target = DATA_DIR / "scratch" / name
     target.parent.mkdir(parents=True, exist_ok=True)
     for stale in target.parent.glob(target.name + "*"):
@@ -237,7 +299,11 @@ class Context:
     reps: int = 3
     regenerate: bool = False
     rows: int | None = None  # B1b's activity rows (None: its default)
+    backend: str = "sqlite"  # or "postgres": every data set, scratch copy and fresh database is there
     _open: dict[int, Database] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        use_backend(self.backend)
 
     def db(self, size: int | None = None) -> Database:
         """The cached data set of `size` patrons (default: the run's size), opened once per run."""

@@ -4,6 +4,14 @@ never a loop over patrons), exactly once per re-entry round (the unique journey 
 Entering needs current consent for the channel and topic of the journey's first message, for holdout and
 recipients alike, so that the two groups compare; a deterministic share (the journey's holdout) is held
 out: they go through the steps and are sent nothing.
+
+How the statement is shaped decides its cost at 1,000,000 patrons (SQLite's planner does not weigh the
+two orders itself): a time trigger narrows patrons to a window of days by an index, so consent is
+looked up for each candidate; a segment trigger ("no activity for 180 days") can match a third of the
+library, so the set of consenting patrons drives and the segment is checked for each of them (0.5 s
+instead of 4 s for We miss you on SQLite), a cost bounded by the consenting set whatever the segment.
+Attending a program is found from the week's attendance rows (an index on date and kind), not by
+probing each patron's activity.
 """
 
 from __future__ import annotations
@@ -19,7 +27,7 @@ from crmcore.campaigns.drafts import _holdout_sql
 from crmcore.campaigns.rules.compiler import compile_rules
 from crmcore.campaigns.sending import _consent_granted
 from crmcore.journeys.definitions import first_send
-from crmcore.models import ActivityEvent, Journey, JourneyEnrolment, JourneyVersion, Patron, Segment
+from crmcore.models import ActivityEvent, CurrentConsent, Journey, JourneyEnrolment, JourneyVersion, Patron, Segment
 
 # A time trigger looks back this many days, so that a day the worker missed (or an import that came late)
 # still enrols its patrons, once.
@@ -44,7 +52,7 @@ def trigger_clause(session: Session, trigger: dict[str, Any], today: date):
     elif kind == "card_expiry":
         clause = Patron.expires_on.between(today + timedelta(days=days - LOOKBACK_DAYS + 1), today + timedelta(days=days))
     elif kind == "attended":
-        clause = exists().where(ActivityEvent.patron_id == Patron.id, ActivityEvent.kind == "event_attendance", ActivityEvent.occurred_on.between(first, last))
+        clause = Patron.id.in_(select(ActivityEvent.patron_id).where(ActivityEvent.kind == "event_attendance", ActivityEvent.occurred_on.between(first, last)))
     else:  # segment: a saved segment, or the template's own rule
         rules = trigger.get("rule")
         if trigger.get("segment_id") is not None:
@@ -56,6 +64,13 @@ def trigger_clause(session: Session, trigger: dict[str, Any], today: date):
     if trigger.get("rule") is not None:
         clause = and_(clause, compile_rules(trigger["rule"], today=today))
     return clause
+
+
+def _consenting(trigger: dict[str, Any], channel: str, topic: str):
+    """SQL: the patron consents to the channel and topic, shaped for the trigger (see the module's docstring)."""
+    if trigger["kind"] != "segment":
+        return _consent_granted(Patron.id, channel, topic)
+    return Patron.id.in_(select(CurrentConsent.patron_id).where(CurrentConsent.channel == channel, CurrentConsent.topic == topic, CurrentConsent.granted.is_(True)))
 
 
 def enrol(session: Session, *, journey: Journey, version: JourneyVersion, today: date) -> int:
@@ -77,7 +92,7 @@ def enrol(session: Session, *, journey: Journey, version: JourneyVersion, today:
     ).where(
         trigger_clause(session, definition["trigger"], today),
         Patron.erased_at.is_(None),
-        _consent_granted(Patron.id, send["channel"], send["topic"]),
+        _consenting(definition["trigger"], send["channel"], send["topic"]),
         ~exists().where(*blocking),
     )
     columns = ["journey_id", "version_id", "patron_id", "round", "is_holdout", "entered_on", "expires_on_at_entry", "step", "due_on", "state"]
