@@ -174,7 +174,10 @@ def read(session: Session, *, first: date, last: date, every: int = 1) -> Histor
     start, end = month_index(first), month_index(last)
     if not 0 < end - start + 1 <= MAX_MONTHS:
         raise ValueError(f"Personas and lapse risk read 1 to {MAX_MONTHS} months of activity, not {end - start + 1}.")
-    sampled = (lambda column: [column % every == 0]) if every > 1 else (lambda column: [])  # noqa: E731
+
+    def sampled(column) -> list:
+        return [column % every == 0] if every > 1 else []
+
     band = case({b: i for i, b in enumerate(BANDS)}, value=_p.age_band, else_=len(BANDS))
     patrons = np.concatenate([np.zeros((0, 5), dtype=np.int64), *_int_chunks(session, select(
         _p.id, func.coalesce(month_number(_p.registered_on), -1), func.coalesce(month_number(func.coalesce(_p.registered_on, _p.first_activity_on)), -1),
