@@ -162,6 +162,13 @@ def cmd_retention(args) -> None:
         print(f"{result['events_before_cutoff']:,} raw activity events lie before {result['cutoff']}; run with --now to delete them.")
 
 
+def cmd_insights(args) -> None:
+    """Recompute personas and lapse risk now (the worker does it weekly)."""
+    from crmcore.insights import refresh
+
+    print(f"Recomputed: {refresh.run(open_database(), actor=auth.CLI_ACTOR)}.")
+
+
 def cmd_import(args) -> None:
     """Import (or dry-run) one file; the error file lists every rejected row's line, field and reason."""
     from pathlib import Path
@@ -228,6 +235,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("retention", help="delete raw activity older than the retention window (rollups kept)")
     p.add_argument("--now", action="store_true", help="delete now (without it: say what would be deleted)")
     p.set_defaults(func=cmd_retention)
+    p = sub.add_parser("insights", help="recompute personas and lapse risk now (the worker does it weekly)")
+    p.add_argument("action", choices=["refresh"])
+    p.set_defaults(func=cmd_insights)
     p = sub.add_parser("import", help="import patrons, activity, circulation counts, attendance, zones or organizations from a CSV file")
     p.add_argument("kind", choices=["patrons", "activity", "circulation", "attendance", "zones", "organizations", "catalogue"])
     p.add_argument("file")

@@ -112,3 +112,58 @@ def test_the_personas_page_shows_personas_and_the_auc(app, db, staff):
 def reports_names(db) -> list[str]:
     with db.read() as s:
         return list(s.scalars(select(Persona.name)))
+
+
+def test_one_read_of_many_months_gives_the_features_of_separate_reads(library):
+    """Lapse risk reads the rollups once for all its months: each cutoff's features equal a read of its 12 months alone."""
+    last = features.last_complete_month(date.today())
+    with library.read() as s:
+        history = features.read(s, first=date(last.year - 2, last.month, 1), last=last)
+        for cutoff in (date(last.year - 1, last.month, 1), last):
+            alone, together = features.compute(s, cutoff=cutoff), history.at(cutoff)
+            assert len(alone.patron_ids) > 500
+            assert np.array_equal(alone.patron_ids, together.patron_ids) and np.array_equal(alone.values, together.values)
+
+
+def test_features_and_scores_read_in_chunks_equal_those_read_at_once(library, monkeypatch):
+    with library.read() as s:
+        model = lapse.fit(s, today=date.today())
+        whole = features.compute(s, cutoff=features.last_complete_month(date.today()))
+        monkeypatch.setattr(features, "CHUNK", 97)  # many small chunks of rollup and patron rows
+        chunked = features.compute(s, cutoff=features.last_complete_month(date.today()))
+    assert np.array_equal(whole.patron_ids, chunked.patron_ids) and np.array_equal(whole.values, chunked.values)
+    at_once = model.pipeline.predict_proba(whole.values)[:, 1]
+    monkeypatch.setattr(lapse, "SCORE_CHUNK", 100)
+    assert np.array_equal(lapse.score(model, chunked.values), at_once)
+
+
+def test_lapse_risk_trained_on_a_sample_of_patrons_still_beats_chance_and_is_deterministic(library, monkeypatch):
+    with library.read() as s:
+        everyone = lapse.fit(s, today=date.today())
+        monkeypatch.setattr(lapse, "TRAIN_PATRONS", 500)  # 1,500 patrons: every 3rd is read
+        a, b = lapse.fit(s, today=date.today()), lapse.fit(s, today=date.today())
+    assert everyone.sample_every == 1 and a.sample_every == 3
+    assert a.valid_rows < everyone.valid_rows / 2 and a.auc > 0.6
+    assert a.auc == b.auc and lapse.coefficients(a) == lapse.coefficients(b)
+
+
+def test_an_erased_patrons_rollups_are_not_read(library, staff):
+    cutoff = features.last_complete_month(date.today())
+    with library.read() as s:
+        patron_id = int(features.compute(s, cutoff=cutoff).patron_ids[0])
+    with library.write() as s:
+        rights.erase(s, actor=staff["admin"], patron_id=patron_id)
+    with library.read() as s:
+        assert patron_id not in features.compute(s, cutoff=cutoff).patron_ids
+
+
+def test_the_command_line_recomputes_personas_and_risk(library, monkeypatch, capsys):
+    from crmcore import cli
+
+    monkeypatch.setenv("DATABASE_URL", library.engine.url.render_as_string(hide_password=False))
+    assert cli.main(["insights", "refresh"]) == 0
+    out = capsys.readouterr().out
+    with library.read() as s:
+        stored = s.scalar(select(func.count()).select_from(PatronInsight).where(PatronInsight.lapse_risk.is_not(None)))
+        run = reports.last_run(s, "lapse_risk")
+    assert stored > 500 and f"{stored:,} patrons" in out and f"AUC {run['auc']}" in out and "personas" in out

@@ -27,6 +27,7 @@ from crmcore import imports
 from crmcore.admin import backup, restore
 from crmcore.admin.permissions import Perm, PermissionDenied, Role, allowed
 from crmcore.campaigns import drafts
+from crmcore.insights import refresh as insights_refresh
 from crmcore.journeys import definitions as journey_definitions, editing as journey_editing
 from crmcore.models import Patron
 from crmcore.privacy import retention
@@ -53,6 +54,7 @@ DB_CASES = [
         db, actor=a, kind="zones", path=SAMPLES / "zones.csv", dry_run=True,
         mapping={"columns": {"code": "zip", "name": "name", "population": "population"}})),
     ("privacy.retention.run", Perm.MANAGE_SETTINGS, lambda db, a, tmp: retention.run(db, actor=a)),
+    ("insights.refresh.run", Perm.MANAGE_SETTINGS, lambda db, a, tmp: insights_refresh.run(db, actor=a)),
     ("campaigns.drafts.preview", Perm.COMPOSE_CAMPAIGNS, lambda db, a, tmp: with_temp_mail(lambda: drafts.preview(db, actor=a, campaign_id=(c := new_case_campaign(db))[0], patron_id=c[1]))),
     ("journeys.editing.preview", Perm.MANAGE_SEGMENTS, lambda db, a, tmp: with_temp_mail(lambda: journey_editing.preview(
         db, actor=a, step=journey_definitions.template("welcome")["steps"][0], patron_id=new_case_campaign(db)[1]))),
@@ -501,12 +503,13 @@ NO_ACTOR: dict[str, str] = {
     # Peers, personas and lapse risk.
     "imports.library_survey.check_year": PARSE,
     "imports.library_survey.year_from_name": PARSE,
-    "insights.features.active_after": "a helper of insights.lapse (the worker's job): patron ids only, never shown to staff",
     "insights.features.compute": "a helper of the weekly job: numbers per patron id from the rollups, never shown to staff",
+    "insights.features.read": "a helper of the weekly job: the rollups as numbers per patron id, never shown to staff",
     "insights.features.last_complete_month": PURE,
     "insights.lapse.coefficients": PURE,
     "insights.lapse.fit": "a helper of the weekly job (insights.refresh): fits a model, returns no patron",
     "insights.lapse.score": PURE,
+    "insights.lapse.sample_every": "a helper of insights.lapse.fit: a count of patrons made a sampling step, no personal data",
     "insights.personas.cluster": PURE,
     "insights.personas.describe": PURE,
     "insights.personas.merge_small": PURE,

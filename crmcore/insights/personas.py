@@ -12,8 +12,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from sklearn import config_context
 from sklearn.cluster import KMeans
 from sklearn.metrics import silhouette_score
+from threadpoolctl import threadpool_limits
 
 from crmcore.insights.features import BANDS, FEATURES, Features
 from crmcore.library.activity import KIND_LABELS
@@ -22,6 +24,11 @@ K_RANGE = range(3, 8)
 SEED = 7
 FIT_SAMPLE = 50_000
 SILHOUETTE_SAMPLE = 5_000
+SILHOUETTE_MB = 32
+# One thread: k-means on its sample is quick on one core, while OpenMP threads spin-waiting on cores the app and
+# the worker share made it five times slower (B10 under load).
+THREADS = 1
+ASSIGN_CHUNK = 25_000  # patrons assigned to their nearest centre at a time
 
 
 @dataclass
@@ -57,38 +64,40 @@ def describe(centre: dict[str, float]) -> str:
 
 def cluster(features: Features, *, small_k: int, seed: int = SEED) -> Clusters:
     """Personas of these patrons (deterministic for the same features and seed)."""
-    x = features.values.astype(np.float64)
+    x = features.values  # float32, as are the z-scores below (no float64 copy of a million patrons)
     n = len(x)
     if n < max(small_k, 2) * 2:
         raise ValueError(f"Personas need at least {max(small_k, 2) * 2} patrons with activity in the last 12 months; there are {n}.")
-    mean, spread = x.mean(axis=0), x.std(axis=0)
-    z = (x - mean) / np.where(spread > 0, spread, 1.0)
+    mean, spread = x.mean(axis=0, dtype=np.float64), x.std(axis=0, dtype=np.float64)
+    z = ((x - mean) / np.where(spread > 0, spread, 1.0)).astype(np.float32)
     rng = np.random.default_rng(seed)
-    fit_rows = z[_sample(n, FIT_SAMPLE, rng)]
+    fit_rows = z[_sample(n, FIT_SAMPLE, rng)].astype(np.float64)
     score_rows = _sample(len(fit_rows), SILHOUETTE_SAMPLE, rng)
     tried, models = {}, {}
-    for k in K_RANGE:
-        if k >= len(fit_rows):
-            break
-        model = KMeans(n_clusters=k, n_init=4, random_state=seed).fit(fit_rows)
-        labels = model.labels_[score_rows]
-        if len(set(labels)) < 2:
-            continue
-        tried[k] = round(float(silhouette_score(fit_rows[score_rows], labels)), 4)
-        models[k] = model
+    with threadpool_limits(limits=THREADS):
+        for k in K_RANGE:
+            if k >= len(fit_rows):
+                break
+            model = KMeans(n_clusters=k, n_init=4, random_state=seed).fit(fit_rows)
+            labels = model.labels_[score_rows]
+            if len(set(labels)) < 2:
+                continue
+            with config_context(working_memory=SILHOUETTE_MB):  # its pairwise distances in slices, not 5,000² at once
+                tried[k] = round(float(silhouette_score(fit_rows[score_rows], labels)), 4)
+            models[k] = model
     best = max(tried, key=lambda k: (tried[k], -k))
     centres = models[best].cluster_centers_
     labels = np.empty(n, dtype=np.int64)
-    for lo in range(0, n, 100_000):  # nearest centre, in chunks (memory stays flat at a million patrons)
-        part = z[lo:lo + 100_000]
-        labels[lo:lo + 100_000] = ((part[:, None, :] - centres[None, :, :]) ** 2).sum(axis=2).argmin(axis=1)
+    for lo in range(0, n, ASSIGN_CHUNK):  # nearest centre, in chunks (memory stays flat at a million patrons)
+        part = z[lo:lo + ASSIGN_CHUNK].astype(np.float64)
+        labels[lo:lo + ASSIGN_CHUNK] = ((part[:, None, :] - centres[None, :, :]) ** 2).sum(axis=2).argmin(axis=1)
     labels, alive = merge_small(labels, centres, small_k=small_k)
     out_names, out_sizes, out_centres = [], [], []
     remap = np.full(len(centres), -1)
     for new, old in enumerate(alive):
         remap[old] = new
         members = x[labels == old]
-        centre = dict(zip(FEATURES, (round(float(v), 4) for v in members.mean(axis=0))))
+        centre = dict(zip(FEATURES, (round(float(v), 4) for v in members.mean(axis=0, dtype=np.float64))))
         out_centres.append(centre)
         out_sizes.append(int(len(members)))
         out_names.append(describe(centre))

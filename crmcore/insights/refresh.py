@@ -1,4 +1,5 @@
-"""The worker's weekly job: personas and lapse risk recomputed from the rollups and stored for segments and pages.
+"""The worker's weekly job: personas and lapse risk recomputed from the rollups and stored for segments and pages
+(also on demand: `run`, for `python -m crmcore insights refresh`).
 
 The computation reads in one session and writes in one short transaction at the end, replacing every
 persona and every patron's persona and risk (a patron erased or without recent activity keeps no row).
@@ -13,6 +14,7 @@ import numpy as np
 from sqlalchemy import delete
 
 from crmcore.admin import settings
+from crmcore.admin.permissions import Actor, Perm, require
 from crmcore.bulk import BulkWriter
 from crmcore.insights import features, lapse, personas
 from crmcore.models import InsightRun, PatronInsight, Persona, utcnow
@@ -56,7 +58,7 @@ def recompute(db, *, today: date | None = None) -> str:
         if risk_on:
             details = {"error": risk_error} if model is None else {
                 "auc": model.auc, "trained_on": model.trained_on, "validated_on": model.validated_on, "train_rows": model.train_rows,
-                "valid_rows": model.valid_rows, "lapse_share": model.lapse_share, "weights": lapse.coefficients(model),
+                "valid_rows": model.valid_rows, "lapse_share": model.lapse_share, "sample_every": model.sample_every, "weights": lapse.coefficients(model),
             }
             session.add(InsightRun(kind="lapse_risk", computed_at=stamp, details=details))
         n = len(now_features.patron_ids)
@@ -77,3 +79,9 @@ def recompute(db, *, today: date | None = None) -> str:
 def weekly(db) -> str:
     """The worker's weekly recomputation (worker.JOBS)."""
     return recompute(db)
+
+
+def run(db, *, actor: Actor, today: date | None = None) -> str:
+    """Recompute personas and lapse risk now (an administrator, from the command line), as the weekly job does."""
+    require(actor, Perm.MANAGE_SETTINGS)
+    return recompute(db, today=today)

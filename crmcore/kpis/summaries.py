@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 
 import numpy as np
-from sqlalchemy import Date, delete, func, insert, literal_column, select
+from sqlalchemy import Date, Integer, delete, func, insert, literal_column, select
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
 from sqlmodel import Session
@@ -52,6 +52,27 @@ def _month_start_sqlite(element, compiler, **kw):
 @compiles(month_start, "postgresql")
 def _month_start_postgresql(element, compiler, **kw):
     return "CAST(date_trunc('month', %s) AS DATE)" % compiler.process(element.clauses, **kw)
+
+
+class month_number(FunctionElement):
+    """SQL expression: `month_index` of a date column (year × 12 + month − 1), an integer on every backend."""
+
+    type = Integer()
+    inherit_cache = True
+    name = "month_number"
+
+
+@compiles(month_number, "sqlite")
+def _month_number_sqlite(element, compiler, **kw):
+    # ISO text: reading the digits costs a third of strftime's parse, which shows over millions of rollup rows.
+    column = compiler.process(element.clauses, **kw)
+    return f"(CAST(substr({column}, 1, 4) AS INTEGER) * 12 + CAST(substr({column}, 6, 2) AS INTEGER) - 1)"
+
+
+@compiles(month_number)
+def _month_number_default(element, compiler, **kw):
+    column = compiler.process(element.clauses, **kw)
+    return f"(CAST(EXTRACT(YEAR FROM {column}) AS INTEGER) * 12 + CAST(EXTRACT(MONTH FROM {column}) AS INTEGER) - 1)"
 
 
 AGE_BANDS = ((0, 12, "0-11"), (12, 18, "12-17"), (18, 25, "18-24"), (25, 45, "25-44"), (45, 65, "45-64"), (65, 200, "65+"))
