@@ -4,6 +4,12 @@ Raw `activity_event` rows are deleted by retention after some months; `activity_
 patron's `first_activity_on` / `last_activity_on` outlive them. So a rebuild only ever touches months
 that raw events still cover, and the two patron dates only move outwards (first earlier, last later).
 Retention must therefore delete raw events by whole months (everything before the first of a month).
+
+Known limit: a rebuild from a month before the retention cutoff (activity imported for a month older than the
+window) starts at the earliest raw event and so also rebuilds the months in between whose raw events
+retention already deleted: their rollups are lost (for every patron in a full rebuild, for the patrons given
+rows in an incremental one). Such a rebuild should leave the purged months' rollups alone and add the new
+events to them instead.
 """
 
 from __future__ import annotations
