@@ -10,7 +10,8 @@ messages from the 1,000,000-patron library, the issue's "100,000 recipients".
 
 Before each send the earlier sends' messages are deleted and a fresh campaign is launched on the one copy
 (a 1,000,000-patron library is too large to copy for every repetition); the sides take turns, one warm-up
-each first, so that a busy spell of a shared machine falls on both.
+each first, so that a busy spell of a shared machine falls on both; the result is the median of the rounds'
+ratios.
 """
 
 from __future__ import annotations
@@ -102,6 +103,11 @@ def run(ctx: Context) -> list[Row]:
     what = WHAT if not large else WHAT.replace("10,000", f"{messages:,}")
     row = Row("B4r", what, block_s, plain_s, TARGET, extra={"messages": messages, "messages_with_items": with_items, "totals": totals["block"],
                                                             "plain_s": times["plain"], "block_s": times["block"]})
-    row.met = block_s <= 1.2 * plain_s
-    row.note = f"{block_s / plain_s:.2f}× B4's time; {with_items:,} of {messages:,} messages list items"
+    # The rounds are pairs (the sides take turns): the median of their ratios is what the block adds, whatever
+    # the machine was doing in a round; the table's ratio of medians can mix a quiet round with a busy one.
+    rounds = [b / p for p, b in zip(times["plain"], times["block"])]
+    paired = statistics.median(rounds)
+    row.extra["round_ratios"] = rounds
+    row.met = paired <= 1.2
+    row.note = f"{paired:.2f}× B4's time, the median of the rounds' {', '.join(f'{r:.2f}' for r in rounds)}; {with_items:,} of {messages:,} messages list items"
     return [row]
