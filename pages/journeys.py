@@ -11,9 +11,11 @@ import ui
 from crmcore.admin.permissions import Perm
 from crmcore.campaigns import segments
 from crmcore.campaigns.rules import tree
+from crmcore.campaigns.rules.language import validate as validate_rule
 from crmcore.journeys import definitions, editing, results
 from crmcore.library import consent
 from crmcore.surveys import definitions as survey_definitions
+from ui.segments import render_group, set_rules
 
 st.title("Journeys")
 st.caption("A journey sends a short series of messages to each patron who enters it, checking consent before each one. "
@@ -24,7 +26,8 @@ if message := st.session_state.pop("jny-done", None):
 
 with db.read() as session:
     listed = editing.list_journeys(session, actor=me)
-    segment_names = {s.id: s.name for s in segments.list_segments(session, actor=me)}
+    saved_segments = segments.list_segments(session, actor=me)
+    segment_names, segment_rules = {s.id: s.name for s in saved_segments}, {s.id: s.rules for s in saved_segments}
     rule_names = segments.choices(session, actor=me)
     survey_names = survey_definitions.choices(session, actor=me)
 if listed:
@@ -60,6 +63,11 @@ if work_key not in st.session_state:
     st.session_state[work_key] = copy.deepcopy(version.definition)
 d = st.session_state[work_key]
 st.markdown(f"**{ui.md(ids[picked])}** — {ui.md(journey_status)}, version {version_number}")
+if journey_status == "paused":
+    with db.read() as session:
+        held = editing.held_messages(session, actor=me, journey_id=picked)
+    st.caption(f"Paused: nobody enters or moves on, and {ui.count(held, 'message')} already queued {'is' if held == 1 else 'are'} held until the journey is resumed."
+               if held else "Paused: nobody enters or moves on until the journey is resumed.")
 
 if me.can(Perm.LAUNCH_CAMPAIGNS):
     cols = st.columns(3)
@@ -99,43 +107,78 @@ else:
 
 st.subheader("Steps")
 step_kinds = list(definitions.STEP_KINDS)
+channels = list(definitions.CHANNELS)
 topics = list(consent.TOPICS)
 steps = d["steps"]
+# Widget keys carry the layout: adding, removing or changing a step's kind builds every step's widgets afresh
+# from the definition, so no widget keeps the value of the step that was at its place before.
+layout_key = f"{work_key}-layout"
+wk = f"{work_key}-{st.session_state.get(layout_key, 0)}"
+
+
+def relayout() -> None:
+    st.session_state[layout_key] = st.session_state.get(layout_key, 0) + 1
+    st.rerun()
+
+
+NEW_STEPS = {"send": {"kind": "send", "channel": "email", "topic": "services", "subject": "", "body": ""}, "wait": {"kind": "wait", "days": 7},
+             "branch": {"kind": "branch", "rule": {"all": [{"field": "days_since_activity", "op": "never"}]}, "otherwise": None}, "end": {"kind": "end"}}
 for i, step in enumerate(steps):
     with st.container(border=True):
-        kind = st.selectbox(f"Step {i + 1}", step_kinds, format_func=definitions.STEP_KINDS.get, index=step_kinds.index(step["kind"]), key=f"{work_key}-k{i}")
+        kind = st.selectbox(f"Step {i + 1}", step_kinds, format_func=definitions.STEP_KINDS.get, index=step_kinds.index(step["kind"]), key=f"{wk}-k{i}")
         if kind != step["kind"]:
-            steps[i] = step = {"send": {"kind": "send", "channel": "email", "topic": "services", "subject": "", "body": ""}, "wait": {"kind": "wait", "days": 7},
-                               "branch": {"kind": "branch", "rule": {"field": "days_since_activity", "op": "never"}, "otherwise": None}, "end": {"kind": "end"}}[kind]
+            steps[i] = copy.deepcopy(NEW_STEPS[kind])
+            relayout()
         if kind == "send":
-            step["topic"] = st.selectbox("Topic", topics, format_func=consent.TOPIC_LABELS.get, index=topics.index(step.get("topic", "services")), key=f"{work_key}-t{i}")
-            step["subject"] = st.text_input("Subject", value=step.get("subject", ""), key=f"{work_key}-s{i}")
-            step["body"] = st.text_area("Message", value=step.get("body", ""), key=f"{work_key}-b{i}")
+            step["channel"] = st.radio("Channel", channels, format_func=definitions.CHANNELS.get, horizontal=True, key=f"{wk}-c{i}",
+                                       index=channels.index(step.get("channel")) if step.get("channel") in channels else 0)
+            step["topic"] = st.selectbox("Topic", topics, format_func=consent.TOPIC_LABELS.get, index=topics.index(step.get("topic", "services")), key=f"{wk}-t{i}")
+            if step["channel"] == "email":  # a text has no subject
+                step["subject"] = st.text_input("Subject", value=step.get("subject", ""), key=f"{wk}-s{i}")
+            step["body"] = st.text_area("Message", value=step.get("body", ""), key=f"{wk}-b{i}")
+            if step["channel"] == "sms":
+                with ui.user_errors(), db.read() as session:
+                    length = editing.text_length(session, actor=me, body=step["body"])
+                    st.caption(f"Length with the longest names on record (and the stop line): {length.describe()}. "
+                               "Sent only with the patron's consent to texts on this topic, and never in quiet hours.")
             survey_ids = [None, *survey_names]
             step["survey_id"] = st.selectbox(
-                "Survey its {{ survey_link }} opens", survey_ids, format_func=lambda s: "No survey" if s is None else survey_names[s], key=f"{work_key}-sv{i}",
+                "Survey its {{ survey_link }} opens", survey_ids, format_func=lambda s: "No survey" if s is None else survey_names[s], key=f"{wk}-sv{i}",
                 index=survey_ids.index(step.get("survey_id")) if step.get("survey_id") in survey_ids else 0,
             )
         elif kind == "wait":
-            step["days"] = int(st.number_input("Days to wait", min_value=1, max_value=definitions.MAX_DAYS, value=int(step.get("days") or 7), key=f"{work_key}-w{i}"))
+            step["days"] = int(st.number_input("Days to wait", min_value=1, max_value=definitions.MAX_DAYS, value=int(step.get("days") or 7), key=f"{wk}-w{i}"))
         elif kind == "branch":
-            st.caption(ui.md(f"Goes on for patrons where {tree.describe(step['rule'], rule_names)}. Build conditions as segments on the Segments page."))
+            ns = f"{wk}-rule{i}"  # this step's own rule builder (ui/segments)
+            if f"{ns}-rules" not in st.session_state:
+                set_rules(step.get("rule") or {"all": []}, ns)
+            st.caption("Patrons who match these conditions go on to the next step:")
+            with st.container(border=True):
+                edited = render_group(st.session_state[f"{ns}-rules"], (), rule_names, ns=ns)
+            if edited != st.session_state[f"{ns}-rules"]:
+                st.session_state[f"{ns}-rules"] = edited
+            step["rule"] = copy.deepcopy(st.session_state[f"{ns}-rules"])
+            try:
+                validate_rule(step["rule"])
+                st.caption(ui.md(f"Goes on for patrons where {tree.describe(step['rule'], rule_names)}."))
+            except ValueError as exc:
+                st.warning(f"Not complete yet — {exc}", icon=":material/edit_note:")
             if segment_names:
-                seg = st.selectbox("Go on only for patrons in", [None, *segment_names], key=f"{work_key}-r{i}",
-                                   format_func=lambda s: "the condition kept in the step" if s is None else segment_names[s])
-                if seg is not None:
-                    with db.read() as session:
-                        step["rule"] = segments.get(session, actor=me, segment_id=seg).rules
+                from_segment = st.columns([5, 2], vertical_alignment="bottom")
+                seg = from_segment[0].selectbox("Or start from a saved segment", [None, *segment_names], format_func=lambda s: "—" if s is None else segment_names[s],
+                                                key=f"{wk}-r{i}")
+                from_segment[1].button("Use its conditions", key=f"{wk}-ru{i}", disabled=seg is None,
+                                       on_click=lambda ns=ns, seg=seg: set_rules(segment_rules[seg], ns))
             later = [None, *range(i + 1, len(steps))]
             step["otherwise"] = st.selectbox("The others go to", later, format_func=lambda t: "the end" if t is None else f"step {t + 1}",
-                                             index=later.index(step.get("otherwise")) if step.get("otherwise") in later else 0, key=f"{work_key}-o{i}")
+                                             index=later.index(step.get("otherwise")) if step.get("otherwise") in later else 0, key=f"{wk}-o{i}")
         c1, c2 = st.columns(2)
-        if c1.button("Add a step below", key=f"{work_key}-add{i}"):
+        if c1.button("Add a step below", key=f"{wk}-add{i}"):
             steps.insert(i + 1, {"kind": "wait", "days": 7})
-            st.rerun()
-        if len(steps) > 1 and c2.button("Remove this step", key=f"{work_key}-del{i}"):
+            relayout()
+        if len(steps) > 1 and c2.button("Remove this step", key=f"{wk}-del{i}"):
             steps.pop(i)
-            st.rerun()
+            relayout()
 
 st.subheader("Exits, re-entry and goal")
 d["exits"] = st.multiselect("Patrons leave when they", list(definitions.EXITS), default=d.get("exits") or [], format_func=definitions.EXITS.get, key=f"{work_key}-x")
@@ -160,16 +203,17 @@ if sends:
     with db.read() as session, ui.user_errors():
         samples = dict(editing.sample_patrons(session, actor=me, definition=d, limit=10))
     if samples:
-        which = st.selectbox("Message", sends, format_func=lambda i: f"Step {i + 1}", key=f"{work_key}-pv")
+        which = st.selectbox("Message", sends, format_func=lambda i: f"Step {i + 1} ({definitions.CHANNELS[steps[i]['channel']].lower()})", key=f"{work_key}-pv")
         who = st.selectbox("For patron", list(samples), format_func=samples.get, key=f"{work_key}-pp")
         if st.button("Preview"):
             with ui.user_errors():
                 shown = editing.preview(db, actor=me, step=steps[which], patron_id=who)
-                st.text(shown.subject)
+                if steps[which].get("channel") != "sms":  # a text has no subject: what the phone shows
+                    st.text(shown.subject)
                 st.text(shown.text)
         if st.button("Send me a test"):
             with ui.user_errors():
-                st.success(f"Test sent to {editing.send_test(db, actor=me, step=steps[which], patron_id=who)}.")
+                st.success(f"Test sent to {ui.md(editing.send_test(db, actor=me, step=steps[which], patron_id=who))}.")
 
 if me.can(Perm.VIEW_DASHBOARD):
     st.subheader("Results")

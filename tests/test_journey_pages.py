@@ -1,8 +1,11 @@
-"""The Journeys page: start from a template, build, save a new version, activate; refusals shown."""
+"""The Journeys page: start from a template, build, save a new version, activate; text steps with their length;
+a branch step's own rule builder; pause holding what is queued; refusals shown with the step."""
+
+from datetime import date
 
 from sqlalchemy import func, select
 
-from crmcore.models import Journey, JourneyVersion
+from crmcore.models import CurrentConsent, Journey, JourneyVersion, Message, Patron, Segment
 from tests.campaign_fixtures import _isolated_mail_config  # noqa: F401
 
 
@@ -43,3 +46,112 @@ def test_a_broken_message_is_refused_with_its_step(app, db):
     with db.read() as s:
         assert s.scalar(select(func.count()).select_from(JourneyVersion)) == 1
         assert s.scalars(select(Journey)).one().status == "draft"
+
+
+def _start(at, name: str, start: str):
+    at.text_input[0].input(name)
+    at.selectbox[0].select(start)
+    at.button[0].click().run()
+    assert not at.exception and "started" in at.success[0].value, at.exception
+    return at
+
+
+def _button(at, label: str):
+    return next(b for b in at.button if b.label == label)
+
+
+def test_a_text_step_is_built_with_its_length_previewed_and_its_test_says_why_not(app, db):
+    with db.write() as s:
+        s.add(Patron(ils_id="P1", first_name="Rosa", phone="(312) 555-0101", registered_on=date.today()))
+    at = _start(app(role="manager", page="pages/journeys.py").run(), "Texts", "From scratch")
+    next(r for r in at.radio if r.label == "Channel").set_value("sms").run()
+    assert not [t for t in at.text_input if t.label == "Subject"]  # a text has no subject
+    next(t for t in at.text_area if t.label == "Message").input("Hi {{ first_name }}, welcome to the library!").run()
+    assert any("Length with the longest names on record" in c.value and "1 part of at most 160" in c.value for c in at.caption), [c.value for c in at.caption]
+    _button(at, "Save the journey").click().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    with db.read() as s:
+        step = s.scalars(select(JourneyVersion)).one().definition["steps"][0]
+    assert (step["channel"], step["body"]) == ("sms", "Hi {{ first_name }}, welcome to the library!")
+    _button(at, "Preview").click().run()
+    assert any(t.value == "Hi Rosa, welcome to the library!\nReply STOP to stop texts." for t in at.text), [t.value for t in at.text]
+    _button(at, "Send me a test").click().run()
+    assert any("no phone number; add yours on My account" in e.value for e in at.error), [e.value for e in at.error]
+
+
+def test_a_text_too_long_is_shown_and_refused_with_its_step(app, db):
+    at = _start(app(role="manager", page="pages/journeys.py").run(), "Long texts", "From scratch")
+    next(r for r in at.radio if r.label == "Channel").set_value("sms").run()
+    next(t for t in at.text_area if t.label == "Message").input("Hello from the library. " * 20).run()
+    assert any("text parts" in e.value for e in at.error)  # shown while writing
+    _button(at, "Save the journey").click().run()
+    assert any(e.value.startswith("Step 1 (Send a message): Message: with the longest names") for e in at.error), [e.value for e in at.error]
+    with db.read() as s:
+        assert s.scalars(select(JourneyVersion)).one().definition["steps"][0]["channel"] == "email"
+
+
+def test_a_branch_steps_own_rule_is_built_in_the_step_refused_while_half_made(app, db):
+    with db.write() as s:
+        s.add(Segment(name="Students", rules={"all": [{"field": "patron_type", "op": "in", "value": ["Student"]}]}))
+    at = _start(app(role="manager", page="pages/journeys.py").run(), "Welcome", "Welcome")
+    assert any("Goes on for patrons where Days since last activity never active" in c.value for c in at.caption)
+    _button(at, "Add condition").click().run()  # a condition on the zone, with no zone chosen yet
+    assert any("Not complete yet — Condition 2, Zone: choose at least one value" in w.value for w in at.warning), [w.value for w in at.warning]
+    _button(at, "Save the journey").click().run()
+    assert any(e.value.startswith("Step 5 (Branch on a condition), condition: Condition 2, Zone") for e in at.error), [e.value for e in at.error]
+    with db.read() as s:
+        assert s.scalars(select(JourneyVersion)).one().definition["steps"][4]["rule"] == {"field": "days_since_activity", "op": "never"}
+    fields = [sb for sb in at.selectbox if sb.label == "Field"]
+    fields[1].select("days_since_activity").run()
+    next(sb for sb in at.selectbox if sb.label == "Operator" and sb.value == "=").select("<=").run()
+    next(n for n in at.number_input if n.label == "Days" and n.value == 180).set_value(30).run()
+    next(sb for sb in at.selectbox if sb.label == "Match").select("any").run()
+    _button(at, "Save the journey").click().run()
+    assert not at.error, [e.value for e in at.error]
+    with db.read() as s:
+        rule = s.scalars(select(JourneyVersion)).one().definition["steps"][4]["rule"]
+    assert rule == {"any": [{"field": "days_since_activity", "op": "never"}, {"field": "days_since_activity", "op": "<=", "value": 30}]}
+    next(sb for sb in at.selectbox if sb.label == "Or start from a saved segment").select(1).run()
+    _button(at, "Use its conditions").click().run()
+    _button(at, "Save the journey").click().run()
+    with db.read() as s:
+        rule = s.scalars(select(JourneyVersion)).one().definition["steps"][4]["rule"]
+    assert rule == {"all": [{"field": "patron_type", "op": "in", "value": ["Student"]}]}
+
+
+def test_a_paused_journey_says_how_many_messages_it_holds(app, db, staff):
+    from crmcore.journeys import editing, evaluation
+    from tests.journey_records import moment
+
+    with db.write() as s:
+        for i in range(3):
+            p = Patron(ils_id=f"W{i}", first_name="W", email=f"w{i}@example.test", registered_on=moment(0).date())
+            s.add(p)
+            s.flush()
+            s.add(CurrentConsent(patron_id=p.id, channel="email", topic="services", granted=True))
+        jid = editing.create(s, actor=staff["manager"], name="Welcome", template="welcome", holdout_pct=0).id
+        editing.activate(s, actor=staff["manager"], journey_id=jid)
+    evaluation.evaluate(db, now=moment(0))
+    at = app(role="manager", page="pages/journeys.py").run()
+    _button(at, "Pause").click().run()
+    assert any("3 messages already queued are held until the journey is resumed" in c.value for c in at.caption), [c.value for c in at.caption]
+    _button(at, "Resume").click().run()
+    with db.read() as s:
+        assert set(s.scalars(select(Message.status))) == {"queued"}
+
+
+def test_removing_a_step_keeps_every_other_step_as_it_was(app, db):
+    from crmcore.journeys import definitions
+
+    at = _start(app(role="manager", page="pages/journeys.py").run(), "Welcome", "Welcome")
+    [b for b in at.button if b.label == "Remove this step"][2].click().run()  # the day-7 message
+    _button(at, "Save the journey").click().run()
+    assert not at.error, [e.value for e in at.error]
+    expected = definitions.template("welcome")["steps"]
+    del expected[2]
+    expected[3]["rule"] = {"all": [expected[3]["rule"]]}  # as the rule builder keeps it: a group at the root
+    for step in expected:
+        if step["kind"] == "send":
+            step["survey_id"] = None
+    with db.read() as s:
+        assert s.scalars(select(JourneyVersion)).one().definition["steps"] == expected

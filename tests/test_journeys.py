@@ -266,3 +266,134 @@ def test_a_journey_step_sends_its_surveys_link_and_refuses_one_without_an_open_s
     assert step.survey_id == asks["steps"][0]["survey_id"] and sent == sum(not in_holdout(jid, p, 10.0) for p in pids)
     mails = [p.read_text() for p in (tmp_path / "outbox").glob("*.eml")]
     assert len(mails) == sent and all("/survey/" in mail for mail in mails)
+
+
+def test_pausing_holds_what_is_queued_and_resuming_releases_it_still_at_most_once(db, staff):
+    from datetime import timedelta
+
+    from crmcore.library import consent
+    from crmcore.models import utcnow
+
+    pids = add_many(db, 10)
+    jid = welcome(db, holdout_pct=0)
+    evaluation.evaluate(db, now=moment(0))  # ten welcomes queued
+    with db.write() as s:  # one is going out right now (a worker marked it "sending")
+        s.execute(Message.__table__.update().where(Message.patron_id == pids[0]).values(status="sending", lease_owner="busy", lease_expires_at=utcnow() + timedelta(hours=1)))
+    claimed = sending.claim(db, owner="slow", limit=3)  # a worker has claimed three and not yet marked them
+    with db.write() as s:
+        editing.pause(s, actor=staff["manager"], journey_id=jid)
+        consent.record(s, patron_id=pids[1], channel="email", topic="services", granted=False, source="preferences", by=consent.PATRON, at=moment(1))
+
+    def by_status() -> dict[str, int]:
+        with db.read() as s:
+            return dict(s.execute(select(Message.status, func.count()).group_by(Message.status)).all())
+
+    assert by_status() == {"sending": 1, "held": 9}
+    assert sum(sending.send_batch(db, ids=claimed, owner="slow", throttle=sending.Throttle(per_minute=6000)).values()) == 0
+    assert sending.send_pending(db) == {} and evaluation.evaluate(db, now=moment(7)) == {}  # nothing goes out, nobody moves on
+    with db.read() as s:
+        assert editing.held_messages(s, actor=staff["manager"], journey_id=jid) == 9
+        assert results.journey_results(s, actor=staff["manager"], journey_id=jid)["steps"][0]["to send"] == 10  # held ones and the one going out
+        assert set(s.scalars(select(JourneyEnrolment.step))) == {2}
+    assert by_status() == {"sending": 1, "held": 9}
+
+    with db.write() as s:
+        editing.resume(s, actor=staff["manager"], journey_id=jid)
+    assert sending.send_pending(db) == {"sent": 8, "skipped": 1}  # consent is checked at send: the one who withdrew gets nothing
+    assert by_status() == {"sending": 1, "sent": 8, "skipped": 1}  # the one mid-send is left to its worker, never sent again
+    evaluation.evaluate(db, now=moment(7))
+    with db.read() as s:
+        second = set(s.scalars(select(Message.patron_id).join(Campaign).where(Campaign.journey_step == 2)))
+    assert second == set(pids) - {pids[1]}
+
+
+def test_a_journey_paused_by_the_worker_holds_its_messages_too(db):
+    pids = add_many(db, 3)
+    with db.write() as s:
+        seg = Segment(name="Everyone", rules={"all": []})
+        s.add(seg)
+        s.flush()
+        on_segment = definitions.template("we_miss_you")
+        on_segment["trigger"] = {"kind": "segment", "segment_id": seg.id}
+        on_segment["steps"][0]["topic"] = "services"
+        jid = editing.create(s, actor=CLI_ACTOR, name="On a segment", definition=on_segment, holdout_pct=0).id
+        editing.activate(s, actor=CLI_ACTOR, journey_id=jid)
+    evaluation.evaluate(db, now=moment(0))
+    with db.write() as s:
+        s.delete(s.get(Segment, seg.id))
+    assert "deleted" in evaluation.evaluate(db, now=moment(1))[jid]["paused"]
+    with db.read() as s:
+        assert s.get(Journey, jid).status == "paused"
+        assert set(s.scalars(select(Message.status))) == {"held"} and s.scalar(select(func.count()).select_from(Message)) == len(pids)
+
+
+BRANCH_RULE = {"any": [{"field": "branch", "op": "in", "value": ["EAST"]},
+                       {"all": [{"field": "patron_type", "op": "in", "value": ["Student"]}, {"field": "days_since_activity", "op": "<=", "value": 30}]}]}
+
+
+def branch_journey(rule: dict) -> dict:
+    def mail(subject: str) -> dict:
+        return {"kind": "send", "channel": "email", "topic": "services", "subject": subject, "body": "Hello {{ first_name }}"}
+
+    return {"trigger": {"kind": "registered", "days": 0},
+            "steps": [mail("Welcome"), {"kind": "wait", "days": 10}, {"kind": "branch", "rule": rule, "otherwise": 5},
+                      mail("Thanks for using your card"), {"kind": "end"}, mail("Come and see us"), {"kind": "end"}],
+            "exits": [], "reentry_days": None, "goal": "activity", "goal_days": 30}
+
+
+def test_a_branch_on_an_embedded_rule_sends_the_hand_computed_schedule(db):
+    from crmcore.models import Branch
+
+    with db.write() as s:
+        east, west = Branch(code="EAST", name="East"), Branch(code="WEST", name="West")
+        s.add_all([east, west])
+        s.flush()
+        people = {  # name: (branch, patron type, last activity day); who matches the rule on day 10
+            "A": (east, "Adult", None),       # East: matches
+            "B": (west, "Student", None),     # a student active on day 5 (5 days before the branch): matches
+            "C": (west, "Student", -40),      # a student last active 50 days before: does not
+            "D": (west, "Adult", 5),          # active, but not a student: does not
+            "E": (west, "Student", None),     # a student never active: does not
+        }
+        ids = {}
+        for name, (branch, kind, active) in people.items():
+            p = Patron(ils_id=f"BR-{name}", first_name=name, email=f"{name}@example.test", branch_id=branch.id, patron_type=kind, registered_on=day(0),
+                       last_activity_on=None if active is None else day(active))
+            s.add(p)
+            s.flush()
+            ids[name] = p.id
+            s.execute(insert(CurrentConsent).values(patron_id=p.id, channel="email", topic="services", granted=True, updated_at=moment(-30)))
+        jid = editing.create(s, actor=CLI_ACTOR, name="Branching", definition=branch_journey(BRANCH_RULE), holdout_pct=0).id
+        editing.activate(s, actor=CLI_ACTOR, journey_id=jid)
+    for n in range(0, 20):
+        if n == 5:
+            with db.write() as s:
+                s.execute(Patron.__table__.update().where(Patron.id == ids["B"]).values(last_activity_on=day(5)))
+        evaluation.evaluate(db, now=moment(n))
+        sending.send_pending(db)
+    with db.read() as s:
+        rows = s.execute(select(Message.patron_id, Campaign.subject_template, Message.created_at).join(Campaign).where(Message.status == "sent")).all()
+    got = defaultdict(list)
+    for pid, subject, created in rows:
+        got[pid].append(((created.date() - day(0)).days, subject))
+    thanks, come = [(0, "Welcome"), (10, "Thanks for using your card")], [(0, "Welcome"), (10, "Come and see us")]
+    assert {name: sorted(got[pid]) for name, pid in ids.items()} == {"A": thanks, "B": thanks, "C": come, "D": come, "E": come}
+
+
+def test_an_invalid_branch_rule_is_refused_with_its_step_and_the_journey_stays_inactive(db):
+    from sqlalchemy import update
+
+    half_made = branch_journey({"any": [{"field": "branch", "op": "in", "value": []}]})
+    with db.write() as s, pytest.raises(ValueError, match=r"Step 3 \(Branch on a condition\), condition: Condition 1, Home branch: choose at least one value"):
+        editing.create(s, actor=CLI_ACTOR, name="Half made", definition=half_made)
+    with db.write() as s:
+        jid = editing.create(s, actor=CLI_ACTOR, name="Branching", definition=branch_journey(BRANCH_RULE)).id
+    unknown = branch_journey({"all": [{"field": "shoe_size", "op": ">", "value": 40}]})
+    with db.write() as s, pytest.raises(ValueError, match=r"Step 3 \(Branch on a condition\), condition: Condition 1, field: unknown field 'shoe_size'"):
+        editing.edit(s, actor=CLI_ACTOR, journey_id=jid, definition=unknown)
+    with db.write() as s:  # a definition that got into the database some other way is refused at activation
+        s.execute(update(JourneyVersion).where(JourneyVersion.journey_id == jid).values(definition=half_made))
+    with db.write() as s, pytest.raises(ValueError, match=r"Step 3 \(Branch on a condition\), condition:"):
+        editing.activate(s, actor=CLI_ACTOR, journey_id=jid)
+    with db.read() as s:
+        assert s.get(Journey, jid).status == "draft" and s.scalar(select(func.count()).select_from(JourneyVersion)) == 1

@@ -196,6 +196,8 @@ CASES: list[tuple[str, Perm, Callable]] = [
     ("journeys.editing.pause", Perm.LAUNCH_CAMPAIGNS, lambda s, a: journey_editing.pause(s, actor=a, journey_id=journey_id(s, "active"))),
     ("journeys.editing.resume", Perm.LAUNCH_CAMPAIGNS, lambda s, a: journey_editing.resume(s, actor=a, journey_id=journey_id(s, "paused"))),
     ("journeys.editing.sample_patrons", Perm.MANAGE_SEGMENTS, lambda s, a: journey_editing.sample_patrons(s, actor=a, definition=journey_definitions.template("welcome"))),
+    ("journeys.editing.text_length", Perm.MANAGE_SEGMENTS, lambda s, a: journey_editing.text_length(s, actor=a, body="Hello {{ first_name }}")),
+    ("journeys.editing.held_messages", Perm.MANAGE_SEGMENTS, lambda s, a: journey_editing.held_messages(s, actor=a, journey_id=journey_id(s, "paused"))),
     ("journeys.results.journey_results", Perm.VIEW_DASHBOARD, lambda s, a: journey_results.journey_results(s, actor=a, journey_id=journey_id(s))),
     # surveys
     ("surveys.definitions.list_surveys", Perm.VIEW_DASHBOARD, lambda s, a: survey_definitions.list_surveys(s, actor=a)),

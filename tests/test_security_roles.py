@@ -68,6 +68,8 @@ DB_CASES = [
 # sessions.start: the actor is the staff member who has just signed in. auth.change_own_password: every role
 # changes its own password, proven by the current one (tests/test_sessions.py). auth.own_phone / set_own_phone: every
 # role reads and sets its own phone number for test texts, and nobody else's (tests/test_text_test_send.py).
+# changes its own password, proven by the current one (tests/test_sessions.py). auth.own_phone / set_own_phone:
+# every role reads and sets its own mobile number (where its test texts go), nobody else's.
 NOT_AUTHORISING = {"privacy.audit.record", "admin.permissions.require", "privacy.downloads.offer", "admin.sessions.start", "admin.auth.change_own_password",
                    "admin.auth.own_phone", "admin.auth.set_own_phone"}
 
@@ -488,6 +490,10 @@ NO_ACTOR: dict[str, str] = {
     "journeys.steps.advance": WORKER,
     "journeys.steps.exits": WORKER,
     "journeys.steps.step_campaigns": WORKER,
+    "journeys.steps.hold": "called by editing.pause, which checks the actor, and by the worker's evaluation when it pauses a journey",
+    "journeys.steps.release": "called by editing.resume, which checks the actor",
+    "journeys.steps.held": "called by editing.held_messages, which checks the actor: a count, no patron data",
+    "journeys.definitions.subject_of": PURE,
     # Languages (hL): the catalogues are files of the repository (no records); the codes parse one value.
     "languages.catalogues.N_": PURE,
     "languages.catalogues.gettext": "reads the translation catalogues in the repository: no records",

@@ -2,7 +2,9 @@
 
 Not a page (not in ui.PAGES). The rule tree lives in st.session_state["seg-rules"]; structural edits go
 through crmcore.campaigns.rules.tree in button callbacks, which bump "seg-version" so that every widget is
-rebuilt from the tree (widget keys carry the version, the node's path, its field and operator).
+rebuilt from the tree (widget keys carry the version, the node's path, its field and operator). Another
+builder on the same page (a journey's branch step) passes its own `ns` instead of "seg": its tree is in
+st.session_state[f"{ns}-rules"].
 """
 
 from __future__ import annotations
@@ -21,18 +23,18 @@ RULES, VERSION = "seg-rules", "seg-version"
 MAX_GROUP_DEPTH = 3
 
 
-def set_rules(rules: dict) -> None:
+def set_rules(rules: dict, ns: str = "seg") -> None:
     """Replace the tree being edited and rebuild every widget from it."""
-    st.session_state[RULES] = tree.normalize(rules)
-    st.session_state[VERSION] = st.session_state.get(VERSION, 0) + 1
+    st.session_state[f"{ns}-rules"] = tree.normalize(rules)
+    st.session_state[f"{ns}-version"] = st.session_state.get(f"{ns}-version", 0) + 1
 
 
-def _edit(fn, *args) -> None:
-    set_rules(fn(st.session_state[RULES], *args))
+def _edit(ns: str, fn, *args) -> None:
+    set_rules(fn(st.session_state[f"{ns}-rules"], *args), ns)
 
 
-def _key(path: tuple[int, ...], *parts: Any) -> str:
-    return "seg-" + "-".join(map(str, (st.session_state.get(VERSION, 0), "p", *path, *parts)))
+def _key(ns: str, path: tuple[int, ...], *parts: Any) -> str:
+    return f"{ns}-" + "-".join(map(str, (st.session_state.get(f"{ns}-version", 0), "p", *path, *parts)))
 
 
 def _index(options: list, value: Any) -> int:
@@ -93,18 +95,18 @@ def _value(spec, leaf: dict, op: str, choices: dict, key: str) -> Any:
     return None
 
 
-def _leaf_row(leaf: dict, path: tuple[int, ...], choices: dict) -> dict:
+def _leaf_row(leaf: dict, path: tuple[int, ...], choices: dict, ns: str) -> dict:
     """One condition: field → operator → value widgets; returns the condition as edited."""
     cols = st.columns([3, 2, 5, 1], vertical_alignment="bottom")
     fields = list(FIELDS)
-    field = cols[0].selectbox("Field", fields, index=_index(fields, leaf.get("field")), format_func=lambda f: FIELDS[f].label, key=_key(path, "field"))
+    field = cols[0].selectbox("Field", fields, index=_index(fields, leaf.get("field")), format_func=lambda f: FIELDS[f].label, key=_key(ns, path, "field"))
     if field != leaf.get("field"):
         leaf = tree.default_leaf(field)
     spec = FIELDS[field]
-    op = cols[1].selectbox("Operator", list(spec.ops), index=_index(list(spec.ops), leaf.get("op")), format_func=OP_LABELS.get, key=_key(path, field, "op"))
+    op = cols[1].selectbox("Operator", list(spec.ops), index=_index(list(spec.ops), leaf.get("op")), format_func=OP_LABELS.get, key=_key(ns, path, field, "op"))
     new: dict[str, Any] = {"field": field, "op": op}
     with cols[2]:
-        base = _key(path, field, op)
+        base = _key(ns, path, field, op)
         if spec.kind == "activity":
             a, b = st.columns(2)
             kinds = ["any", *KINDS]
@@ -122,32 +124,32 @@ def _leaf_row(leaf: dict, path: tuple[int, ...], choices: dict) -> dict:
             new["days"] = days
         if op not in NO_VALUE_OPS:
             new["value"] = _value(spec, leaf, op, choices, base + "-value")
-    cols[3].button("", icon=":material/delete:", key=_key(path, "remove"), help="Remove this condition", on_click=_edit, args=(tree.remove, path))
+    cols[3].button("", icon=":material/delete:", key=_key(ns, path, "remove"), help="Remove this condition", on_click=_edit, args=(ns, tree.remove, path))
     return new
 
 
-def render_group(group: dict, path: tuple[int, ...], choices: dict, depth: int = 1) -> dict:
+def render_group(group: dict, path: tuple[int, ...], choices: dict, depth: int = 1, ns: str = "seg") -> dict:
     """A (normalized) group with its conditions and subgroups; returns the group as edited."""
     mode, items = tree.mode_of(group)
     modes = list(tree.MODES)
-    chosen = st.columns([3, 7])[0].selectbox("Match", modes, index=modes.index(mode), format_func=tree.MODES.get, key=_key(path, "mode"))
+    chosen = st.columns([3, 7])[0].selectbox("Match", modes, index=modes.index(mode), format_func=tree.MODES.get, key=_key(ns, path, "mode"))
     if chosen != mode:
-        _edit(tree.set_mode, path, chosen)
+        _edit(ns, tree.set_mode, path, chosen)
         st.rerun()
     holder = tree.items_path(group, path)
     edited = []
     for i, child in enumerate(items):
         if tree.is_group(child):
             with st.container(border=True):
-                edited.append(render_group(child, (*holder, i), choices, depth + 1))
+                edited.append(render_group(child, (*holder, i), choices, depth + 1, ns))
         else:
-            edited.append(_leaf_row(child, (*holder, i), choices))
+            edited.append(_leaf_row(child, (*holder, i), choices, ns))
     buttons = st.columns(3)
-    buttons[0].button("Add condition", icon=":material/add:", key=_key(path, "add"), on_click=_edit,
-                      args=(tree.append, holder, tree.default_leaf("zone")))
+    buttons[0].button("Add condition", icon=":material/add:", key=_key(ns, path, "add"), on_click=_edit,
+                      args=(ns, tree.append, holder, tree.default_leaf("zone")))
     if depth < MAX_GROUP_DEPTH:
-        buttons[1].button("Add group", icon=":material/account_tree:", key=_key(path, "add-group"), on_click=_edit,
-                          args=(tree.append, holder, {"any": []}))
+        buttons[1].button("Add group", icon=":material/account_tree:", key=_key(ns, path, "add-group"), on_click=_edit,
+                          args=(ns, tree.append, holder, {"any": []}))
     if path:
-        buttons[2].button("Remove group", icon=":material/delete:", key=_key(path, "remove-group"), on_click=_edit, args=(tree.remove, path))
+        buttons[2].button("Remove group", icon=":material/delete:", key=_key(ns, path, "remove-group"), on_click=_edit, args=(ns, tree.remove, path))
     return tree.with_mode(mode, edited)

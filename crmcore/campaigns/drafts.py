@@ -292,6 +292,11 @@ def text_length(session: Session, *, actor: Actor, body: str) -> segments.Length
     """A text campaign's message with the longest merge values on record: encoding, length and parts;
     ValueError past the setting's number of parts (shown while composing, checked when a draft is saved)."""
     require(actor, Perm.COMPOSE_CAMPAIGNS)
+    return _text_length(session, body)
+
+
+def _text_length(session: Session, body: str) -> segments.Length:
+    """`text_length` for a caller that checked the actor (a journey's text step)."""
     return wording.check_length(session, body=body, preferences_url=f"{sending.public_url(session)}/preferences?token={preference_tokens.maker()(2_147_483_647)}")
 
 

@@ -4,8 +4,9 @@ ready-made templates; and `validate`, which refuses a definition with a message 
 A definition is JSON kept in a journey version:
 `{"trigger": {"kind", "days", "segment_id", "rule"}, "steps": [...], "exits": [...], "reentry_days", "goal", "goal_days"}`.
 Steps are a vertical list run top to bottom: `{"kind": "send", "channel", "topic", "subject", "body", "survey_id"}`
-(the survey its {{ survey_link }} opens, if any),
-`{"kind": "wait", "days"}`, `{"kind": "branch", "rule", "otherwise"}` (patrons matching the rule go on to
+(channel "email", or "sms" for a text message, which has no subject; the survey its {{ survey_link }} opens, if any),
+`{"kind": "wait", "days"}`, `{"kind": "branch", "rule", "otherwise"}` (the rule is any segment rule, kept in the
+step; patrons matching it go on to
 the next step, the others to step `otherwise` — an index further down — or, when it is None, to the end),
 `{"kind": "end"}`. Withdrawn consent and erasure always end an enrolment; `exits` adds the optional ones.
 """
@@ -16,6 +17,7 @@ import copy
 from typing import Any
 
 from crmcore.campaigns import templates
+from crmcore.campaigns.drafts import TEXT_SUBJECT
 from crmcore.campaigns.rules.language import validate as validate_rule
 from crmcore.library import consent
 
@@ -31,7 +33,7 @@ EXITS = {"became_active": "Became active", "renewed": "Renewed their card"}
 # Always applied, whatever the journey says: the patron's choice and erasure end an enrolment.
 ALWAYS_EXITS = {"no_consent": "Withdrew consent", "erased": "Erased"}
 GOALS = {"activity": "Any library activity", "renewal": "Renewed their card"}
-CHANNELS = ("email",)  # a send step keeps its channel so that other channels only have to pass it through
+CHANNELS = {"email": "Email", "sms": "Text message"}
 MAX_STEPS = 30
 MAX_DAYS = 3650
 
@@ -127,8 +129,9 @@ def template(name: str) -> dict[str, Any]:
 
 
 def blank() -> dict[str, Any]:
-    """A definition to build from scratch."""
-    return {"trigger": {"kind": "registered", "days": 0}, "steps": [_send("services", "", ""), {"kind": "end"}], "exits": [], "reentry_days": None,
+    """A definition to build from scratch: one message to write over (a valid one, so the draft can be kept)."""
+    first = _send("services", "A message from {{ library_name }}", "Hello {{ first_name }},\n\n" + _SIGN.lstrip("\n"))
+    return {"trigger": {"kind": "registered", "days": 0}, "steps": [first, {"kind": "end"}], "exits": [], "reentry_days": None,
             "goal": "activity", "goal_days": 30}
 
 
@@ -141,6 +144,11 @@ def _days(value: Any, where: str, *, low: int = 0) -> int:
 def step_label(number: int, step: dict[str, Any]) -> str:
     """"Step 3 (Wait)": how the builder names a step."""
     return f"Step {number} ({STEP_KINDS.get(step.get('kind'), 'unknown')})" if isinstance(step, dict) else f"Step {number}"
+
+
+def subject_of(step: dict[str, Any]) -> str:
+    """A send step's subject; a text message has none (what its campaign row keeps instead)."""
+    return TEXT_SUBJECT if step.get("channel") == "sms" else step.get("subject") or ""
 
 
 def send_steps(definition: dict[str, Any]) -> list[tuple[int, dict[str, Any]]]:
@@ -179,10 +187,10 @@ def validate(definition: Any, *, segment_exists=None) -> None:
         kind = step["kind"]
         if kind == "send":
             if step.get("channel") not in CHANNELS:
-                raise ValueError(f"{where}, channel: only {', '.join(CHANNELS)} can be sent.")
+                raise ValueError(f"{where}, channel: choose {' or '.join(CHANNELS.values()).lower()}.")
             try:
                 consent.check(step["channel"], step.get("topic"))
-                templates.check(subject=step.get("subject") or "", body=step.get("body") or "")
+                templates.check(subject=subject_of(step), body=step.get("body") or "")
             except ValueError as exc:
                 raise ValueError(f"{where}: {exc}") from None
         elif kind == "wait":

@@ -1,5 +1,6 @@
 """Staff work on journeys: list, start from a template or from scratch, edit (a new version once patrons
-have entered), activate, pause, resume; preview a step's message for a sample patron and test-send it."""
+have entered), activate, pause (holding what is queued), resume; preview a step's message (a mail or a
+text) for a sample patron and test-send it to one's own address or mobile number."""
 
 from __future__ import annotations
 
@@ -12,12 +13,13 @@ from crmcore.admin.permissions import Actor, Perm, require
 from crmcore.campaigns import drafts, sending, templates
 from crmcore.campaigns.templates import Rendered
 from crmcore.db import Database
-from crmcore.journeys import definitions
+from crmcore.journeys import definitions, steps
 from crmcore.journeys.enrolment import trigger_clause
 from crmcore.journeys.evaluation import latest_version
 from crmcore.models import Campaign, Journey, JourneyEnrolment, JourneyVersion, Patron, Segment, StaffUser, utcnow
 from crmcore.privacy import audit
 from crmcore.recommendations import block
+from crmcore.texts import segments, sending as text_sending, wording
 
 STATUSES = ("draft", "active", "paused")
 
@@ -33,9 +35,18 @@ def _check(session: Session, definition: Any, *, launching: bool = False) -> Non
     definitions.validate(definition, segment_exists=lambda sid: session.get(Segment, sid) is not None)
     for number, step in definitions.send_steps(definition):  # a step sending a survey's link names an open survey
         try:
-            drafts.check_survey(session, step.get("survey_id"), step.get("subject") or "", step.get("body") or "", launching=launching)
+            drafts.check_survey(session, step.get("survey_id"), definitions.subject_of(step), step.get("body") or "", launching=launching)
+            if step["channel"] == "sms":  # as a text campaign: no longer than the setting's parts with the longest names
+                drafts._text_length(session, step.get("body") or "")
         except ValueError as exc:
             raise ValueError(f"{definitions.step_label(number + 1, step)}: {exc}") from None
+
+
+def text_length(session: Session, *, actor: Actor, body: str) -> segments.Length:
+    """A text step's message with the longest merge values on record (encoding, length, parts), as the
+    builder shows it; ValueError past the setting's number of parts."""
+    require(actor, Perm.MANAGE_SEGMENTS)
+    return drafts._text_length(session, body)
 
 
 def list_journeys(session: Session, *, actor: Actor) -> list[dict[str, Any]]:
@@ -115,14 +126,27 @@ def activate(session: Session, *, actor: Actor, journey_id: int) -> Journey:
 
 
 def pause(session: Session, *, actor: Actor, journey_id: int) -> Journey:
-    """Nobody enters or moves on until resumed."""
+    """Nobody enters or moves on until resumed, and the messages already queued are held (not sent, not lost)."""
     require(actor, Perm.LAUNCH_CAMPAIGNS)
-    return _set_status(session, actor, journey_id, "paused", ("active",))
+    journey = _set_status(session, actor, journey_id, "paused", ("active",))
+    held = steps.hold(session, journey_id=journey_id)
+    audit.record(session, actor=actor, action="journey.hold", entity="journey", entity_id=journey_id, detail={"messages": held})
+    return journey
 
 
 def resume(session: Session, *, actor: Actor, journey_id: int) -> Journey:
+    """Active again: the held messages go out (each still consent-checked when it is sent)."""
     require(actor, Perm.LAUNCH_CAMPAIGNS)
-    return activate(session, actor=actor, journey_id=journey_id)
+    journey = activate(session, actor=actor, journey_id=journey_id)
+    released = steps.release(session, journey_id=journey_id)
+    audit.record(session, actor=actor, action="journey.release", entity="journey", entity_id=journey_id, detail={"messages": released})
+    return journey
+
+
+def held_messages(session: Session, *, actor: Actor, journey_id: int) -> int:
+    """How many of the journey's messages wait, held, for it to be resumed."""
+    require(actor, Perm.MANAGE_SEGMENTS)
+    return steps.held(session, journey_id=journey_id)
 
 
 def sample_patrons(session: Session, *, actor: Actor, definition: dict[str, Any], limit: int = 20) -> list[tuple[int, str]]:
@@ -151,17 +175,23 @@ def preview(db: Database, *, actor: Actor, step: dict[str, Any], patron_id: int)
             context["recommendations"] = block.blocks(session, [patron_id], fallback=Campaign().recommendations_fallback)[patron_id]
     if context is None:
         raise LookupError(f"There is no patron {patron_id}.")
-    shown = templates.render(subject=step.get("subject") or "", body=step.get("body") or "", context=context)
+    if step.get("channel") == "sms":  # the text as the phone shows it, with its stop line
+        shown = Rendered(subject="", text=wording.campaign_text(body=step.get("body") or "", context=context), html="")
+    else:
+        shown = templates.render(subject=step.get("subject") or "", body=step.get("body") or "", context=context)
     with db.write() as session:
         audit.record(session, actor=actor, action="journey.preview", entity="patron", entity_id=patron_id)
     return shown
 
 
 def send_test(db: Database, *, actor: Actor, step: dict[str, Any], patron_id: int) -> str:
-    """Send a step's preview to the staff member's own address; returns that address."""
+    """Send a step's preview to the staff member's own address (a text: to their own mobile number); returns
+    where it went. ValueError saying why not when the account has none."""
     rendered = preview(db, actor=actor, step=step, patron_id=patron_id)
     with db.read() as session:
         staff = session.get(StaffUser, actor.id) if actor.id is not None else None
+        if step.get("channel") == "sms":
+            return text_sending.send_test_text(session, phone=staff.phone if staff else None, body=rendered.text, campaign_id=0, patron_id=patron_id)
         if staff is None or not staff.email:
             raise ValueError("Test send: your staff account has no email address; ask an administrator to add one.")
         sending.send_test_message(session, to=staff.email, rendered=rendered, campaign_id=0, patron_id=patron_id)

@@ -26,7 +26,7 @@ from sqlalchemy import func, select, text, update
 from crmcore.db import Database
 from crmcore.journeys import definitions
 from crmcore.journeys.enrolment import enrol
-from crmcore.journeys.steps import advance, exits
+from crmcore.journeys.steps import advance, exits, hold
 from crmcore.models import ImportRun, Journey, JourneyEnrolment, JourneyVersion, Segment, utcnow
 
 log = logging.getLogger("liaison.journeys")
@@ -55,6 +55,7 @@ def evaluate_journey(db: Database, *, journey_id: int, now: datetime | None = No
             # A segment deleted since activation: the journey stops taking patrons, with the reason kept.
             journey.status = "paused"
             session.add(journey)
+            hold(session, journey_id=journey_id)  # as a pause by staff: what is queued waits
             log.error("journey %s paused: %s", journey_id, type(exc).__name__)
             return {"paused": str(exc)}
         done: dict[str, Any] = {"entered": enrol(session, journey=journey, version=version, today=today)}

@@ -1,4 +1,5 @@
-"""Journey results: patrons entered, waiting, sent, exited and why, per journey and per step; conversion
+"""Journey results: patrons entered, waiting, sent (mails and texts alike; held ones while paused are still
+to send), exited and why, per journey and per step; conversion
 (the journey's goal within its days after entering) of recipients against the holdout, with the lift and
 its 95 % interval (crmcore.campaigns.results), small cells suppressed."""
 
@@ -55,8 +56,8 @@ def journey_results(session: Session, *, actor: Actor, journey_id: int, today: d
         for index, step in enumerate(version.definition["steps"]):
             row = {"version": version.number, "step": definitions.step_label(index + 1, step), "waiting here": small_cells.count(waiting.get(index, 0), k)}
             if step["kind"] == "send":
-                row.update({"sent": small_cells.count(sent.get((index, "sent"), 0), k),
-                            "to send": small_cells.count(sent.get((index, "queued"), 0) + sent.get((index, "sending"), 0), k),
+                row.update({"channel": definitions.CHANNELS[step["channel"]], "sent": small_cells.count(sent.get((index, "sent"), 0), k),
+                            "to send": small_cells.count(sum(sent.get((index, s), 0) for s in ("queued", "sending", "held")), k),
                             "held out": small_cells.count(sent.get((index, "holdout"), 0), k),
                             "not sent": small_cells.count(sum(sent.get((index, s), 0) for s in ("skipped", "failed", "unknown", "cancelled")), k)})
             steps.append(row)

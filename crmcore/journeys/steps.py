@@ -3,9 +3,13 @@ patron due at it (never a loop over patrons).
 
 A send step adds one message per enrolment to the campaign pipeline (the step's campaign, one per
 version × step × re-entry round, so the unique campaign × patron makes each step at most once per
-enrolment); the one send loop (crmcore.campaigns.sending) re-checks consent when it sends. Holdout
-enrolments get a "holdout" message, never sent. Patrons without consent, address or permission to mail
-leave the journey; recipients at the weekly frequency cap (shared with campaigns) wait a day.
+enrolment); the send loops (crmcore.campaigns.sending for mail, crmcore.texts.sending for texts, in
+quiet hours) re-check consent when they send. Holdout enrolments get a "holdout" message, never sent.
+Patrons without consent, address (a number, for a text) or permission to mail leave the journey;
+recipients at the weekly frequency cap (shared with campaigns) wait a day.
+
+While a journey is paused its queued messages are "held": no send loop claims them, and resuming
+queues them again (`hold`, `release`).
 """
 
 from __future__ import annotations
@@ -13,13 +17,14 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, case, exists, insert, literal, not_, or_, select, update
+from sqlalchemy import and_, case, exists, func, insert, literal, not_, or_, select, update
 from sqlmodel import Session
 
 from crmcore.campaigns import do_not_mail
 from crmcore.campaigns.drafts import at_frequency_cap
 from crmcore.campaigns.rules.compiler import compile_rules
 from crmcore.campaigns.sending import _consent_granted
+from crmcore.journeys.definitions import subject_of
 from crmcore.journeys.enrolment import plus_days
 from crmcore.models import Campaign, Journey, JourneyEnrolment, JourneyVersion, Message, Patron, Suppression
 
@@ -55,7 +60,7 @@ def step_campaigns(session: Session, *, journey: Journey, version: JourneyVersio
     for round_ in sorted(rounds - have):
         session.add(Campaign(
             name=f"{journey.name} (version {version.number}), step {index + 1}" + (f", round {round_}" if round_ > 1 else ""),
-            channel=step["channel"], topic=step["topic"], subject_template=step["subject"], body_template=step["body"], status="journey",
+            channel=step["channel"], topic=step["topic"], subject_template=subject_of(step), body_template=step["body"], status="journey",
             holdout_pct=journey.holdout_pct, journey_version_id=version.id, journey_step=index, journey_round=round_, created_by_id=journey.created_by_id,
             survey_id=step.get("survey_id"),
         ))
@@ -64,12 +69,15 @@ def step_campaigns(session: Session, *, journey: Journey, version: JourneyVersio
 
 def _send(session: Session, *, journey: Journey, version: JourneyVersion, index: int, due: list, today: date, now: datetime) -> dict[str, int]:
     step = version.definition["steps"][index]
-    do_not_mail.prepare(session)
-    mailable = _patron(
-        Patron.erased_at.is_(None), Patron.email.is_not(None), Patron.email != "",
-        ~exists().where(Suppression.email_hash == do_not_mail.email_hash_sql(Patron.email)),
-    )
-    gone = _end(session, [*due, or_(not_(mailable), not_(_consent_granted(E.patron_id, step["channel"], step["topic"])))], today=today, state="exited", reason="no_consent")
+    if step["channel"] == "sms":  # a number on record; whether it can be texted (its form, the do-not-text list) is checked at send
+        reachable = _patron(Patron.erased_at.is_(None), Patron.phone.is_not(None), Patron.phone != "")
+    else:
+        do_not_mail.prepare(session)
+        reachable = _patron(
+            Patron.erased_at.is_(None), Patron.email.is_not(None), Patron.email != "",
+            ~exists().where(Suppression.email_hash == do_not_mail.email_hash_sql(Patron.email)),
+        )
+    gone = _end(session, [*due, or_(not_(reachable), not_(_consent_granted(E.patron_id, step["channel"], step["topic"])))], today=today, state="exited", reason="no_consent")
     deferred = session.execute(
         update(E).where(*due, E.is_holdout.is_(False), at_frequency_cap(session, E.patron_id, now)).values(due_on=today + timedelta(days=1))
     ).rowcount or 0
@@ -124,3 +132,26 @@ def advance(session: Session, *, journey: Journey, version: JourneyVersion, toda
         else:
             add("finished", _end(session, due, today=today, state="finished"))
     return done
+
+
+def _messages_of(journey_id: int):
+    return Message.campaign_id.in_(select(Campaign.id).join(JourneyVersion, JourneyVersion.id == Campaign.journey_version_id).where(JourneyVersion.journey_id == journey_id))
+
+
+def hold(session: Session, *, journey_id: int) -> int:
+    """Pausing: the journey's queued messages are held (claimed by no send loop, not lost); returns how many.
+    Only "queued" ones: a message already "sending" finishes as it would (at most once), and one a worker
+    has claimed but not marked is no longer "queued" when it tries, so it is left alone."""
+    return session.execute(
+        update(Message).where(_messages_of(journey_id), Message.status == "queued").values(status="held", lease_owner=None, lease_expires_at=None)
+    ).rowcount or 0
+
+
+def release(session: Session, *, journey_id: int) -> int:
+    """Resuming: the held messages are queued again, due when they were (consent is checked again when each is sent)."""
+    return session.execute(update(Message).where(_messages_of(journey_id), Message.status == "held").values(status="queued")).rowcount or 0
+
+
+def held(session: Session, *, journey_id: int) -> int:
+    """How many of the journey's messages are held."""
+    return session.scalar(select(func.count()).select_from(Message).where(_messages_of(journey_id), Message.status == "held")) or 0

@@ -71,7 +71,7 @@ class Message(SQLModel, table=True):
     campaign_id: int = Field(foreign_key="campaign.id")
     patron_id: Optional[int] = Field(default=None, foreign_key="patron.id")  # null once erased
     prospect_id: Optional[int] = Field(default=None, foreign_key="prospect.id")  # a campaign to prospects; null once erased
-    # queued → sending → sent | failed | unknown; holdout; skipped (consent gone); cancelled
+    # queued → sending → sent | failed | unknown; holdout; skipped (consent gone); cancelled; held (its journey paused) ⇄ queued
     status: str = Field(default="queued", max_length=20)
     is_holdout: bool = False
     message_id: Optional[str] = Field(default=None, max_length=200)
