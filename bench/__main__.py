@@ -1,6 +1,7 @@
 """python -m bench --size N [--db sqlite|postgres] [--only B1,B3] [--reps 3] [--rows N (B1b)]: run the benchmarks,
 print a table, write latest.json (and size-N.json, the newest run at that size); on PostgreSQL
-latest-postgres.json and size-N-postgres.json.
+latest-postgres.json and size-N-postgres.json. A run of some benchmarks only (--only) writes its own file
+instead, named for them (b2-b3-1000000-postgres.json), so a full run's files keep every benchmark.
 
 Defined in BENCHMARKS.md (shared folder). Run by hand (`make bench SIZE=100000`), never in CI.
 Exit status 1 when a product answer differs from its baseline's (a fast wrong answer is a failure).
@@ -87,9 +88,12 @@ def git_commit() -> str | None:
         return None
 
 
-def result_names(size: int, backend: str) -> tuple[str, str]:
-    """The result files of a run: SQLite keeps the plain names, another backend adds its own."""
+def result_names(size: int, backend: str, only: list[str] | None = None) -> tuple[str, ...]:
+    """The result files of a run: SQLite keeps the plain names, another backend adds its own; a partial run
+    (`only`) writes one file named for its benchmarks."""
     suffix = "" if backend == "sqlite" else f"-{backend}"
+    if only:
+        return (f"{'-'.join(i.lower() for i in only)}-{size}{suffix}.json",)
     return f"latest{suffix}.json", f"size-{size}{suffix}.json"
 
 
@@ -135,8 +139,8 @@ def main(argv: list[str] | None = None) -> int:
     }
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     text = json.dumps(report, indent=2, default=str) + "\n"
-    names = result_names(args.size, args.db)
-    for name in names:  # the newest run, and the newest at this size
+    names = result_names(args.size, args.db, ids if args.only else None)
+    for name in names:
         (RESULTS_DIR / name).write_text(text)
     print(f"\nmachine: {report['machine']}\nwritten: {' and '.join(str(RESULTS_DIR / n) for n in names)}")
     return 1 if any(not r.agree for r in rows) else 0
