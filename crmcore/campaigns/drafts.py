@@ -19,7 +19,7 @@ from crmcore.campaigns import do_not_mail, preference_tokens, sending, templates
 from crmcore.campaigns.rules.compiler import patron_ids_select
 from crmcore.campaigns.templates import Rendered
 from crmcore.db import Database
-from crmcore.languages import variants
+from crmcore.languages import codes, variants
 from crmcore.library import consent
 from crmcore.models import Campaign, CurrentConsent, Message, Patron, Prospect, Segment, StaffUser, Suppression, Survey, utcnow
 from crmcore.privacy import audit
@@ -327,8 +327,14 @@ def plan(session: Session, *, actor: Actor, campaign_id: int, now: datetime | No
     eligible = counts.pop("ok")
     holdout = round(eligible * campaign.holdout_pct / 100)
     out = {"audience": eligible + sum(counts.values()), "excluded": counts, "eligible": eligible, "holdout_about": holdout, "recipients_about": eligible - holdout}
-    if campaign.channel == "sms":  # every text as long as the longest merge values make it: an upper bound
-        out["text_parts_at_most"] = (eligible - holdout) * text_length(session, actor=actor, body=campaign.body_template).parts
+    if campaign.channel == "sms":  # every text as long as the longest merge values make it: an upper bound (in its longest language)
+        parts = [text_length(session, actor=actor, body=campaign.body_template).parts]
+        for code, (_subject, body) in variants.for_owners(session, owner="campaign", owner_ids=[campaign_id]).get(campaign_id, {}).items():
+            try:
+                parts.append(_text_length(session, body).parts)
+            except ValueError as exc:
+                raise ValueError(f"The words in {codes.name(code)} ({code}): {exc}") from None
+        out["text_parts_at_most"] = (eligible - holdout) * max(parts)
     return out
 
 
