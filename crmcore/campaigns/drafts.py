@@ -25,6 +25,7 @@ from crmcore.models import Campaign, CurrentConsent, Message, Patron, Prospect, 
 from crmcore.privacy import audit
 from crmcore.recommendations import block
 from crmcore.signups import prospects
+from crmcore.surveys import tokens as survey_tokens
 from crmcore.texts import do_not_text, phones, segments, wording
 from crmcore.texts import sending as text_sending
 
@@ -297,7 +298,9 @@ def text_length(session: Session, *, actor: Actor, body: str) -> segments.Length
 
 def _text_length(session: Session, body: str) -> segments.Length:
     """`text_length` for a caller that checked the actor (a journey's text step)."""
-    return wording.check_length(session, body=body, preferences_url=f"{sending.public_url(session)}/preferences?token={preference_tokens.maker()(2_147_483_647)}")
+    base, most = sending.public_url(session), 2_147_483_647  # the largest ids: the longest signed links
+    return wording.check_length(session, body=body, preferences_url=f"{base}/preferences?token={preference_tokens.maker()(most)}",
+                                survey_link=survey_tokens.link_maker(base, most)(most))
 
 
 def _exclusions(channel: str) -> tuple[str, ...]:
