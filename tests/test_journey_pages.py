@@ -133,6 +133,11 @@ def test_a_paused_journey_says_how_many_messages_it_holds(app, db, staff):
         editing.activate(s, actor=staff["manager"], journey_id=jid)
     evaluation.evaluate(db, now=moment(0))
     at = app(role="manager", page="pages/journeys.py").run()
+    # The list and the results: patrons in the journey, in each step, what each send step did (small cells as "<5").
+    assert at.dataframe[0].value.loc[0, "in the journey now"] == 3
+    assert any(m.value.startswith("Entered: <5 · in the journey: <5") for m in at.markdown), [m.value for m in at.markdown]
+    by_step = next(d.value for d in at.dataframe if "waiting here" in d.value.columns).set_index("step")
+    assert by_step.loc["Step 1 (Send a message)", "to send"] == "<5" and by_step.loc["Step 3 (Send a message)", "waiting here"] == "<5"
     _button(at, "Pause").click().run()
     assert any("3 messages already queued are held until the journey is resumed" in c.value for c in at.caption), [c.value for c in at.caption]
     _button(at, "Resume").click().run()

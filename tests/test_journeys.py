@@ -433,3 +433,33 @@ def test_an_invalid_branch_rule_is_refused_with_its_step_and_the_journey_stays_i
         editing.activate(s, actor=CLI_ACTOR, journey_id=jid)
     with db.read() as s:
         assert s.get(Journey, jid).status == "draft" and s.scalar(select(func.count()).select_from(JourneyVersion)) == 1
+
+
+def test_results_count_conversion_of_recipients_against_the_holdout_with_the_lift_and_small_cells_suppressed(db, staff):
+    from crmcore.campaigns.results import newcombe
+    from crmcore.models import ActivityEvent
+
+    pids = add_many(db, 300)
+    jid = welcome(db, holdout_pct=30.0)
+    evaluation.evaluate(db, now=moment(0))
+    assert sending.send_pending(db)["sent"] == sum(not in_holdout(jid, p, 30.0) for p in pids)
+    active = {p for p in pids if p % 3 == 0 or (p % 5 == 0 and not in_holdout(jid, p, 30.0))}  # recipients come back more often
+    with db.write() as s:
+        s.execute(insert(ActivityEvent), [{"patron_id": p, "occurred_on": day(5), "kind": "checkout"} for p in active])
+        s.execute(insert(ActivityEvent), [{"patron_id": p, "occurred_on": day(45), "kind": "checkout"} for p in pids if p % 7 == 0])  # after the 30 days: no goal
+    recipients = [p for p in pids if not in_holdout(jid, p, 30.0)]
+    holdout = [p for p in pids if in_holdout(jid, p, 30.0)]
+    x1, x0 = sum(p in active for p in recipients), sum(p in active for p in holdout)
+    with db.read() as s:
+        r = results.journey_results(s, actor=staff["manager"], journey_id=jid)
+    assert (r["entered"], r["recipients"], r["holdout"]) == (300, len(recipients), len(holdout))
+    assert r["recipients_rate"] == x1 / len(recipients) and r["holdout_rate"] == x0 / len(holdout)
+    assert (r["lift"], r["lift_low"], r["lift_high"]) == pytest.approx(newcombe(x1, len(recipients), x0, len(holdout)))
+    assert r["lift_low"] < r["lift"] < r["lift_high"] and r["lift"] > 0
+    first = r["steps"][0]
+    assert (first["sent"], first["held out"], r["steps"][2]["waiting here"]) == (len(recipients), len(holdout), 300)  # all wait at the day-7 step
+    with db.write() as s:
+        settings.put(s, actor=CLI_ACTOR, key="small_cell_k", value=len(holdout) + 1)
+    with db.read() as s:
+        small = results.journey_results(s, actor=staff["manager"], journey_id=jid)
+    assert small["holdout"] == f"<{len(holdout) + 1}" and small["lift"] is None and small["recipients_rate"] is None
