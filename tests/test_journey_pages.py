@@ -203,3 +203,23 @@ def test_words_in_spanish_are_added_to_a_step_in_the_builder_and_previewed_for_a
     with db.read() as s:
         versions = {v.number: v.definition["steps"][0].get("variants") for v in s.scalars(select(JourneyVersion))}
     assert versions == {1: step["variants"], 2: {}}
+
+
+def test_activating_a_journey_whose_segment_was_deleted_is_refused_on_the_page_and_it_stays_a_draft(app, db, staff):
+    from crmcore.journeys import definitions, editing
+
+    with db.write() as s:
+        seg = Segment(name="Lapsed", rules={"all": [{"field": "days_since_activity", "op": ">=", "value": 180}]})
+        s.add(seg)
+        s.flush()
+        on_segment = definitions.template("we_miss_you")
+        on_segment["trigger"] = {"kind": "segment", "segment_id": seg.id}
+        editing.create(s, actor=staff["manager"], name="On a segment", definition=on_segment)
+    with db.write() as s:
+        s.delete(s.get(Segment, seg.id))
+    at = app(role="manager", page="pages/journeys.py").run()
+    _button(at, "Activate").click().run()
+    assert not at.exception
+    assert [e.value for e in at.error] == ["Trigger: the segment this journey starts from has been deleted; choose another."]
+    with db.read() as s:
+        assert s.scalars(select(Journey)).one().status == "draft"
