@@ -243,7 +243,7 @@ def preview_tab(campaign) -> None:
         return
     labels = dict(sample)
     patron_id = st.selectbox("Preview for", list(labels), format_func=lambda i: labels[i], key="cmp-preview-patron")
-    language = variants.preview_language(owner="campaign", owner_id=campaign.id, key="cmp-preview-language")
+    language = variants.preview_language(languages=variants.languages_of(owner="campaign", owner_id=campaign.id), key="cmp-preview-language")
     shown = drafts.preview(db, actor=me, campaign_id=campaign.id, patron_id=patron_id, language=language)  # audited: a patron's details
     if campaign.channel == "sms":
         st.text(shown.text)  # the text message as the phone shows it
@@ -392,7 +392,7 @@ with ui.user_errors():
         tab_compose, tab_preview, tab_launch, tab_results = st.tabs(["Message", "Preview and test", "Launch", "Results"], key="cmp-tab", on_change="rerun")  # stays open across reruns
         with tab_compose:
             compose_form(current, segment_names)
-            variants.editor(owner="campaign", owner_id=current.id, editable=current.status == "draft", done=done)
+            variants.editor(owner="campaign", owner_id=current.id, editable=current.status == "draft", done=done, subject=current.channel != "sms")
             manage_templates()
         with tab_preview, ui.user_errors():
             preview_tab(current)

@@ -13,8 +13,10 @@ from crmcore.campaigns import segments
 from crmcore.campaigns.rules import tree
 from crmcore.campaigns.rules.language import validate as validate_rule
 from crmcore.journeys import definitions, editing, results
+from crmcore.languages import codes
 from crmcore.library import consent
 from crmcore.surveys import definitions as survey_definitions
+from ui import variants
 from ui.segments import render_group, set_rules
 
 st.title("Journeys")
@@ -63,11 +65,14 @@ if work_key not in st.session_state:
     st.session_state[work_key] = copy.deepcopy(version.definition)
 d = st.session_state[work_key]
 st.markdown(f"**{ui.md(ids[picked])}** — {ui.md(journey_status)}, version {version_number}")
+with db.read() as session:
+    held = editing.held_messages(session, actor=me, journey_id=picked)
 if journey_status == "paused":
-    with db.read() as session:
-        held = editing.held_messages(session, actor=me, journey_id=picked)
     st.caption(f"Paused: nobody enters or moves on, and {ui.count(held, 'message')} already queued {'is' if held == 1 else 'are'} held until the journey is resumed."
                if held else "Paused: nobody enters or moves on until the journey is resumed.")
+elif held:
+    st.caption(f"{ui.count(held, 'message')} held while the journey was paused {'waits' if held == 1 else 'wait'}: "
+               "those patrons had their weekly number of messages meanwhile, and get them as the weekly limit allows.")
 
 if me.can(Perm.LAUNCH_CAMPAIGNS):
     cols = st.columns(3)
@@ -146,6 +151,23 @@ for i, step in enumerate(steps):
                 "Survey its {{ survey_link }} opens", survey_ids, format_func=lambda s: "No survey" if s is None else survey_names[s], key=f"{wk}-sv{i}",
                 index=survey_ids.index(step.get("survey_id")) if step.get("survey_id") in survey_ids else 0,
             )
+            written = definitions.words_of(step)
+            with st.expander(f"In other languages ({len(written)})" if written else "In other languages"):
+                submitted = variants.words(existing=written, tag=f"{wk}-v{i}", editable=True, subject=step["channel"] == "email")
+            if submitted:  # saved with the journey, as every change (a new version once patrons have entered)
+                action, language, subject, body = submitted
+                with ui.user_errors(), db.write() as session:
+                    changed, code = definitions.with_words(d, index=i, language=language, subject=subject, body=body, remove=action == "remove")
+                    saved = editing.edit(session, actor=me, journey_id=picked, definition=changed)
+                    st.session_state["jny-done"] = f"{variants.done_text(action, code)} Saved as version {saved.number}."
+                    st.session_state["jny-pick"] = picked
+                    st.session_state.pop(work_key, None)
+                if "jny-done" in st.session_state:
+                    st.rerun()
+            if step["channel"] == "sms" and written:
+                with ui.user_errors(), db.read() as session:
+                    for code, (_subject, body) in written.items():
+                        st.caption(f"{codes.name(code).capitalize()}: {editing.text_length(session, actor=me, body=body).describe()}.")
         elif kind == "wait":
             step["days"] = int(st.number_input("Days to wait", min_value=1, max_value=definitions.MAX_DAYS, value=int(step.get("days") or 7), key=f"{wk}-w{i}"))
         elif kind == "branch":
@@ -205,15 +227,16 @@ if sends:
     if samples:
         which = st.selectbox("Message", sends, format_func=lambda i: f"Step {i + 1} ({definitions.CHANNELS[steps[i]['channel']].lower()})", key=f"{work_key}-pv")
         who = st.selectbox("For patron", list(samples), format_func=samples.get, key=f"{work_key}-pp")
+        language = variants.preview_language(languages=definitions.words_of(steps[which]), key=f"{work_key}-pl")
         if st.button("Preview"):
             with ui.user_errors():
-                shown = editing.preview(db, actor=me, step=steps[which], patron_id=who)
+                shown = editing.preview(db, actor=me, step=steps[which], patron_id=who, language=language)
                 if steps[which].get("channel") != "sms":  # a text has no subject: what the phone shows
                     st.text(shown.subject)
                 st.text(shown.text)
         if st.button("Send me a test"):
             with ui.user_errors():
-                st.success(f"Test sent to {ui.md(editing.send_test(db, actor=me, step=steps[which], patron_id=who))}.")
+                st.success(f"Test sent to {ui.md(editing.send_test(db, actor=me, step=steps[which], patron_id=who, language=language))}.")
 
 if me.can(Perm.VIEW_DASHBOARD):
     st.subheader("Results")

@@ -24,6 +24,7 @@ USER, PASSWORD, SECRET, SHORT_CODE = "liaison", "kannel-test-pw", "sms-test-secr
 # fakesmsc's protocol is a line per text: a text with a line break arrives as a text and its continuations.
 _GOT = re.compile(r"Got message \d+: <(.*?)>(?=\n\d{4}-\d\d-\d\d |\n?\Z)", re.S)
 _HEAD = re.compile(r"(\S+) (\S+) (text|ucs-2|data) (.*)", re.S)
+_PART = re.compile(r"(\S+) (\S+) udh (\S+) data (.*)", re.S)
 
 CONF = """\
 group = core
@@ -106,10 +107,20 @@ class Kannel:
             return ""
 
     def received(self) -> list[tuple[str, str, str]]:
-        """Every text the phones received: (sender, to, text)."""
+        """Every text the phones received: (sender, to, text); a text sent in parts (a UCS-2 text's, whose
+        header says its place) as the phone joins it again."""
         got = []
+        parts: dict[tuple[str, str, int], list[bytes]] = {}
         for out in self.runs:
             for line in _GOT.findall(out.read_text("utf-8", "replace")):
+                if (joined := _PART.fullmatch(line)) is not None:
+                    sender, to, udh, data = joined.groups()
+                    header = unquote_to_bytes(udh)  # 05 00 03 <reference> <parts> <this part>
+                    key = (sender, to, header[3])
+                    parts.setdefault(key, []).append(unquote_to_bytes(data.replace("+", "%20")))
+                    if header[5] == header[4]:
+                        got.append((sender, to, b"".join(parts.pop(key)).decode("utf-16-be")))
+                    continue
                 head = _HEAD.fullmatch(line)
                 if head is None and got:
                     got[-1] = (*got[-1][:2], f"{got[-1][2]}\n{line}")

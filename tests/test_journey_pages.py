@@ -133,6 +133,11 @@ def test_a_paused_journey_says_how_many_messages_it_holds(app, db, staff):
         editing.activate(s, actor=staff["manager"], journey_id=jid)
     evaluation.evaluate(db, now=moment(0))
     at = app(role="manager", page="pages/journeys.py").run()
+    # The list and the results: patrons in the journey, in each step, what each send step did (small cells as "<5").
+    assert at.dataframe[0].value.loc[0, "in the journey now"] == 3
+    assert any(m.value.startswith("Entered: <5 · in the journey: <5") for m in at.markdown), [m.value for m in at.markdown]
+    by_step = next(d.value for d in at.dataframe if "waiting here" in d.value.columns).set_index("step")
+    assert by_step.loc["Step 1 (Send a message)", "to send"] == "<5" and by_step.loc["Step 3 (Send a message)", "waiting here"] == "<5"
     _button(at, "Pause").click().run()
     assert any("3 messages already queued are held until the journey is resumed" in c.value for c in at.caption), [c.value for c in at.caption]
     _button(at, "Resume").click().run()
@@ -155,3 +160,66 @@ def test_removing_a_step_keeps_every_other_step_as_it_was(app, db):
             step["survey_id"] = None
     with db.read() as s:
         assert s.scalars(select(JourneyVersion)).one().definition["steps"] == expected
+
+
+def test_words_in_spanish_are_added_to_a_step_in_the_builder_and_previewed_for_a_spanish_patron(app, db):
+    from crmcore.journeys import editing, evaluation
+    from crmcore.admin.auth import CLI_ACTOR
+
+    with db.write() as s:
+        rosa = Patron(ils_id="ES1", first_name="Rosa", email="rosa@example.test", language="es", registered_on=date.today())
+        s.add(rosa)
+        s.flush()
+        s.add(CurrentConsent(patron_id=rosa.id, channel="email", topic="services", granted=True))
+    at = _start(app(role="manager", page="pages/journeys.py").run(), "Welcome", "Welcome")
+    tag = next(sb.key for sb in at.selectbox if sb.key and sb.key.startswith("var-lang-"))  # step 1's words in other languages
+    at.selectbox(key=tag).set_value("es").run()
+    suffix = tag.removeprefix("var-lang-")
+    at.text_input(key=f"var-subject-{suffix}-es").input("Bienvenida a {{ library_name }}")
+    at.text_area(key=f"var-body-{suffix}-es").input("Hola {{ first_name }}, le esperamos en la biblioteca.")
+    next(b for b in at.button if b.label == "Save these words").click().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert any("Saved the words in Español. Saved as version 1." in m.value for m in at.success), [m.value for m in at.success]
+    with db.read() as s:
+        step = s.scalars(select(JourneyVersion)).one().definition["steps"][0]
+    assert step["variants"] == {"es": {"subject": "Bienvenida a {{ library_name }}", "body": "Hola {{ first_name }}, le esperamos en la biblioteca."}}
+    assert any(e.label == "In other languages (1)" for e in at.expander)
+    _button(at, "Preview").click().run()  # the sample patron is Spanish: her words
+    assert [t.value for t in at.text][0] == "Bienvenida a The library" and at.text[1].value.startswith("Hola Rosa, le esperamos en la biblioteca.")
+    next(sb for sb in at.selectbox if sb.label == "Language" and "pl" in (sb.key or "")).set_value("en").run()
+    _button(at, "Preview").click().run()
+    assert any(t.value.startswith("Hello Rosa,") for t in at.text), [t.value for t in at.text]
+
+    with db.write() as s:  # once patrons have entered, removing the words makes a new version
+        jid = s.scalars(select(Journey.id)).one()
+        editing.activate(s, actor=CLI_ACTOR, journey_id=jid)
+    assert evaluation.evaluate(db)[jid]["entered"] == 1
+    at = app(role="manager", page="pages/journeys.py").run()
+    tag = next(sb.key for sb in at.selectbox if sb.key and sb.key.startswith("var-lang-"))
+    at.selectbox(key=tag).set_value("es").run()
+    next(b for b in at.button if b.label == "Remove this language").click().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert any("Removed the words in Español" in m.value and "version 2" in m.value for m in at.success), [m.value for m in at.success]
+    with db.read() as s:
+        versions = {v.number: v.definition["steps"][0].get("variants") for v in s.scalars(select(JourneyVersion))}
+    assert versions == {1: step["variants"], 2: {}}
+
+
+def test_activating_a_journey_whose_segment_was_deleted_is_refused_on_the_page_and_it_stays_a_draft(app, db, staff):
+    from crmcore.journeys import definitions, editing
+
+    with db.write() as s:
+        seg = Segment(name="Lapsed", rules={"all": [{"field": "days_since_activity", "op": ">=", "value": 180}]})
+        s.add(seg)
+        s.flush()
+        on_segment = definitions.template("we_miss_you")
+        on_segment["trigger"] = {"kind": "segment", "segment_id": seg.id}
+        editing.create(s, actor=staff["manager"], name="On a segment", definition=on_segment)
+    with db.write() as s:
+        s.delete(s.get(Segment, seg.id))
+    at = app(role="manager", page="pages/journeys.py").run()
+    _button(at, "Activate").click().run()
+    assert not at.exception
+    assert [e.value for e in at.error] == ["Trigger: the segment this journey starts from has been deleted; choose another."]
+    with db.read() as s:
+        assert s.scalars(select(Journey)).one().status == "draft"

@@ -145,3 +145,28 @@ def test_text_steps_are_refused_with_the_step_named_and_the_journey_stays_inacti
     with db.read() as s:
         assert s.get(Journey, jid).status == "draft"
         assert s.scalar(select(Campaign.id)) is None
+
+
+def test_a_text_step_sends_the_patrons_language_and_their_own_survey_link_through_kannel(db, staff, kannel):
+    """A text step's words in Spanish go to the Spanish patron, the default to the others; {{ survey_link }} in a
+    text is each patron's own signed link (as in a mail)."""
+    from crmcore.surveys import tokens as survey_tokens
+    from tests.survey_records import add_survey
+
+    ids = texting_library(db, numbers=NUMBERS[:2])
+    with db.write() as s:
+        s.get(Patron, ids[0]).language = "es"
+        s.get(Patron, ids[1]).language = "de"
+        survey_id = add_survey(s, staff["admin"], name="Welcome survey")
+    asks = text_journey()
+    asks["steps"][0].update(body="Hi {{ first_name }}, how did we do? {{ survey_link }}", survey_id=survey_id)
+    asks, _ = definitions.with_words(asks, index=0, language="es", body="Hola {{ first_name }}, ¿qué tal? {{ survey_link }}")
+    start(db, asks)
+    evaluation.evaluate(db, now=moment(0))
+    assert text_sending.send_pending(db, now=lambda: moment(0) + DAYTIME) == {"sent": 2}
+    with db.read() as s:
+        link = survey_tokens.link_maker(sending.public_url(s), survey_id)
+    got = {to: body for _, to, body in kannel.wait_for(2)}
+    assert got[E164[0]] == f"Hola Tex0, ¿qué tal? {link(ids[0])}\n{wording.STOP_LINE}"
+    assert got[E164[1]] == f"Hi Tex1, how did we do? {link(ids[1])}\n{wording.STOP_LINE}"  # no German words: the default
+    assert link(ids[0]) != link(ids[1]) and "/survey/" in link(ids[0])

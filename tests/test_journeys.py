@@ -307,6 +307,42 @@ def test_pausing_holds_what_is_queued_and_resuming_releases_it_still_at_most_onc
     assert second == set(pids) - {pids[1]}
 
 
+def test_held_messages_released_on_resume_keep_to_the_weekly_cap_shared_with_campaigns(db, staff):
+    """Patrons who had their cap's worth of campaign messages while the journey was paused are sent no more on
+    resume: their held message waits (held) until the 7 days allow it, and the daily evaluation releases it then."""
+    from datetime import timedelta
+
+    from crmcore.models import utcnow
+
+    pids = add_many(db, 4)
+    jid = welcome(db, holdout_pct=0)
+    evaluation.evaluate(db, now=moment(0))  # four welcomes queued
+    with db.write() as s:
+        settings.put(s, actor=CLI_ACTOR, key="frequency_cap_per_7_days", value=2)
+        editing.pause(s, actor=staff["manager"], journey_id=jid)
+    now = utcnow()
+    with db.write() as s:  # while paused: two campaign messages to the first patron (the cap), one to the second
+        others = [Campaign(name=f"Meanwhile {h}", topic="services", subject_template="Hi", body_template="Hello", status="sent", launched_at=now) for h in (1, 2)]
+        s.add_all(others)
+        s.flush()
+        s.execute(insert(Message), [{"campaign_id": others[h - 1].id, "patron_id": p, "status": "sent", "sent_at": now - timedelta(hours=h), "created_at": now - timedelta(hours=h)}
+                                    for p, h in ((pids[0], 2), (pids[0], 1), (pids[1], 1))])
+    with db.write() as s:
+        editing.resume(s, actor=staff["manager"], journey_id=jid)
+    with db.read() as s:
+        step = s.scalars(select(Campaign.id).where(Campaign.journey_step == 0)).one()
+        welcomes = lambda: dict(s.execute(select(Message.patron_id, Message.status).where(Message.campaign_id == step)).all())  # noqa: E731
+        assert welcomes() == {pids[0]: "held", pids[1]: "queued", pids[2]: "queued", pids[3]: "queued"}
+        assert editing.held_messages(s, actor=staff["manager"], journey_id=jid) == 1
+    assert sending.send_pending(db) == {"sent": 3}
+    assert evaluation.evaluate(db, now=now + timedelta(days=1))[jid].get("released") is None  # still at the cap: still held
+    with db.read() as s:
+        assert welcomes()[pids[0]] == "held"
+    assert evaluation.evaluate(db, now=now + timedelta(days=7, hours=1))[jid]["released"] == 1  # the two have left the 7 days
+    with db.read() as s:
+        assert welcomes()[pids[0]] == "queued" and editing.held_messages(s, actor=staff["manager"], journey_id=jid) == 0
+
+
 def test_a_journey_paused_by_the_worker_holds_its_messages_too(db):
     pids = add_many(db, 3)
     with db.write() as s:
@@ -397,3 +433,33 @@ def test_an_invalid_branch_rule_is_refused_with_its_step_and_the_journey_stays_i
         editing.activate(s, actor=CLI_ACTOR, journey_id=jid)
     with db.read() as s:
         assert s.get(Journey, jid).status == "draft" and s.scalar(select(func.count()).select_from(JourneyVersion)) == 1
+
+
+def test_results_count_conversion_of_recipients_against_the_holdout_with_the_lift_and_small_cells_suppressed(db, staff):
+    from crmcore.campaigns.results import newcombe
+    from crmcore.models import ActivityEvent
+
+    pids = add_many(db, 300)
+    jid = welcome(db, holdout_pct=30.0)
+    evaluation.evaluate(db, now=moment(0))
+    assert sending.send_pending(db)["sent"] == sum(not in_holdout(jid, p, 30.0) for p in pids)
+    active = {p for p in pids if p % 3 == 0 or (p % 5 == 0 and not in_holdout(jid, p, 30.0))}  # recipients come back more often
+    with db.write() as s:
+        s.execute(insert(ActivityEvent), [{"patron_id": p, "occurred_on": day(5), "kind": "checkout"} for p in active])
+        s.execute(insert(ActivityEvent), [{"patron_id": p, "occurred_on": day(45), "kind": "checkout"} for p in pids if p % 7 == 0])  # after the 30 days: no goal
+    recipients = [p for p in pids if not in_holdout(jid, p, 30.0)]
+    holdout = [p for p in pids if in_holdout(jid, p, 30.0)]
+    x1, x0 = sum(p in active for p in recipients), sum(p in active for p in holdout)
+    with db.read() as s:
+        r = results.journey_results(s, actor=staff["manager"], journey_id=jid)
+    assert (r["entered"], r["recipients"], r["holdout"]) == (300, len(recipients), len(holdout))
+    assert r["recipients_rate"] == x1 / len(recipients) and r["holdout_rate"] == x0 / len(holdout)
+    assert (r["lift"], r["lift_low"], r["lift_high"]) == pytest.approx(newcombe(x1, len(recipients), x0, len(holdout)))
+    assert r["lift_low"] < r["lift"] < r["lift_high"] and r["lift"] > 0
+    first = r["steps"][0]
+    assert (first["sent"], first["held out"], r["steps"][2]["waiting here"]) == (len(recipients), len(holdout), 300)  # all wait at the day-7 step
+    with db.write() as s:
+        settings.put(s, actor=CLI_ACTOR, key="small_cell_k", value=len(holdout) + 1)
+    with db.read() as s:
+        small = results.journey_results(s, actor=staff["manager"], journey_id=jid)
+    assert small["holdout"] == f"<{len(holdout) + 1}" and small["lift"] is None and small["recipients_rate"] is None

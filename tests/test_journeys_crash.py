@@ -74,3 +74,27 @@ def test_kill_9_during_evaluation_and_sending_never_enrols_or_sends_twice(db, sm
     assert {per_patron.get(p, 0) for p in recipients} == {3}, "a step was lost or doubled"
     assert set(statuses) <= {"sent", "unknown", "holdout"} and statuses["holdout"] == 3 * (N - len(recipients))
     assert statuses.get("unknown", 0) <= KILLS * sending.Throttle(per_minute=100_000).window
+
+
+@pytest.mark.slow
+def test_several_workers_at_once_never_enrol_or_send_twice(db, smtp):
+    """Three workers evaluate and send the same days side by side (PostgreSQL: SKIP LOCKED on the journey and the
+    messages; SQLite: one writer at a time): every patron enters once and gets each step once."""
+    n = 600
+    pids = add_many(db, n)
+    with db.write() as s:
+        settings.put(s, actor=CLI_ACTOR, key="send_rate_per_minute", value=100_000)
+    jid = welcome(db, holdout_pct=10.0)
+    # No one is killed here: leases long enough that a busy machine never lets one run out mid-send ("unknown").
+    once = WORKER.replace("while True:", "for _round in range(1):").replace(f"timedelta(seconds={LEASE_SECONDS})", "timedelta(minutes=5)")
+    procs = [subprocess.Popen([sys.executable, "-c", once, db.url], cwd=ROOT, env=dict(os.environ)) for _ in range(3)]
+    assert [proc.wait(timeout=600) for proc in procs] == [0, 0, 0]
+    while sending.send_pending(db):  # what the workers' short budgets left
+        pass
+    with db.read() as s:
+        assert s.scalar(select(func.count()).select_from(JourneyEnrolment)) == s.scalar(select(func.count(func.distinct(JourneyEnrolment.patron_id)))) == n
+        statuses = dict(s.execute(select(Message.status, func.count()).group_by(Message.status)).all())
+    recipients = [p for p in pids if not in_holdout(jid, p, 10.0)]
+    assert statuses == {"sent": 3 * len(recipients), "holdout": 3 * (n - len(recipients))}
+    received = smtp.message_ids()
+    assert len(received) == 3 * len(recipients) and max(received.values()) == 1, "a patron received a step twice"

@@ -309,3 +309,32 @@ def test_a_busy_gateway_is_retried_later_and_a_window_of_texts_goes_out_side_by_
         assert len(seen) == 6
     finally:
         server.shutdown()
+
+
+def test_a_text_campaign_fills_each_patrons_survey_link_and_speaks_their_language_through_kannel(db, staff, kannel):
+    from crmcore.campaigns import sending
+    from crmcore.languages import variants
+    from crmcore.surveys import tokens as survey_tokens
+    from tests.survey_records import add_survey
+
+    campaign_id, ids = _library(db, staff, numbers=NUMBERS[:2])
+    with db.write() as s:
+        survey_id = add_survey(s, staff["admin"], name="Story time survey")
+        s.get(Patron, ids[0]).language = "es"
+        campaign = s.get(drafts.Campaign, campaign_id)
+        segment_id = campaign.segment_id
+    with db.write() as s:
+        drafts.compose(s, actor=staff["manager"], name="Story time", segment_id=segment_id, topic="events", subject="", body="How was story time? {{ survey_link }}",
+                       channel="sms", holdout_pct=0, campaign_id=campaign_id, survey_id=survey_id)
+        variants.save(s, actor=staff["manager"], owner="campaign", owner_id=campaign_id, language="es", subject=None, body="¿Qué tal la hora del cuento? Cuéntenos más: {{ survey_link }}")
+    with db.read() as s:
+        spanish, english = (drafts.text_length(s, actor=staff["manager"], body=f"{words} {{{{ survey_link }}}}").parts
+                            for words in ("¿Qué tal la hora del cuento? Cuéntenos más:", "How was story time?"))
+        assert spanish > english  # "á" is no GSM-7 character: UCS-2, in more parts
+        assert drafts.plan(s, actor=staff["manager"], campaign_id=campaign_id)["text_parts_at_most"] == 2 * spanish  # the longest language counts
+        link = survey_tokens.link_maker(sending.public_url(s), survey_id)
+    _launch(db, staff, campaign_id)
+    assert text_sending.send_pending(db, now=lambda: DAYTIME) == {"sent": 2}
+    got = {to: text for _, to, text in kannel.wait_for(2)}
+    assert got[E164[0]] == f"¿Qué tal la hora del cuento? Cuéntenos más: {link(ids[0])}\n{wording.STOP_LINE}"
+    assert got[E164[1]] == f"How was story time? {link(ids[1])}\n{wording.STOP_LINE}"

@@ -19,12 +19,13 @@ from crmcore.campaigns import do_not_mail, preference_tokens, sending, templates
 from crmcore.campaigns.rules.compiler import patron_ids_select
 from crmcore.campaigns.templates import Rendered
 from crmcore.db import Database
-from crmcore.languages import variants
+from crmcore.languages import codes, variants
 from crmcore.library import consent
 from crmcore.models import Campaign, CurrentConsent, Message, Patron, Prospect, Segment, StaffUser, Suppression, Survey, utcnow
 from crmcore.privacy import audit
 from crmcore.recommendations import block
 from crmcore.signups import prospects
+from crmcore.surveys import tokens as survey_tokens
 from crmcore.texts import do_not_text, phones, segments, wording
 from crmcore.texts import sending as text_sending
 
@@ -297,7 +298,9 @@ def text_length(session: Session, *, actor: Actor, body: str) -> segments.Length
 
 def _text_length(session: Session, body: str) -> segments.Length:
     """`text_length` for a caller that checked the actor (a journey's text step)."""
-    return wording.check_length(session, body=body, preferences_url=f"{sending.public_url(session)}/preferences?token={preference_tokens.maker()(2_147_483_647)}")
+    base, most = sending.public_url(session), 2_147_483_647  # the largest ids: the longest signed links
+    return wording.check_length(session, body=body, preferences_url=f"{base}/preferences?token={preference_tokens.maker()(most)}",
+                                survey_link=survey_tokens.link_maker(base, most)(most))
 
 
 def _exclusions(channel: str) -> tuple[str, ...]:
@@ -327,8 +330,14 @@ def plan(session: Session, *, actor: Actor, campaign_id: int, now: datetime | No
     eligible = counts.pop("ok")
     holdout = round(eligible * campaign.holdout_pct / 100)
     out = {"audience": eligible + sum(counts.values()), "excluded": counts, "eligible": eligible, "holdout_about": holdout, "recipients_about": eligible - holdout}
-    if campaign.channel == "sms":  # every text as long as the longest merge values make it: an upper bound
-        out["text_parts_at_most"] = (eligible - holdout) * text_length(session, actor=actor, body=campaign.body_template).parts
+    if campaign.channel == "sms":  # every text as long as the longest merge values make it: an upper bound (in its longest language)
+        parts = [text_length(session, actor=actor, body=campaign.body_template).parts]
+        for code, (_subject, body) in variants.for_owners(session, owner="campaign", owner_ids=[campaign_id]).get(campaign_id, {}).items():
+            try:
+                parts.append(_text_length(session, body).parts)
+            except ValueError as exc:
+                raise ValueError(f"The words in {codes.name(code)} ({code}): {exc}") from None
+        out["text_parts_at_most"] = (eligible - holdout) * max(parts)
     return out
 
 

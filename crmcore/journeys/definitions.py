@@ -3,8 +3,9 @@ ready-made templates; and `validate`, which refuses a definition with a message 
 
 A definition is JSON kept in a journey version:
 `{"trigger": {"kind", "days", "segment_id", "rule"}, "steps": [...], "exits": [...], "reentry_days", "goal", "goal_days"}`.
-Steps are a vertical list run top to bottom: `{"kind": "send", "channel", "topic", "subject", "body", "survey_id"}`
-(channel "email", or "sms" for a text message, which has no subject; the survey its {{ survey_link }} opens, if any),
+Steps are a vertical list run top to bottom: `{"kind": "send", "channel", "topic", "subject", "body", "survey_id", "variants"}`
+(channel "email", or "sms" for a text message, which has no subject; the survey its {{ survey_link }} opens, if any;
+the words in other languages, `{"es": {"subject", "body"}}`, which a patron of that language gets instead),
 `{"kind": "wait", "days"}`, `{"kind": "branch", "rule", "otherwise"}` (the rule is any segment rule, kept in the
 step; patrons matching it go on to
 the next step, the others to step `otherwise` — an index further down — or, when it is None, to the end),
@@ -19,6 +20,7 @@ from typing import Any
 from crmcore.campaigns import templates
 from crmcore.campaigns.drafts import TEXT_SUBJECT
 from crmcore.campaigns.rules.language import validate as validate_rule
+from crmcore.languages import codes, variants
 from crmcore.library import consent
 
 TRIGGERS = {
@@ -151,6 +153,60 @@ def subject_of(step: dict[str, Any]) -> str:
     return TEXT_SUBJECT if step.get("channel") == "sms" else step.get("subject") or ""
 
 
+def words_of(step: dict[str, Any]) -> dict[str, tuple[str, str]]:
+    """A send step's words in other languages: language → (subject, body), as `variants.pick` takes them
+    (a text's subject is what its campaign row keeps)."""
+    return {code: (subject_of(step) if step.get("channel") == "sms" else words.get("subject") or "", words.get("body") or "")
+            for code, words in (step.get("variants") or {}).items()}
+
+
+def words_for(step: dict[str, Any], language: str | None) -> tuple[str, str]:
+    """The (subject, body) of a send step a patron of `language` gets: their language's words, else the step's own."""
+    return variants.pick((subject_of(step), step.get("body") or ""), words_of(step), language)
+
+
+def with_words(definition: dict[str, Any], *, index: int, language: str | None, subject: str = "", body: str = "",
+               remove: bool = False) -> tuple[dict[str, Any], str]:
+    """A copy of `definition` whose send step `index` has these words in `language` (or none in it: `remove`),
+    and the language's code; ValueError naming the step and field (saving the copy is an edit, as any other)."""
+    steps = definition.get("steps") or []
+    if not 0 <= index < len(steps) or steps[index].get("kind") != "send":
+        raise ValueError("Words in other languages: choose a step that sends a message.")
+    where = step_label(index + 1, steps[index])
+    try:
+        code = codes.normalise(language)
+    except ValueError as exc:
+        raise ValueError(f"{where}, language: {exc}.") from None
+    if code is None:
+        raise ValueError(f"{where}, language: choose the language of these words.")
+    changed = copy.deepcopy(definition)
+    step = changed["steps"][index]
+    words = dict(step.get("variants") or {})
+    if remove:
+        words.pop(code, None)
+    else:
+        words[code] = {"body": body} if step.get("channel") == "sms" else {"subject": subject, "body": body}
+        _check_words(step, code, words[code], where)
+    step["variants"] = words
+    return changed, code
+
+
+def _check_words(step: dict[str, Any], code: Any, words: Any, where: str) -> None:
+    name = f"{where}, the words in {codes.name(code) if isinstance(code, str) else code} ({code})"
+    if not isinstance(code, str) or not isinstance(words, dict):
+        raise ValueError(f"{where}: words in another language need a language code and a message.")
+    try:
+        normal = codes.normalise(code)
+    except ValueError as exc:
+        raise ValueError(f"{name}: {exc}.") from None
+    if normal != code:
+        raise ValueError(f"{name}: write the language as its code, {normal or 'a code such as es'}.")
+    try:
+        templates.check(subject=subject_of(step) if step.get("channel") == "sms" else words.get("subject") or "", body=words.get("body") or "")
+    except ValueError as exc:
+        raise ValueError(f"{name}: {exc}") from None
+
+
 def send_steps(definition: dict[str, Any]) -> list[tuple[int, dict[str, Any]]]:
     return [(i, s) for i, s in enumerate(definition["steps"]) if s["kind"] == "send"]
 
@@ -193,6 +249,10 @@ def validate(definition: Any, *, segment_exists=None) -> None:
                 templates.check(subject=subject_of(step), body=step.get("body") or "")
             except ValueError as exc:
                 raise ValueError(f"{where}: {exc}") from None
+            if not isinstance(step.get("variants") or {}, dict):
+                raise ValueError(f"{where}: words in other languages need a language code and a message.")
+            for code, words in (step.get("variants") or {}).items():
+                _check_words(step, code, words, where)
         elif kind == "wait":
             _days(step.get("days"), f"{where}, number of days", low=1)
         elif kind == "branch":

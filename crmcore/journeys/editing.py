@@ -16,6 +16,7 @@ from crmcore.db import Database
 from crmcore.journeys import definitions, steps
 from crmcore.journeys.enrolment import trigger_clause
 from crmcore.journeys.evaluation import latest_version
+from crmcore.languages import codes
 from crmcore.models import Campaign, Journey, JourneyEnrolment, JourneyVersion, Patron, Segment, StaffUser, utcnow
 from crmcore.privacy import audit
 from crmcore.recommendations import block
@@ -34,12 +35,14 @@ def get(session: Session, journey_id: int) -> Journey:
 def _check(session: Session, definition: Any, *, launching: bool = False) -> None:
     definitions.validate(definition, segment_exists=lambda sid: session.get(Segment, sid) is not None)
     for number, step in definitions.send_steps(definition):  # a step sending a survey's link names an open survey
-        try:
-            drafts.check_survey(session, step.get("survey_id"), definitions.subject_of(step), step.get("body") or "", launching=launching)
-            if step["channel"] == "sms":  # as a text campaign: no longer than the setting's parts with the longest names
-                drafts._text_length(session, step.get("body") or "")
-        except ValueError as exc:
-            raise ValueError(f"{definitions.step_label(number + 1, step)}: {exc}") from None
+        where = definitions.step_label(number + 1, step)
+        for code, (subject, body) in [(None, (definitions.subject_of(step), step.get("body") or "")), *definitions.words_of(step).items()]:
+            try:  # the step's own words, then each language's (a text: each one as long as the longest names make it)
+                drafts.check_survey(session, step.get("survey_id"), subject, body, launching=launching)
+                if step["channel"] == "sms":  # as a text campaign: no longer than the setting's parts with the longest names
+                    drafts._text_length(session, body)
+            except ValueError as exc:
+                raise ValueError(f"{where}{'' if code is None else f', the words in {codes.name(code)} ({code})'}: {exc}") from None
 
 
 def text_length(session: Session, *, actor: Actor, body: str) -> segments.Length:
@@ -135,11 +138,13 @@ def pause(session: Session, *, actor: Actor, journey_id: int) -> Journey:
 
 
 def resume(session: Session, *, actor: Actor, journey_id: int) -> Journey:
-    """Active again: the held messages go out (each still consent-checked when it is sent)."""
+    """Active again: the held messages go out (each still consent-checked when it is sent), those of patrons at
+    the weekly frequency cap once the cap allows."""
     require(actor, Perm.LAUNCH_CAMPAIGNS)
     journey = activate(session, actor=actor, journey_id=journey_id)
-    released = steps.release(session, journey_id=journey_id)
-    audit.record(session, actor=actor, action="journey.release", entity="journey", entity_id=journey_id, detail={"messages": released})
+    released = steps.release(session, journey_id=journey_id, now=utcnow())
+    audit.record(session, actor=actor, action="journey.release", entity="journey", entity_id=journey_id,
+                 detail={"messages": released, "still held (frequency cap)": steps.held(session, journey_id=journey_id)})
     return journey
 
 
@@ -163,31 +168,34 @@ def sample_patrons(session: Session, *, actor: Actor, definition: dict[str, Any]
     return [(i, f"{first or ''} {last or ''} (#{i})".strip()) for i, first, last in rows]
 
 
-def preview(db: Database, *, actor: Actor, step: dict[str, Any], patron_id: int) -> Rendered:
-    """A send step's message as one patron would get it (audited: it shows their details)."""
+def preview(db: Database, *, actor: Actor, step: dict[str, Any], patron_id: int, language: str | None = None) -> Rendered:
+    """A send step's message as one patron would get it (audited: it shows their details): in their language's
+    words, or in `language`'s when given (the step's own words where that language has none)."""
     require(actor, Perm.MANAGE_SEGMENTS)
     if step.get("kind") != "send":
         raise ValueError("Preview: choose a step that sends a message.")
     with db.read() as session:
         context = sending.with_survey_links(session, sending.contexts_for(session, [patron_id]), step.get("survey_id")).get(patron_id)
-        if context is not None and block.uses_block(step.get("body") or ""):
+        patron_language = session.scalar(select(Patron.language).where(Patron.id == patron_id))
+        subject, body = definitions.words_for(step, language or patron_language)
+        if context is not None and block.uses_block(body):
             # As the step's campaign will send it (a step's campaign gives patrons without interests the library's picks).
             context["recommendations"] = block.blocks(session, [patron_id], fallback=Campaign().recommendations_fallback)[patron_id]
     if context is None:
         raise LookupError(f"There is no patron {patron_id}.")
     if step.get("channel") == "sms":  # the text as the phone shows it, with its stop line
-        shown = Rendered(subject="", text=wording.campaign_text(body=step.get("body") or "", context=context), html="")
+        shown = Rendered(subject="", text=wording.campaign_text(body=body, context=context), html="")
     else:
-        shown = templates.render(subject=step.get("subject") or "", body=step.get("body") or "", context=context)
+        shown = templates.render(subject=subject, body=body, context=context)
     with db.write() as session:
         audit.record(session, actor=actor, action="journey.preview", entity="patron", entity_id=patron_id)
     return shown
 
 
-def send_test(db: Database, *, actor: Actor, step: dict[str, Any], patron_id: int) -> str:
-    """Send a step's preview to the staff member's own address (a text: to their own mobile number); returns
-    where it went. ValueError saying why not when the account has none."""
-    rendered = preview(db, actor=actor, step=step, patron_id=patron_id)
+def send_test(db: Database, *, actor: Actor, step: dict[str, Any], patron_id: int, language: str | None = None) -> str:
+    """Send a step's preview (in `language`'s words, as `preview`) to the staff member's own address (a text: to
+    their own mobile number); returns where it went. ValueError saying why not when the account has none."""
+    rendered = preview(db, actor=actor, step=step, patron_id=patron_id, language=language)
     with db.read() as session:
         staff = session.get(StaffUser, actor.id) if actor.id is not None else None
         if step.get("channel") == "sms":

@@ -26,7 +26,7 @@ from sqlalchemy import func, select, text, update
 from crmcore.db import Database
 from crmcore.journeys import definitions
 from crmcore.journeys.enrolment import enrol
-from crmcore.journeys.steps import advance, exits, hold
+from crmcore.journeys.steps import advance, exits, hold, release
 from crmcore.models import ImportRun, Journey, JourneyEnrolment, JourneyVersion, Segment, utcnow
 
 log = logging.getLogger("liaison.journeys")
@@ -71,6 +71,8 @@ def evaluate_journey(db: Database, *, journey_id: int, now: datetime | None = No
             kept = version if old == version.id else session.get(JourneyVersion, old)
             for key, n in advance(session, journey=journey, version=kept, today=today, now=now).items():
                 done[key] = done.get(key, 0) + n
+        if released := release(session, journey_id=journey_id, now=now):  # held at a resume for the weekly cap, now within it
+            done["released"] = released
         session.execute(update(Journey).where(Journey.id == journey_id).values(last_evaluated_on=today))
     if done.get("messages"):
         with db.write() as session:  # after the commit: its lock is not held through another journey

@@ -9,7 +9,8 @@ Patrons without consent, address (a number, for a text) or permission to mail le
 recipients at the weekly frequency cap (shared with campaigns) wait a day.
 
 While a journey is paused its queued messages are "held": no send loop claims them, and resuming
-queues them again (`hold`, `release`).
+queues them again within the weekly cap; the daily evaluation releases the rest as the cap allows (`hold`,
+`release`).
 """
 
 from __future__ import annotations
@@ -21,12 +22,13 @@ from sqlalchemy import and_, case, exists, func, insert, literal, not_, or_, sel
 from sqlmodel import Session
 
 from crmcore.campaigns import do_not_mail
-from crmcore.campaigns.drafts import at_frequency_cap
+from crmcore.admin import settings
+from crmcore.campaigns.drafts import CAPPED_STATUSES, at_frequency_cap
 from crmcore.campaigns.rules.compiler import compile_rules
 from crmcore.campaigns.sending import _consent_granted
-from crmcore.journeys.definitions import subject_of
+from crmcore.journeys.definitions import subject_of, words_of
 from crmcore.journeys.enrolment import plus_days
-from crmcore.models import Campaign, Journey, JourneyEnrolment, JourneyVersion, Message, Patron, Suppression
+from crmcore.models import Campaign, Journey, JourneyEnrolment, JourneyVersion, Message, MessageVariant, Patron, Suppression
 
 E = JourneyEnrolment
 
@@ -57,13 +59,20 @@ def step_campaigns(session: Session, *, journey: Journey, version: JourneyVersio
     """Make the campaign each (version, step, round) sends through, where it is not there yet."""
     step = version.definition["steps"][index]
     have = set(session.scalars(select(Campaign.journey_round).where(Campaign.journey_version_id == version.id, Campaign.journey_step == index)))
+    made = []
     for round_ in sorted(rounds - have):
-        session.add(Campaign(
+        made.append(Campaign(
             name=f"{journey.name} (version {version.number}), step {index + 1}" + (f", round {round_}" if round_ > 1 else ""),
             channel=step["channel"], topic=step["topic"], subject_template=subject_of(step), body_template=step["body"], status="journey",
             holdout_pct=journey.holdout_pct, journey_version_id=version.id, journey_step=index, journey_round=round_, created_by_id=journey.created_by_id,
             survey_id=step.get("survey_id"),
         ))
+    session.add_all(made)
+    session.flush()
+    # The step's words in other languages become its campaign's variants: the send loops pick each patron's
+    # as for any campaign (a version's steps never change once patrons have entered it).
+    session.add_all(MessageVariant(owner="campaign", owner_id=campaign.id, language=code, subject=subject, body=body, updated_by_id=journey.created_by_id)
+                    for campaign in made for code, (subject, body) in words_of(step).items())
     session.flush()
 
 
@@ -147,9 +156,33 @@ def hold(session: Session, *, journey_id: int) -> int:
     ).rowcount or 0
 
 
-def release(session: Session, *, journey_id: int) -> int:
-    """Resuming: the held messages are queued again, due when they were (consent is checked again when each is sent)."""
-    return session.execute(update(Message).where(_messages_of(journey_id), Message.status == "held").values(status="queued")).rowcount or 0
+def release(session: Session, *, journey_id: int, now: datetime) -> int:
+    """Resuming: the held messages are queued again (consent is checked again when each is sent), within the
+    weekly frequency cap shared with campaigns: a patron who had their cap's worth while the journey was paused
+    keeps the rest held until the 7 days allow more (the daily evaluation releases them then). Returns how
+    many were queued; each counts from now, when it is due (or later, for a retry already set)."""
+    held_here = [_messages_of(journey_id), Message.status == "held"]
+    if session.scalar(select(Message.id).where(*held_here).limit(1)) is None:
+        return 0  # the daily evaluation's usual case: one cheap look
+    cap = int(settings.get(session, "frequency_cap_per_7_days"))
+    holding = select(Message.patron_id).where(*held_here)
+    recent = (
+        select(Message.patron_id.label("patron_id"), func.count().label("n"))
+        .where(Message.patron_id.in_(holding), Message.status.in_(CAPPED_STATUSES),
+               func.coalesce(Message.sent_at, Message.next_attempt_at, Message.created_at) >= now - timedelta(days=7))
+        .group_by(Message.patron_id).subquery("recent")
+    )
+    ranked = (
+        select(Message.id.label("id"), Message.patron_id.label("patron_id"),
+               func.row_number().over(partition_by=Message.patron_id, order_by=Message.id).label("place"))
+        .where(*held_here).subquery("ranked")
+    )
+    room = select(ranked.c.id).outerjoin(recent, recent.c.patron_id == ranked.c.patron_id).where(ranked.c.place <= cap - func.coalesce(recent.c.n, 0))
+    due = literal(now, Message.__table__.c.next_attempt_at.type)
+    return session.execute(
+        update(Message).where(Message.id.in_(room), Message.status == "held")
+        .values(status="queued", next_attempt_at=case((or_(Message.next_attempt_at.is_(None), Message.next_attempt_at < due), due), else_=Message.next_attempt_at))
+    ).rowcount or 0
 
 
 def held(session: Session, *, journey_id: int) -> int:

@@ -1,8 +1,9 @@
 """A message's words per language: the variants of a campaign (or any message owner) and which one a patron gets.
 
 A variant is the subject and body, with the same merge fields, in one language. A patron whose language has
-a variant gets it; everyone else gets the default words. Owners other than campaigns (journey steps) add
-their name to OWNERS and their rule for when words may still change to `_check_owner`.
+a variant gets it; everyone else gets the default words. A journey's send step keeps its words in other
+languages in its definition (crmcore.journeys.definitions), and its campaign rows get them as variants when
+they are made: the send loops read campaigns' variants only.
 """
 
 from __future__ import annotations
@@ -19,15 +20,15 @@ from crmcore.privacy import audit
 OWNERS = ("campaign",)
 
 
-def _check_owner(session: Session, owner: str, owner_id: int) -> None:
+def _check_owner(session: Session, owner: str, owner_id: int) -> Campaign:
     if owner not in OWNERS:
         raise ValueError(f"Messages of {owner!r} have no language variants; they are for {', '.join(OWNERS)}.")
-    if owner == "campaign":
-        campaign = session.get(Campaign, owner_id)
-        if campaign is None:
-            raise LookupError(f"There is no campaign {owner_id}.")
-        if campaign.status != "draft":
-            raise ValueError(f"Campaign {campaign.name!r} is {campaign.status}; only a draft's words can be changed.")
+    campaign = session.get(Campaign, owner_id)
+    if campaign is None:
+        raise LookupError(f"There is no campaign {owner_id}.")
+    if campaign.status != "draft":
+        raise ValueError(f"Campaign {campaign.name!r} is {campaign.status}; only a draft's words can be changed.")
+    return campaign
 
 
 def _language(value: str | None) -> str:
@@ -46,13 +47,16 @@ def variants(session: Session, *, actor: Actor, owner: str, owner_id: int) -> di
     return {code: (subject, body) for code, (subject, body) in for_owners(session, owner=owner, owner_ids=[owner_id]).get(owner_id, {}).items()}
 
 
-def save(session: Session, *, actor: Actor, owner: str, owner_id: int, language: str, subject: str, body: str) -> MessageVariant:
-    """Add or change the words in one language; ValueError naming the field on bad input. The templates are
-    checked first, before the session is touched (no write lock held while they are filled in)."""
+def save(session: Session, *, actor: Actor, owner: str, owner_id: int, language: str, subject: str | None, body: str) -> MessageVariant:
+    """Add or change the words in one language; ValueError naming the field on bad input. `subject` None: a
+    text's words (a text has no subject; its campaign's own stands in). The templates are checked first,
+    before the session is touched (no write lock held while they are filled in)."""
     require(actor, Perm.COMPOSE_CAMPAIGNS)
     code = _language(language)
-    templates.check(subject=subject, body=body)
-    _check_owner(session, owner, owner_id)
+    templates.check(subject="(text message)" if subject is None else subject, body=body)
+    campaign = _check_owner(session, owner, owner_id)
+    if subject is None:
+        subject = campaign.subject_template
     row = session.scalars(select(MessageVariant).where(MessageVariant.owner == owner, MessageVariant.owner_id == owner_id, MessageVariant.language == code)).first()
     if row is None:
         row = MessageVariant(owner=owner, owner_id=owner_id, language=code, subject=subject, body=body)

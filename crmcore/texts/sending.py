@@ -1,4 +1,5 @@
-"""The text sender: campaign messages on channel sms, through the campaign pipeline's claim, leases,
+"""The text sender: campaign messages on channel sms (in the patron's language's words where the campaign has
+them, with their own {{ survey_link }}), through the campaign pipeline's claim, leases,
 throttle, retries and outcomes (crmcore.campaigns.sending), out through Kannel (or the text outbox).
 
 At most once, as for mail: a text is committed "sending" before its HTTP request, recorded "sent" once
@@ -21,7 +22,9 @@ from crmcore.admin import config, settings
 from crmcore.campaigns import sending
 from crmcore.campaigns.sending import Throttle
 from crmcore.campaigns.transport import SendFailure
+from crmcore.surveys import tokens as survey_tokens
 from crmcore.db import Database
+from crmcore.languages import variants
 from crmcore.models import Campaign, Message, Patron, utcnow
 from crmcore.texts import do_not_text, gateway, phones, quiet_hours, segments, wording
 
@@ -72,10 +75,13 @@ def send_batch(db: Database, *, ids: list[int], owner: str, throttle: Throttle, 
     outcome = {"sent": 0, "failed": 0, "retry": 0, "skipped": 0, "unknown": 0}
     with db.read() as session:
         rows = session.execute(
-            select(Message.id, Message.patron_id, Message.campaign_id, Patron.phone).outerjoin(Patron, Patron.id == Message.patron_id).where(Message.id.in_(ids))
+            select(Message.id, Message.patron_id, Message.campaign_id, Patron.phone, Patron.language)
+            .outerjoin(Patron, Patron.id == Message.patron_id).where(Message.id.in_(ids))
         ).all()
         contexts = sending.contexts_for(session, [row.patron_id for row in rows if row.patron_id])
         campaigns = {c.id: c for c in session.scalars(select(Campaign).where(Campaign.id.in_({row.campaign_id for row in rows})))}
+        words = variants.for_owners(session, owner="campaign", owner_ids=list(campaigns))
+        survey_links = {c.survey_id: survey_tokens.link_maker(sending.public_url(session), c.survey_id) for c in campaigns.values() if c.survey_id}
         region, base = phones.region(session), _callback_base(session)
         numbers = {row.id: phones.normalise(row.phone, region=region) for row in rows}
         blocked = do_not_text.blocked(session, [n for n in numbers.values() if n])
@@ -87,8 +93,12 @@ def send_batch(db: Database, *, ids: list[int], owner: str, throttle: Throttle, 
         if row.patron_id is None or row.patron_id not in contexts or not numbers[row.id] or numbers[row.id] in blocked:
             skipped[row.id] = ("skipped", SKIPPED_NOTE)
             continue
+        campaign, context = campaigns[row.campaign_id], contexts[row.patron_id]
+        if campaign.survey_id:  # the patron's own {{ survey_link }}, as in a mail
+            context = {**context, "survey_link": survey_links[campaign.survey_id](row.patron_id)}
+        _subject, body = variants.pick((campaign.subject_template, campaign.body_template), words.get(campaign.id, {}), row.language)
         try:
-            texts[row.id] = wording.campaign_text(body=campaigns[row.campaign_id].body_template, context=contexts[row.patron_id])
+            texts[row.id] = wording.campaign_text(body=body, context=context)
         except ValueError as exc:
             skipped[row.id] = ("failed", f"The text could not be filled in for this patron: {exc}"[:500])
     try:

@@ -25,8 +25,9 @@ def _longest(session: Session, column) -> str:
     return session.scalar(select(column).where(column.is_not(None)).order_by(func.length(column).desc()).limit(1)) or ""
 
 
-def _longest_context(session: Session, *, preferences_url: str) -> dict[str, Any]:
-    """Merge values as long as any patron's: the longest first name, branch and patron type on record."""
+def _longest_context(session: Session, *, preferences_url: str, survey_link: str) -> dict[str, Any]:
+    """Merge values as long as any patron's: the longest first name, branch and patron type on record, and
+    links as long as the longest a patron gets."""
     return {
         **templates.SAMPLE_CONTEXT,
         "first_name": _longest(session, Patron.first_name) or templates.SAMPLE_CONTEXT["first_name"],
@@ -34,13 +35,14 @@ def _longest_context(session: Session, *, preferences_url: str) -> dict[str, Any
         "patron_type": _longest(session, Patron.patron_type) or templates.SAMPLE_CONTEXT["patron_type"],
         "card_expires": "30 September 2030",
         "preferences_url": preferences_url,
+        "survey_link": survey_link,
         "library_name": settings.get(session, "library_name"),
     }
 
 
-def check_length(session: Session, *, body: str, preferences_url: str) -> segments.Length:
+def check_length(session: Session, *, body: str, preferences_url: str, survey_link: str) -> segments.Length:
     """The length of the message with the longest merge values; ValueError past the setting's number of parts."""
-    text = campaign_text(body=body, context=_longest_context(session, preferences_url=preferences_url))
+    text = campaign_text(body=body, context=_longest_context(session, preferences_url=preferences_url, survey_link=survey_link))
     found, most = segments.length(text), int(settings.get(session, "sms_max_segments"))
     if found.parts > most:
         raise ValueError(f"Message: with the longest names on record it takes {found.parts} text parts ({found.describe()}); at most {most} "
