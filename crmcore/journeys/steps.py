@@ -67,17 +67,22 @@ def step_campaigns(session: Session, *, journey: Journey, version: JourneyVersio
     session.flush()
 
 
-def _send(session: Session, *, journey: Journey, version: JourneyVersion, index: int, due: list, today: date, now: datetime) -> dict[str, int]:
-    step = version.definition["steps"][index]
+def _unreachable(session: Session, step: dict[str, Any]):
+    """SQL over an enrolment joined to its patron: the step cannot go to them (erased, no address or number,
+    on the do-not-mail list, no consent for the channel and topic). A join, not a subquery per patron:
+    PostgreSQL would hash the subquery's whole answer, the suppression hash of every patron's address."""
     if step["channel"] == "sms":  # a number on record; whether it can be texted (its form, the do-not-text list) is checked at send
-        reachable = _patron(Patron.erased_at.is_(None), Patron.phone.is_not(None), Patron.phone != "")
+        cannot = [Patron.phone.is_(None), Patron.phone == ""]
     else:
         do_not_mail.prepare(session)
-        reachable = _patron(
-            Patron.erased_at.is_(None), Patron.email.is_not(None), Patron.email != "",
-            ~exists().where(Suppression.email_hash == do_not_mail.email_hash_sql(Patron.email)),
-        )
-    gone = _end(session, [*due, or_(not_(reachable), not_(_consent_granted(E.patron_id, step["channel"], step["topic"])))], today=today, state="exited", reason="no_consent")
+        cannot = [Patron.email.is_(None), Patron.email == "", exists().where(Suppression.email_hash == do_not_mail.email_hash_sql(Patron.email))]
+    return or_(Patron.erased_at.is_not(None), *cannot, not_(_consent_granted(E.patron_id, step["channel"], step["topic"])))
+
+
+def _send(session: Session, *, journey: Journey, version: JourneyVersion, index: int, due: list, today: date, now: datetime) -> dict[str, int]:
+    step = version.definition["steps"][index]
+    gone = _end(session, [*due, E.patron_id.is_(None)], today=today, state="exited", reason="no_consent")
+    gone += _end(session, [*due, E.patron_id == Patron.id, _unreachable(session, step)], today=today, state="exited", reason="no_consent")
     deferred = session.execute(
         update(E).where(*due, E.is_holdout.is_(False), at_frequency_cap(session, E.patron_id, now)).values(due_on=today + timedelta(days=1))
     ).rowcount or 0
