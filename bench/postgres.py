@@ -119,9 +119,11 @@ def load_from_sqlite(sqlite_path: Path, url: str) -> dict[str, int]:
     try:
         with engine.connect() as conn:
             with conn.begin():
+                referenced = {(k.referred_table.name, tuple(e.column.name for e in k.elements)) for t in tables for k in t.foreign_key_constraints}
                 for table in tables:
                     for index in table.indexes:
-                        index.drop(conn, checkfirst=True)
+                        if (table.name, tuple(c.name for c in index.columns)) not in referenced:  # a key's target stays
+                            index.drop(conn, checkfirst=True)
             with conn.begin():
                 conn.exec_driver_sql("SET LOCAL session_replication_role = replica")  # no FK triggers per row
                 conn.exec_driver_sql("SET LOCAL TIME ZONE 'UTC'")  # SQLite's timestamps are UTC

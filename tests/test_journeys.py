@@ -7,7 +7,7 @@ from collections import defaultdict
 
 import pytest
 from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
-from sqlalchemy import func, insert, select
+from sqlalchemy import delete, func, insert, select, update
 
 from crmcore.admin import settings
 from crmcore.admin.auth import CLI_ACTOR
@@ -124,6 +124,25 @@ def test_consent_withdrawn_mid_journey_stops_the_next_steps(db):
         assert s.scalar(select(func.count()).where(Message.patron_id == pids[0], Message.status == "sent")) == 1
         assert s.scalar(select(func.count()).where(Message.patron_id == pids[1], Message.status == "sent")) == 3
         assert s.scalar(select(JourneyEnrolment.exit_reason).where(JourneyEnrolment.patron_id == pids[0])) == "no_consent"
+
+
+def test_a_send_step_lets_go_of_patrons_it_cannot_mail_and_mails_the_rest(db):
+    from crmcore.campaigns import do_not_mail
+
+    pids = add_many(db, 6)
+    with db.write() as s:
+        s.execute(update(Patron).where(Patron.id == pids[0]).values(email=None))
+        s.execute(update(Patron).where(Patron.id == pids[1]).values(email=""))
+        address = s.scalar(select(Patron.email).where(Patron.id == pids[2]))
+        do_not_mail.suppress(s, email=f"  {address.upper()} ", reason="hard_bounce")  # kept as the hash of the trimmed, lower-cased address
+        s.execute(delete(CurrentConsent).where(CurrentConsent.patron_id == pids[3]))
+    welcome(db, holdout_pct=0)
+    evaluation.evaluate(db, now=moment(0))
+    with db.read() as s:
+        left = dict(s.execute(select(JourneyEnrolment.patron_id, JourneyEnrolment.exit_reason).where(JourneyEnrolment.state == "exited")).all())
+        queued = set(s.scalars(select(Message.patron_id).where(Message.status == "queued")))
+    assert left == {pids[0]: "no_consent", pids[1]: "no_consent", pids[2]: "no_consent"}  # pids[3] never entered: no consent
+    assert queued == {pids[4], pids[5]}
 
 
 def test_the_weekly_cap_is_shared_with_campaigns(db):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Optional
 
-from sqlalchemy import JSON, Index, LargeBinary, Text, UniqueConstraint
+from sqlalchemy import JSON, Index, LargeBinary, Text, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 from crmcore.models.base import utcnow
@@ -63,7 +63,9 @@ class Message(SQLModel, table=True):
     __tablename__ = "message"
     __table_args__ = (
         UniqueConstraint("campaign_id", "patron_id", name="uq_message_campaign_patron"),
-        Index("uq_message_campaign_prospect", "campaign_id", "prospect_id", unique=True),
+        # Only messages to prospects: one to a patron would add an entry for nothing.
+        Index("uq_message_campaign_prospect", "campaign_id", "prospect_id", unique=True,
+              postgresql_where=text("prospect_id IS NOT NULL"), sqlite_where=text("prospect_id IS NOT NULL")),
         Index("ix_message_status_lease", "status", "lease_expires_at"),
         Index("ix_message_patron_sent", "patron_id", "sent_at"),
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any, Optional
 
-from sqlalchemy import JSON, Index, UniqueConstraint
+from sqlalchemy import JSON, ForeignKeyConstraint, Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from crmcore.models.base import utcnow
@@ -29,7 +29,10 @@ class JourneyVersion(SQLModel, table=True):
     """A journey's definition (trigger, steps, exits, re-entry, goal) as JSON; editing an active journey adds one."""
 
     __tablename__ = "journey_version"
-    __table_args__ = (UniqueConstraint("journey_id", "number", name="uq_journey_version_number"),)
+    __table_args__ = (
+        UniqueConstraint("journey_id", "number", name="uq_journey_version_number"),
+        Index("uq_journey_version_journey_id", "journey_id", "id", unique=True),  # what an enrolment's one reference names
+    )
     id: Optional[int] = Field(default=None, primary_key=True)
     journey_id: int = Field(foreign_key="journey.id")
     number: int
@@ -39,17 +42,21 @@ class JourneyVersion(SQLModel, table=True):
 
 
 class JourneyEnrolment(SQLModel, table=True):
-    """One patron in one journey, once per re-entry round; the step they are at and when it is due."""
+    """One patron in one journey, once per re-entry round; the step they are at and when it is due.
+
+    Its journey and version are one reference (the version of that journey), so that entering checks two
+    keys, not three: on PostgreSQL each key is a lookup and a row lock per enrolment."""
 
     __tablename__ = "journey_enrolment"
     __table_args__ = (
+        ForeignKeyConstraint(["journey_id", "version_id"], ["journey_version.journey_id", "journey_version.id"], name="fk_journey_enrolment_version"),
         UniqueConstraint("journey_id", "patron_id", "round", name="uq_journey_enrolment_round"),
         Index("ix_journey_enrolment_due", "version_id", "state", "step", "due_on"),
         Index("ix_journey_enrolment_patron", "patron_id", "journey_id"),
     )
     id: Optional[int] = Field(default=None, primary_key=True)
-    journey_id: int = Field(foreign_key="journey.id")
-    version_id: int = Field(foreign_key="journey_version.id")
+    journey_id: int
+    version_id: int
     patron_id: Optional[int] = Field(default=None, foreign_key="patron.id")  # null once erased
     round: int = 1
     is_holdout: bool = False

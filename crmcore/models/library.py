@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any, Optional
 
-from sqlalchemy import JSON, BigInteger, Index, Text
+from sqlalchemy import JSON, BigInteger, Index, Text, text
 from sqlmodel import Field, SQLModel
 
 from crmcore.models.base import utcnow
@@ -48,6 +48,8 @@ class Patron(SQLModel, table=True):
         Index("ix_patron_name", "last_name", "first_name"),  # directory search by name
         Index("ix_patron_phone", "phone"),  # directory search by phone
         Index("ix_patron_ils_last_activity", "ils_last_activity_on"),  # the summaries' months (kpis.summaries.window): a seek, not a scan
+        # The few erased patrons, found without reading every patron (a journey's exits look for them daily).
+        Index("ix_patron_erased", "id", postgresql_where=text("erased_at IS NOT NULL"), sqlite_where=text("erased_at IS NOT NULL")),
     )
     id: Optional[int] = Field(default=None, primary_key=True)
     ils_id: str = Field(unique=True, max_length=64)
