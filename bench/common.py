@@ -71,6 +71,11 @@ def check_agree(what: str, product: Any, baseline: Any) -> None:
     raise WrongAnswer(f"{what}: product {product!r} != baseline {baseline!r}")
 
 
+def load_average() -> list[float]:
+    """The machine's load average (1, 5, 15 minutes) when a figure was taken: shared machines make slow runs."""
+    return [round(x, 2) for x in os.getloadavg()]
+
+
 def median_time(fn: Callable[[], Any], *, reps: int = 3, setup: Callable[[], Any] | None = None) -> tuple[float, Any]:
     """Median wall time of `fn()` over `reps` runs after one warm-up; `setup()` runs untimed before each."""
     times, result = [], None
