@@ -71,16 +71,22 @@ def check_agree(what: str, product: Any, baseline: Any) -> None:
     raise WrongAnswer(f"{what}: product {product!r} != baseline {baseline!r}")
 
 
-def median_time(fn: Callable[[], Any], *, reps: int = 3, setup: Callable[[], Any] | None = None) -> tuple[float, Any]:
-    """Median wall time of `fn()` over `reps` runs after one warm-up; `setup()` runs untimed before each."""
+def load_average() -> list[float]:
+    """The machine's load average (1, 5, 15 minutes) when a figure was taken: shared machines make slow runs."""
+    return [round(x, 2) for x in os.getloadavg()]
+
+
+def median_time(fn: Callable[[], Any], *, reps: int = 3, setup: Callable[[], Any] | None = None, warm_up: bool = True) -> tuple[float, Any]:
+    """Median wall time of `fn()` over `reps` runs after one warm-up (unless `warm_up` is False); `setup()` runs
+    untimed before each."""
     times, result = [], None
-    for i in range(reps + 1):
+    for i in range(reps + 1 if warm_up else reps):
         if setup is not None:
             setup()
         start = time.perf_counter()
         result = fn()
         elapsed = time.perf_counter() - start
-        if i > 0:  # the first run is the warm-up (imports, caches, page cache)
+        if i > 0 or not warm_up:  # the first run is the warm-up (imports, caches, page cache)
             times.append(elapsed)
     return statistics.median(times), result
 

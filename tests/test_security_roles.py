@@ -330,7 +330,7 @@ NO_ACTOR: dict[str, str] = {
         AGGREGATE,
     ),
     **dict.fromkeys(
-        [f"kpis.figures.{n}" for n in ("active_patrons", "activity_per_capita", "activity_total", "at_risk_patrons", "lapsed_patrons",
+        [f"kpis.figures.{n}" for n in ("active_patrons", "activity_per_capita", "activity_total", "at_risk_patrons", "by_month", "lapsed_patrons",
                                        "outreach_interactions", "program_attendance", "registered_patrons")],
         PURE + " (a figure from counts already computed)",
     ),

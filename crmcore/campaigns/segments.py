@@ -7,6 +7,8 @@ module is the service layer (permissions, audit, persistence). Every function ne
 from __future__ import annotations
 
 import copy
+import functools
+import json
 from datetime import date
 from typing import Any
 
@@ -58,8 +60,14 @@ SAMPLE_COLUMNS = ("ILS id", "Name", "Email", "Zone", "Branch", "Type", "Age band
 def count(session: Session, *, actor: Actor, rules: dict, today: date | None = None) -> int:
     """How many patrons the rules match (computed in SQL)."""
     require(actor, Perm.MANAGE_SEGMENTS)
-    where = compile_rules(rules, today=today or date.today())
-    return session.execute(select(func.count()).select_from(Patron.__table__).where(where)).scalar_one()
+    return session.execute(_count_statement(json.dumps(rules, sort_keys=True), today or date.today())).scalar_one()
+
+
+@functools.lru_cache(maxsize=256)
+def _count_statement(rules: str, today: date):
+    """The count of a rule tree (as JSON) on a day, compiled once: a live count while editing, or a standard
+    segment counted again, costs its SQL and not the validation and expression building around it."""
+    return select(func.count()).select_from(Patron.__table__).where(compile_rules(json.loads(rules), today=today))
 
 
 def sample(session: Session, *, actor: Actor, rules: dict, limit: int = 20, today: date | None = None) -> list[dict[str, Any]]:

@@ -6,6 +6,7 @@ times: nothing unsuppressed leaves this module.
 
 from __future__ import annotations
 
+import bisect
 import json
 from dataclasses import dataclass, field, replace
 from datetime import date
@@ -120,7 +121,7 @@ def _cards(session: Session, filters: f.Filters, k: int, now: dict, before: dict
     per_capita = []
     attendance = []
     for period in (filters, previous):
-        part = activity[activity["month"].between(period.first_month, period.end_month)]
+        part = _months(activity, period.first_month, period.end_month)
         events, patrons = f.activity_total(part)
         per_capita.append(small_cells.label(k) if small_cells.is_small(patrons, k) else f.activity_per_capita(events, residents))
         attendance.append(_events_shown(*f.program_attendance(part), k))
@@ -142,6 +143,12 @@ def _cards(session: Session, filters: f.Filters, k: int, now: dict, before: dict
     return cards
 
 
+def _months(activity: pd.DataFrame, first: date, last: date) -> pd.DataFrame:
+    """The rows of `first` to `last` of an activity frame (months ascending, as activity_by_month orders them)."""
+    months = activity["month"].tolist()
+    return activity.iloc[bisect.bisect_left(months, first):bisect.bisect_right(months, last)]
+
+
 def _per_capita_change(now: object, before: object) -> object:
     if isinstance(now, (int, float)) and isinstance(before, (int, float)):
         return round(now - before, 3)
@@ -149,17 +156,32 @@ def _per_capita_change(now: object, before: object) -> object:
 
 
 def _activity_chart(activity: pd.DataFrame, k: int) -> Chart:
-    events = activity.groupby(["month", "kind"])["events"].sum().unstack(fill_value=0)
-    patrons = activity.groupby(["month", "kind"])["patrons"].sum().unstack(fill_value=0)
+    if len(activity):  # one row per month and kind (activity_by_month): a pivot, not a group-by
+        events = activity.pivot(index="month", columns="kind", values="events").fillna(0).astype(int)
+        patrons = activity.pivot(index="month", columns="kind", values="patrons").fillna(0).astype(int)
+    else:
+        events = activity.groupby(["month", "kind"])["events"].sum().unstack(fill_value=0)
+        patrons = activity.groupby(["month", "kind"])["patrons"].sum().unstack(fill_value=0)
     shown = small_cells.suppress_grid(events.astype(int), k, sizes=patrons) if len(events) else events
     return Chart("activity", "Activity by kind per month", _doc(f.activity_by_month), shown.reset_index())
+
+
+def _grid(frame: pd.DataFrame, rows: str, columns: str, values: str) -> pd.DataFrame:
+    """`values` summed by `rows` × `columns` (0 where none), rows and columns sorted; a pivot when the pairs are
+    unique (the summaries' GROUP BY made them so), which costs a fraction of a group-by."""
+    if len(frame):
+        try:
+            return frame.pivot(index=rows, columns=columns, values=values).fillna(0).astype(frame[values].dtype)
+        except ValueError:  # a pair twice: sum them
+            pass
+    return frame.groupby([rows, columns])[values].sum().unstack(fill_value=0)
 
 
 def _lifecycle_charts(session: Session, filters: f.Filters, k: int, now: dict, start: dict) -> list[Chart]:
     at_end, at_start = partition(now, k), partition(start, k)
     counts = pd.DataFrame({"state": list(LIFECYCLE), "at_start": [at_start[s] for s in LIFECYCLE], "at_end": [at_end[s] for s in LIFECYCLE]})
     flows = f.lifecycle_flows(session, filters=filters)
-    grid = flows.groupby(["from_state", "to_state"])["patrons"].sum().unstack(fill_value=0)
+    grid = _grid(flows, "from_state", "to_state", "patrons")
     order = [s for s in STATES if s in grid.index], [s for s in STATES if s in grid.columns]
     grid = grid.loc[order[0], order[1]].astype(int) if len(grid) else grid
     shown = small_cells.suppress_grid(grid, k) if len(grid) else grid
@@ -174,7 +196,7 @@ def _cohort_chart(session: Session, filters: f.Filters, k: int, first: date, las
     shown): a month after it has not happened (or is under way) and is left empty, never drawn as 0 %."""
     frame = f.cohort_retention(session, filters=filters, first=first, last=last)
     sizes = registrations.set_index("month")["patrons"]
-    grid = frame.groupby(["cohort_month", "months_since"])["active"].sum().unstack(fill_value=0)
+    grid = _grid(frame, "cohort_month", "months_since", "active")
     grid = grid.reindex(sizes.index, fill_value=0).astype(float)
     size_mask = small_cells.complementary(sizes.to_numpy(dtype=float).reshape(-1, 1), small_cells.primary(sizes, k).reshape(-1, 1), k, rows=False)[:, 0]
     totals = np.repeat(sizes.to_numpy(dtype=float).reshape(-1, 1), grid.shape[1], axis=1)
@@ -207,8 +229,8 @@ def _zone_chart(session: Session, filters: f.Filters, k: int) -> Chart:
     return Chart("zones", "Market penetration by zone", _doc(f.penetration_by_zone), shown.drop(columns=["zone_id"]))
 
 
-def _branch_chart(session: Session, filters: f.Filters, k: int, activity_first: date) -> Chart:
-    frame = f.branch_comparison(session, filters=filters, activity_first=activity_first)
+def _branch_chart(session: Session, filters: f.Filters, k: int, activity_first: date, activity: pd.DataFrame) -> Chart:
+    frame = f.branch_comparison(session, filters=filters, activity_first=activity_first, activity=activity)
     registered, active = _active_split(frame, k)
     new = small_cells.complementary(frame[["new_registrations"]].to_numpy(float), small_cells.primary(frame["new_registrations"], k).reshape(-1, 1), k, rows=False)[:, 0]
     events = small_cells.complementary(frame[["event_patrons"]].to_numpy(float), small_cells.primary(frame["event_patrons"], k).reshape(-1, 1), k, rows=False)[:, 0]
@@ -277,7 +299,9 @@ def dashboard_data(session: Session, *, filters: f.Filters, today: date) -> Dash
     trend_first = filters.first_month
     trend_last = min(end, month_of(month_index(today) - 1))
     previous = filters.previous()
-    activity = f.activity_by_month(session, filters=filters, first=previous.first_month, last=end)
+    # One read of the activity summary by branch serves the cards, the activity chart and the branch comparison.
+    branch_activity = f.activity_by_month(session, filters=filters, first=previous.first_month, last=end, by_branch=True)
+    activity = f.by_month(branch_activity)
     outreach = f.outreach_by_month(session, first=previous.first_month, last=end)
     now = f.lifecycle_counts(session, filters=filters, month=end)
     before = f.lifecycle_counts(session, filters=filters, month=previous.end_month)
@@ -290,12 +314,12 @@ def dashboard_data(session: Session, *, filters: f.Filters, today: date) -> Dash
     outreach_trend = outreach[outreach["month"].between(trend_first, trend_last)] if len(outreach) else outreach
     cards_issued = outreach_trend.groupby("month", as_index=False)["cards_issued"].sum() if len(outreach_trend) else pd.DataFrame(columns=["month", "cards_issued"])
     charts = [
-        _activity_chart(activity[activity["month"].between(trend_first, trend_last)], k),
+        _activity_chart(_months(activity, trend_first, trend_last), k),
         Chart("registrations", "New registrations per month", f"{_doc(f.registrations_by_month)} {PARTIAL}", regs),
         _zone_chart(session, filters, k),
         *_lifecycle_charts(session, filters, k, now, before),
         _cohort_chart(session, filters, k, trend_first, trend_last, registrations),
-        _branch_chart(session, filters, k, filters.first_month),
+        _branch_chart(session, filters, k, filters.first_month, branch_activity),
         Chart("age_branch", "Registered patrons by age band and branch", _doc(f.age_band_by_branch), _age_chart(session, filters, k)),
         Chart("outreach", "Outreach interactions per month by type", _doc(f.outreach_by_month), outreach_trend.drop(columns=["cards_issued"]) if len(outreach_trend) else outreach_trend),
         Chart("cards_issued", "Library cards issued at outreach interactions", _doc(f.outreach_by_month), small_cells.suppress_column(cards_issued, k, sizes="cards_issued")),

@@ -111,25 +111,41 @@ def new_registrations(session: Session, *, filters: Filters) -> int:
     return int(total or 0)
 
 
-def activity_by_month(session: Session, *, filters: Filters, first: date, last: date) -> pd.DataFrame:
+def activity_by_month(session: Session, *, filters: Filters, first: date, last: date, by_branch: bool = False) -> pd.DataFrame:
     """Activity by kind per month: the events (checkouts, renewals, digital loans, PC sessions, event
     attendances, visits …) recorded in each month, and how many distinct patrons they came from."""
+    keys = [DashActivity.month, DashActivity.kind, *([DashActivity.branch_id] if by_branch else [])]
     rows = session.execute(
-        select(DashActivity.month, DashActivity.kind, func.sum(DashActivity.events), func.sum(DashActivity.patrons))
+        select(*keys, func.sum(DashActivity.events), func.sum(DashActivity.patrons))
         .where(DashActivity.month.between(first, last), *_where(DashActivity, filters))
-        .group_by(DashActivity.month, DashActivity.kind)
-        .order_by(DashActivity.month, DashActivity.kind)
+        .group_by(*keys)
+        .order_by(*keys)
     ).all()
-    return _frame(rows, ["month", "kind", "events", "patrons"])
+    return _frame(rows, ["month", "kind", *(["branch_id"] if by_branch else []), "events", "patrons"])
+
+
+def by_month(activity: pd.DataFrame) -> pd.DataFrame:
+    """`activity_by_month` from its frame `by_branch` (the branches summed): one read of the summary serves both."""
+    if "branch_id" not in activity:
+        return activity
+    sums: dict[tuple, list[int]] = {}
+    for month, kind, events, patrons in zip(activity["month"], activity["kind"], activity["events"], activity["patrons"]):
+        cell = sums.setdefault((month, kind), [0, 0])
+        cell[0] += int(events)
+        cell[1] += int(patrons)
+    return _frame([(*key, *cell) for key, cell in sorted(sums.items())], ["month", "kind", "events", "patrons"])
 
 
 def activity_total(activity: pd.DataFrame, *, kind: str | None = None) -> tuple[int, int]:
     """Events in the period (of one kind, or all), with the largest number of distinct patrons behind
     them in any one month (a lower bound of how many patrons they came from)."""
-    part = activity if kind is None else activity[activity["kind"] == kind]
-    if part.empty:
-        return 0, 0
-    return int(part["events"].sum()), int(part.groupby("month")["patrons"].sum().max())
+    # A few hundred rows at most (months × kinds): plain Python beats a filtered copy and a group-by.
+    events, per_month = 0, {}
+    for month, each, n, patrons in zip(activity["month"], activity["kind"], activity["events"], activity["patrons"]):
+        if kind is None or each == kind:
+            events += int(n)
+            per_month[month] = per_month.get(month, 0) + int(patrons)
+    return (events, max(per_month.values())) if per_month else (0, 0)
 
 
 def population(session: Session, *, filters: Filters) -> int:
@@ -193,57 +209,60 @@ def penetration_by_zone(session: Session, *, filters: Filters, month: date) -> p
     """Market penetration by zone: registered and active patrons living in each zone per 1,000 of its
     residents (census population), at the end of the period."""
     active = func.sum(DashState.patrons).filter(DashState.state.in_(ACTIVE_STATES))
-    rows = session.execute(
-        select(DashState.zone_id, func.sum(DashState.patrons), active)
-        .where(DashState.month == month, *_where(DashState, filters))
-        .group_by(DashState.zone_id)
-    ).all()
-    counts = _frame(rows, ["zone_id", "registered", "active"]).fillna({"active": 0})
-    zones = _frame(session.execute(select(Zone.id, Zone.code, Zone.name, Zone.population)).all(), ["zone_id", "code", "name", "population"])
+    counts = {
+        zone_id: (int(registered), int(shown or 0))
+        for zone_id, registered, shown in session.execute(
+            select(DashState.zone_id, func.sum(DashState.patrons), active).where(DashState.month == month, *_where(DashState, filters)).group_by(DashState.zone_id)
+        )
+    }
+    zones = {zone_id: (code, name, people) for zone_id, code, name, people in session.execute(select(Zone.id, Zone.code, Zone.name, Zone.population))}
     if filters.zone_ids:
-        zones = zones[zones["zone_id"].isin(filters.zone_ids)]
-    out = zones.merge(counts, on="zone_id", how="outer").fillna({"registered": 0, "active": 0})
-    out.loc[out["zone_id"] == 0, ["code", "name"]] = ["", "(zone unknown)"]
+        zones = {zone_id: zone for zone_id, zone in zones.items() if zone_id in filters.zone_ids}
+    # Every zone summarised or selected, in id order (the order sorting by penetration starts from).
+    ids = sorted(zones.keys() | counts.keys())
+    unknown = ("", "(zone unknown)", None)
+    rows = [(i, *zones.get(i, unknown if i == 0 else (None, None, None)), *counts.get(i, (0, 0))) for i in ids]
+    out = _frame(rows, ["zone_id", "code", "name", "population", "registered", "active"]).astype({"registered": int, "active": int})
+    residents = out["population"].where(out["population"] > 0) if len(out) else out["population"]
     for column in ("registered", "active"):
-        out[column] = out[column].astype(int)
-        out[f"{column}_per_1000"] = (1000 * out[column] / out["population"].where(out["population"] > 0)).round(1)
+        out[f"{column}_per_1000"] = (1000 * out[column] / residents).round(1)
     return out.sort_values("registered_per_1000", ascending=False, na_position="last").reset_index(drop=True)
 
 
-def branch_comparison(session: Session, *, filters: Filters, activity_first: date) -> pd.DataFrame:
+def branch_comparison(session: Session, *, filters: Filters, activity_first: date, activity: pd.DataFrame | None = None) -> pd.DataFrame:
     """Branch comparison, by home branch: registered and active patrons at the end of the period, new
     registrations and events in the period."""
     active = func.sum(DashState.patrons).filter(DashState.state.in_(ACTIVE_STATES))
-    states = _frame(
-        session.execute(
-            select(DashState.branch_id, func.sum(DashState.patrons), active)
-            .where(DashState.month == filters.end_month, *_where(DashState, filters))
-            .group_by(DashState.branch_id)
-        ).all(),
-        ["branch_id", "registered", "active"],
-    )
-    new = _frame(
-        session.execute(
-            select(DashRegistration.branch_id, func.sum(DashRegistration.patrons))
-            .where(DashRegistration.month.between(filters.first_month, filters.end_month), *_where(DashRegistration, filters))
-            .group_by(DashRegistration.branch_id)
-        ).all(),
-        ["branch_id", "new_registrations"],
-    )
-    events = _frame(
-        session.execute(
-            select(DashActivity.branch_id, DashActivity.month, func.sum(DashActivity.events), func.sum(DashActivity.patrons))
-            .where(DashActivity.month.between(activity_first, filters.end_month), *_where(DashActivity, filters))
-            .group_by(DashActivity.branch_id, DashActivity.month)
-        ).all(),
-        ["branch_id", "month", "events", "event_patrons"],
-    )
-    events = events.groupby("branch_id", as_index=False).agg(events=("events", "sum"), event_patrons=("event_patrons", "max"))
-    out = states.merge(new, on="branch_id", how="outer").merge(events, on="branch_id", how="outer").fillna(0)
-    out = _names(session, out, Branch, "branch_id", "branch", unknown="(branch unknown)")
+    cells: dict[int, list[int]] = {}  # branch id -> registered, active, new registrations, events, most event patrons in a month
+
+    def cell(branch_id) -> list[int]:
+        return cells.setdefault(int(branch_id or 0), [0, 0, 0, 0, 0])
+
+    for branch_id, registered, shown in session.execute(
+        select(DashState.branch_id, func.sum(DashState.patrons), active).where(DashState.month == filters.end_month, *_where(DashState, filters)).group_by(DashState.branch_id)
+    ):
+        cell(branch_id)[:2] = int(registered), int(shown or 0)
+    for branch_id, new in session.execute(
+        select(DashRegistration.branch_id, func.sum(DashRegistration.patrons))
+        .where(DashRegistration.month.between(filters.first_month, filters.end_month), *_where(DashRegistration, filters))
+        .group_by(DashRegistration.branch_id)
+    ):
+        cell(branch_id)[2] = int(new)
+    if activity is None:  # else `activity_by_month(…, by_branch=True)` of months including these, already read
+        activity = activity_by_month(session, filters=filters, first=activity_first, last=filters.end_month, by_branch=True)
+    monthly: dict[tuple[int, date], int] = {}
+    for branch_id, month, events, patrons in zip(activity["branch_id"], activity["month"], activity["events"], activity["patrons"]):
+        if activity_first <= month <= filters.end_month:
+            cell(branch_id)[3] += int(events)
+            monthly[int(branch_id), month] = monthly.get((int(branch_id), month), 0) + int(patrons)
+    for (branch_id, _), patrons in monthly.items():
+        cells[branch_id][4] = max(cells[branch_id][4], patrons)
+    names = dict(session.execute(select(Branch.id, Branch.name)).all())
     columns = ["registered", "active", "new_registrations", "events", "event_patrons"]
+    ids = sorted(cells)  # id order: the order sorting by name starts from
+    out = _frame([(names.get(i, "(branch unknown)") if i else "(branch unknown)", *cells[i]) for i in ids], ["branch", *columns])
     out[columns] = out[columns].astype(int)
-    return out[["branch", *columns]].sort_values("branch").reset_index(drop=True)
+    return out.sort_values("branch").reset_index(drop=True)
 
 
 def age_band_by_branch(session: Session, *, filters: Filters, month: date) -> pd.DataFrame:

@@ -37,6 +37,9 @@ class Zone(SQLModel, table=True):
 # --- Patrons and what they do -------------------------------------------------------------------
 
 
+_LIVE = {"sqlite_where": text("erased_at IS NULL"), "postgresql_where": text("erased_at IS NULL")}  # a partial index of patrons not erased
+
+
 class Patron(SQLModel, table=True):
     """A library patron as the ILS knows them; `ils_id` is the upsert key."""
 
@@ -50,6 +53,14 @@ class Patron(SQLModel, table=True):
         Index("ix_patron_ils_last_activity", "ils_last_activity_on"),  # the summaries' months (kpis.summaries.window): a seek, not a scan
         # The few erased patrons, found without reading every patron (a journey's exits look for them daily).
         Index("ix_patron_erased", "id", postgresql_where=text("erased_at IS NOT NULL"), sqlite_where=text("erased_at IS NOT NULL")),
+        # The standard segments' counts (campaigns.segments.STANDARD_SEGMENTS) read only these: partial (every
+        # segment leaves erased patrons out) and covering (erased_at ends each key so that SQLite's planner sees
+        # it), so a count never visits the patron rows. Migration 0021.
+        Index("ix_patron_live_registered", "registered_on", "erased_at", **_LIVE),
+        Index("ix_patron_live_zone_activity", "zone_id", "last_activity_on", "erased_at", postgresql_include=["id"], **_LIVE),
+        Index("ix_patron_live_branch_age", "branch_id", "age_band", "birth_year", "erased_at", **_LIVE),
+        Index("ix_patron_live_digital_loan", "last_digital_loan_month", "erased_at", **_LIVE),
+        Index("ix_patron_live_checkout_event", "last_checkout_month", "last_event_attendance_month", "erased_at", **_LIVE),
     )
     id: Optional[int] = Field(default=None, primary_key=True)
     ils_id: str = Field(unique=True, max_length=64)
