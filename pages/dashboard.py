@@ -13,6 +13,7 @@ from datetime import date, timedelta
 import altair as alt
 import pandas as pd
 import plotly.express as px
+import plotly.graph_objects as go
 import streamlit as st
 
 import ui
@@ -126,10 +127,22 @@ def _plot(shown: Shown, key: tuple, draw, data, **options) -> None:
     st.plotly_chart(shown.once(("figure", *key), lambda: _figure(draw, data(), options)), width="stretch")
 
 
-def _figure(draw, frame: pd.DataFrame, options: dict):
+def _figure(draw, frame: pd.DataFrame, options: dict) -> Drawn:
     figure = draw(frame, **options)
     figure.update_layout(margin=dict(l=10, r=10, t=30, b=10), height=340)
-    return ui.plain_figure(figure)
+    return Drawn(ui.plain_figure(figure))
+
+
+class Drawn(go.Figure):
+    """A figure shared by the sessions that show it, never changed: st.plotly_chart turns it into a dict on every run
+    (a deep copy of every trace), so the dict is made once. It holds the same figure (go.Figure(figure))."""
+
+    def to_dict(self) -> dict:
+        try:
+            return self._as_dict
+        except AttributeError:
+            self._as_dict = super().to_dict()
+            return self._as_dict
 
 
 def _trends(shown: Shown) -> None:
