@@ -5,7 +5,7 @@ cached library, signs the bench manager in, warms the pages up, then times `--vi
 drives (the dashboard, segments, the patron directory, a patron search), each in a fresh tab as B13 opens them,
 and prints the median and the fastest per page. The machine's load changes a loaded run's p95 a great deal;
 one session's view times change far less, so they show what a change to a page did. With `--profile`, py-spy
-records the replica while the views run (only the thread holding the interpreter) (a flame graph in FILE; speedscope for a .json suffix, collapsed stacks for .txt).
+records the replica while the views run (`py_spy`).
 """
 
 from __future__ import annotations
@@ -14,10 +14,12 @@ import argparse
 import asyncio
 import os
 import secrets
+import signal
 import statistics
 import subprocess
 import sys
 import time
+from contextlib import ExitStack, contextmanager
 
 from bench.b13_replicas import SEARCH, VIEWS, _check, _password, _search_terms
 from bench.common import BENCH_USER, Context, say
@@ -75,6 +77,21 @@ def _server_pid(port: int) -> int:
     raise LookupError(f"no server on port {port}")
 
 
+@contextmanager
+def py_spy(port: int, path: str):
+    """py-spy recording the replica serving `port` (only the thread holding the interpreter) until the block ends;
+    a flame graph in `path`, speedscope for a .json suffix, collapsed stacks for .txt."""
+    fmt = {".json": ["--format", "speedscope"], ".txt": ["--format", "raw"]}.get(os.path.splitext(path)[1], [])
+    spy = subprocess.Popen([os.path.join(os.path.dirname(sys.executable), "py-spy"), "record", "-p", str(_server_pid(port)),
+                            "-o", path, "--rate", "200", "--nonblocking", "--gil", *fmt], stdout=subprocess.DEVNULL)
+    time.sleep(1)
+    try:
+        yield
+    finally:
+        spy.send_signal(signal.SIGINT)
+        spy.wait(timeout=120)
+
+
 def main() -> None:
     from tests.campaign_fixtures import free_port
     from tests.web_server import serving
@@ -89,21 +106,11 @@ def main() -> None:
     db = ctx.db()
     password, terms = _password(db), _search_terms(db)
     port = free_port()
-    spy = None
-    with serving(db, port=port, env={"CRM_SECRET_KEY": secrets.token_urlsafe(32)}) as base:
-        def on_warm():
-            nonlocal spy
-            if args.profile:
-                fmt = {".json": ["--format", "speedscope"], ".txt": ["--format", "raw"]}.get(os.path.splitext(args.profile)[1], [])
-                spy = subprocess.Popen([os.path.join(os.path.dirname(sys.executable), "py-spy"), "record", "-p", str(_server_pid(port)),
-                                        "-o", args.profile, "--rate", "200", "--nonblocking", "--gil", *fmt], stdout=subprocess.DEVNULL)
-                time.sleep(1)
-
+    with ExitStack() as stack:
+        base = stack.enter_context(serving(db, port=port, env={"CRM_SECRET_KEY": secrets.token_urlsafe(32)}))
+        on_warm = (lambda: stack.enter_context(py_spy(port, args.profile))) if args.profile else (lambda: None)
         load = os.getloadavg()[0]
         times = asyncio.run(_views(base, password, terms, args.views, on_warm))
-        if spy is not None:
-            spy.send_signal(2)
-            spy.wait(timeout=60)
     say(f"one session, {args.views} views of each page, {args.size:,} patrons on {args.db}; load average {load:.1f} → {os.getloadavg()[0]:.1f}")
     for what, values in times.items():
         say(f"  {what:18} median {statistics.median(values):.3f} s, fastest {min(values):.3f} s")
