@@ -420,7 +420,7 @@ def _circulation(actor) -> None:
             .properties(title=chart.title)
         )
         st.altair_chart(lines)
-        _chart_footer(chart, "circulation", measure="count", label="circulation")
+        _chart_footer(Shown(board=None), chart, "circulation", measure="count", label="circulation")  # its own figures, made on each run
 
 
 def _personas(actor) -> None:
