@@ -9,7 +9,8 @@ does, and opens its next tab on the other replica with the same cookie. A view's
 request to the script's finished message; the figures are p50 and p95 per page. Untimed first: one warm-up
 round per replica (imports, caches). Every view must finish without an error on the page, signed in.
 
-B13_SECONDS (60), B13_SESSIONS (20), B13_THINK (seconds between views, 1.0) change the load.
+B13_SECONDS (60), B13_SESSIONS (20), B13_THINK (seconds between views, 1.0) change the load. B13_PROFILE=FILE records
+the first replica with py-spy during the timed views (bench/b13_views.py: FILE's suffix chooses the format).
 """
 
 from __future__ import annotations
@@ -100,7 +101,18 @@ async def _round(tab: Tab, term: tuple[str, str], think: float, record) -> None:
     await asyncio.sleep(think)
 
 
-async def _load(bases: list[str], password: str, terms: list[tuple[str, str]], *, sessions: int, seconds: float, think: float):
+def _profiler(base: str, stack: ExitStack):
+    """With B13_PROFILE set: a function that starts py-spy on the replica at `base` until the run ends."""
+    path = os.environ.get("B13_PROFILE")
+    if not path:
+        return lambda: None
+    from bench.b13_views import py_spy
+
+    return lambda: stack.enter_context(py_spy(int(base.rsplit(":", 1)[1]), path))
+
+
+async def _load(bases: list[str], password: str, terms: list[tuple[str, str]], *, sessions: int, seconds: float, think: float,
+                on_start=lambda: None):
     """Sign the staff in, warm the replicas up, then run the sessions for `seconds`: the timed views per page."""
     cookies, pages = [], {}
     for n in range(sessions):  # each signs in on the replica it starts on
@@ -112,6 +124,7 @@ async def _load(bases: list[str], password: str, terms: list[tuple[str, str]], *
             pages = tab.pages
     times: dict[str, list[float]] = defaultdict(list)
     served: dict[str, int] = defaultdict(int)
+    on_start()
     until = time.monotonic() + seconds
 
     async def staff(n: int) -> None:
@@ -152,7 +165,8 @@ def run(ctx: Context) -> list[Row]:
         bases = [stack.enter_context(serving(db, port=free_port(), env=key)) for _ in range(2)]
         load_before = os.getloadavg()[0]
         try:
-            times, served = asyncio.run(_load(bases, password, terms, sessions=sessions, seconds=seconds, think=think))
+            times, served = asyncio.run(_load(bases, password, terms, sessions=sessions, seconds=seconds, think=think,
+                                              on_start=_profiler(bases[0], stack)))
         except Failed as exc:
             return [Row("B13", WHAT, target=TARGET, met=False, agree=False, note=str(exc))]
         load_after = os.getloadavg()[0]

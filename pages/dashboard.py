@@ -7,11 +7,13 @@ its definition as a caption and its data as a CSV download.
 from __future__ import annotations
 
 import html
+from dataclasses import dataclass, field
 from datetime import date, timedelta
 
 import altair as alt
 import pandas as pd
 import plotly.express as px
+import plotly.graph_objects as go
 import streamlit as st
 
 import ui
@@ -40,12 +42,35 @@ def _options(url: str, role: str, _actor) -> kpis.FilterOptions:
         return kpis.filter_options(session, actor=_actor)
 
 
-@st.cache_data(ttl=600, show_spinner="Computing the dashboard…")
-def _board(url: str, role: str, filters: tuple, today: date, settings_version: str, _actor) -> kpis.Dashboard:
+@dataclass
+class Shown:
+    """One board and what is drawn from it (figures, chart frames, summary sentences), each made once and shared by
+    every session of the replica that shows the same board (B13: a run then only sends them). Nothing in it is
+    changed once made."""
+
+    board: kpis.Dashboard
+    made: dict = field(default_factory=dict)
+
+    def once(self, key: tuple, make, spinner: str | None = None):
+        if key not in self.made:
+            if spinner:
+                with st.spinner(spinner):
+                    self.made[key] = make()
+            else:
+                self.made[key] = make()
+        return self.made[key]
+
+
+@st.cache_resource(ttl=600, max_entries=100, show_spinner="Computing the dashboard…")
+def _board(url: str, role: str, filters: tuple, today: date, settings_version: str, _actor) -> Shown:
     # The role is part of the key: never serve one role's cached figures to another. The settings'
     # version is too: a change of small_cell_k saved by any process applies on the next run, not in ten minutes.
+    # Shared, not copied for each run as st.cache_data would: this process's writes clear it (ui.refresh_after_write).
     with ui.db().read() as session:
-        return kpis.dashboard(session, actor=_actor, filters=kpis.Filters(*filters), today=today)
+        return Shown(kpis.dashboard(session, actor=_actor, filters=kpis.Filters(*filters), today=today))
+
+
+ui.AFTER_WRITE["dashboard"] = _board
 
 
 def _label(value: object) -> str:
@@ -83,113 +108,147 @@ def _cards(board: kpis.Dashboard) -> None:
         cols[i % 4].metric(card.label, value, delta, help=f"{card.definition} Change: against the previous period.", delta_color="off" if neutral else "normal")
 
 
-def _chart_footer(chart: kpis.Chart, key: str, **summary) -> None:
+def _chart_footer(shown: Shown, chart: kpis.Chart, key: str, **summary) -> None:
     """Under every chart: what it shows in one sentence (ui.charts.summary), its definition, and its CSV."""
-    st.caption(ui.md(charts.summary(chart.frame, **summary)))
+    st.caption(shown.once(("summary", key, *sorted(summary.items())), lambda: ui.md(charts.summary(chart.frame, **summary))))
     st.caption(chart.caption)
     ui.download_buttons(chart.frame, name=f"dashboard-{key}", key=f"dl-{key}")
 
 
-def _table(frame: pd.DataFrame) -> None:
+def _table(shown: Shown, key: str, frame: pd.DataFrame) -> None:
     # Suppressed columns mix numbers and "<k": shown as text so the table keeps both.
-    ui.table(frame.apply(lambda c: c.map(str) if c.dtype == object else c), hide_index=True, width="stretch")
+    ui.table(shown.once(("table", key), lambda: frame.apply(lambda c: c.map(str) if c.dtype == object else c)), hide_index=True, width="stretch")
 
 
-def _plot(draw, frame: pd.DataFrame, **options) -> None:
-    """The chart `draw(frame, **options)` (a plotly express function, or zone_map)."""
-    st.plotly_chart(_figure(f"{draw.__module__}.{draw.__qualname__}", frame, tuple(sorted(options.items())), draw), width="stretch")
+# Building a figure was most of this page's time (B13): each one is built once per board (and measure), from the frame
+# `data()` makes, and shared by every session of the replica. st.plotly_chart only reads it (it serialises a copy).
+def _plot(shown: Shown, key: tuple, draw, data, **options) -> None:
+    """The chart `draw(data(), **options)` (a plotly express function, or zone_map), made once per `key` of the board."""
+    st.plotly_chart(shown.once(("figure", *key), lambda: _figure(draw, data(), options)), width="stretch")
 
 
-# Building a figure is most of this page's time (B13): each one is built once per distinct data and options, and
-# shared by every session of the replica. st.plotly_chart only reads it (it serialises a copy), and nothing changes it.
-@st.cache_resource(ttl=600, max_entries=200, show_spinner=False)
-def _figure(kind: str, frame: pd.DataFrame, options: tuple, _draw):
-    figure = _draw(frame, **dict(options))
+def _figure(draw, frame: pd.DataFrame, options: dict) -> Drawn:
+    figure = draw(frame, **options)
     figure.update_layout(margin=dict(l=10, r=10, t=30, b=10), height=340)
-    return ui.plain_figure(figure)
+    return Drawn(ui.plain_figure(figure))
 
 
-def _trends(board: kpis.Dashboard) -> None:
+class Drawn(go.Figure):
+    """A figure shared by the sessions that show it, never changed: st.plotly_chart turns it into a dict on every run
+    (a deep copy of every trace), so the dict is made once. It holds the same figure (go.Figure(figure))."""
+
+    def to_dict(self) -> dict:
+        try:
+            return self._as_dict
+        except AttributeError:
+            self._as_dict = super().to_dict()
+            return self._as_dict
+
+
+def _trends(shown: Shown) -> None:
+    board = shown.board
     st.subheader("Trends")
     left, right = st.columns(2)
     with left:
         activity = board.charts["activity"]
-        long = small_cells.numeric(activity.frame).melt(id_vars="month", var_name="kind", value_name="events")
-        long["kind"] = long["kind"].map(_label)
-        _plot(px.line, long, x="month", y="events", color="kind", title=activity.title, markers=True)
-        _chart_footer(activity, "activity", measure="total", label="activity events")
+
+        def long() -> pd.DataFrame:
+            frame = small_cells.numeric(activity.frame).melt(id_vars="month", var_name="kind", value_name="events")
+            frame["kind"] = frame["kind"].map(_label)
+            return frame
+
+        _plot(shown, ("activity",), px.line, long, x="month", y="events", color="kind", title=activity.title, markers=True)
+        _chart_footer(shown, activity, "activity", measure="total", label="activity events")
     with right:
         regs = board.charts["registrations"]
-        _plot(px.bar, small_cells.numeric(regs.frame), x="month", y="patrons", title=regs.title)
-        _chart_footer(regs, "registrations", measure="patrons", label="new registrations")
+        _plot(shown, ("registrations",), px.bar, lambda: small_cells.numeric(regs.frame), x="month", y="patrons", title=regs.title)
+        _chart_footer(shown, regs, "registrations", measure="patrons", label="new registrations")
 
 
-def _zones(board: kpis.Dashboard) -> None:
+def _zones(shown: Shown) -> None:
+    board = shown.board
     st.subheader("Market penetration by zone")
     chart = board.charts["zones"]
-    frame = small_cells.numeric(chart.frame)
-    frame["zone"] = frame["name"].map(_label)
+
+    def named() -> pd.DataFrame:
+        frame = small_cells.numeric(chart.frame)
+        frame["zone"] = frame["name"].map(_label)
+        return frame
+
     measure = st.radio("Measure", ["registered_per_1000", "active_per_1000"], horizontal=True, format_func=lambda m: m.replace("_per_1000", " per 1,000 residents"))
     if board.zone_shapes:
         # Drawn from the zones' own shapes: a geographic map would fetch a world outline from another server.
-        _plot(zone_map, frame, shapes=board.zone_shapes, code="code", value=measure, name="zone", title=chart.title,
+        _plot(shown, ("zones", measure), zone_map, named, shapes=board.zone_shapes, code="code", value=measure, name="zone", title=chart.title,
               label=measure.replace("_per_1000", " per 1,000 residents"))
     else:
-        ranked = frame.dropna(subset=[measure]).sort_values(measure)
-        _plot(px.bar, ranked, x=measure, y="zone", orientation="h", title=chart.title)
-    _table(chart.frame)
-    _chart_footer(chart, "zones", measure=measure, by="name")
+        _plot(shown, ("zones", measure), px.bar, lambda: named().dropna(subset=[measure]).sort_values(measure), x=measure, y="zone", orientation="h", title=chart.title)
+    _table(shown, "zones", chart.frame)
+    _chart_footer(shown, chart, "zones", measure=measure, by="name")
 
 
-def _lifecycle(board: kpis.Dashboard) -> None:
+def _lifecycle(shown: Shown) -> None:
+    board = shown.board
     st.subheader("Lifecycle")
     left, right = st.columns(2)
     with left:
         chart = board.charts["lifecycle"]
-        long = small_cells.numeric(chart.frame).melt(id_vars="state", var_name="when", value_name="patrons")
-        long["state"] = long["state"].map(STATE_LABELS)
-        _plot(px.bar, long, x="state", y="patrons", color="when", barmode="group", title=chart.title)
-        _chart_footer(chart, "lifecycle", measure=chart.frame.columns[-1], by="state", label=f"patrons {chart.frame.columns[-1]}")
+
+        def long() -> pd.DataFrame:
+            frame = small_cells.numeric(chart.frame).melt(id_vars="state", var_name="when", value_name="patrons")
+            frame["state"] = frame["state"].map(STATE_LABELS)
+            return frame
+
+        _plot(shown, ("lifecycle",), px.bar, long, x="state", y="patrons", color="when", barmode="group", title=chart.title)
+        _chart_footer(shown, chart, "lifecycle", measure=chart.frame.columns[-1], by="state", label=f"patrons {chart.frame.columns[-1]}")
     with right:
         flows = board.charts["flows"]
         st.markdown(f"**{flows.title}** (rows: state at the start, columns: at the end)")
-        _table(flows.frame)
-        _chart_footer(flows, "flows")
+        _table(shown, "flows", flows.frame)
+        _chart_footer(shown, flows, "flows")
     cohorts = board.charts["cohorts"]
-    grid = small_cells.numeric(cohorts.frame.drop(columns=["patrons"])).set_index("cohort")
-    if len(grid) and grid.shape[1]:
-        grid.index = [c.strftime("%Y-%m") for c in grid.index]
-        _plot(px.imshow, grid, labels=dict(x="months since registration", y="cohort", color="% active"), aspect="auto", title=cohorts.title,
+
+    def grid() -> pd.DataFrame:
+        frame = small_cells.numeric(cohorts.frame.drop(columns=["patrons"])).set_index("cohort")
+        frame.index = [c.strftime("%Y-%m") for c in frame.index]
+        return frame
+
+    if len(cohorts.frame) and cohorts.frame.shape[1] > 2:  # a cohort column, a patrons column and at least one month
+        _plot(shown, ("cohorts",), px.imshow, grid, labels=dict(x="months since registration", y="cohort", color="% active"), aspect="auto", title=cohorts.title,
               color_continuous_scale="Blues")
     else:
         st.info("No registrations in the months shown.")
-    _chart_footer(cohorts, "cohorts", measure="patrons", by="cohort", label="patrons registered")
+    _chart_footer(shown, cohorts, "cohorts", measure="patrons", by="cohort", label="patrons registered")
 
 
-def _branches(board: kpis.Dashboard) -> None:
+def _branches(shown: Shown) -> None:
+    board = shown.board
     st.subheader("Branches")
     left, right = st.columns(2)
     with left:
         chart = board.charts["branches"]
-        frame = small_cells.numeric(chart.frame)
-        frame["branch"] = frame["branch"].map(_label)
-        _plot(px.bar, frame, x="branch", y=["registered", "active"], barmode="group", title=chart.title)
-        _table(chart.frame)
-        _chart_footer(chart, "branches", measure="registered", by="branch", label="registered patrons")
+
+        def named() -> pd.DataFrame:
+            frame = small_cells.numeric(chart.frame)
+            frame["branch"] = frame["branch"].map(_label)
+            return frame
+
+        _plot(shown, ("branches",), px.bar, named, x="branch", y=["registered", "active"], barmode="group", title=chart.title)
+        _table(shown, "branches", chart.frame)
+        _chart_footer(shown, chart, "branches", measure="registered", by="branch", label="registered patrons")
     with right:
         ages = board.charts["age_branch"]
         st.markdown(f"**{ages.title}**")
-        _table(ages.frame)
-        _chart_footer(ages, "age-branch")
+        _table(shown, "age-branch", ages.frame)
+        _chart_footer(shown, ages, "age-branch")
 
 
 def _altair(chart) -> None:
     st.altair_chart(chart, width="stretch")
 
 
-def _programs(board: kpis.Dashboard) -> None:
+def _programs(shown: Shown) -> None:
     st.subheader("Programs")
-    charts = board.charts
+    charts = shown.board.charts
     if not len(charts["programs_branch"].frame):
         st.info("No programs held in this period: import a program file (Imports → Event attendance) to see sessions and attendees here.")
         return
@@ -200,16 +259,16 @@ def _programs(board: kpis.Dashboard) -> None:
     left, right = st.columns(2)
     with left:
         chart = charts["programs_month"]
-        long = chart.frame[["month", "in_person", "online"]].melt(id_vars="month", var_name="attended", value_name="attendees")
-        _plot(px.bar, long, x="month", y="attendees", color="attended", title=chart.title, hover_data={"attended": True})
-        _table(chart.frame)
-        _chart_footer(chart, "programs-month", measure="attendees")
+        long = lambda: chart.frame[["month", "in_person", "online"]].melt(id_vars="month", var_name="attended", value_name="attendees")  # noqa: E731
+        _plot(shown, ("programs-month",), px.bar, long, x="month", y="attendees", color="attended", title=chart.title, hover_data={"attended": True})
+        _table(shown, "programs-month", chart.frame)
+        _chart_footer(shown, chart, "programs-month", measure="attendees")
     with right:
-        chart = charts["programs_branch"]
-        frame = chart.frame.assign(branch=chart.frame["branch"].map(_label))
-        _plot(px.bar, frame, x="branch", y=["sessions", "attendees"], barmode="group", title=chart.title)
-        _table(chart.frame)
-        _chart_footer(chart, "programs-branch", measure="attendees", by="branch")
+        branches = charts["programs_branch"]
+        named = lambda: branches.frame.assign(branch=branches.frame["branch"].map(_label))  # noqa: E731
+        _plot(shown, ("programs-branch",), px.bar, named, x="branch", y=["sessions", "attendees"], barmode="group", title=branches.title)
+        _table(shown, "programs-branch", branches.frame)
+        _chart_footer(shown, branches, "programs-branch", measure="attendees", by="branch")
     left, right = st.columns(2)
     for column, kind in ((left, "category"), (right, "audience")):
         with column:
@@ -221,8 +280,8 @@ def _programs(board: kpis.Dashboard) -> None:
                 tooltip=["label", "sessions", "attendees", "average"],
             )
             _altair(dots)
-            _table(chart.frame)
-            _chart_footer(chart, f"programs-{kind}", measure="average", by="label", label="average attendance per session")
+            _table(shown, f"programs-{kind}", chart.frame)
+            _chart_footer(shown, chart, f"programs-{kind}", measure="average", by="label", label="average attendance per session")
     chart = charts["programs_category_month"]
     if len(chart.frame):
         top = chart.frame.groupby("label")["attendees"].sum().nlargest(12).index
@@ -230,56 +289,56 @@ def _programs(board: kpis.Dashboard) -> None:
             x=alt.X("month:T", title=None), y=alt.Y("attendees:Q"), tooltip=["label", "month", "sessions", "attendees"],
         ).properties(width=160, height=110).facet(facet=alt.Facet("label:N", title=None), columns=4, title=chart.title)
         _altair(lines)
-    _chart_footer(chart, "programs-category-month", measure="attendees")
-    chart = charts["programs_zone"]
-    frame = chart.frame.assign(zone=chart.frame["zone"].map(_label)).dropna(subset=["attendees_per_1000"]).sort_values("attendees_per_1000")
-    _plot(px.bar, frame, x="attendees_per_1000", y="zone", orientation="h", title=chart.title)
-    _table(chart.frame)
-    _chart_footer(chart, "programs-zone", measure="attendees_per_1000", by="zone")
+    _chart_footer(shown, chart, "programs-category-month", measure="attendees")
+    zones = charts["programs_zone"]
+    ranked = lambda: zones.frame.assign(zone=zones.frame["zone"].map(_label)).dropna(subset=["attendees_per_1000"]).sort_values("attendees_per_1000")  # noqa: E731
+    _plot(shown, ("programs-zone",), px.bar, ranked, x="attendees_per_1000", y="zone", orientation="h", title=zones.title)
+    _table(shown, "programs-zone", zones.frame)
+    _chart_footer(shown, zones, "programs-zone", measure="attendees_per_1000", by="zone")
 
 
-@st.cache_data(ttl=600, show_spinner="Counting lifetime totals…")
-def _lifetime(url: str, role: str, filters: tuple, settings_version: str, _actor) -> list:
-    with ui.db().read() as session:
-        return kpis.lifetime.lifetime_distributions(session, actor=_actor, filters=kpis.Filters(*filters))
-
-
-def _lifetime_section(board: kpis.Dashboard, actor) -> None:
+def _lifetime_section(shown: Shown, actor) -> None:
     st.subheader("Lifetime totals")
     st.caption("Lifetime checkouts and renewals to date, as the ILS reported them at the last patron import: whole lifetimes, so never shown by month.")
     if not st.toggle("Show patrons by lifetime checkouts and renewals", key="dash-lifetime"):
         return
-    f = board.filters
-    shown = _lifetime(ui.db().url, actor.role.value, (f.end_month, f.months, f.branch_ids, f.zone_ids, f.patron_types), version, actor)
-    if not shown:
+
+    def counted() -> list:
+        with ui.db().read() as session:
+            return kpis.lifetime.lifetime_distributions(session, actor=actor, filters=shown.board.filters)
+
+    shown_charts = shown.once(("lifetime",), counted, spinner="Counting lifetime totals…")
+    if not shown_charts:
         st.info("No lifetime totals imported: map a patron file's lifetime checkouts or renewals columns (Imports → Patrons).")
         return
-    for column, chart in zip(st.columns(len(shown)), shown):
+    for column, chart in zip(st.columns(len(shown_charts)), shown_charts):
         with column:
-            long = small_cells.numeric(chart.frame).melt(id_vars="band", var_name="residence", value_name="patrons")
-            _plot(px.bar, long, x="band", y="patrons", color="residence", title=chart.title, category_orders={"band": list(chart.frame["band"])})
-            _table(chart.frame)
-            st.caption(ui.md(charts.summary(chart.frame, measure="total", by="band", label="patrons")))
+            long = lambda chart=chart: small_cells.numeric(chart.frame).melt(id_vars="band", var_name="residence", value_name="patrons")  # noqa: E731
+            _plot(shown, ("lifetime", chart.key), px.bar, long, x="band", y="patrons", color="residence", title=chart.title,
+                  category_orders={"band": list(chart.frame["band"])})
+            _table(shown, f"lifetime-{chart.key}", chart.frame)
+            st.caption(shown.once(("summary", "lifetime", chart.key), lambda chart=chart: ui.md(charts.summary(chart.frame, measure="total", by="band", label="patrons"))))
             st.caption(chart.caption)
             ui.download_buttons(chart.frame, name=f"dashboard-lifetime-{chart.key}", key=f"dl-lifetime-{chart.key}")
 
 
-def _outreach(board: kpis.Dashboard) -> None:
+def _outreach(shown: Shown) -> None:
+    board = shown.board
     st.subheader("Outreach")
     left, right = st.columns(2)
     with left:
         chart = board.charts["outreach"]
         if len(chart.frame):
-            frame = chart.frame.assign(kind=chart.frame["kind"].map(_label))
-            _plot(px.bar, frame, x="month", y="interactions", color="kind", title=chart.title)
+            named = lambda: chart.frame.assign(kind=chart.frame["kind"].map(_label))  # noqa: E731
+            _plot(shown, ("outreach",), px.bar, named, x="month", y="interactions", color="kind", title=chart.title)
         else:
             st.info("No outreach interactions logged in the months shown.")
-        _chart_footer(chart, "outreach", measure="interactions", label="outreach interactions")
+        _chart_footer(shown, chart, "outreach", measure="interactions", label="outreach interactions")
     with right:
         cards = board.charts["cards_issued"]
         if len(cards.frame):
-            _plot(px.bar, small_cells.numeric(cards.frame), x="month", y="cards_issued", title=cards.title)
-        _chart_footer(cards, "cards-issued", measure="cards_issued")
+            _plot(shown, ("cards-issued",), px.bar, lambda: small_cells.numeric(cards.frame), x="month", y="cards_issued", title=cards.title)
+        _chart_footer(shown, cards, "cards-issued", measure="cards_issued")
 
 
 @st.cache_data(ttl=120, show_spinner=False)
@@ -361,7 +420,7 @@ def _circulation(actor) -> None:
             .properties(title=chart.title)
         )
         st.altair_chart(lines)
-        _chart_footer(chart, "circulation", measure="count", label="circulation")
+        _chart_footer(Shown(board=None), chart, "circulation", measure="count", label="circulation")  # its own figures, made on each run
 
 
 def _personas(actor) -> None:
@@ -390,7 +449,8 @@ filters = _filters(options)
 with ui.db().read() as session:
     version = settings.version(session)  # one small read per run
 with ui.user_errors():
-    board = _board(ui.db().url, actor.role.value, (filters.end_month, filters.months, filters.branch_ids, filters.zone_ids, filters.patron_types), date.today(), version, actor)
+    shown = _board(ui.db().url, actor.role.value, (filters.end_month, filters.months, filters.branch_ids, filters.zone_ids, filters.patron_types), date.today(), version, actor)
+    board = shown.board
     length = f"{board.filters.months} month" + ("s" if board.filters.months > 1 else "")
     st.caption(
         f"{board.filters.first_month:%B %Y} – {board.filters.end_month:%B %Y}, against the {length} before. "
@@ -400,13 +460,13 @@ with ui.user_errors():
     if board.withheld:
         st.warning(board.withheld)
     else:
-        _trends(board)
-        _zones(board)
-        _lifecycle(board)
-        _branches(board)
-        _programs(board)
-        _lifetime_section(board, actor)
-        _outreach(board)
+        _trends(shown)
+        _zones(shown)
+        _lifecycle(shown)
+        _branches(shown)
+        _programs(shown)
+        _lifetime_section(shown, actor)
+        _outreach(shown)
     _campaigns(actor)
     _signups(actor)
     if not (filters.branch_ids or filters.zone_ids or filters.patron_types):  # requests are the whole library's

@@ -34,8 +34,8 @@ params = st.session_state.get("patron_search")
 if params:
     offset = st.session_state.get("patron_offset", 0)
     result = None
-    with ui.user_errors(), db.write() as session:
-        result = patrons.search(session, actor=actor, limit=PAGE_SIZE, offset=offset, **params)
+    with ui.user_errors():  # read, then the audit entry of the names shown in a short write of its own
+        result = patrons.search_shown(db, actor=actor, limit=PAGE_SIZE, offset=offset, **params)
     if result is not None:
         rows = result["rows"]
         if not rows:

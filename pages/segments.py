@@ -68,8 +68,11 @@ if st.radio("Who", list(AUDIENCES), format_func=AUDIENCES.get, horizontal=True, 
 
 with ui.user_errors():
     if not st.session_state.get("seg-presets"):
-        with db.write() as session:
-            segments.ensure_presets(session)
+        with db.read() as session:  # a write only when a preset is missing: every new tab opening it wrote before (B13)
+            missing = segments.presets_missing(session)
+        if missing:
+            with db.write() as session:
+                segments.ensure_presets(session)
         st.session_state["seg-presets"] = True
     with db.read() as session:
         saved = segments.list_segments(session, actor=me)

@@ -169,8 +169,12 @@ def app(db, staff, monkeypatch):
     import streamlit.testing.v1.app_test as app_test
     from streamlit.testing.v1 import AppTest
 
+    import ui
+
     monkeypatch.setattr(app_test, "PagesManager", _navigation_only_pages_manager())
     monkeypatch.setenv("DATABASE_URL", db.url)
+    for cached in ui.AFTER_WRITE.values():  # the pages' shared read models: on PostgreSQL each test's database has the same URL
+        cached.clear()
 
     def make(role: str | None = None, page: str | None = None, query: dict | None = None) -> AppTest:
         at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)

@@ -39,6 +39,20 @@ def test_a_manager_finds_a_patron_by_each_field_and_the_view_is_audited(db, staf
     assert entry.actor_id == staff["manager"].id and p.id in entry.detail["patron_ids"]
 
 
+def test_a_page_search_reads_in_a_read_transaction_and_audits_the_names_shown_in_its_own(db, staff, demo):
+    """search_shown (the directory page's): the same rows as search, the same audit entry, committed; masked rows none."""
+    p = _someone(db)
+    with db.write() as s:
+        expected = patrons.search(s, actor=staff["manager"], by="name", query=p.last_name)
+    found = patrons.search_shown(db, actor=staff["manager"], by="name", query=p.last_name)
+    assert found == expected and p.id in [r["id"] for r in found["rows"]]
+    first, second = _audits(db, "patron.search")
+    assert second.actor_id == first.actor_id == staff["manager"].id and second.detail == first.detail
+    assert second.detail["patron_ids"] == [r["id"] for r in found["rows"]] and second.detail["by"] == "name"
+    masked = patrons.search_shown(db, actor=staff["outreach"], by="ils_id", query=p.ils_id)
+    assert [r["id"] for r in masked["rows"]] == [p.id] and len(_audits(db, "patron.search")) == 2
+
+
 def test_outreach_sees_masked_rows_and_may_not_search_by_personal_data(db, staff, demo):
     p = _someone(db)
     with db.write() as s:
@@ -127,6 +141,8 @@ def test_page_flow_as_manager_shows_unmasked_data_and_audits(app, db, staff, dem
     assert any(f"{p.first_name} {p.last_name}" in h.value.replace("\\", "") for h in at.subheader)
     views = _audits(db, "patron.view")
     assert [(v.actor_id, v.entity_id) for v in views] == [(staff["manager"].id, str(p.id))]
+    searches = _audits(db, "patron.search")  # the result list shown (on each run that shows it), in a write of its own
+    assert searches and all(s.actor_id == staff["manager"].id and s.detail["patron_ids"] == [p.id] for s in searches)
 
 
 def test_page_flow_as_outreach_shows_masked_data_and_writes_no_audit(app, db, staff, demo):

@@ -29,6 +29,7 @@ from crmcore.admin.permissions import Perm, PermissionDenied, Role, allowed
 from crmcore.campaigns import drafts
 from crmcore.insights import refresh as insights_refresh
 from crmcore.journeys import definitions as journey_definitions, editing as journey_editing
+from crmcore.library import patrons
 from crmcore.models import Patron
 from crmcore.privacy import retention
 from tests.campaign_fixtures import case_campaign, with_temp_mail
@@ -54,6 +55,7 @@ DB_CASES = [
         db, actor=a, kind="zones", path=SAMPLES / "zones.csv", dry_run=True,
         mapping={"columns": {"code": "zip", "name": "name", "population": "population"}})),
     ("privacy.retention.run", Perm.MANAGE_SETTINGS, lambda db, a, tmp: retention.run(db, actor=a)),
+    ("library.patrons.search_shown", Perm.VIEW_PATRONS, lambda db, a, tmp: patrons.search_shown(db, actor=a, by="ils_id", query="PRIV-1")),
     ("insights.refresh.run", Perm.MANAGE_SETTINGS, lambda db, a, tmp: insights_refresh.run(db, actor=a)),
     ("campaigns.drafts.preview", Perm.COMPOSE_CAMPAIGNS, lambda db, a, tmp: with_temp_mail(lambda: drafts.preview(db, actor=a, campaign_id=(c := new_case_campaign(db))[0], patron_id=c[1]))),
     ("journeys.editing.preview", Perm.MANAGE_SEGMENTS, lambda db, a, tmp: with_temp_mail(lambda: journey_editing.preview(
@@ -200,6 +202,7 @@ NO_ACTOR: dict[str, str] = {
     "campaigns.drafts.get": "one campaign row (its templates and state), no patron data; drafts' and results' service functions call it after require()",
     "campaigns.drafts.in_holdout": PURE,
     "campaigns.segments.ensure_presets": "inserts the preset segments (rules only, no patron data) if missing, when the Segments page opens",
+    "campaigns.segments.presets_missing": "whether a preset segment is missing (rules only, no patron data): a yes or no",
     "campaigns.templates.check": PURE,
     "campaigns.templates.contexts": "merge fields (names, preference links), only through sending.contexts_for: the worker's send loop, and drafts.preview after it checks the actor and audits",
     "campaigns.templates.render": PURE,

@@ -297,7 +297,9 @@ def test_save_update_duplicate_delete(data, staff):
 def test_presets_are_created_once_read_only_and_duplicable(data, staff):
     manager = staff["manager"]
     with data.write() as session:
+        assert segments.presets_missing(session)
         assert segments.ensure_presets(session) == len(segments.PRESETS)
+        assert not segments.presets_missing(session)  # the page then opens without writing
         assert segments.ensure_presets(session) == 0
     with data.write() as session:
         presets = {s.name: s for s in segments.list_segments(session, actor=manager) if s.is_preset}

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import date, datetime, time, timezone
 from zoneinfo import ZoneInfo
@@ -221,9 +221,16 @@ def typed_time(day: date, at: time) -> datetime:
     return datetime.combine(day, at, tzinfo=zone()).astimezone(timezone.utc)
 
 
+# Read models a page keeps in st.cache_resource (shared by the sessions of this process, not copied for each run),
+# by name: cleared with st.cache_data after a write. A page registers its cached function when it runs.
+AFTER_WRITE: dict[str, Callable] = {}
+
+
 def refresh_after_write() -> None:
     """Cached read models are stale after a write."""
     st.cache_data.clear()
+    for cached in AFTER_WRITE.values():
+        cached.clear()
 
 
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$&:@])")
@@ -293,17 +300,18 @@ XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 def download_buttons(frame: pd.DataFrame, *, name: str, key: str, xlsx: bool = False, personal: bool = False) -> None:
     """CSV (and optionally XLSX) downloads of `frame`, formula cells neutralised; `personal` ones (names,
-    addresses, notes) through a one-use link (`personal_download`)."""
-    cols = st.columns(2 if xlsx else 1)
+    addresses, notes) through a one-use link (`personal_download`). A file is made when its button is pressed,
+    not on every run of the page (B13: a dashboard run made some twenty CSVs nobody asked for)."""
     files = [("Download CSV", f"{name}.csv", "text/csv", lambda: exports.to_csv(frame), f"{key}-csv")]
     if xlsx:
         files.append(("Download XLSX", f"{name}.xlsx", XLSX, lambda: exports.to_xlsx(frame), f"{key}-xlsx"))
-    for col, (label, file_name, content_type, make, button_key) in zip(cols, files):
-        with col:
+    places = st.columns(len(files)) if len(files) > 1 else [nullcontext()]  # one button: no row of columns around it
+    for place, (label, file_name, content_type, make, button_key) in zip(places, files):
+        with place:
             if personal:
                 personal_download(label, file_name=file_name, content_type=content_type, make=make, key=button_key)
             else:
-                st.download_button(label, make(), file_name, content_type, key=button_key)
+                st.download_button(label, make, file_name, content_type, key=button_key, on_click="ignore")
 
 
 def personal_download(label: str, *, file_name: str, content_type: str, make: Callable[[], bytes], key: str) -> None:

@@ -204,6 +204,12 @@ def get(session: Session, *, actor: Actor, segment_id: int) -> Segment:
     return segment
 
 
+def presets_missing(session: Session) -> bool:
+    """Whether any lifecycle preset is missing: read first, so that opening the page writes only when one is."""
+    existing = set(session.execute(select(Segment.name).where(Segment.is_preset.is_(True))).scalars())
+    return not existing >= set(PRESETS)
+
+
 def ensure_presets(session: Session) -> int:
     """Create the lifecycle presets that are missing (idempotent); returns how many were created."""
     existing = set(session.execute(select(Segment.name).where(Segment.is_preset.is_(True))).scalars())

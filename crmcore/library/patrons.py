@@ -15,6 +15,7 @@ from sqlmodel import Session
 
 from crmcore import validation
 from crmcore.admin.permissions import Actor, Perm, PermissionDenied, require
+from crmcore.db import Database
 from crmcore.languages import codes
 from crmcore.library import consent
 from crmcore.library.activity import KINDS
@@ -80,7 +81,32 @@ def _text_condition(by: str, query: str):
     return _p.last_name.in_(spellings(" ".join(words[1:]))) & _p.first_name.in_(spellings(words[0]))
 
 
-def search(
+def search(session: Session, *, actor: Actor, **params: Any) -> dict[str, Any]:
+    """One page of matching patrons: {"rows": [...], "more": bool}. Masked without VIEW_PII; shown names audited.
+    Parameters: query, by (SEARCH_BY), zone_id, branch_id, limit (50), offset."""
+    result = _find(session, actor=actor, **params)
+    if actor.can(Perm.VIEW_PII) and result["rows"]:
+        _audit_search(session, actor=actor, by=params.get("by", "ils_id"), rows=result["rows"])
+    return result
+
+
+def search_shown(db: Database, *, actor: Actor, **params: Any) -> dict[str, Any]:
+    """`search` for a page: the patrons are read in a read transaction and only the audit entry is written, in a
+    write transaction of its own committed before anything is shown. On SQLite a write transaction holds the one
+    write lock from its start, so a slow search inside one kept every other writer of every replica waiting (B13)."""
+    with db.read() as session:
+        result = _find(session, actor=actor, **params)
+    if actor.can(Perm.VIEW_PII) and result["rows"]:
+        with db.write() as session:
+            _audit_search(session, actor=actor, by=params.get("by", "ils_id"), rows=result["rows"])
+    return result
+
+
+def _audit_search(session: Session, *, actor: Actor, by: str, rows: list[dict]) -> None:
+    audit.record(session, actor=actor, action="patron.search", entity="patron", detail={"by": by, "shown": len(rows), "patron_ids": [r["id"] for r in rows]})
+
+
+def _find(
     session: Session,
     *,
     actor: Actor,
@@ -91,7 +117,6 @@ def search(
     limit: int = 50,
     offset: int = 0,
 ) -> dict[str, Any]:
-    """One page of matching patrons: {"rows": [...], "more": bool}. Masked without VIEW_PII."""
     require(actor, Perm.VIEW_PATRONS)
     if by not in SEARCH_BY:
         raise ValueError(f"Search by: {by!r} is not one of {', '.join(SEARCH_BY.values())}.")
@@ -130,8 +155,6 @@ def search(
         }
         for r in found[:limit]
     ]
-    if pii and rows:
-        audit.record(session, actor=actor, action="patron.search", entity="patron", detail={"by": by, "shown": len(rows), "patron_ids": [r["id"] for r in rows]})
     return {"rows": rows, "more": len(found) > limit}
 
 
