@@ -7,7 +7,9 @@ day, kind, branch and count: two checkouts of the same day), each a separate eve
 the database already (a template with one patron per 40 rows, copied fresh for each repetition). Both
 sides run as the command an operator would type. Reported: the first load against the baseline
 (target ≤ 2.0), the re-import of the unchanged file as a share of the first load (≤ 10 %), and the
-peak resident memory of the first load and of the re-import (≤ 600 MB each).
+peak resident memory of the first load and of the re-import (≤ 600 MB each). With `--db postgres` the
+patrons are a PostgreSQL database copied (CREATE DATABASE … TEMPLATE) for each repetition and the baseline
+is psql's `\copy` of the same file into a bare table of text columns.
 """
 
 from __future__ import annotations
@@ -21,7 +23,10 @@ import sys
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
-from bench.common import DATA_DIR, SEED, Context, Row, check_agree, fresh_database, median_time, peak_rss, run_checked, say
+from sqlalchemy import create_engine
+
+from bench import postgres
+from bench.common import DATA_DIR, SEED, Context, Row, backend, check_agree, fresh_database, median_time, peak_rss, run_checked, say
 
 WHAT = "import activity (2M rows), re-import"
 TARGET = "ratio ≤ 2.0"
@@ -38,8 +43,11 @@ def patrons_for(rows: int) -> int:
     return max(1_000, rows // 40)
 
 
-def template(patrons: int) -> Path:
-    """A migrated database holding `patrons` patrons (card numbers 21000000000001 …), a tenth opted in to history."""
+def template(patrons: int) -> Path | str:
+    """A migrated database holding `patrons` patrons (card numbers 21000000000001 …), a tenth opted in to history:
+    a file, or on PostgreSQL the name of a database of this checkout."""
+    if backend() == "postgres":
+        return _postgres_template(patrons)
     path = DATA_DIR / f"b1b-patrons-{patrons}.db"
     if path.exists():
         return path
@@ -59,6 +67,23 @@ def template(patrons: int) -> Path:
     for stale in partial.parent.glob(partial.name + "*"):
         stale.unlink()
     return path
+
+
+def _postgres_template(patrons: int) -> str:
+    name = postgres.scratch_name(f"b1b-patrons-{patrons}.db")
+    if postgres.exists(name):
+        return name
+    say(f"  B1b: {patrons:,} patrons into the PostgreSQL database {name} …")
+    partial = fresh_database(f"b1b-patrons-{patrons}-partial.db")
+    now = datetime.now(timezone.utc)
+    with partial.engine.begin() as conn:
+        raw = conn.connection.driver_connection
+        with raw.cursor() as cursor, cursor.copy("COPY patron (ils_id, history_opt_in, created_at, updated_at) FROM STDIN") as copy:
+            for i in range(1, patrons + 1):
+                copy.write_row((card(i), i % 10 == 0, now, now))
+    partial.dispose()
+    postgres.rename(partial.engine.url.database, name)
+    return name
 
 
 def card(i: int) -> str:
@@ -99,17 +124,29 @@ def baseline_command(csv_path: Path, target: Path) -> list[str]:
     return [sys.executable, "-m", "sqlite_utils", "insert", str(target), "activity", str(csv_path), "--csv"]
 
 
-def product_answer(path: Path) -> dict:
-    with sqlite3.connect(path) as conn:
-        events, total = conn.execute("SELECT count(*), sum(count) FROM activity_event").fetchone()
-        monthly = conn.execute("SELECT sum(count) FROM activity_monthly").fetchone()[0]
-    return {"events": events, "sum of count": total, "sum of monthly rollups": monthly}
+def product_answer(url: str) -> dict:
+    events, total, monthly = _one(url, "SELECT count(*), sum(count), (SELECT sum(count) FROM activity_monthly) FROM activity_event")
+    return {"events": events, "sum of count": int(total or 0), "sum of monthly rollups": int(monthly or 0)}
 
 
-def baseline_answer(path: Path) -> dict:
-    with sqlite3.connect(path) as conn:
-        events, total = conn.execute("SELECT count(*), sum(CAST(count AS INTEGER)) FROM activity").fetchone()
-    return {"events": events, "sum of count": total, "sum of monthly rollups": total}
+def baseline_answer(url: str) -> dict:
+    events, total = _one(url, "SELECT count(*), sum(CAST(count AS INTEGER)) FROM activity")
+    return {"events": events, "sum of count": int(total or 0), "sum of monthly rollups": int(total or 0)}
+
+
+def _one(url: str, sql: str) -> tuple:
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            return tuple(conn.exec_driver_sql(sql).one())
+    finally:
+        engine.dispose()
+
+
+def psql_copy_command(csv_path: Path, name: str) -> list[str]:
+    """The PostgreSQL baseline: psql's client-side COPY of the file into the bare table `activity` of database `name`."""
+    copy = f"\\copy activity FROM '{csv_path}' WITH (FORMAT csv, HEADER true)"
+    return ["psql", postgres.libpq_url(name), "-v", "ON_ERROR_STOP=1", "-q", "-c", copy]
 
 
 def run(ctx: Context) -> list[Row]:
@@ -119,10 +156,15 @@ def run(ctx: Context) -> list[Row]:
     scratch.mkdir(parents=True, exist_ok=True)
     mapping_path = scratch / "b1b-mapping.json"
     mapping_path.write_text(json.dumps(MAPPING))
-    product_path = scratch / "b1b-product.db"
-    env = {"DATABASE_URL": f"sqlite:///{product_path}"}
+    on_postgres = backend() == "postgres"
+    product_path, product_name = scratch / "b1b-product.db", postgres.scratch_name("b1b-product.db")
+    product_url = postgres.url_for(product_name) if on_postgres else f"sqlite:///{product_path}"
+    env = {"DATABASE_URL": product_url}
 
     def fresh_product():
+        if on_postgres:
+            postgres.create(product_name, template=patrons)
+            return
         for stale in scratch.glob(product_path.name + "*"):
             stale.unlink()
         shutil.copy(patrons, product_path)
@@ -130,30 +172,38 @@ def run(ctx: Context) -> list[Row]:
     def product():
         run_checked(product_command(csv_path, mapping_path), env=env)
 
-    baseline_path = scratch / "b1b-baseline.db"
+    baseline_path, baseline_name = scratch / "b1b-baseline.db", postgres.scratch_name("b1b-baseline.db")
+    baseline_url = postgres.url_for(baseline_name) if on_postgres else f"sqlite:///{baseline_path}"
 
     def fresh_baseline():
+        if on_postgres:
+            postgres.create(baseline_name)
+            engine = create_engine(baseline_url)
+            with engine.begin() as conn:
+                conn.exec_driver_sql(f"CREATE TABLE activity ({', '.join(f'{c} text' for c in HEADER)})")  # constant names
+            engine.dispose()
+            return
         for stale in scratch.glob(baseline_path.name + "*"):
             stale.unlink()
 
     def baseline():
-        run_checked(baseline_command(csv_path, baseline_path))
+        run_checked(psql_copy_command(csv_path, baseline_name) if on_postgres else baseline_command(csv_path, baseline_path))
 
     say(f"  B1b: {rows:,} rows, first loads …")
     first_s, _ = median_time(product, reps=ctx.reps, setup=fresh_product)
     say("  B1b: re-imports of the unchanged file …")
     again_s, _ = median_time(product, reps=ctx.reps)  # the database holds the file already
-    answer = product_answer(product_path)
+    answer = product_answer(product_url)
     say("  B1b: peak memory …")
     again_peak = peak_rss(product_command(csv_path, mapping_path), env=env)
     fresh_product()
     first_peak = peak_rss(product_command(csv_path, mapping_path), env=env)
-    say("  B1b: sqlite-utils insert …")
+    say("  B1b: psql \\copy …" if on_postgres else "  B1b: sqlite-utils insert …")
     baseline_s, _ = median_time(baseline, reps=ctx.reps, setup=fresh_baseline)
-    check_agree("B1b imported activity", answer, baseline_answer(baseline_path))
-    check_agree("B1b first load", product_answer(product_path), answer)
+    check_agree("B1b imported activity", answer, baseline_answer(baseline_url))
+    check_agree("B1b first load", product_answer(product_url), answer)
 
-    what = f"import activity ({rows:,} rows)"
+    what = f"import activity ({rows:,} rows)" + (" vs psql \\copy" if on_postgres else "")
     load = Row("B1b", what, first_s, baseline_s, TARGET)
     load.met = load.ratio <= 2.0
     if not load.met:

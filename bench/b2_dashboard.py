@@ -54,11 +54,12 @@ def product(db, end: date):
         return kpis.dashboard_data(session, filters=kpis.Filters(end), today=date.today())
 
 
-def product_once(path: str) -> None:
-    """Entry point for the memory benchmark: one dashboard computation in a fresh process."""
+def product_once(where: str) -> None:
+    """Entry point for the memory benchmark: one dashboard computation in a fresh process, on a database URL
+    (or a SQLite file's path)."""
     from crmcore.db import Database
 
-    db = Database(f"sqlite:///{path}")
+    db = Database(where if "://" in where else f"sqlite:///{where}")
     product(db, end_month(db))
 
 
@@ -238,5 +239,5 @@ def run(ctx: Context) -> list[Row]:
     return [row]
 
 
-if __name__ == "__main__":  # python -m bench.b2_dashboard PATH: one run, for the memory benchmark
+if __name__ == "__main__":  # python -m bench.b2_dashboard URL: one run, for the memory benchmark
     product_once(sys.argv[1])

@@ -1,9 +1,9 @@
-"""B5: peak resident memory of the product side of B1 (import) and of B2 (dashboard), each in a fresh process."""
+"""B5: peak resident memory of the product side of B1 (import) and of B2 (dashboard), each in a fresh process,
+on the run's backend (`--db postgres`: the import into a fresh PostgreSQL database, the dashboard of the copied library)."""
 
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 from bench import b1_import
 from bench.common import Context, Row, fresh_database, peak_rss
@@ -18,7 +18,7 @@ def run(ctx: Context) -> list[Row]:
     target.dispose()
     measured = {
         "B1 import": peak_rss(b1_import.product_command(b1_import.koha_csv(ctx)), env={"DATABASE_URL": target.url}),
-        "B2 dashboard": peak_rss([sys.executable, "-m", "bench.b2_dashboard", str(Path(ctx.db().engine.url.database))]),
+        "B2 dashboard": peak_rss([sys.executable, "-m", "bench.b2_dashboard", ctx.db().url]),
     }
     rows = []
     for what, peak in measured.items():

@@ -88,6 +88,8 @@ def median_time(fn: Callable[[], Any], *, reps: int = 3, setup: Callable[[], Any
         elapsed = time.perf_counter() - start
         if i > 0 or not warm_up:  # the first run is the warm-up (imports, caches, page cache)
             times.append(elapsed)
+        if elapsed > 10:  # a long run says how it went as it goes (load average beside it: the machine may be shared)
+            say(f"    {'warm-up' if i == 0 else f'run {i}'}: {elapsed:.1f} s (load average {os.getloadavg()[0]:.1f})")
     return statistics.median(times), result
 
 

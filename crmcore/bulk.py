@@ -2,7 +2,8 @@
 
 The demo generator and the importers write hundreds of thousands of rows; the ORM per row would cost ten
 times more. Rows come either as columns (`append`: executemany on SQLite, COPY on PostgreSQL, for loads
-into tables nothing conflicts with) or as tuples (`insert` and `upsert`, with ON CONFLICT). Statements are
+into tables nothing conflicts with) or as tuples (`insert` and `upsert`, with ON CONFLICT; on PostgreSQL many
+rows are copied into a temporary table first and inserted from it in one statement). Statements are
 built from constant table and column names only; every value is a bound parameter or goes through COPY.
 
 Values for `append` are plain: int, str, bool or None; dates as 'YYYY-MM-DD' and timestamps as
@@ -21,6 +22,8 @@ from typing import Any
 from sqlalchemy import Connection, Table, func, select
 
 CHUNK = 2000  # keys per IN (...) lookup: well under SQLite's and PostgreSQL's parameter limits
+ARRAY_CHUNK = 50_000  # PostgreSQL: keys per = ANY(array) lookup
+STAGE_MIN = 200  # PostgreSQL: from this many rows, an INSERT goes through COPY and a staging table
 
 
 class BulkWriter:
@@ -64,14 +67,47 @@ class BulkWriter:
                     copy.write_row(row)
         return len(data[0])
 
-    def insert(self, table: Table, columns: Sequence[str], rows: list[tuple], *, conflict: str = "") -> int:
-        """INSERT rows (tuples in `columns` order), with an optional ON CONFLICT clause; rows affected."""
+    def insert(self, table: Table, columns: Sequence[str], rows: list[tuple], *, conflict: str = "", key: Sequence[str] = ()) -> int:
+        """INSERT rows (tuples in `columns` order), with an optional ON CONFLICT clause; rows affected.
+        `key`: the columns a DO UPDATE conflict is on (on PostgreSQL, many rows then go through COPY)."""
         if not rows:
             return 0
+        if not self.sqlite and len(rows) >= STAGE_MIN and (key or "DO UPDATE" not in conflict.upper()):
+            return self._insert_staged(table, columns, rows, conflict, key)
+        return self._insert_each(table, columns, rows, conflict)
+
+    def _insert_each(self, table: Table, columns: Sequence[str], rows: list[tuple], conflict: str) -> int:
         marks = ", ".join([self.mark] * len(columns))
         sql = f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({marks}) {conflict}"
         result = self.conn.exec_driver_sql(sql, rows)
         return result.rowcount if result.rowcount is not None and result.rowcount >= 0 else len(rows)
+
+    def _insert_staged(self, table: Table, columns: Sequence[str], rows: list[tuple], conflict: str, key: Sequence[str]) -> int:
+        """PostgreSQL: COPY the rows into a temporary table of the target's column types, then one set-based
+        INSERT … SELECT with the same conflict clause, in the rows' order. A DO UPDATE cannot touch one row
+        twice in a statement, so a key's later rows (the file named a patron twice) follow one by one, in order,
+        as executemany would have applied them."""
+        later: list[tuple] = []
+        if key:
+            at = [columns.index(c) for c in key]
+            seen: set = set()
+            first = []
+            for row in rows:
+                k = tuple(row[i] for i in at)
+                (later if k in seen else first).append(row)
+                seen.add(k)
+            rows = first
+        names = ", ".join(columns)
+        stage = f"stage_{table.name}"
+        self.conn.exec_driver_sql(f"CREATE TEMPORARY TABLE {stage} ON COMMIT DROP AS SELECT {names}, 0::bigint AS stage_n FROM {table.name} WITH NO DATA")
+        raw = self.conn.connection.driver_connection
+        with raw.cursor() as cursor, cursor.copy(f"COPY {stage} ({names}, stage_n) FROM STDIN") as copy:
+            for n, row in enumerate(rows):
+                copy.write_row((*row, n))
+        result = self.conn.exec_driver_sql(f"INSERT INTO {table.name} ({names}) SELECT {names} FROM {stage} ORDER BY stage_n {conflict}")
+        done = result.rowcount if result.rowcount is not None and result.rowcount >= 0 else len(rows)
+        self.conn.exec_driver_sql(f"DROP TABLE {stage}")
+        return done + (self._insert_each(table, columns, later, conflict) if later else 0)
 
     def upsert(self, table: Table, columns: Sequence[str], rows: list[tuple], *, key: str, keep: Sequence[str] = (), guarded: dict[str, str] | None = None) -> None:
         """INSERT … ON CONFLICT(key) DO UPDATE the other columns (except `keep`) when row_hash differs; a column of
@@ -84,7 +120,7 @@ class BulkWriter:
         updates = ", ".join(f"{c} = {value(c)}" for c in columns if c != key and c not in keep)
         distinct = "IS NOT" if self.sqlite else "IS DISTINCT FROM"
         conflict = f"ON CONFLICT ({key}) DO UPDATE SET {updates} WHERE {table.name}.row_hash {distinct} excluded.row_hash"
-        self.insert(table, columns, rows, conflict=conflict)
+        self.insert(table, columns, rows, conflict=conflict, key=(key,))
 
     def lookup(self, table: Table, key: str, columns: Sequence[str], keys: Iterable[Any]) -> dict[Any, tuple]:
         """key → (columns…) for the rows whose `key` is among `keys` (values as the driver gives them)."""
@@ -95,9 +131,13 @@ class BulkWriter:
         out: dict[Any, tuple] = {}
         cursor = self.conn.connection.cursor()  # the driver's own, in the caller's transaction
         try:
-            for start in range(0, len(keys), CHUNK):
-                chunk = keys[start : start + CHUNK]
-                cursor.execute(f"SELECT {select_list} FROM {table.name} WHERE {key} IN ({', '.join([self.mark] * len(chunk))})", tuple(chunk))
+            step = CHUNK if self.sqlite else ARRAY_CHUNK
+            for start in range(0, len(keys), step):
+                chunk = keys[start : start + step]
+                if self.sqlite:
+                    cursor.execute(f"SELECT {select_list} FROM {table.name} WHERE {key} IN ({', '.join([self.mark] * len(chunk))})", tuple(chunk))
+                else:  # one array parameter: one statement per batch instead of ten
+                    cursor.execute(f"SELECT {select_list} FROM {table.name} WHERE {key} = ANY(%s)", (chunk,))
                 out.update({row[0]: tuple(row[1:]) for row in cursor.fetchall()})
         finally:
             cursor.close()

@@ -16,6 +16,7 @@ from crmcore.models import (
     AuditLog,
     Branch,
     ConsentRecord,
+    CurrentConsent,
     DashCohort,
     DashFlow,
     DashRegistration,
@@ -281,3 +282,56 @@ def test_a_later_import_never_undoes_what_the_patron_chose_on_their_preference_p
         first, second = (s.exec(select(Patron).where(Patron.ils_id == key)).one() for key in ("C1", "C2"))
     assert (first.last_name, first.history_opt_in, first.interests) == ("Ames-Renamed", False, None)  # the patron's choices hold
     assert (second.history_opt_in, second.interests) == (False, "Cooking; Travel")  # the ILS still updates everyone else
+
+
+def test_a_batch_of_hundreds_of_rows_written_set_based_gives_what_row_by_row_writing_gives(db, staff, tmp_path, monkeypatch):
+    """A batch of bulk.STAGE_MIN rows or more goes in set-based (on PostgreSQL: COPY into a staging table, one
+    INSERT … ON CONFLICT from it): the same patrons, consent history and current consent as row by row, with a
+    patron named twice in the file ending as its last row says and a patron's own withdrawal standing."""
+    base = list(csv.DictReader(open(_sample(tmp_path), encoding="utf-8")))
+
+    def scenario(prefix: str):
+        rows = [{**r, "cardnumber": prefix + r["cardnumber"]} for r in base]
+        first = run(db, staff["admin"], _write(tmp_path / f"{prefix}1.csv", rows))
+        with db.write() as s:
+            withdrawn = s.exec(select(Patron.id).where(Patron.ils_id == rows[4]["cardnumber"])).one()
+            consent.record(s, patron_id=withdrawn, channel="email", topic="services", granted=False, source="preference page", by=consent.PATRON)
+        changed = [{**r, "surname": "Changed", "primary_contact_method": "phone"} if k < 30 else r for k, r in enumerate(rows)]
+        twice = [{**r, "surname": "Twice", "primary_contact_method": "email"} for r in rows[:30]]
+        second = run(db, staff["admin"], _write(tmp_path / f"{prefix}2.csv", changed + twice))
+        return [(r.new, r.updated, r.unchanged, len(r.rejected)) for r in (first, second)], _snapshot(db, prefix)
+
+    staged = scenario("S")
+    monkeypatch.setattr(bulk, "STAGE_MIN", 10**9)  # every batch row by row (executemany)
+    assert scenario("R") == staged
+    counts, (patrons, current, history) = staged
+    assert counts == [(300, 0, 0, 0), (0, 60, 270, 0)]
+    assert {p[1] for ils, p in patrons.items() if int(ils) <= 2000000030} == {"Twice"}
+    fifth = next(ils for ils in patrons if int(ils) == 2000000005)
+    assert current[(fifth, "email", "services")] == (False, consent.PATRON)  # the patron's own choice stands
+
+
+def _sample(tmp_path: Path) -> Path:
+    path = tmp_path / "koha.csv"
+    koha_sample.write(path, rows=300)
+    return path
+
+
+def _write(path: Path, rows: list[dict]) -> Path:
+    with path.open("w", newline="", encoding="utf-8") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    return path
+
+
+def _snapshot(db, prefix: str) -> tuple[dict, dict, list]:
+    """Patrons, current consent and consent history of the patrons whose ids start with `prefix`, keyed without it."""
+    with db.read() as s:
+        patrons = {p.ils_id: p for p in s.exec(select(Patron).where(Patron.ils_id.startswith(prefix)))}
+        ids = {p.id: ils[len(prefix):] for ils, p in patrons.items()}
+        current = {(ids[c.patron_id], c.channel, c.topic): (c.granted, c.source_class) for c in s.exec(select(CurrentConsent)) if c.patron_id in ids}
+        history = sorted((ids[r.patron_id], r.channel, r.topic, r.granted, r.source_class) for r in s.exec(select(ConsentRecord)) if r.patron_id in ids)
+    shown = {ils[len(prefix):]: (p.first_name, p.last_name, p.email, p.phone, p.birth_year, p.patron_type, p.registered_on, p.expires_on,
+                                 p.preferred_channel, p.ils_consent) for ils, p in patrons.items()}
+    return shown, current, history

@@ -258,7 +258,7 @@ class PatronImport:
         writer.insert(CONSENT, columns, records)
         later = "excluded.updated_at >= current_consent.updated_at"
         writer.insert(CURRENT, ["patron_id", "channel", "topic", "granted", "updated_at", "source_class"], [r[:6] for r in records],
-                      conflict="ON CONFLICT (patron_id, channel, topic) DO UPDATE SET granted = excluded.granted, updated_at = excluded.updated_at, "
+                      key=("patron_id", "channel", "topic"), conflict="ON CONFLICT (patron_id, channel, topic) DO UPDATE SET granted = excluded.granted, updated_at = excluded.updated_at, "
                       f"source_class = excluded.source_class WHERE {later}")
         self.consents_recorded += len(records)
 

@@ -20,6 +20,7 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
 from sqlmodel import Session
 
+from crmcore.bulk import BulkWriter
 from crmcore.models import ActivityMonthly, DashActivity, DashCohort, DashFlow, DashRegistration, DashState, DashWindow, Patron, ProgramEvent
 
 # Lifecycle states, in display order; 0 (not yet registered) appears only as the origin of flows.
@@ -390,5 +391,10 @@ def _activity_grouped(first: int, last: int):
 
 
 def _insert(session: Session, model, rows: list[dict], batch: int = 20_000) -> None:
+    conn = session.connection()
+    if conn.dialect.name != "sqlite" and rows:  # PostgreSQL: through COPY (hundreds of thousands of flow rows)
+        names = list(rows[0])
+        BulkWriter(conn).append(model.__table__, names, [[row[n] for row in rows] for n in names])
+        return
     for start in range(0, len(rows), batch):
         session.execute(insert(model.__table__), rows[start : start + batch])
