@@ -57,7 +57,7 @@ def test_identical_rows_are_separate_events_and_reimporting_adds_nothing(db, sta
     monkeypatch.setattr(runner, "_complete_run", lambda *a, **k: None)  # read the file again, row by row
     again = imports.run_import(db, actor=staff["admin"], kind="activity", path=IDENTICAL, mapping=MAPPING, batch_size=13)
     assert (again.new, again.unchanged) == (0, len(frame))
-    assert "Monthly activity rebuilt" not in " ".join(again.notes)  # nothing added: the rollups were left as they were
+    assert "Monthly activity brought up to date" not in " ".join(again.notes)  # nothing added: the rollups were left as they were
     assert stored_by_group(db) == expected_by_group(IDENTICAL)
 
 

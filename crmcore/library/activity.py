@@ -5,21 +5,26 @@ patron's `first_activity_on` / `last_activity_on` outlive them. So a rebuild onl
 that raw events still cover, and the two patron dates only move outwards (first earlier, last later).
 Retention must therefore delete raw events by whole months (everything before the first of a month).
 
+An import that stores new raw events for a few patrons (a day's activity) does not rebuild their months: it adds
+the new events' counts to the rollups (`add_events`), which held every earlier raw event, so the rows are the
+ones a rebuild would give, without reading each of those patrons' events again.
+
 Known limit: a rebuild from a month before the retention cutoff (activity imported for a month older than the
-window) starts at the earliest raw event and so also rebuilds the months in between whose raw events
-retention already deleted: their rollups are lost (for every patron in a full rebuild, for the patrons given
-rows in an incremental one). Such a rebuild should leave the purged months' rollups alone and add the new
-events to them instead.
+window, by an import of more than `incremental.MAX_SHARE` of the patrons, or retention's own check) starts at
+the earliest raw event and so also rebuilds the months in between whose raw events retention already deleted:
+their rollups are lost. Such a rebuild should leave the purged months' rollups alone and add the new events
+to them instead, as `add_events` does.
 """
 
 from __future__ import annotations
 
 from datetime import date
 
-from sqlalchemy import and_, case, delete, func, insert, select, true, update
+from sqlalchemy import and_, bindparam, case, delete, func, insert, select, true, update
 from sqlmodel import Session
 
 from crmcore import kpis
+from crmcore.bulk import BulkWriter
 from crmcore.kpis import incremental
 from crmcore.kpis.summaries import month_start
 from crmcore.models import ActivityEvent, ActivityMonthly, Patron
@@ -105,6 +110,102 @@ def _rebuild(session: Session, since: date | None, earliest_raw: date, ids: list
         )
     )
     widen_last_months(session, since=start, patrons=ids)
+
+
+class NewEvents:
+    """Raw events as an import stores them, kept as the rollups take them: the count per patron × month × kind ×
+    branch, and each patron's first and last day. Past `LIMIT` keys, `counts` is None: the import rebuilds
+    the patrons' rollups from the raw events instead (it is no longer a day's activity)."""
+
+    LIMIT = 250_000
+
+    def __init__(self) -> None:
+        self.counts: dict[tuple[int, date, str, int], int] | None = {}
+        self.days: dict[int, list[date]] = {}  # patron id -> [first day, last day]
+        self.earliest: date | None = None
+
+    def add(self, rows) -> None:
+        """Rows stored: (patron id, day, kind, branch id or None, count)."""
+        counts, days = self.counts, self.days
+        for patron, day, kind, branch, count in rows:
+            if counts is not None:
+                key = (patron, day.replace(day=1), kind, branch or 0)
+                counts[key] = counts.get(key, 0) + count
+            span = days.get(patron)
+            if span is None:
+                days[patron] = [day, day]
+            elif day < span[0]:
+                span[0] = day
+            elif day > span[1]:
+                span[1] = day
+            if self.earliest is None or day < self.earliest:
+                self.earliest = day
+        if counts is not None and len(counts) > self.LIMIT:
+            self.counts = None
+
+    def patron_ids(self) -> list[int]:
+        return sorted(self.days)
+
+
+def add_events(session: Session, events: NewEvents) -> None:
+    """After new raw events were stored (`events`): the rollups, the patrons' first and last activity dates and
+    last months per kind, and the dashboard summaries, as `rebuild_rollups(since=their first month,
+    patrons=theirs)` leaves them, by adding the new counts to the rollups instead of re-reading those patrons'
+    months of raw events (which the rollups held already). That rebuild itself for many patrons or keys."""
+    ids = events.patron_ids()
+    if not ids:
+        return
+    since = first_of_month(events.earliest)
+    if events.counts is None or not incremental.few_enough(session, len(ids)):
+        rebuild_rollups(session, since=since, patrons=ids)
+        return
+    rows = [(*key, count) for key, count in events.counts.items()]
+    with incremental.patrons_changing(session, ids, rollups_from=since, added=[(p, m, k, c) for p, m, k, _b, c in rows]):
+        writer = BulkWriter(session.connection())
+        writer.insert(_monthly, ["patron_id", "month", "kind", "branch_id", "count"], [(p, writer.date(m), k, b, c) for p, m, k, b, c in rows],
+                      conflict="ON CONFLICT (patron_id, month, kind, branch_id) DO UPDATE SET count = activity_monthly.count + excluded.count")
+        latest: dict[int, dict[str, date]] = {}
+        for p, m, k, _b, _c in rows:
+            kinds = latest.setdefault(p, {})
+            if k not in kinds or m > kinds[k]:
+                kinds[k] = m
+        _widen_patrons(session, writer, events.days, latest)
+
+
+_DATES = ("first_activity_on", "last_activity_on", *(f"last_{k}_month" for k in KINDS))
+
+
+def _widen_patrons(session: Session, writer: BulkWriter, days: dict[int, list[date]], latest: dict[int, dict[str, date]]) -> None:
+    """Move these patrons' first and last activity dates and last months per kind outwards to `days` (patron ->
+    [first, last]) and `latest` (patron -> kind -> month), in one UPDATE of the rows that change."""
+    changed = []
+    ids = sorted(days)
+    for start in range(0, len(ids), incremental.CHUNK):
+        chunk = ids[start : start + incremental.CHUNK]
+        for row in session.execute(select(_patron.c.id, *(_patron.c[c] for c in _DATES)).where(_patron.c.id.in_(chunk))):
+            patron, (first, last), now = row[0], days[row[0]], list(row[1:])
+            new = [first if now[0] is None or first < now[0] else now[0], last if now[1] is None or last > now[1] else now[1]]
+            kinds = latest.get(patron, {})
+            for kind, month in zip(KINDS, now[2:]):
+                seen = kinds.get(kind)
+                new.append(seen if seen is not None and (month is None or seen > month) else month)
+            if new != now:
+                changed.append((patron, *new))
+    if not changed:
+        return
+    changed.sort()
+    if writer.sqlite:
+        session.execute(update(_patron).where(_patron.c.id == bindparam("b_id")).values({c: bindparam(f"b_{c}") for c in _DATES}),
+                        [{"b_id": row[0], **{f"b_{c}": v for c, v in zip(_DATES, row[1:])}} for row in changed])
+        return
+    # PostgreSQL: one statement over arrays, not one per patron (each row rewritten once: every index of patron gets a new entry).
+    columns = list(zip(*changed))
+    names = ", ".join(_DATES)
+    session.connection().exec_driver_sql(
+        f"UPDATE patron SET ({names}) = ({', '.join('v.' + c for c in _DATES)}) "
+        f"FROM unnest(%s::integer[], {', '.join(['%s::date[]'] * len(_DATES))}) AS v(id, {names}) WHERE patron.id = v.id",
+        tuple(list(c) for c in columns),
+    )
 
 
 def last_month_column(kind: str):
