@@ -13,7 +13,7 @@ earliest month loaded), and the dashboard summaries follow those patrons (crmcor
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import datetime
 from typing import Any
 
 import numpy as np
