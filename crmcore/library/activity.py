@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from sqlalchemy import and_, bindparam, case, delete, func, insert, select, true, update
+from sqlalchemy import and_, case, delete, func, insert, select, true, update
 from sqlmodel import Session
 
 from crmcore import kpis
@@ -177,34 +177,20 @@ _DATES = ("first_activity_on", "last_activity_on", *(f"last_{k}_month" for k in 
 
 def _widen_patrons(session: Session, writer: BulkWriter, days: dict[int, list[date]], latest: dict[int, dict[str, date]]) -> None:
     """Move these patrons' first and last activity dates and last months per kind outwards to `days` (patron ->
-    [first, last]) and `latest` (patron -> kind -> month), in one UPDATE of the rows that change."""
-    changed = []
+    [first, last]) and `latest` (patron -> kind -> month; none: unchanged), in one UPDATE per patron row."""
     ids = sorted(days)
-    for start in range(0, len(ids), incremental.CHUNK):
-        chunk = ids[start : start + incremental.CHUNK]
-        for row in session.execute(select(_patron.c.id, *(_patron.c[c] for c in _DATES)).where(_patron.c.id.in_(chunk))):
-            patron, (first, last), now = row[0], days[row[0]], list(row[1:])
-            new = [first if now[0] is None or first < now[0] else now[0], last if now[1] is None or last > now[1] else now[1]]
-            kinds = latest.get(patron, {})
-            for kind, month in zip(KINDS, now[2:]):
-                seen = kinds.get(kind)
-                new.append(seen if seen is not None and (month is None or seen > month) else month)
-            if new != now:
-                changed.append((patron, *new))
-    if not changed:
-        return
-    changed.sort()
+    values = [(p, writer.date(days[p][0]), writer.date(days[p][1]), *(writer.date(latest.get(p, {}).get(k)) for k in KINDS)) for p in ids]
     if writer.sqlite:
-        session.execute(update(_patron).where(_patron.c.id == bindparam("b_id")).values({c: bindparam(f"b_{c}") for c in _DATES}),
-                        [{"b_id": row[0], **{f"b_{c}": v for c, v in zip(_DATES, row[1:])}} for row in changed])
+        # SQLite's min() and max() of two values are NULL when either is: coalesce keeps the one there is.
+        sets = [f"{c} = coalesce({'min' if c == 'first_activity_on' else 'max'}({c}, :{c}), {c}, :{c})" for c in _DATES]
+        session.connection().exec_driver_sql(f"UPDATE patron SET {', '.join(sets)} WHERE id = :id", [dict(zip(("id", *_DATES), v)) for v in values])
         return
-    # PostgreSQL: one statement over arrays, not one per patron (each row rewritten once: every index of patron gets a new entry).
-    columns = list(zip(*changed))
-    names = ", ".join(_DATES)
+    # PostgreSQL: one statement over arrays, not one per patron (LEAST and GREATEST pass over NULLs).
+    sets = [f"{c} = {'LEAST' if c == 'first_activity_on' else 'GREATEST'}(patron.{c}, v.{c})" for c in _DATES]
     session.connection().exec_driver_sql(
-        f"UPDATE patron SET ({names}) = ({', '.join('v.' + c for c in _DATES)}) "
-        f"FROM unnest(%s::integer[], {', '.join(['%s::date[]'] * len(_DATES))}) AS v(id, {names}) WHERE patron.id = v.id",
-        tuple(list(c) for c in columns),
+        f"UPDATE patron SET {', '.join(sets)} FROM unnest(%s::integer[], {', '.join(['%s::date[]'] * len(_DATES))}) AS v(id, {', '.join(_DATES)}) "
+        "WHERE patron.id = v.id",
+        tuple(list(c) for c in zip(*values)),
     )
 
 
