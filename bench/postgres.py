@@ -81,18 +81,22 @@ def drop(name: str) -> None:
         conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+WAIT_S = 600  # how long a copy waits for its template to be free
+
+
 def create(name: str, *, template: str | None = None) -> None:
     """A new empty database `name` (dropped first if there), or a file copy of `template`. A template
-    another session is connected to cannot be copied: wait for it for up to a minute."""
+    another session is connected to cannot be copied: wait for it for up to ten minutes (on a shared server
+    other benchmarks read the cached library for minutes at a time)."""
     drop(name)
     copy = f' TEMPLATE "{template}" STRATEGY FILE_COPY' if template else ""
     with _admin() as conn:
-        for attempt in range(60):
+        for attempt in range(WAIT_S):
             try:
                 conn.exec_driver_sql(f'CREATE DATABASE "{name}"{copy}')
                 return
             except Exception as exc:  # the template in use: another benchmark is copying it too
-                if "being accessed by other users" not in str(exc) or attempt == 59:
+                if "being accessed by other users" not in str(exc) or attempt == WAIT_S - 1:
                     raise
                 time.sleep(1)
 

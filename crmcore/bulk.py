@@ -109,6 +109,21 @@ class BulkWriter:
         self.conn.exec_driver_sql(f"DROP TABLE {stage}")
         return done + (self._insert_each(table, columns, later, conflict) if later else 0)
 
+    def insert_returning(self, table: Table, columns: Sequence[str], rows: list[tuple], *, returning: Sequence[str], conflict: str = "") -> list[tuple]:
+        """As `insert`, and `returning` of each row stored (a row the ON CONFLICT clause skipped gives none): in
+        multi-row statements, since SQLite's executemany drops what RETURNING gives."""
+        for name in (*columns, *returning):
+            table.c[name]  # noqa: B018  (a KeyError for a name this table lacks)
+        one = "(" + ", ".join([self.mark] * len(columns)) + ")"
+        per = max(1, min(CHUNK, 30_000 // len(columns)))  # under SQLite's 32,766 parameters and PostgreSQL's 65,535
+        head, tail = f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ", f" {conflict} RETURNING {', '.join(returning)}"
+        stored: list[tuple] = []
+        for start in range(0, len(rows), per):
+            chunk = rows[start : start + per]
+            result = self.conn.exec_driver_sql(head + ", ".join([one] * len(chunk)) + tail, tuple(v for row in chunk for v in row))
+            stored.extend(tuple(r) for r in result.fetchall())
+        return stored
+
     def upsert(self, table: Table, columns: Sequence[str], rows: list[tuple], *, key: str, keep: Sequence[str] = (), guarded: dict[str, str] | None = None) -> None:
         """INSERT … ON CONFLICT(key) DO UPDATE the other columns (except `keep`) when row_hash differs; a column of
         `guarded` (column → a boolean column of the stored row) keeps its stored value where that flag is set."""

@@ -1,5 +1,6 @@
 """Activity files as libraries export them: identical rows are separate events, categories come from the vocabulary."""
 
+from datetime import date, timedelta
 from pathlib import Path
 
 import pandas as pd
@@ -10,6 +11,7 @@ from crmcore import imports
 from crmcore.imports import activity_rows, batches, runner
 from crmcore.imports import mapping as import_mapping
 from crmcore.models import ActivityEvent, ActivityMonthly, Patron
+from crmcore.privacy import retention
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 SAMPLES = Path(__file__).resolve().parent.parent / "data" / "samples"
@@ -57,7 +59,7 @@ def test_identical_rows_are_separate_events_and_reimporting_adds_nothing(db, sta
     monkeypatch.setattr(runner, "_complete_run", lambda *a, **k: None)  # read the file again, row by row
     again = imports.run_import(db, actor=staff["admin"], kind="activity", path=IDENTICAL, mapping=MAPPING, batch_size=13)
     assert (again.new, again.unchanged) == (0, len(frame))
-    assert "Monthly activity rebuilt" not in " ".join(again.notes)  # nothing added: the rollups were left as they were
+    assert "Monthly activity brought up to date" not in " ".join(again.notes)  # nothing added: the rollups were left as they were
     assert stored_by_group(db) == expected_by_group(IDENTICAL)
 
 
@@ -124,3 +126,23 @@ def test_a_file_imported_completely_is_not_read_again_but_one_with_rejected_rows
     assert (complete.new, complete.unchanged, complete.rejected) == (1, 1, [])
     with db.read() as s:
         assert s.exec(select(func.count()).select_from(ActivityEvent)).one() == first.total + 2
+
+
+def test_a_day_for_a_month_retention_purged_adds_to_its_rollups_and_loses_nothing(db, staff, tmp_path):
+    """An import adds its new events' counts to the rollups: a month whose raw events retention deleted keeps what it held."""
+    with_patrons(db, staff["admin"])
+    with db.read() as s:
+        card = s.exec(select(Patron.ils_id).order_by(Patron.id)).first()
+    month = date.today().replace(day=1) - timedelta(days=2 * 365)
+    month = month.replace(day=1)
+
+    def day(name: str, on: date, count: int) -> Path:
+        path = tmp_path / name
+        path.write_text(f"patron_barcode,date,type,branch,count,genre\n{card},{on.isoformat()},Checkout,CPL,{count},\n")
+        return path
+
+    imports.run_import(db, actor=staff["admin"], kind="activity", path=day("then.csv", month + timedelta(days=2), 2), mapping=MAPPING)
+    assert retention.run(db, actor=staff["admin"])["events_deleted"] >= 1  # older than the 18 months kept: only the rollup is left
+    later = imports.run_import(db, actor=staff["admin"], kind="activity", path=day("late.csv", month + timedelta(days=9), 1), mapping=MAPPING)
+    assert later.new == 1
+    assert stored_by_group(db)[(card, month, "checkout")] == 3

@@ -363,6 +363,7 @@ NO_ACTOR: dict[str, str] = {
     "library.categories.not_a_term": PURE,
     "library.categories.vocabulary": IMPORTER + "; the item-category terms, no patron data",
     "library.activity.last_month_column": PURE,
+    "library.activity.add_events": IMPORTER + "; adds an import's new counts to the rollups, returns nothing",
     "library.activity.rebuild_rollups": IMPORTER + "; rewrites monthly counts, returns nothing",
     "library.activity.widen_last_months": IMPORTER + "; returns nothing",
     "library.consent.applies": PURE,

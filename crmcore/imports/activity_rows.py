@@ -6,13 +6,14 @@ rows in one file are separate events (two checkouts on one day): the second copy
 third's "3" and so on, counted in file order across batches, so re-importing the file, or a later file
 holding the same rows, adds nothing and loses none. The category must be one of the item categories
 (crmcore.library.categories), stored with the term's spelling and only for patrons who opted in to
-history. Afterwards, if rows were added, the monthly rollups of the patrons given rows are rebuilt from the
-earliest month loaded, and the dashboard summaries follow those patrons (crmcore.kpis.incremental).
+history. Afterwards, if rows were added, their counts are added to the monthly rollups and the patrons' activity
+dates (or, for a file of more than a day's activity, the rollups of the patrons given rows are rebuilt from the
+earliest month loaded), and the dashboard summaries follow those patrons (crmcore.kpis.incremental).
 """
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import datetime
 from typing import Any
 
 import numpy as np
@@ -53,9 +54,8 @@ class ActivityImport:
         self.default_kind = mapping.get("default_kind", "checkout")
         self.today = now.date()
         self.branches = Codes(Branch.__table__)
-        self.earliest: date | None = None
         self.added = 0
-        self.patrons = np.zeros(0, dtype=bool)  # by patron id: given a row this run (their rollups follow them)
+        self.events = activity.NewEvents()  # the rows stored this run, as the rollups take them
         self.copies = Occurrences()
         self.terms: dict[str, tuple[str, str]] | None = None
 
@@ -90,26 +90,20 @@ class ActivityImport:
             fresh = {v["ext_key"] for _l, v in known if v["ext_key"] not in there}
             result.new, result.unchanged = len(fresh), len(known) - len(fresh)
             return result
-        records = []
+        records, events = [], {}
         for _line, v in known:
             patron_id, opted_in, _erased = patrons[v["patron"]]
             category = v.get("category") if opted_in else None
-            records.append((patron_id, writer.date(v["occurred_on"]), v["kind"], self.branches.id(v.get("branch")), v["count"], category, v["ext_key"]))
-            if self.earliest is None or v["occurred_on"] < self.earliest:
-                self.earliest = v["occurred_on"]
+            branch = self.branches.id(v.get("branch"))
+            records.append((patron_id, writer.date(v["occurred_on"]), v["kind"], branch, v["count"], category, v["ext_key"]))
+            events[v["ext_key"]] = (patron_id, v["occurred_on"], v["kind"], branch, v["count"])
         columns = ["patron_id", "occurred_on", "kind", "branch_id", "count", "category", "ext_key"]
-        inserted = writer.insert(EVENT, columns, records, conflict="ON CONFLICT (ext_key) DO NOTHING")
-        result.new, result.unchanged = inserted, len(records) - inserted
-        self.added += inserted
-        if inserted:
-            self._mark(np.fromiter((r[0] for r in records), dtype=np.int64, count=len(records)))
+        # The keys of the rows stored (not there already): their counts go into the rollups afterwards.
+        stored = writer.insert_returning(EVENT, columns, records, conflict="ON CONFLICT (ext_key) DO NOTHING", returning=["ext_key"])
+        result.new, result.unchanged = len(stored), len(records) - len(stored)
+        self.added += len(stored)
+        self.events.add(events[key] for (key,) in stored)
         return result
-
-    def _mark(self, ids: np.ndarray) -> None:
-        """Remember these patrons (one byte per patron id: a million patrons cost a megabyte)."""
-        if len(self.patrons) <= ids.max():
-            self.patrons = np.concatenate([self.patrons, np.zeros(int(ids.max()) + 1 - len(self.patrons), dtype=bool)])
-        self.patrons[ids] = True
 
     def _categorised(self, session: Session, rows: list[tuple[int, dict[str, Any]]], result: BatchResult) -> list[tuple[int, dict[str, Any]]]:
         """The rows whose category is an item category (spelt as the term is); the others rejected, saying how to add one."""
@@ -136,16 +130,15 @@ class ActivityImport:
                 v["ext_key"] = signed64(v["ext_key"], copy)
 
     def finish(self, db, *, dry_run: bool) -> list[str]:
-        """Rebuild the monthly rollups (and patron activity dates) from the earliest month loaded, for the patrons
-        given rows: the dashboard summaries follow them incrementally."""
+        """Bring the monthly rollups (and patron activity dates) up to date from the earliest month loaded, for the
+        patrons given rows: the dashboard summaries follow them incrementally."""
         notes = []
         if self.branches.created:
             notes.append(f"{'Would create' if dry_run else 'Created'} branches: {', '.join(self.branches.created[:20])}.")
-        if not dry_run and self.added and self.earliest is not None:  # nothing added: the rollups are as they were
+        if not dry_run and self.added:  # nothing added: the rollups are as they were
             with db.write() as session:
-                patrons = np.flatnonzero(self.patrons).tolist()
-                activity.rebuild_rollups(session, since=activity.first_of_month(self.earliest), patrons=patrons)
-            notes.append(f"Monthly activity rebuilt from {self.earliest:%B %Y}.")
+                activity.add_events(session, self.events)
+            notes.append(f"Monthly activity brought up to date from {self.events.earliest:%B %Y}.")
         return notes
 
 

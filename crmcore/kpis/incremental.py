@@ -39,23 +39,26 @@ def few_enough(session: Session, patrons: int) -> bool:
 
 @contextmanager
 def patrons_changing(session: Session, patron_ids, *, rollups_from: date | None = None, rebuild_now: bool = True,
-                     today: date | None = None) -> Iterator[None]:
+                     today: date | None = None, added: list[tuple] | None = None) -> Iterator[None]:
     """Around a change to these patrons' rows or monthly rollups (in the caller's transaction): afterwards the
     summary tables are as a full rebuild would leave them. `rollups_from`: a change to rollups of this month
     and later only, leaving the patrons' home branch, zone and type as they are (their activity counts before
     it are not read again). When the change cannot be followed for these patrons alone (the months to
     summarise moved, too many patrons), the summaries are rebuilt in full at the end, or, with `rebuild_now`
-    False, marked for the worker's next full rebuild."""
+    False, marked for the worker's next full rebuild. `added`: the change only adds these counts to the rollups,
+    (patron id, month, kind, count) rows, and changes no column the summaries read: what the patrons count for
+    afterwards is then worked out with what they count for now, from one read of their rollups."""
     ids = sorted({int(i) for i in patron_ids})
     today = today or date.today()
     stored = summaries.stored_window(session)
     follow = bool(ids) and stored is not None and stored == summaries.window(session, today) and few_enough(session, len(ids))
-    change = _Change(session, ids, stored, today, rollups_from) if follow else None  # what they count for now, taken out
+    change = _Change(session, ids, stored, today, rollups_from, added) if follow else None  # what they count for now, taken out
     yield
     if not ids:
         return
     if change is not None and summaries.window(session, today) == stored:
-        change.count(session, weight=1)  # what they count for after the change, put in
+        if change.added is None:
+            change.count(session, weight=1)  # what they count for after the change, put in
         _apply(session, change.deltas())
     elif rebuild_now:
         summaries.refresh_summaries(session, today=today)
@@ -78,21 +81,43 @@ def catch_up(db) -> str | None:
 class _Change:
     """The signed difference a change makes to the summaries: the patrons counted with weight -1 before it, +1 after."""
 
-    def __init__(self, session: Session, ids: list[int], window: tuple[int, int], today: date, rollups_from: date | None):
+    def __init__(self, session: Session, ids: list[int], window: tuple[int, int], today: date, rollups_from: date | None,
+                 added: list[tuple] | None = None):
         self.ids, self.window = ids, window
         self.rollups_from = rollups_from
         self.tally = Tally(*window, today)
         self.activity: dict[tuple, list[int]] = {}
+        self.added = None if added is None else self._by_patron(added)
         self.count(session, weight=-1)
 
     def count(self, session: Session, *, weight: int) -> None:
-        """Add what these patrons count for in each summary table, as the stored rollups and rows say now, `weight` times."""
+        """Add what these patrons count for in each summary table, as the stored rollups and rows say now, `weight`
+        times (and, with `added`, what they will count for, -`weight` times)."""
         for start in range(0, len(self.ids), CHUNK):
             chunk = self.ids[start : start + CHUNK]
             rows = summaries.patrons(session, chunk)
-            self.tally.add(rows, self.tally.active_months(session, ids=chunk), weight=weight)
+            active = self.tally.active_months(session, ids=chunk)
             # Counts are not in the rollups' key index: read only the months that may change.
-            self._activity(rows, self.tally.active_months(session, ids=chunk, counts=True, since=self.rollups_from), weight)
+            counts = self.tally.active_months(session, ids=chunk, counts=True, since=self.rollups_from)
+            self.tally.add(rows, active, weight=weight)
+            self._activity(rows, counts, weight)
+            if self.added is not None:
+                # Afterwards: the same rows, the rollups they have now and the counts added (a patron's month or
+                # kind listed twice counts once, as a patron with rows at two branches does).
+                new = [row for patron in chunk for row in self.added.get(patron, ())]
+                self.tally.add(rows, [*active, *((r[0], r[1]) for r in new)], weight=-weight)
+                self._activity(rows, [*counts, *new], -weight)
+
+    def _by_patron(self, added: list[tuple]) -> dict[int, list[tuple]]:
+        """The rows added, by patron: those in the months the summaries read (the window and its 12 look-back months)."""
+        low, high = self.window[0] - 12, self.window[1]
+        if self.rollups_from is not None:
+            low = max(low, summaries.month_index(self.rollups_from))
+        out: dict[int, list[tuple]] = {}
+        for row in added:
+            if low <= summaries.month_index(row[1]) <= high:
+                out.setdefault(row[0], []).append(row)
+        return out
 
     def _activity(self, rows: list, rollups: list, weight: int) -> None:
         """dash_activity's counts of these patrons (what the full rebuild groups in SQL, worked out from their rollups):

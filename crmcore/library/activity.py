@@ -5,11 +5,15 @@ patron's `first_activity_on` / `last_activity_on` outlive them. So a rebuild onl
 that raw events still cover, and the two patron dates only move outwards (first earlier, last later).
 Retention must therefore delete raw events by whole months (everything before the first of a month).
 
+An import that stores new raw events for a few patrons (a day's activity) does not rebuild their months: it adds
+the new events' counts to the rollups (`add_events`), which held every earlier raw event, so the rows are the
+ones a rebuild would give, without reading each of those patrons' events again.
+
 Known limit: a rebuild from a month before the retention cutoff (activity imported for a month older than the
-window) starts at the earliest raw event and so also rebuilds the months in between whose raw events
-retention already deleted: their rollups are lost (for every patron in a full rebuild, for the patrons given
-rows in an incremental one). Such a rebuild should leave the purged months' rollups alone and add the new
-events to them instead.
+window, by an import of more than `incremental.MAX_SHARE` of the patrons, or retention's own check) starts at
+the earliest raw event and so also rebuilds the months in between whose raw events retention already deleted:
+their rollups are lost. Such a rebuild should leave the purged months' rollups alone and add the new events
+to them instead, as `add_events` does.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from sqlalchemy import and_, case, delete, func, insert, select, true, update
 from sqlmodel import Session
 
 from crmcore import kpis
+from crmcore.bulk import BulkWriter
 from crmcore.kpis import incremental
 from crmcore.kpis.summaries import month_start
 from crmcore.models import ActivityEvent, ActivityMonthly, Patron
@@ -105,6 +110,88 @@ def _rebuild(session: Session, since: date | None, earliest_raw: date, ids: list
         )
     )
     widen_last_months(session, since=start, patrons=ids)
+
+
+class NewEvents:
+    """Raw events as an import stores them, kept as the rollups take them: the count per patron × month × kind ×
+    branch, and each patron's first and last day. Past `LIMIT` keys, `counts` is None: the import rebuilds
+    the patrons' rollups from the raw events instead (it is no longer a day's activity)."""
+
+    LIMIT = 250_000
+
+    def __init__(self) -> None:
+        self.counts: dict[tuple[int, date, str, int], int] | None = {}
+        self.days: dict[int, list[date]] = {}  # patron id -> [first day, last day]
+        self.earliest: date | None = None
+
+    def add(self, rows) -> None:
+        """Rows stored: (patron id, day, kind, branch id or None, count)."""
+        counts, days = self.counts, self.days
+        for patron, day, kind, branch, count in rows:
+            if counts is not None:
+                key = (patron, day.replace(day=1), kind, branch or 0)
+                counts[key] = counts.get(key, 0) + count
+            span = days.get(patron)
+            if span is None:
+                days[patron] = [day, day]
+            elif day < span[0]:
+                span[0] = day
+            elif day > span[1]:
+                span[1] = day
+            if self.earliest is None or day < self.earliest:
+                self.earliest = day
+        if counts is not None and len(counts) > self.LIMIT:
+            self.counts = None
+
+    def patron_ids(self) -> list[int]:
+        return sorted(self.days)
+
+
+def add_events(session: Session, events: NewEvents) -> None:
+    """After new raw events were stored (`events`): the rollups, the patrons' first and last activity dates and
+    last months per kind, and the dashboard summaries, as `rebuild_rollups(since=their first month,
+    patrons=theirs)` leaves them, by adding the new counts to the rollups instead of re-reading those patrons'
+    months of raw events (which the rollups held already). That rebuild itself for many patrons or keys."""
+    ids = events.patron_ids()
+    if not ids:
+        return
+    since = first_of_month(events.earliest)
+    if events.counts is None or not incremental.few_enough(session, len(ids)):
+        rebuild_rollups(session, since=since, patrons=ids)
+        return
+    rows = [(*key, count) for key, count in events.counts.items()]
+    with incremental.patrons_changing(session, ids, rollups_from=since, added=[(p, m, k, c) for p, m, k, _b, c in rows]):
+        writer = BulkWriter(session.connection())
+        writer.insert(_monthly, ["patron_id", "month", "kind", "branch_id", "count"], [(p, writer.date(m), k, b, c) for p, m, k, b, c in rows],
+                      conflict="ON CONFLICT (patron_id, month, kind, branch_id) DO UPDATE SET count = activity_monthly.count + excluded.count")
+        latest: dict[int, dict[str, date]] = {}
+        for p, m, k, _b, _c in rows:
+            kinds = latest.setdefault(p, {})
+            if k not in kinds or m > kinds[k]:
+                kinds[k] = m
+        _widen_patrons(session, writer, events.days, latest)
+
+
+_DATES = ("first_activity_on", "last_activity_on", *(f"last_{k}_month" for k in KINDS))
+
+
+def _widen_patrons(session: Session, writer: BulkWriter, days: dict[int, list[date]], latest: dict[int, dict[str, date]]) -> None:
+    """Move these patrons' first and last activity dates and last months per kind outwards to `days` (patron ->
+    [first, last]) and `latest` (patron -> kind -> month; none: unchanged), in one UPDATE per patron row."""
+    ids = sorted(days)
+    values = [(p, writer.date(days[p][0]), writer.date(days[p][1]), *(writer.date(latest.get(p, {}).get(k)) for k in KINDS)) for p in ids]
+    if writer.sqlite:
+        # SQLite's min() and max() of two values are NULL when either is: coalesce keeps the one there is.
+        sets = [f"{c} = coalesce({'min' if c == 'first_activity_on' else 'max'}({c}, :{c}), {c}, :{c})" for c in _DATES]
+        session.connection().exec_driver_sql(f"UPDATE patron SET {', '.join(sets)} WHERE id = :id", [dict(zip(("id", *_DATES), v)) for v in values])
+        return
+    # PostgreSQL: one statement over arrays, not one per patron (LEAST and GREATEST pass over NULLs).
+    sets = [f"{c} = {'LEAST' if c == 'first_activity_on' else 'GREATEST'}(patron.{c}, v.{c})" for c in _DATES]
+    session.connection().exec_driver_sql(
+        f"UPDATE patron SET {', '.join(sets)} FROM unnest(%s::integer[], {', '.join(['%s::date[]'] * len(_DATES))}) AS v(id, {', '.join(_DATES)}) "
+        "WHERE patron.id = v.id",
+        tuple(list(c) for c in zip(*values)),
+    )
 
 
 def last_month_column(kind: str):
