@@ -5,8 +5,8 @@ The baseline replays the exact bytes the sink received from the product (same re
 shape: text and HTML parts, headers), so the ratio is what rendering, consent checks and bookkeeping add
 to the SMTP exchange itself.
 
-Each product repetition launches a fresh campaign on a scratch copy of a demo library big enough to have
-10,000 patrons consenting to email about library services; messages past the 10,000th are cancelled
+Each product repetition launches a fresh campaign on a scratch copy of the run's demo library (at least
+25,000 patrons, so that 10,000 consent to email about library services); messages past the 10,000th are cancelled
 before the clock starts. The send-rate setting is raised to its maximum so the throttle does not decide.
 """
 
@@ -24,9 +24,9 @@ from bench.smtp_sink import Sink
 from crmcore.admin.permissions import Actor, Role
 
 WHAT = "sending 10,000 messages"
-TARGET = "throughput ≥ 0.7× baseline"
+TARGET = "throughput ≥ 0.9× baseline"
 MESSAGES = 10_000
-LIBRARY = 25_000  # patrons: about 43 % consent to email about services
+LIBRARY = 25_000  # patrons at least: about 43 % consent to email about services
 ADMIN = Actor(id=None, username="bench", role=Role.ADMIN)
 RULES = {"all": [{"field": "consent", "op": "granted", "channel": "email", "topic": "services"}]}
 SUBJECT = "New at the library, {{ first_name }}"
@@ -60,7 +60,7 @@ def answer(received: list[tuple[str, bytes]]) -> dict:
 def run(ctx: Context) -> list[Row]:
     from crmcore.campaigns import sending
 
-    library = ctx.db(LIBRARY)
+    library = ctx.db(max(ctx.size, LIBRARY))
     with Sink() as sink:
         os.environ.update({"CRM_SMTP_HOST": "127.0.0.1", "CRM_SMTP_PORT": str(sink.port), "CRM_SMTP_STARTTLS": "false", "CRM_MAIL_FROM": "library@bench.test"})
         for name in ("CRM_SMTP_USER", "CRM_SMTP_PASSWORD"):
@@ -90,6 +90,6 @@ def run(ctx: Context) -> list[Row]:
     check_agree("B4 messages received", answer(state["product"]), answer(state["baseline"]))
     row = Row("B4", WHAT, product_s, baseline_s, TARGET, extra={"product_per_s": MESSAGES / product_s, "baseline_per_s": MESSAGES / baseline_s, "totals": totals})
     share = baseline_s / product_s  # product throughput as a share of the baseline's
-    row.met = share >= 0.7
+    row.met = share >= 0.9
     row.note = f"{MESSAGES / product_s:,.0f} vs {MESSAGES / baseline_s:,.0f} msg/s ({share:.2f}×)"
     return [row]
