@@ -36,6 +36,7 @@ BENCHMARKS = {
     "B10": "b10_models",
     "B9": "b9_texts",
     "B11": "b11_refresh",
+    "B12": "b12_workers",
     "B13": "b13_replicas",
 }
 

@@ -1,30 +1,36 @@
 """An SMTP sink on loopback, in a process of its own so that it does not share the sender's GIL.
 
 `Sink()` starts it; `sink.take()` returns what was received since the last call: (recipient, message bytes) pairs.
+`Sink(delay=0.01)` answers each message only after that many seconds (a slower mail server: B12), each
+connection waiting on its own.
 """
 
 from __future__ import annotations
 
+import asyncio
 import multiprocessing
 import socket
 import threading
 
 
 class _Handler:
-    def __init__(self):
+    def __init__(self, delay: float = 0.0):
         self.lock = threading.Lock()
         self.received: list[tuple[str, bytes]] = []
+        self.delay = delay
 
     async def handle_DATA(self, server, session, envelope):
+        if self.delay:
+            await asyncio.sleep(self.delay)
         with self.lock:
             self.received.extend((to, envelope.original_content) for to in envelope.rcpt_tos)
         return "250 OK"
 
 
-def _serve(conn) -> None:
+def _serve(conn, delay: float = 0.0) -> None:
     from aiosmtpd.controller import Controller
 
-    handler = _Handler()
+    handler = _Handler(delay)
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -44,10 +50,10 @@ def _serve(conn) -> None:
 class Sink:
     """The sink process; use as a context manager."""
 
-    def __init__(self):
+    def __init__(self, *, delay: float = 0.0):
         ctx = multiprocessing.get_context("spawn")
         self._conn, child = ctx.Pipe()
-        self._proc = ctx.Process(target=_serve, args=(child,), daemon=True)
+        self._proc = ctx.Process(target=_serve, args=(child, delay), daemon=True)
         self._proc.start()
         self.port: int = self._conn.recv()
 

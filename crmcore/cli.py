@@ -79,11 +79,12 @@ def cmd_user(args) -> None:
 
 
 def cmd_worker(args) -> None:
+    jobs = worker.chosen_jobs(args.job) if args.job else None  # checked before the database is opened
     db = open_database()
     if args.once:
-        worker.run(db, once=True)
+        worker.run(db, jobs=jobs, once=True)
     else:
-        worker.run_forever(db)
+        worker.run_forever(db, jobs=jobs)
 
 
 def cmd_inbound(args) -> None:
@@ -213,6 +214,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("worker", help="run the background worker (scheduled jobs, sending)")
     p.add_argument("--once", action="store_true", help="run each job once and exit")
+    p.add_argument("--job", action="append", metavar="NAME",
+                   help='run only this job (repeatable), e.g. --job "send campaigns" for a worker that only sends')
     p.set_defaults(func=cmd_worker)
 
     p = sub.add_parser("inbound", help="run the inbound mail listener: unsubscribes by mail, bounces, complaints")

@@ -67,6 +67,16 @@ JOBS: list[Job] = [
 ]
 
 
+def chosen_jobs(names: list[str]) -> list[Job]:
+    """The jobs named (as `JOBS` names them), in `JOBS` order; ValueError naming the jobs there are for a
+    name that is not one."""
+    known = {job.name: job for job in JOBS}
+    unknown = [name for name in names if name not in known]
+    if unknown:
+        raise ValueError(f"No worker job is called {', '.join(repr(n) for n in unknown)}. The jobs are: {', '.join(known)}.")
+    return [job for job in JOBS if job.name in names]
+
+
 def run(db: Database, *, jobs: list[Job] | None = None, once: bool = False, stop: threading.Event | None = None, tick: float = 1.0) -> None:
     """Run `jobs` (default: all) on their schedules; with `once`, run each one time and return."""
     jobs = JOBS if jobs is None else jobs
@@ -91,11 +101,11 @@ def run(db: Database, *, jobs: list[Job] | None = None, once: bool = False, stop
         stop.wait(tick)
 
 
-def run_forever(db: Database) -> None:
-    """Run until SIGINT or SIGTERM, finishing the job in hand first."""
+def run_forever(db: Database, *, jobs: list[Job] | None = None) -> None:
+    """Run `jobs` (default: all) until SIGINT or SIGTERM, finishing the job in hand first."""
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
     log.info("worker started")
-    run(db, stop=stop)
+    run(db, jobs=jobs, stop=stop)
     log.info("worker stopped")

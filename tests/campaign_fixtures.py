@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import threading
 from collections import Counter
@@ -29,6 +30,7 @@ class Sink:
         self.senders: list[str] = []  # the envelope sender (return path) of each message, in order
         self.replies: dict[str, str] = {}
         self.hang_up_on: set[str] = set()
+        self.delay = 0.0  # seconds before answering each message (a slower server; each connection waits on its own)
         self.lock = threading.Lock()
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
@@ -40,6 +42,8 @@ class Sink:
         return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):
+        if self.delay:
+            await asyncio.sleep(self.delay)
         if self.hang_up_on & set(envelope.rcpt_tos):
             server.transport.close()
             return "421 Connection lost"

@@ -471,6 +471,7 @@ NO_ACTOR: dict[str, str] = {
     "web.public_forms.survey_answer": "public route (no sign-in): the survey link's token and the page's form token authorise",
     "surveys.responses.patron_language": "a public route's read: the language of the patron the survey link's signed token names, nothing else",
     "web.survey_form.page": PURE,
+    "worker.chosen_jobs": "pure: the worker command's --job names checked against worker.JOBS",
     "worker.housekeeping": WORKER,
     "worker.run": WORKER,
     "worker.run_forever": WORKER,

@@ -2,8 +2,8 @@
 
 At most once: a message is committed as "sending" before its SMTP transaction starts, and only the
 worker holding its lease may do that or record its outcome. At ordinary rates one message at a time is
-"sending"; at high rates a small window is marked together (`Throttle.window`), so that a durable
-commit per message does not cap the rate. A message still "sending" when its lease
+"sending"; at high rates a small window is (`Throttle.window`): half of it marked, in a second thread,
+while the other half is sent, so that a durable commit per message does not cap the rate. A message still "sending" when its lease
 has expired belonged to a worker that died mid-send: it becomes "unknown" for review, never resent.
 With no SMTP server configured, messages are written to the outbox as .eml files instead.
 """
@@ -16,6 +16,7 @@ import os
 import socket
 import time
 import uuid
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from collections.abc import Iterable
@@ -376,9 +377,12 @@ def send_batch(db: Database, *, ids: list[int], owner: str, throttle: Throttle, 
     """Send the claimed messages over one connection; returns counts of outcomes. `choosers`: the
     recommendations of each campaign so far (see `recommendations_for`), kept by the caller from batch to batch.
 
-    Messages are marked "sending" a window at a time (one message at ordinary rates, see
-    `Throttle.window`): one short write transaction records the previous window's messages as sent and
-    marks the next ones "sending" after re-checking consent. A crash leaves at most a window "unknown"."""
+    Messages are marked "sending" a group at a time: one short write transaction records the messages sent
+    before as sent and marks the next group "sending" after re-checking consent. At ordinary rates a group is
+    one message, marked after the one before has gone; at high rates (`Throttle.window` > 1) it is half a
+    window, and the next group is marked, in a second thread, while this one is sent, so that the commit's
+    wait for the disk overlaps the SMTP exchange. Either way at most a window is "sending" at any moment,
+    and a crash leaves at most a window "unknown"."""
     outcome = {"sent": 0, "failed": 0, "retry": 0, "skipped": 0, "unknown": 0}
     with db.read() as session:
         rows = session.execute(
@@ -402,25 +406,55 @@ def send_batch(db: Database, *, ids: list[int], owner: str, throttle: Throttle, 
         log.error("sending paused: %s", reason)
         _release(db, ids=ids, owner=owner, reason=reason)
         return outcome
-    accepted: list[int] = []  # taken by the SMTP server, to be recorded in the next transaction
-    with db.writer() as conn:
+    # At high rates the window goes in two halves, the next half marked (in a thread: the commit waits on the
+    # disk, the SMTP exchange on the server) while this one is sent; at most a window is ever "sending".
+    ahead = throttle.window > 1
+    step = max(1, throttle.window // 2)
+    groups = [ids[first : first + step] for first in range(0, len(ids), step)]
+    to_record: list[int] = []  # taken by the SMTP server, to be recorded by the next transaction
+    given: list[int] = []  # taken, and being recorded by the transaction in hand
+
+    def prepare(group: list[int], sent: list[int]) -> tuple[dict[int, Rendered], dict[int, str], set[int]]:
+        """Record `sent`, fill in `group`'s templates and mark it "sending": one short write transaction.
+        Templates are filled in before a message is "sending": a template error fails that message with its
+        reason, never leaves it "unknown"."""
+        rendered, broken = _render_window(
+            [known[mid] for mid in group if mid in known], campaigns=campaigns, contexts=contexts, words=words, blocks=blocks, survey_links=survey_links
+        )
+        with conn.begin():
+            _record_sent(conn, sent, owner=owner)
+            if broken:
+                conn.execute(_BROKEN, [{"m_id": mid, "m_owner": owner, "m_error": error} for mid, error in broken.items()])
+            mailable = [known[mid] for mid in group if mid in rendered and known[mid].email]
+            started = _start_group(conn, mailable, owner=owner, campaigns=campaigns, lease_until=utcnow() + send_lease + throttle.gap * 2 * step)
+        return rendered, broken, started
+
+    def begin(group: list[int]) -> Future:
+        nonlocal to_record, given
+        given, to_record = to_record, []
+        return marker.submit(prepare, group, given)
+
+    def settle() -> None:
+        """Wait for the transaction in hand; if it failed, its sent messages are still to be recorded."""
+        nonlocal marking, to_record, given
+        if marking is not None:
+            try:
+                marking.result()
+            except Exception:
+                to_record = given + to_record
+            marking, given = None, []
+
+    with db.writer() as conn, ThreadPoolExecutor(max_workers=1) as marker:
+        marking: Future | None = None  # the transaction in hand, in the thread
         try:
-            for first in range(0, len(ids), throttle.window):
-                window = ids[first : first + throttle.window]
-                # Templates are filled in outside any transaction, and before a message is "sending":
-                # a template error fails that message with its reason, never leaves it "unknown".
-                rendered, broken = _render_window(
-                    [known[mid] for mid in window if mid in known], campaigns=campaigns, contexts=contexts, words=words, blocks=blocks, survey_links=survey_links
-                )
-                with conn.begin():
-                    _record_sent(conn, accepted, owner=owner)
-                    accepted = []
-                    if broken:
-                        conn.execute(_BROKEN, [{"m_id": mid, "m_owner": owner, "m_error": error} for mid, error in broken.items()])
-                    mailable = [known[mid] for mid in window if mid in rendered and known[mid].email]
-                    started = _start_group(conn, mailable, owner=owner, campaigns=campaigns, lease_until=utcnow() + send_lease + throttle.gap * len(window))
+            marking = begin(groups[0])
+            for number, group in enumerate(groups):
+                rendered, broken, started = marking.result()
+                marking, given = None, []
+                if ahead and number + 1 < len(groups):
+                    marking = begin(groups[number + 1])
                 outcome["failed"] += len(broken)
-                for position, mid in enumerate(window, first):
+                for position, mid in enumerate(group, number * step):
                     if mid in broken:
                         continue
                     if mid in started:
@@ -443,19 +477,24 @@ def send_batch(db: Database, *, ids: list[int], owner: str, throttle: Throttle, 
                     except SendFailure as failure:
                         if failure.outage:  # nothing went out: this one and the rest wait for the fault to go
                             log.error("sending paused: %s", failure)
+                            settle()  # the next group's marks, if any, are given back too
                             _release(db, ids=ids[position:], owner=owner, reason=str(failure))
                             return outcome
                         outcome[_record_failure(db, message_id_=mid, owner=owner, failure=failure, to=to)] += 1
                         if failure.ambiguous:  # the connection is gone: give the rest back untried
+                            settle()
                             _release(db, ids=ids[position + 1 :], owner=owner)
                             return outcome
                         continue
-                    accepted.append(mid)
+                    to_record.append(mid)
                     outcome["sent"] += 1
+                if not ahead and number + 1 < len(groups):
+                    marking = begin(groups[number + 1])
         finally:
-            if accepted:
+            settle()
+            if to_record:
                 with conn.begin():
-                    _record_sent(conn, accepted, owner=owner)
+                    _record_sent(conn, to_record, owner=owner)
             try:
                 connection.__exit__(None, None, None)
             except Exception:  # closing a connection that already failed must not hide the outcome
