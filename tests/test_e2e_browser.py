@@ -590,6 +590,7 @@ def test_a_draft_being_typed_survives_a_reload_for_its_author_only(live_app, bro
         page.wait_for_function("([el, v]) => el.value === v", arg=[notes.element_handle(), note], timeout=WAIT_MS)
 
         page.get_by_role("button", name="Sign out").click()  # another staff member on the same browser
+        page.get_by_role("button", name="Sign in").wait_for()  # signed out before the next one signs in
         sign_in(page, base, ADMIN_USER)
         settle(page)
         open_page(page, "Log a contact")
@@ -597,6 +598,7 @@ def test_a_draft_being_typed_survives_a_reload_for_its_author_only(live_app, bro
         assert page.get_by_role("textbox", name="Notes").input_value() == ""
 
         page.get_by_role("button", name="Sign out").click()
+        page.get_by_role("button", name="Sign in").wait_for()
         sign_in(page, base)
         settle(page)
         open_page(page, "Log a contact")  # the author again: the draft is back, and logging it clears it
